@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Debian packages the toolchain needs. Installs only what is missing.
+. "$(dirname "$0")/lib.sh"
+# package -> a file it provides, to tell whether it is installed without dpkg-query races
+declare -A PACKAGES=(
+  [runc]=/usr/bin/runc
+  [redis-server]=/usr/bin/redis-server
+  [docker.io]=/usr/sbin/dockerd
+  [docker-registry]=/usr/bin/docker-registry
+  [debootstrap]=/usr/sbin/debootstrap
+  [qemu-user-static]=/usr/bin/qemu-aarch64-static
+  [binfmt-support]=/usr/sbin/update-binfmts
+  [iptables]=/usr/sbin/iptables
+)
+missing=()
+for pkg in "${!PACKAGES[@]}"; do [ -e "${PACKAGES[$pkg]}" ] || missing+=("$pkg"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  is_root || die "Debian packages missing (${missing[*]}) and not root: install them with apt-get as root"
+  need apt-get "Debian's package manager installs ${missing[*]}"
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || die "apt-get update failed"
+  # policy-rc.d 101: packages must not start their own daemons (redis, registry);
+  # stevedore starts what it needs under its own state dir.
+  had_policy=0; [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  [ $had_policy = 1 ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || { [ $had_policy = 1 ] || rm -f /usr/sbin/policy-rc.d; die "apt-get install ${missing[*]} failed"; }
+  [ $had_policy = 1 ] || rm -f /usr/sbin/policy-rc.d
+fi
+for pkg in "${!PACKAGES[@]}"; do [ -e "${PACKAGES[$pkg]}" ] || die "package $pkg did not install ${PACKAGES[$pkg]}"; done
+
+# arm64 RUN steps in multi-platform builds go through qemu via binfmt_misc.
+if is_root; then
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || log "warning: cannot mount binfmt_misc; arm64 RUN steps will not work"
+  fi
+  if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || update-binfmts --import qemu-aarch64 >/dev/null 2>&1 \
+      || log "warning: could not register qemu-aarch64 with binfmt_misc"
+  fi
+fi
+exit 0

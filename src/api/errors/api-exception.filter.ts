@@ -1,0 +1,52 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { ApiError, CODE_BY_STATUS, type ErrorBody } from './api-error.js';
+
+/**
+ * Maps every exception to the one error shape. Client errors keep their message;
+ * anything unexpected becomes a 500 with a generic message and is logged, so no stack
+ * trace or internal detail ever reaches a client.
+ */
+@Catch()
+export class ApiExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ApiExceptionFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const { status, body } = toErrorBody(exception);
+    if (status >= 500 && status !== 503) this.logger.error(exception instanceof Error ? exception.stack : String(exception));
+    void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+  }
+}
+
+export function toErrorBody(exception: unknown): { status: number; body: ErrorBody } {
+  if (exception instanceof ApiError) {
+    return { status: exception.getStatus(), body: { error: { code: exception.code, message: exception.message, details: exception.details } } };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    if (status === 503 && typeof response === 'object' && response && 'error' in response && 'status' in response) {
+      // terminus readiness result: name the failing parts in the message
+      const failing = Object.keys((response as { error: Record<string, unknown> }).error ?? {});
+      return { status, body: { error: { code: 'NOT_READY', message: `not ready: ${failing.join(', ') || 'unknown'} unavailable`, details: response as Record<string, unknown> } } };
+    }
+    const message = typeof response === 'string' ? response : messageOf(response) ?? exception.message;
+    return { status, body: { error: { code: CODE_BY_STATUS[status] ?? (status < 500 ? 'INVALID_REQUEST' : 'INTERNAL'), message, details: {} } } };
+  }
+  // Fastify's own client errors (bad JSON, wrong content type, body too large) carry a 4xx statusCode.
+  const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
+  if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    const status = fastifyError.statusCode;
+    return { status, body: { error: { code: CODE_BY_STATUS[status] ?? 'INVALID_REQUEST', message: fastifyError.message ?? 'bad request', details: fastifyError.code ? { cause: fastifyError.code } : {} } } };
+  }
+  return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error; see the server log', details: {} } } };
+}
+
+function messageOf(response: object): string | undefined {
+  const m = (response as { message?: unknown }).message;
+  if (typeof m === 'string') return m;
+  if (Array.isArray(m)) return m.join('; ');
+  return undefined;
+}

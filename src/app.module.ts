@@ -1,0 +1,49 @@
+import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { randomUUID } from 'node:crypto';
+import { AdminTokenGuard } from './api/auth/admin-token.guard.js';
+import { AdminTokenVerifier } from './api/auth/admin-token.verifier.js';
+import { SystemController } from './api/system.controller.js';
+import { SystemService } from './api/system.service.js';
+import { ConfigModule } from './config/config.module.js';
+import type { AppConfig } from './config/config.js';
+import { REDACTED_PATHS } from './config/logger.js';
+import { GrpcAuth } from './grpc/grpc-auth.js';
+import { SystemGrpcController } from './grpc/system.grpc-controller.js';
+import { HealthModule } from './health/health.module.js';
+import { RedisModule } from './jobs/redis.module.js';
+import { WorkersModule } from './workers/workers.module.js';
+
+/** Which parts of stevedore this process runs: `serve` is api + worker in one. */
+export interface Roles {
+  api: boolean;
+  worker: boolean;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, roles: Roles): DynamicModule {
+    const imports: (Type | DynamicModule)[] = [
+      ConfigModule.forRoot(config),
+      LoggerModule.forRoot({
+        pinoHttp: {
+          level: config.logLevel,
+          base: { service: 'stevedore' },
+          redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+          genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && /^[\w.-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : randomUUID()),
+          // Probes every few seconds would drown the request log.
+          autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+        },
+      }),
+      RedisModule,
+    ];
+    if (roles.api) imports.push(HealthModule);
+    if (roles.worker) imports.push(WorkersModule);
+    return {
+      module: AppModule,
+      imports,
+      controllers: roles.api ? [SystemController, SystemGrpcController] : [],
+      providers: roles.api ? [SystemService, AdminTokenVerifier, AdminTokenGuard, GrpcAuth] : [],
+    };
+  }
+}

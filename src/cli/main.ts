@@ -1,0 +1,104 @@
+import { ConfigError, describeConfig, loadConfig, type AppConfig } from '../config/config.js';
+import { createLogger } from '../config/logger.js';
+import { startApp, stopApp } from '../bootstrap.js';
+import { EmbeddedStack } from '../runtime/embedded-stack.js';
+import { STEVEDORE_VERSION } from '../version.js';
+import { ensureAdminToken } from './admin-token.js';
+
+const USAGE = `stevedore ${STEVEDORE_VERSION}
+
+usage: stevedore <command>
+
+  serve     API, gRPC and workers in one process (default). Starts an embedded Redis,
+            buildkitd and registry under STEVEDORE_STATE_DIR for any of REDIS_URL,
+            BUILDKIT_HOST, STEVEDORE_REGISTRY_MIRROR that is unset.
+  api       REST + gRPC only (needs REDIS_URL and STEVEDORE_TOKEN)
+  worker    job workers only (needs REDIS_URL and BUILDKIT_HOST)
+  config    print the environment variables stevedore reads
+  version   print the version
+`;
+
+type Role = 'serve' | 'api' | 'worker';
+
+async function run(command: string): Promise<void> {
+  switch (command) {
+    case 'version':
+    case '--version':
+    case '-v':
+      console.log(STEVEDORE_VERSION);
+      return;
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+    case 'config':
+      console.log(describeConfig());
+      return;
+    case 'serve':
+    case 'api':
+    case 'worker':
+      return runRole(command);
+    default:
+      console.error(`stevedore: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+function requireFor(role: Role, config: AppConfig): void {
+  const missing: string[] = [];
+  if (!config.redisUrl) missing.push('REDIS_URL');
+  if (role === 'api' && !config.adminToken) missing.push('STEVEDORE_TOKEN');
+  if (role === 'worker' && !config.buildkitHost) missing.push('BUILDKIT_HOST');
+  if (missing.length) throw new ConfigError(missing.map((variable) => ({ variable, problem: `required for \`stevedore ${role}\`` })));
+}
+
+async function runRole(role: Role): Promise<void> {
+  let config = loadConfig();
+  const log = createLogger(config.logLevel);
+  let stack: EmbeddedStack | undefined;
+  if (role === 'serve') {
+    let tokenFile: string | undefined;
+    if (!config.adminToken) {
+      const made = ensureAdminToken(config.stateDir);
+      config = { ...config, adminToken: made.token };
+      tokenFile = made.file;
+    }
+    stack = new EmbeddedStack(config, (m) => log.info(m));
+    const endpoints = await stack.start();
+    config = { ...config, redisUrl: endpoints.redis_url, buildkitHost: endpoints.buildkit_host, registryMirror: endpoints.registry };
+    if (tokenFile) log.info({ token_file: tokenFile }, `admin token written to ${tokenFile}`);
+  }
+  requireFor(role, config);
+  const app = await startApp(config, { api: role !== 'worker', worker: role !== 'api' }).catch(async (err: unknown) => {
+    await stack?.stop();
+    throw err;
+  });
+  if (role !== 'worker') {
+    const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
+    log.info({ url: `http://${host}:${config.http.port}`, grpc: `${host}:${config.grpc.port}` }, `stevedore ${role} ready: http://${host}:${config.http.port} (docs at /docs), gRPC on ${config.grpc.port}`);
+  }
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    try {
+      await stopApp(app);
+    } finally {
+      await stack?.stop();
+    }
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+run(process.argv[2] ?? 'serve').catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`stevedore: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(`stevedore: ${(err as Error).message ?? err}`);
+  process.exit(1);
+});

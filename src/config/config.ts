@@ -1,0 +1,121 @@
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, with its default and meaning. The
+ * README's configuration table is this list; `describeConfig()` prints it.
+ */
+export const CONFIG_VARIABLES = {
+  STEVEDORE_HTTP_HOST: { default: '0.0.0.0', doc: 'Address the REST API listens on.' },
+  STEVEDORE_HTTP_PORT: { default: '8080', doc: 'Port of the REST API (`/docs`, `/openapi.json`, `/healthz`, `/readyz`).' },
+  STEVEDORE_GRPC_PORT: { default: '50051', doc: 'Port of the gRPC server (health, reflection, `stevedore.v1`).' },
+  STEVEDORE_TOKEN: { default: '', doc: 'Admin bearer token (at least 16 characters). `serve` generates one into `<state dir>/admin-token` when unset; `api` and `worker` require it.' },
+  STEVEDORE_STATE_DIR: { default: '/var/lib/stevedore', doc: 'Where `serve` keeps embedded Redis data (AOF), the embedded registry, BuildKit state, `serve.json` and `admin-token`.' },
+  STEVEDORE_CACHE_DIR: { default: '/var/cache/stevedore', doc: 'Toolchain cache made by `npm run setup`: pinned Node, buildkitd/buildctl/trivy/cosign, the seeded base image.' },
+  REDIS_URL: { default: '', doc: 'Redis for queues and job records, e.g. `redis://127.0.0.1:6379/0`. Unset: `serve` starts an embedded Redis; `api`/`worker` require it.' },
+  BUILDKIT_HOST: { default: '', doc: 'buildkitd address, e.g. `unix:///run/buildkit/buildkitd.sock` or `tcp://host:1234`. Unset: `serve` starts an embedded buildkitd (root needed).' },
+  STEVEDORE_REGISTRY_MIRROR: { default: '', doc: 'host:port of the registry BuildKit uses as its docker.io mirror (holds `library/debian:bookworm-slim`). Unset: `serve` starts an embedded registry on `STEVEDORE_REGISTRY_LISTEN` and seeds it.' },
+  STEVEDORE_REGISTRY_LISTEN: { default: '127.0.0.1:5000', doc: 'Listen address of the embedded registry.' },
+  STEVEDORE_LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
+} as const;
+
+export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
+
+const port = z.coerce.number({ error: 'must be a port number' }).int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:5000');
+const absolutePath = z.string().refine((v) => v.startsWith('/'), 'must be an absolute path');
+const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal(''), schema]).transform((v) => (v === '' ? undefined : v));
+
+const schema = z.object({
+  STEVEDORE_HTTP_HOST: z.string().min(1, 'must not be empty'),
+  STEVEDORE_HTTP_PORT: port,
+  STEVEDORE_GRPC_PORT: port,
+  STEVEDORE_TOKEN: optional(z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')),
+  STEVEDORE_STATE_DIR: absolutePath,
+  STEVEDORE_CACHE_DIR: absolutePath,
+  REDIS_URL: optional(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')),
+  BUILDKIT_HOST: optional(z.string().regex(/^(unix:\/\/\/\S+|tcp:\/\/\S+:\d+|docker-container:\/\/\S+)$/, 'must be unix:///path, tcp://host:port or docker-container://name')),
+  STEVEDORE_REGISTRY_MIRROR: optional(hostPort),
+  STEVEDORE_REGISTRY_LISTEN: hostPort,
+  STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
+});
+
+export interface AppConfig {
+  http: { host: string; port: number };
+  grpc: { port: number };
+  adminToken?: string;
+  stateDir: string;
+  cacheDir: string;
+  redisUrl?: string;
+  buildkitHost?: string;
+  registryMirror?: string;
+  registryListen: string;
+  logLevel: z.infer<typeof schema>['STEVEDORE_LOG_LEVEL'];
+  /** Absolute paths of the external tools, resolved from the cache, then PATH. */
+  tools: { buildctl: string; buildkitd: string; trivy: string; cosign: string; redisServer: string; registry: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; problem: string }[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the environment; every bad variable is named in one error. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const raw: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(CONFIG_VARIABLES)) raw[name] = env[name]?.trim() || spec.default;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const variable = String(issue.path[0]);
+        return { variable, problem: `${issue.message} (got ${JSON.stringify(redactIfSecret(variable, raw[variable]))})` };
+      }),
+    );
+  }
+  const c = parsed.data;
+  return {
+    http: { host: c.STEVEDORE_HTTP_HOST, port: c.STEVEDORE_HTTP_PORT },
+    grpc: { port: c.STEVEDORE_GRPC_PORT },
+    adminToken: c.STEVEDORE_TOKEN,
+    stateDir: c.STEVEDORE_STATE_DIR,
+    cacheDir: c.STEVEDORE_CACHE_DIR,
+    redisUrl: c.REDIS_URL,
+    buildkitHost: c.BUILDKIT_HOST,
+    registryMirror: c.STEVEDORE_REGISTRY_MIRROR,
+    registryListen: c.STEVEDORE_REGISTRY_LISTEN,
+    logLevel: c.STEVEDORE_LOG_LEVEL,
+    tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),
+  };
+}
+
+function redactIfSecret(variable: string, value: string | undefined): string | undefined {
+  return variable === 'STEVEDORE_TOKEN' && value ? '<redacted>' : value;
+}
+
+function resolveTools(cacheDir: string, path: string): AppConfig['tools'] {
+  const find = (name: string) => {
+    for (const dir of [join(cacheDir, 'bin'), ...path.split(delimiter).filter(Boolean)]) {
+      const candidate = join(dir, name);
+      if (existsSync(candidate)) return candidate;
+    }
+    return name; // left to PATH at spawn time; the spawn error then names it
+  };
+  return {
+    buildctl: find('buildctl'),
+    buildkitd: find('buildkitd'),
+    trivy: find('trivy'),
+    cosign: find('cosign'),
+    redisServer: find('redis-server'),
+    registry: find('docker-registry'),
+  };
+}
+
+/** Markdown table of the variables, for the README. */
+export function describeConfig(): string {
+  const rows = Object.entries(CONFIG_VARIABLES).map(([name, v]) => `| \`${name}\` | ${v.default ? `\`${v.default}\`` : '—'} | ${v.doc} |`);
+  return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

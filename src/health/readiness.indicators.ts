@@ -1,0 +1,65 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { REDIS } from '../jobs/redis.module.js';
+import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
+import { ChildProcessRunner } from '../engines/process-runner.js';
+import { RegistryClient } from '../engines/registry/registry-client.js';
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())]);
+}
+
+/** One check per dependency /readyz names: redis, buildkit, registry. */
+@Injectable()
+export class ReadinessIndicators {
+  private readonly buildkit?: BuildkitClient;
+  private readonly registry?: RegistryClient;
+
+  constructor(
+    private readonly health: HealthIndicatorService,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    if (config.buildkitHost) this.buildkit = new BuildkitClient(new ChildProcessRunner(), config.tools.buildctl, config.buildkitHost);
+    if (config.registryMirror) this.registry = new RegistryClient(config.registryMirror);
+  }
+
+  async checkRedis() {
+    const check = this.health.check('redis');
+    try {
+      if (this.redis.status === 'wait') await this.redis.connect().catch(() => undefined);
+      await withTimeout(this.redis.ping(), CHECK_TIMEOUT_MS, 'redis');
+      return check.up();
+    } catch (err) {
+      return check.down({ message: `redis unreachable: ${(err as Error).message}` });
+    }
+  }
+
+  async checkBuildkit() {
+    const check = this.health.check('buildkit');
+    if (!this.buildkit) return check.down({ message: 'BUILDKIT_HOST is not set' });
+    try {
+      const workers = await this.buildkit.workers(CHECK_TIMEOUT_MS + 1_000);
+      if (workers.length === 0) return check.down({ message: 'buildkitd has no workers' });
+      return check.up({ workers: workers.length });
+    } catch (err) {
+      return check.down({ message: `buildkitd unreachable: ${(err as Error).message}` });
+    }
+  }
+
+  async checkRegistry() {
+    const check = this.health.check('registry');
+    if (!this.registry) return check.down({ message: 'STEVEDORE_REGISTRY_MIRROR is not set' });
+    try {
+      await this.registry.ping(CHECK_TIMEOUT_MS);
+      return check.up();
+    } catch (err) {
+      return check.down({ message: (err as Error).message });
+    }
+  }
+}

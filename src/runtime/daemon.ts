@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A long-running child (redis-server, buildkitd, registry) that `serve` owns. Its
+ * output goes to a log file in the state dir and its pid to a pidfile, so a `serve`
+ * that was killed outright can clean up its orphans on the next start.
+ */
+export class Daemon {
+  private child?: ChildProcess;
+  private exited?: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    private readonly command: string,
+    private readonly args: string[],
+    private readonly runDir: string,
+  ) {}
+
+  get logFile(): string {
+    return join(this.runDir, `${this.name}.log`);
+  }
+  private get pidFile(): string {
+    return join(this.runDir, `${this.name}.pid`);
+  }
+
+  start(): void {
+    killStale(this.pidFile);
+    const fd = openSync(this.logFile, 'a');
+    const child = spawn(this.command, this.args, { stdio: ['ignore', fd, fd], shell: false });
+    closeSync(fd);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.once('error', () => undefined); // reported through waitReady / the log
+    if (child.pid) writeFileSync(this.pidFile, `${child.pid}\n${this.command}\n`);
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Last lines of the daemon's log, for error messages. */
+  logTail(lines = 15): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
+  async stop(graceMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return this.forgetPid();
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+    this.forgetPid();
+  }
+
+  private forgetPid(): void {
+    rmSync(this.pidFile, { force: true });
+  }
+}
+
+/**
+ * Kills the daemons an earlier `serve` left behind when it was killed outright (no
+ * chance to stop its children), so their ports and data dirs are free again.
+ */
+export function killStaleDaemons(runDir: string): void {
+  if (!existsSync(runDir)) return;
+  for (const file of readdirSync(runDir)) if (file.endsWith('.pid')) killStale(join(runDir, file));
+}
+
+/** Kills the process a pidfile names, if it still runs the program that wrote it. */
+function killStale(pidFile: string): void {
+  if (!existsSync(pidFile)) return;
+  const [pidText, program] = readFileSync(pidFile, 'utf8').trim().split('\n');
+  rmSync(pidFile, { force: true });
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 1 || !program) return;
+  try {
+    // A recycled pid that now runs something else is left alone.
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] !== program) return;
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Polls `probe` until it resolves, the daemon dies, or the deadline passes. */
+export async function waitReady(daemon: Daemon, probe: () => Promise<unknown>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (!daemon.running) throw new Error(`${daemon.name} exited during start-up:\n${daemon.logTail()}`);
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`${daemon.name} not ready after ${timeoutMs} ms: ${(lastError as Error)?.message ?? 'no answer'}\n${daemon.logTail()}`);
+}

@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type AppConfig } from '../../src/config/config.js';
+
+export const PROJECT_DIR = fileURLToPath(new URL('../../../', import.meta.url));
+export const CACHE_DIR = process.env.STEVEDORE_CACHE_DIR ?? '/var/cache/stevedore';
+
+/** Tool paths exactly as the service resolves them. */
+export const TOOLS: AppConfig['tools'] = loadConfig({ ...process.env, STEVEDORE_CACHE_DIR: CACHE_DIR }).tools;
+
+/** Image names scripts/test-images.sh built for testcontainers. */
+export function testImages(): { redis: string; registry: string } {
+  return JSON.parse(readFileSync(join(CACHE_DIR, 'test-images.json'), 'utf8')) as { redis: string; registry: string };
+}
+
+/** A config for an in-process app; tests override what they start themselves. */
+export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
+  const base = loadConfig({ PATH: process.env.PATH, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_LOG_LEVEL: 'warn', STEVEDORE_TOKEN: 'test-admin-token-0123456789' });
+  return { ...base, ...overrides };
+}
