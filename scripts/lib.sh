@@ -11,6 +11,9 @@ NODE_HOME="$STEVEDORE_CACHE_DIR/node/$NODE_VERSION"
 TOOLS_BIN="$STEVEDORE_CACHE_DIR/bin"
 BASE_LAYOUT_DIR="$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase"
 
+# Go is installed under /usr/local/go on these machines; a bare environment may lack it on PATH.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
+
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "missing prerequisite: $1 ($2)"; }
