@@ -4,14 +4,20 @@ import { randomUUID } from 'node:crypto';
 import { AdminTokenGuard } from './api/auth/admin-token.guard.js';
 import { AdminTokenVerifier } from './api/auth/admin-token.verifier.js';
 import { SystemController } from './api/system.controller.js';
+import { JobsController } from './api/jobs.controller.js';
+import { JobEventsController } from './api/job-events.controller.js';
+import { ImagesController } from './api/images.controller.js';
 import { SystemService } from './api/system.service.js';
 import { ConfigModule } from './config/config.module.js';
 import type { AppConfig } from './config/config.js';
 import { REDACTED_PATHS } from './config/logger.js';
 import { GrpcAuth } from './grpc/grpc-auth.js';
 import { SystemGrpcController } from './grpc/system.grpc-controller.js';
+import { JobsGrpcController } from './grpc/jobs.grpc-controller.js';
 import { HealthModule } from './health/health.module.js';
 import { RedisModule } from './jobs/redis.module.js';
+import { JobsModule } from './jobs/jobs.module.js';
+import { EnginesModule } from './engines/engines.module.js';
 import { WorkersModule } from './workers/workers.module.js';
 
 /** Which parts of stevedore this process runs: `serve` is api + worker in one. */
@@ -30,19 +36,22 @@ export class AppModule {
           level: config.logLevel,
           base: { service: 'stevedore' },
           redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-          genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && /^[\w.-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : randomUUID()),
+          // bootstrap's Fastify genReqId has already set a sane x-request-id.
+          genReqId: (req) => String(req.headers['x-request-id'] ?? randomUUID()),
           // Probes every few seconds would drown the request log.
           autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
         },
       }),
       RedisModule,
+      JobsModule,
+      EnginesModule,
     ];
     if (roles.api) imports.push(HealthModule);
     if (roles.worker) imports.push(WorkersModule);
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [SystemController, SystemGrpcController] : [],
+      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, SystemGrpcController, JobsGrpcController] : [],
       providers: roles.api ? [SystemService, AdminTokenVerifier, AdminTokenGuard, GrpcAuth] : [],
     };
   }

@@ -1,16 +1,36 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { ApiExceptionFilter } from './api/errors/api-exception.filter.js';
 import { AppModule, type Roles } from './app.module.js';
+
+export type { Roles } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { grpcServerOptions, setGrpcServing } from './grpc/grpc-options.js';
 import { serveOpenApi } from './openapi/openapi.js';
 
+/**
+ * A caller's x-request-id when it is sane, else a new UUID; written back onto the
+ * request so the pino request log (which reads the header) carries the same id.
+ */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+  req.headers['x-request-id'] = id;
+  return id;
+}
+
 /** Builds the Nest application for the given roles, without listening. */
 export async function createApp(config: AppConfig, roles: Roles): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: 10 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true } });
+  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, routerOptions: { ignoreTrailingSlash: true }, genReqId: requestId });
+  // The API takes JSON only: anything else is a 415, not a string body to misread.
+  adapter.getInstance().removeContentTypeParser('text/plain');
+  adapter.getInstance().addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, roles), adapter, { bufferLogs: true, abortOnError: false });
   app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ApiExceptionFilter());

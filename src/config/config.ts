@@ -18,6 +18,12 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_REGISTRY_MIRROR: { default: '', doc: 'host:port of the registry BuildKit uses as its docker.io mirror (holds `library/debian:bookworm-slim`). Unset: `serve` starts an embedded registry on `STEVEDORE_REGISTRY_LISTEN` and seeds it.' },
   STEVEDORE_REGISTRY_LISTEN: { default: '127.0.0.1:5000', doc: 'Listen address of the embedded registry.' },
   STEVEDORE_LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
+  STEVEDORE_JOB_RETENTION_SECONDS: { default: '604800', doc: 'How long finished job records and their event logs are kept (default 7 days).' },
+  STEVEDORE_CONCURRENCY: { default: '', doc: 'Worker concurrency per queue, e.g. `inspect=16,build=2`. Defaults: build 1, scan 2, push 4, sign 4, verify 4, inspect 8, optimize 2.' },
+  STEVEDORE_REGISTRY_AUTH_FILE: { default: '', doc: 'Docker `config.json` with registry credentials (`auths`), read by the server; jobs never carry credentials.' },
+  STEVEDORE_INSECURE_REGISTRIES: { default: '', doc: 'Comma-separated host:port list reached over plain HTTP (loopback registries always are).' },
+  STEVEDORE_BODY_LIMIT_BYTES: { default: '10485760', doc: 'Largest JSON request body accepted (413 above it).' },
+  STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES;
@@ -38,6 +44,12 @@ const schema = z.object({
   BUILDKIT_HOST: optional(z.string().regex(/^(unix:\/\/\/\S+|tcp:\/\/\S+:\d+|docker-container:\/\/\S+)$/, 'must be unix:///path, tcp://host:port or docker-container://name')),
   STEVEDORE_REGISTRY_MIRROR: optional(hostPort),
   STEVEDORE_REGISTRY_LISTEN: hostPort,
+  STEVEDORE_JOB_RETENTION_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be a whole number').min(60, 'must be at least 60').max(366 * 86400, 'must be at most a year'),
+  STEVEDORE_CONCURRENCY: z.string().regex(/^$|^[a-z]+=\d{1,3}(,[a-z]+=\d{1,3})*$/, 'must look like inspect=16,build=2'),
+  STEVEDORE_REGISTRY_AUTH_FILE: optional(absolutePath),
+  STEVEDORE_INSECURE_REGISTRIES: z.string().transform((v) => v.split(',').map((h) => h.trim()).filter(Boolean)).pipe(z.array(hostPort)),
+  STEVEDORE_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number').min(1024, 'must be at least 1024').max(1024 ** 3, 'must be at most 1 GiB'),
+  STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(0.05, 'must be at least 0.05').max(300, 'must be at most 300'),
   STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
 });
 
@@ -52,6 +64,13 @@ export interface AppConfig {
   registryMirror?: string;
   registryListen: string;
   logLevel: z.infer<typeof schema>['STEVEDORE_LOG_LEVEL'];
+  jobRetentionSeconds: number;
+  /** Worker concurrency by action name, from STEVEDORE_CONCURRENCY. */
+  concurrency: Record<string, number>;
+  registryAuthFile?: string;
+  insecureRegistries: string[];
+  bodyLimitBytes: number;
+  sseHeartbeatMs: number;
   /** Absolute paths of the external tools, resolved from the cache, then PATH. */
   tools: { buildctl: string; buildkitd: string; trivy: string; cosign: string; redisServer: string; registry: string };
 }
@@ -88,6 +107,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     registryMirror: c.STEVEDORE_REGISTRY_MIRROR,
     registryListen: c.STEVEDORE_REGISTRY_LISTEN,
     logLevel: c.STEVEDORE_LOG_LEVEL,
+    jobRetentionSeconds: c.STEVEDORE_JOB_RETENTION_SECONDS,
+    concurrency: Object.fromEntries(c.STEVEDORE_CONCURRENCY.split(',').filter(Boolean).map((pair) => [pair.split('=')[0]!, Number(pair.split('=')[1])])),
+    registryAuthFile: c.STEVEDORE_REGISTRY_AUTH_FILE,
+    insecureRegistries: c.STEVEDORE_INSECURE_REGISTRIES,
+    bodyLimitBytes: c.STEVEDORE_BODY_LIMIT_BYTES,
+    sseHeartbeatMs: Math.round(c.STEVEDORE_SSE_HEARTBEAT_SECONDS * 1000),
     tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),
   };
 }

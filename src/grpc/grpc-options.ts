@@ -15,12 +15,11 @@ export const STEVEDORE_PROTOS = readdirSync(join(PROTO_ROOT, 'stevedore', 'v1'))
 const LOADER_OPTIONS = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_ROOT] };
 
 /** Standard grpc.health.v1.Health; '' is the whole server. */
-export const grpcHealth = new HealthImplementation({ '': 'NOT_SERVING', 'stevedore.v1.SystemService': 'NOT_SERVING' });
+const SERVICES = ['', 'stevedore.v1.SystemService', 'stevedore.v1.Jobs'];
+export const grpcHealth = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, 'NOT_SERVING' as const])));
 
 export function setGrpcServing(serving: boolean): void {
-  const status = serving ? 'SERVING' : 'NOT_SERVING';
-  grpcHealth.setStatus('', status);
-  grpcHealth.setStatus('stevedore.v1.SystemService', status);
+  for (const service of SERVICES) grpcHealth.setStatus(service, serving ? 'SERVING' : 'NOT_SERVING');
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
@@ -30,8 +30,14 @@ export const REDIS = Symbol('REDIS');
   ],
   exports: [REDIS],
 })
-export class RedisModule implements OnApplicationShutdown {
+export class RedisModule implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  /** Connect at start; if Redis is down, ioredis keeps retrying and /readyz says so. */
+  onApplicationBootstrap(): void {
+    if (this.redis.status === 'wait') this.redis.connect().catch(() => undefined);
+  }
+
   onApplicationShutdown(): void {
     this.redis.disconnect();
   }

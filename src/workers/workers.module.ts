@@ -1,19 +1,58 @@
-import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { REDIS } from '../jobs/redis.module.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ImageInspector } from '../engines/registry/image-inspector.js';
+import { CancelBus } from '../jobs/cancel-bus.js';
+import { JobStore } from '../jobs/job-store.js';
+import { BULL_CONNECTION } from '../jobs/jobs.module.js';
+import { DEFAULT_CONCURRENCY, type AvailableAction } from '../jobs/job.types.js';
+import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
+import { createJobRunner } from './job-runner.js';
+import { InspectProcessor } from './inspect.processor.js';
+import type { ActionProcessor } from './processor.js';
 
 /**
- * Home of the per-action processors (build, scan, sign, ...), one file each, added by
- * the job-engine issue. For now the worker role only proves it can reach Redis.
+ * One BullMQ worker per available action, each with its own concurrency. On
+ * shutdown the workers close gracefully: running jobs finish, nothing new starts.
  */
 @Module({})
-export class WorkersModule implements OnApplicationBootstrap {
+export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Workers');
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  private readonly workers: Worker<QueuePayload>[] = [];
+  private readonly processors: ActionProcessor<AvailableAction>[];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(BULL_CONNECTION) private readonly connection: Redis,
+    private readonly store: JobStore,
+    private readonly cancelBus: CancelBus,
+    inspector: ImageInspector,
+  ) {
+    this.processors = [new InspectProcessor(inspector)];
+  }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.redis.status === 'wait') await this.redis.connect();
-    await this.redis.ping();
-    this.logger.log('worker connected to redis; no job processors are registered yet');
+    for (const processor of this.processors) {
+      const concurrency = this.config.concurrency[processor.action] ?? DEFAULT_CONCURRENCY[processor.action];
+      const worker = new Worker<QueuePayload>(queueName(processor.action), createJobRunner(processor, this.store, this.logger), {
+        connection: this.connection,
+        prefix: QUEUE_PREFIX,
+        concurrency,
+      });
+      worker.on('error', (err) => this.logger.warn(`worker ${processor.action}: ${err.message}`));
+      this.workers.push(worker);
+    }
+    await this.cancelBus.subscribe((jobId) => {
+      for (const worker of this.workers) worker.cancelJob(jobId, 'cancelled');
+    });
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    this.logger.log(`workers ready: ${this.processors.map((p) => p.action).join(', ')}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.cancelBus.close();
+    await Promise.all(this.workers.map((w) => w.close()));
   }
 }

@@ -3,6 +3,8 @@ import { HttpException } from '@nestjs/common';
 /** The one error shape every client sees: {error: {code, message, details}}. */
 export interface ErrorBody {
   error: { code: string; message: string; details: Record<string, unknown> };
+  /** The request's id (also the x-request-id header), to find it in the logs. */
+  request_id?: string;
 }
 
 /** Throw this from handlers for a precise code; other exceptions are mapped by status. */

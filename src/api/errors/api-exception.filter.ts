@@ -14,7 +14,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
     const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const request = host.switchToHttp().getRequest<{ id?: string }>();
     const { status, body } = toErrorBody(exception);
+    if (request?.id) body.request_id = String(request.id);
     if (status >= 500 && status !== 503) this.logger.error(exception instanceof Error ? exception.stack : String(exception));
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
@@ -41,7 +43,16 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
     const status = fastifyError.statusCode;
     return { status, body: { error: { code: CODE_BY_STATUS[status] ?? 'INVALID_REQUEST', message: fastifyError.message ?? 'bad request', details: fastifyError.code ? { cause: fastifyError.code } : {} } } };
   }
+  if (isRedisUnavailable(exception)) {
+    return { status: 503, body: { error: { code: 'REDIS_UNAVAILABLE', message: 'the job store (Redis) is unavailable; retry shortly', details: {} } } };
+  }
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error; see the server log', details: {} } } };
+}
+
+/** ioredis errors while Redis is down or reconnecting (no offline queue: they fail fast). */
+function isRedisUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  return e?.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed|connect ECONNREFUSED/.test(e?.message ?? '');
 }
 
 function messageOf(response: object): string | undefined {

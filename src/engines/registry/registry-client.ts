@@ -1,53 +1,101 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertRepository, assertTag } from '../references.js';
+import { assertDigest, assertRepository, assertTag, isLoopbackRegistry } from '../references.js';
+import type { RegistryCredentials } from './docker-config.js';
+import { RegistryError } from './registry-errors.js';
+import { RegistryHttp } from './registry-http.js';
 
-const MANIFEST_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+export { RegistryError } from './registry-errors.js';
 
-export class RegistryError extends Error {
-  constructor(message: string, readonly status?: number) {
-    super(message);
-    this.name = 'RegistryError';
-  }
-}
+export const MANIFEST_MEDIA_TYPES = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+} as const;
+const ACCEPT_MANIFESTS = Object.values(MANIFEST_MEDIA_TYPES).join(', ');
+/** Manifests and configs are small; anything bigger is not what we asked for. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-interface Descriptor {
+export interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
+  platform?: { os: string; architecture: string; variant?: string };
+  annotations?: Record<string, string>;
+}
+
+export interface FetchedManifest {
+  mediaType: string;
+  digest: string;
+  size: number;
+  json: { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+}
+
+export interface RegistryClientOptions {
+  /** Plain HTTP; by default only for loopback registries. */
+  insecure?: boolean;
+  credentials?: RegistryCredentials;
+  timeoutMs?: number;
 }
 
 /**
- * Minimal OCI distribution client: enough to check a registry is up, ask whether a
- * manifest exists and push an OCI image layout (how the base image is seeded).
+ * OCI distribution client: check a registry is up, read manifests and blobs (with
+ * the token auth dance) and push an OCI image layout (how the base image is seeded).
  */
 export class RegistryClient {
-  private readonly base: string;
+  private readonly http: RegistryHttp;
 
-  constructor(hostPort: string, options: { insecure?: boolean; timeoutMs?: number } = {}) {
-    this.base = `${options.insecure === false ? 'https' : 'http'}://${hostPort}`;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+  constructor(readonly host: string, options: RegistryClientOptions = {}) {
+    const insecure = options.insecure ?? isLoopbackRegistry(host);
+    this.http = new RegistryHttp(host, { scheme: insecure ? 'http' : 'https', credentials: options.credentials, timeoutMs: options.timeoutMs });
   }
-  private readonly timeoutMs: number;
 
   /** Resolves when the registry answers the API root (200, or 401 for one that wants auth). */
   async ping(timeoutMs = 2_000): Promise<void> {
-    const res = await this.request('GET', '/v2/', {}, undefined, timeoutMs);
-    if (res.status !== 200 && res.status !== 401) throw new RegistryError(`registry answered ${res.status} on /v2/`, res.status);
+    const res = await this.http.request('GET', '/v2/', { timeoutMs }).catch((err: unknown) => {
+      if (err instanceof RegistryError && err.kind === 'unauthorized') return undefined; // up, wants auth
+      throw err;
+    });
+    if (res && res.status !== 200) throw new RegistryError('unavailable', `registry answered ${res.status} on /v2/`, res.status);
   }
 
   /** The manifest digest of repository:reference, or undefined when it does not exist. */
   async manifestDigest(repository: string, reference: string): Promise<string | undefined> {
     assertRepository(repository);
-    const res = await this.request('HEAD', `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_TYPES });
+    const res = await this.http.request('HEAD', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, scope: pull(repository) });
     if (res.status === 404) return undefined;
-    if (!res.ok) throw new RegistryError(`HEAD manifest ${repository}:${reference} answered ${res.status}`, res.status);
+    if (!res.ok) throw statusError(res.status, `HEAD manifest ${repository}:${reference}`);
     return res.headers.get('docker-content-digest') ?? undefined;
+  }
+
+  /** A manifest or index by tag or digest; the digest is computed from the bytes. */
+  async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
+    assertRepository(repository);
+    if (reference.includes(':')) assertDigest(reference);
+    else assertTag(reference);
+    const res = await this.http.request('GET', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, scope: pull(repository) });
+    if (res.status === 404) throw new RegistryError('not_found', `${this.host}/${repository}:${reference} not found`, 404);
+    if (!res.ok) throw statusError(res.status, `GET manifest ${repository}:${reference}`);
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError('protocol', `manifest ${reference} has digest ${digest}`);
+    const json = JSON.parse(bytes.toString('utf8')) as FetchedManifest['json'];
+    const mediaType = json.mediaType ?? res.headers.get('content-type')?.split(';')[0] ?? MANIFEST_MEDIA_TYPES.ociManifest;
+    return { mediaType, digest, size: bytes.length, json };
+  }
+
+  /** A small JSON blob (an image config), checked against its digest. */
+  async getJsonBlob<T>(repository: string, digest: string): Promise<T> {
+    assertRepository(repository);
+    assertDigest(digest);
+    const res = await this.http.request('GET', `/v2/${repository}/blobs/${digest}`, { scope: pull(repository) });
+    if (res.status === 404) throw new RegistryError('not_found', `blob ${digest} not found in ${this.host}/${repository}`, 404);
+    if (!res.ok) throw statusError(res.status, `GET blob ${digest}`);
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES);
+    if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
+    return JSON.parse(bytes.toString('utf8')) as T;
   }
 
   /** Pushes the first image of an OCI layout directory as repository:tag. Returns its digest. */
@@ -56,40 +104,49 @@ export class RegistryClient {
     assertTag(tag);
     const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
     const top = index.manifests[0];
-    if (!top) throw new RegistryError(`${layoutDir}/index.json lists no image`);
-    const manifestBytes = await this.readBlob(layoutDir, top.digest);
+    if (!top) throw new RegistryError('protocol', `${layoutDir}/index.json lists no image`);
+    const manifestBytes = await readLayoutBlob(layoutDir, top.digest);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
-    for (const blob of [manifest.config, ...manifest.layers]) await this.pushBlob(layoutDir, repository, blob.digest);
-    const res = await this.request('PUT', `/v2/${repository}/manifests/${tag}`, { 'content-type': top.mediaType }, manifestBytes);
-    if (res.status !== 201) throw new RegistryError(`PUT manifest ${repository}:${tag} answered ${res.status}: ${await res.text()}`, res.status);
+    for (const blob of [manifest.config, ...manifest.layers]) await this.pushBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
+    const res = await this.http.request('PUT', `/v2/${repository}/manifests/${tag}`, { headers: { 'content-type': top.mediaType }, body: manifestBytes, scope: push(repository) });
+    if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${tag}: ${await res.text()}`);
     return top.digest;
   }
 
-  private async pushBlob(layoutDir: string, repository: string, digest: string): Promise<void> {
-    const head = await this.request('HEAD', `/v2/${repository}/blobs/${digest}`);
+  private async pushBlob(repository: string, digest: string, read: () => Promise<Buffer>): Promise<void> {
+    const scope = push(repository);
+    const head = await this.http.request('HEAD', `/v2/${repository}/blobs/${digest}`, { scope });
     if (head.status === 200) return;
-    const start = await this.request('POST', `/v2/${repository}/blobs/uploads/`);
+    const start = await this.http.request('POST', `/v2/${repository}/blobs/uploads/`, { scope });
     const location = start.headers.get('location');
-    if (start.status !== 202 || !location) throw new RegistryError(`blob upload to ${repository} not accepted (${start.status})`, start.status);
-    const url = new URL(location, this.base);
+    if (start.status !== 202 || !location) throw statusError(start.status, `blob upload to ${repository} not accepted`);
+    const url = new URL(location, this.http.base);
     url.searchParams.set('digest', digest);
-    const body = await this.readBlob(layoutDir, digest);
-    const put = await this.request('PUT', url.pathname + url.search, { 'content-type': 'application/octet-stream' }, body);
-    if (put.status !== 201) throw new RegistryError(`blob ${digest} upload answered ${put.status}`, put.status);
+    const put = await this.http.request('PUT', url.toString(), { headers: { 'content-type': 'application/octet-stream' }, body: await read(), scope });
+    if (put.status !== 201) throw statusError(put.status, `blob ${digest} upload`);
   }
+}
 
-  private async readBlob(layoutDir: string, digest: string): Promise<Buffer> {
-    const [algorithm, hex] = digest.split(':');
-    if (algorithm !== 'sha256' || !/^[a-f0-9]{64}$/.test(hex ?? '')) throw new RegistryError(`unsupported digest ${digest}`);
-    return readFile(join(layoutDir, 'blobs', 'sha256', hex!));
-  }
+const pull = (repository: string) => `repository:${repository}:pull`;
+const push = (repository: string) => `repository:${repository}:pull,push`;
 
-  private async request(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer, timeoutMs = this.timeoutMs): Promise<Response> {
-    try {
-      return await fetch(this.base + path, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new RegistryError(`registry ${this.base} unreachable: ${cause}`);
-    }
-  }
+function statusError(status: number, what: string): RegistryError {
+  if (status === 401 || status === 403) return new RegistryError('unauthorized', `${what}: access denied (${status})`, status);
+  if (status === 404) return new RegistryError('not_found', `${what}: not found`, status);
+  if (status >= 500 || status === 429) return new RegistryError('unavailable', `${what}: registry answered ${status}`, status);
+  return new RegistryError('protocol', `${what}: registry answered ${status}`, status);
+}
+
+async function readCapped(res: Response, limit: number): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length') ?? 0);
+  if (declared > limit) throw new RegistryError('protocol', `response of ${declared} bytes is over the ${limit}-byte limit`);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (bytes.length > limit) throw new RegistryError('protocol', `response of ${bytes.length} bytes is over the ${limit}-byte limit`);
+  return bytes;
+}
+
+async function readLayoutBlob(layoutDir: string, digest: string): Promise<Buffer> {
+  assertDigest(digest);
+  const [algorithm, hex] = digest.split(':') as [string, string];
+  return readFile(join(layoutDir, 'blobs', algorithm, hex));
 }

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { assertPlatform, parseImageReference } from '../../engines/references.js';
+import { ACTIONS, AVAILABLE_ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
+
+/** A refinement that runs one of our assert/parse functions and keeps its message. */
+const checkedBy = (check: (v: string) => unknown) =>
+  z.string().superRefine((value, ctx) => {
+    try {
+      check(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+export const imageReferenceSchema = checkedBy(parseImageReference).describe('An OCI image reference: [registry/]repository[:tag][@sha256:digest]. Docker Hub names work as in `docker pull`.');
+export const platformSchema = checkedBy(assertPlatform).describe('os/arch[/variant], e.g. linux/amd64 or linux/arm64.');
+
+const commonFields = {
+  callback_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional().describe('Called with a signed webhook when the job ends.'),
+  timeout_seconds: z.int('must be a whole number of seconds').min(1).max(MAX_TIMEOUT_SECONDS).optional().describe('Time limit once running; default per action (inspect 60).'),
+};
+
+export const inspectJobSchema = z
+  .object({
+    action: z.literal('inspect'),
+    image: imageReferenceSchema,
+    platform: platformSchema.optional(),
+    ...commonFields,
+  })
+  .strict();
+
+/** Every available action's request; later issues add build, scan, push, sign, verify, optimize. */
+export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema]);
+
+/** The action field alone, checked first so an action not available yet gets its own answer. */
+export const actionSchema = z.object({ action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }) });
+export const isAvailableAction = (action: string) => (AVAILABLE_ACTIONS as readonly string[]).includes(action);
+
+export const listJobsQuerySchema = z
+  .object({
+    state: z.enum(JOB_STATES as [string, ...string[]], { error: `must be one of ${JOB_STATES.join(', ')}` }).optional(),
+    action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }).optional(),
+    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-100').max(100, 'must be 1-100').default(20),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+
+export const eventsQuerySchema = z.object({ follow: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true') }).strict();
+
+export const inspectQuerySchema = z.object({ ref: imageReferenceSchema, platform: platformSchema.optional() }).strict();
+
+/** `Idempotency-Key`: printable, bounded, so it is safe as part of a Redis key. */
+export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters without spaces');

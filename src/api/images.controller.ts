@@ -1,0 +1,54 @@
+import { Controller, Get, Inject, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Redis } from 'ioredis';
+import { ImageInspector, type ImageInfo } from '../engines/registry/image-inspector.js';
+import { formatImageReference, parseImageReference } from '../engines/references.js';
+import { REDIS } from '../jobs/redis.module.js';
+import { JobFailure } from '../workers/processor.js';
+import { toInspectFailure } from '../workers/inspect.processor.js';
+import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { inspectQuerySchema } from './dto/job-request.schema.js';
+import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
+import { ApiError } from './errors/api-error.js';
+import { validate } from './validation.js';
+
+/** An image's content never changes for a digest: cache by digest (and platform) for a day. */
+const CACHE_TTL_SECONDS = 24 * 3600;
+const STATUS_BY_CODE: Record<string, number> = { IMAGE_NOT_FOUND: 404, PLATFORM_NOT_FOUND: 404, INVALID_REFERENCE: 400, REGISTRY_UNAUTHORIZED: 502, REGISTRY_UNAVAILABLE: 502, REGISTRY_ERROR: 502 };
+
+@ApiTags('images')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/images')
+export class ImagesController {
+  constructor(
+    private readonly inspector: ImageInspector,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  @Get('inspect')
+  @ApiOperation({ summary: 'Inspect an image synchronously (same image_info as an inspect job), cached by digest.' })
+  @ApiQuery({ name: 'ref', required: true, example: 'debian:bookworm-slim' })
+  @ApiQuery({ name: 'platform', required: false, example: 'linux/amd64' })
+  @ApiResponse({ status: 200, description: 'image_info' })
+  @ApiResponse({ status: 400, description: 'Invalid reference or platform.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 404, description: 'IMAGE_NOT_FOUND or PLATFORM_NOT_FOUND.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 502, description: 'REGISTRY_UNAVAILABLE / REGISTRY_UNAUTHORIZED / REGISTRY_ERROR.', schema: ERROR_SCHEMA })
+  async inspect(@Query() query: unknown): Promise<ImageInfo> {
+    const { ref, platform } = validate(inspectQuerySchema, query, 'query');
+    try {
+      const digest = await this.inspector.resolveDigest(ref);
+      const cacheKey = `stv:inspect:${digest}:${platform ?? 'default'}`;
+      const cached = await this.redis.get(cacheKey).catch(() => null);
+      // The same digest may be reached by another name: report the one asked for.
+      if (cached) return { ...(JSON.parse(cached) as ImageInfo), reference: formatImageReference(parseImageReference(ref)) };
+      const info = await this.inspector.inspect(ref, platform);
+      await this.redis.set(cacheKey, JSON.stringify(info), 'EX', CACHE_TTL_SECONDS).catch(() => undefined);
+      return info;
+    } catch (err) {
+      const failure = toInspectFailure(err);
+      if (failure instanceof JobFailure) throw new ApiError(STATUS_BY_CODE[failure.code] ?? 502, failure.code, failure.message, failure.details);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { JobService } from '../jobs/job.service.js';
+import type { JobRecord, JobRequest } from '../jobs/job.types.js';
+import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { actionSchema, idempotencyKeySchema, isAvailableAction, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
+import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from './dto/openapi-schemas.js';
+import { ApiError } from './errors/api-error.js';
+import { mapJobErrors } from './errors/job-errors.js';
+import { validate } from './validation.js';
+
+const errors = (...codes: [number, string][]) => codes.map(([status, description]) => ApiResponse({ status, description, schema: ERROR_SCHEMA }));
+const applyAll = (decorators: MethodDecorator[]): MethodDecorator => (target, key, descriptor) => {
+  for (const d of decorators) d(target, key, descriptor);
+};
+
+export function submittedView(job: JobRecord) {
+  const self = `/v1/jobs/${job.id}`;
+  return { id: job.id, action: job.action, state: job.state, links: { self, events: `${self}/events`, cancel: `${self}/cancel` } };
+}
+
+@ApiTags('jobs')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/jobs')
+export class JobsController {
+  constructor(private readonly jobs: JobService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Submit a job. Answers 202 at once; follow it with GET /v1/jobs/{id}/events.' })
+  @ApiBody({ schema: { ...JOB_REQUEST_SCHEMA, example: INSPECT_REQUEST_EXAMPLE } })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original job (200); same key + different body is 409.' })
+  @ApiResponse({ status: 202, description: 'Queued.', schema: SUBMITTED_SCHEMA })
+  @ApiResponse({ status: 200, description: 'An earlier job with the same Idempotency-Key and body.', schema: SUBMITTED_SCHEMA })
+  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.'], [422, 'Action not available in this version.']))
+  async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
+    const request = parseJobRequest(body);
+    const key = idempotencyKey === undefined ? undefined : validate(idempotencyKeySchema, idempotencyKey, 'header');
+    const { job, created } = await mapJobErrors(this.jobs.submit(request, key));
+    void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
+    return submittedView(job);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List jobs, newest first, with cursor pagination.' })
+  @ApiQuery({ name: 'state', required: false })
+  @ApiQuery({ name: 'action', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 20' })
+  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page' })
+  @ApiResponse({ status: 200, schema: JOB_LIST_SCHEMA })
+  @applyAll(errors([400, 'Invalid query.'], [401, 'Missing or wrong token.']))
+  list(@Query() query: unknown) {
+    const filter = validate(listJobsQuerySchema, query, 'query');
+    return mapJobErrors(this.jobs.list({ ...filter, state: filter.state as JobRecord['state'] | undefined }));
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A job record.' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiResponse({ status: 200, schema: JOB_SCHEMA })
+  @applyAll(errors([401, 'Missing or wrong token.'], [404, 'No such job.']))
+  get(@Param('id') id: string) {
+    return mapJobErrors(this.jobs.get(id));
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Cancel a job: a queued one at once, a running one by aborting its work.' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiResponse({ status: 202, schema: JOB_SCHEMA })
+  @applyAll(errors([401, 'Missing or wrong token.'], [404, 'No such job.'], [409, 'The job already finished.']))
+  cancel(@Param('id') id: string) {
+    return mapJobErrors(this.jobs.cancel(id));
+  }
+}
+
+/** Action first (so an action not available yet is a 422, not a schema error), then its schema. */
+export function parseJobRequest(body: unknown): JobRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError(400, 'VALIDATION_FAILED', 'invalid body: must be a JSON object', { fields: [{ path: 'body', message: 'must be a JSON object' }] });
+  }
+  const { action } = validate(actionSchema, { action: (body as { action?: unknown }).action }, 'body');
+  if (!isAvailableAction(action)) throw new ApiError(422, 'ACTION_NOT_AVAILABLE', `action ${action} is not available in this version of stevedore`, { action });
+  return validate(jobRequestSchema, body, 'body') as JobRequest;
+}

@@ -1,0 +1,190 @@
+import type { Redis } from 'ioredis';
+import { isTerminal, type JobEvent, type JobEventType, type JobRecord, type JobState } from './job.types.js';
+
+/** Redis keys, all under one prefix so an operator can find (and only find) ours. */
+export const keys = {
+  job: (id: string) => `stv:job:${id}`,
+  events: (id: string) => `stv:job:${id}:events`,
+  index: 'stv:jobs',
+  idempotency: (key: string) => `stv:idem:${key}`,
+  cancelChannel: 'stv:cancel',
+};
+
+const EVENTS_MAXLEN = 10_000;
+
+/**
+ * Atomic state transition: only from an allowed state, fields and state set and the
+ * event appended in one step, so the log's order is the record's order and a cancel
+ * racing a worker can never both win. Values are stored JSON-encoded except `state`.
+ */
+const TRANSITION_LUA = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+if ARGV[1] ~= '*' then
+  local ok = false
+  for s in string.gmatch(ARGV[1], '[^,]+') do if s == state then ok = true break end end
+  if not ok then return {state, '', 0} end
+end
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'state', ARGV[2]); state = ARGV[2] end
+local id = ''
+if ARGV[3] ~= '' then id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[3], 'data', ARGV[4]) end
+if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]); redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+return {state, id, 1}
+`;
+
+/** Appends an event only while the job is running: late progress after a cancel is dropped. */
+const APPEND_LUA = `
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return false end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'data', ARGV[4])
+`;
+
+type RedisWithScripts = Redis & {
+  stvTransition(jobKey: string, eventsKey: string, ...args: string[]): Promise<[string, string, number] | null>;
+  stvAppend(jobKey: string, eventsKey: string, ...args: string[]): Promise<string | null>;
+};
+
+export interface TransitionResult {
+  applied: boolean;
+  state: JobState;
+  eventId?: string;
+}
+
+export interface ListFilter {
+  state?: JobState;
+  action?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+export class JobStore {
+  private readonly redis: RedisWithScripts;
+
+  constructor(redis: Redis, private readonly retentionSeconds: number) {
+    this.redis = redis as RedisWithScripts;
+    if (!('stvTransition' in redis)) {
+      redis.defineCommand('stvTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
+      redis.defineCommand('stvAppend', { numberOfKeys: 2, lua: APPEND_LUA });
+    }
+  }
+
+  /** Writes a new queued job and its first event. */
+  async create(job: JobRecord): Promise<void> {
+    const at = now();
+    await this.redis
+      .multi()
+      .hset(keys.job(job.id), encode(job))
+      .zadd(keys.index, Date.parse(job.created_at), job.id)
+      .xadd(keys.events(job.id), 'MAXLEN', '~', String(EVENTS_MAXLEN), '*', 'type', 'state', 'data', JSON.stringify({ at, state: job.state }))
+      .exec();
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const raw = await this.redis.hgetall(keys.job(id));
+    return raw.state ? decode(raw) : undefined;
+  }
+
+  /**
+   * Moves a job from one of `from` to `to`, setting `fields` and logging a state event
+   * carrying `eventData`. Returns applied=false (and the current state) otherwise.
+   */
+  async transition(id: string, from: JobState[] | '*', to: JobState | undefined, fields: Partial<JobRecord>, eventData: Record<string, unknown> = {}): Promise<TransitionResult | undefined> {
+    const at = now();
+    const data = to ? JSON.stringify({ at, state: to, ...eventData }) : '';
+    const retention = to && isTerminal(to) ? this.retentionSeconds : 0;
+    const args = [from === '*' ? '*' : from.join(','), to ?? '', to ? 'state' : '', data, String(retention), String(EVENTS_MAXLEN), ...Object.entries(encode(fields)).flat()];
+    const res = await this.redis.stvTransition(keys.job(id), keys.events(id), ...args);
+    if (!res) return undefined;
+    const [state, eventId, applied] = res;
+    return { applied: applied === 1, state: state as JobState, eventId: eventId || undefined };
+  }
+
+  /** Progress, log lines and results of a running job. */
+  async appendEvent(id: string, type: Exclude<JobEventType, 'state'>, data: Record<string, unknown>): Promise<string | undefined> {
+    const res = await this.redis.stvAppend(keys.job(id), keys.events(id), 'running', String(EVENTS_MAXLEN), type, JSON.stringify({ at: now(), ...data }));
+    return res ?? undefined;
+  }
+
+  /** Events after `afterId` (exclusive; from the start when absent). */
+  async readEvents(id: string, afterId?: string, count = 1000): Promise<JobEvent[]> {
+    const start = afterId ? `(${afterId}` : '-';
+    const entries = await this.redis.xrange(keys.events(id), start, '+', 'COUNT', count);
+    return entries.map(([eventId, fields]) => toEvent(eventId, fields));
+  }
+
+  /** Newest first, cursor-paginated; records that expired are dropped from the index. */
+  async list(filter: ListFilter): Promise<{ items: JobRecord[]; next_cursor: string | null }> {
+    const items: JobRecord[] = [];
+    let cursor = filter.cursor ? decodeCursor(filter.cursor) : undefined;
+    const batch = Math.max(filter.limit * 2, 50);
+    for (let rounds = 0; items.length < filter.limit && rounds < 50; rounds++) {
+      const max = cursor ? String(cursor.score) : '+inf';
+      const raw = await this.redis.zrevrangebyscore(keys.index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, batch);
+      let ids: { id: string; score: number }[] = [];
+      for (let i = 0; i < raw.length; i += 2) ids.push({ id: raw[i]!, score: Number(raw[i + 1]) });
+      // Same-score members come in reverse lexical order; skip those the cursor already passed.
+      if (cursor) ids = ids.filter((e) => e.score < cursor!.score || e.id < cursor!.id);
+      if (ids.length === 0) return { items, next_cursor: null };
+      const pipeline = this.redis.pipeline();
+      for (const e of ids) pipeline.hgetall(keys.job(e.id));
+      const records = (await pipeline.exec()) ?? [];
+      const expired: string[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const entry = ids[i]!;
+        cursor = entry;
+        const rec = records[i]?.[1] as Record<string, string> | undefined;
+        if (!rec?.state) {
+          expired.push(entry.id);
+          continue;
+        }
+        const job = decode(rec);
+        if ((filter.state && job.state !== filter.state) || (filter.action && job.action !== filter.action)) continue;
+        items.push(job);
+        if (items.length === filter.limit) return { items, next_cursor: encodeCursor(entry) };
+      }
+      if (expired.length) await this.redis.zrem(keys.index, ...expired);
+      if (ids.length < batch) return { items, next_cursor: null };
+    }
+    return { items, next_cursor: cursor && items.length ? encodeCursor(cursor) : null };
+  }
+}
+
+function encode(job: Partial<JobRecord>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(job)) {
+    if (v === undefined) continue;
+    out[k] = k === 'state' ? String(v) : JSON.stringify(v);
+  }
+  return out;
+}
+
+/** Field order of a record as clients see it (Redis hashes keep no order). */
+const FIELD_ORDER = ['id', 'action', 'state', 'request', 'result', 'error', 'created_at', 'started_at', 'finished_at', 'attempts', 'timeout_seconds', 'cancel_requested'];
+
+function decode(raw: Record<string, string>): JobRecord {
+  const out: Record<string, unknown> = {};
+  for (const k of FIELD_ORDER) if (k in raw) out[k] = k === 'state' ? raw[k] : JSON.parse(raw[k]!);
+  return out as unknown as JobRecord;
+}
+
+export function toEvent(id: string, fields: string[]): JobEvent {
+  const map: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!;
+  const { at, ...data } = JSON.parse(map.data ?? '{}') as { at: number } & Record<string, unknown>;
+  return { id, type: map.type as JobEventType, at, data };
+}
+
+function encodeCursor(c: { score: number; id: string }): string {
+  return Buffer.from(`${c.score}:${c.id}`).toString('base64url');
+}
+
+export class InvalidCursorError extends Error {}
+
+function decodeCursor(cursor: string): { score: number; id: string } {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^(\d{1,16}):([0-9a-f-]{36})$/.exec(text);
+  if (!m) throw new InvalidCursorError('invalid cursor');
+  return { score: Number(m[1]), id: m[2]! };
+}

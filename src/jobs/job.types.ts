@@ -1,0 +1,98 @@
+/**
+ * The job model every action plugs into. A job's BullMQ payload is only its id; the
+ * record below (request without secrets, state, result, error) lives in Redis.
+ */
+export const ACTIONS = ['build', 'scan', 'push', 'sign', 'verify', 'inspect', 'optimize'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export const TERMINAL_STATES = ['succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export type TerminalState = (typeof TERMINAL_STATES)[number];
+export type JobState = 'queued' | 'running' | TerminalState;
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', ...TERMINAL_STATES];
+
+export const isTerminal = (state: JobState): state is TerminalState => (TERMINAL_STATES as readonly string[]).includes(state);
+
+/** Fields every job request may carry besides its action's own. */
+export interface CommonJobFields {
+  callback_url?: string;
+  timeout_seconds?: number;
+}
+
+export interface InspectRequest extends CommonJobFields {
+  action: 'inspect';
+  image: string;
+  platform?: string;
+}
+
+/**
+ * Requests by action. An action is accepted once its request type is here and a
+ * processor for it is registered; build, scan, push, sign, verify and optimize are
+ * added by their own issues.
+ */
+export interface JobRequests {
+  inspect: InspectRequest;
+}
+export type AvailableAction = keyof JobRequests;
+export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect'];
+export type JobRequest = JobRequests[AvailableAction];
+
+export interface JobError {
+  code: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** The seed's output keys are always present, empty when they do not apply. */
+export interface JobResult {
+  image_info: Record<string, unknown>;
+  vulnerabilities: unknown[];
+  optimization_suggestions: unknown[];
+  [actionSpecific: string]: unknown;
+}
+
+export interface JobRecord<A extends AvailableAction = AvailableAction> {
+  id: string;
+  action: A;
+  state: JobState;
+  request: JobRequests[A];
+  result: JobResult | null;
+  error: JobError | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  attempts: number;
+  timeout_seconds: number;
+  /** Set when a cancel was asked for a running job; the worker honours it. */
+  cancel_requested?: boolean;
+}
+export type JobOf<A extends AvailableAction> = JobRecord<A>;
+
+export function emptyResult(): JobResult {
+  return { image_info: {}, vulnerabilities: [], optimization_suggestions: [] };
+}
+
+/** Default time limit per action, in seconds (a request's timeout_seconds overrides it). */
+export const DEFAULT_TIMEOUT_SECONDS: Record<Action, number> = {
+  build: 3600,
+  scan: 900,
+  push: 900,
+  sign: 300,
+  verify: 300,
+  inspect: 60,
+  optimize: 900,
+};
+export const MAX_TIMEOUT_SECONDS = 24 * 3600;
+
+export const DEFAULT_CONCURRENCY: Record<Action, number> = { build: 1, scan: 2, push: 4, sign: 4, verify: 4, inspect: 8, optimize: 2 };
+
+/** Event types of a job's log, in the order a client sees them. */
+export type JobEventType = 'state' | 'progress' | 'log' | 'result';
+
+export interface JobEvent {
+  /** Redis stream id: monotonically increasing within a job. */
+  id: string;
+  type: JobEventType;
+  /** Epoch milliseconds (fractional) when the event was written. */
+  at: number;
+  data: Record<string, unknown>;
+}

@@ -1,0 +1,39 @@
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { CancelBus } from './cancel-bus.js';
+import { JobStore } from './job-store.js';
+import { JobService } from './job.service.js';
+import { bullConnection, JobQueues } from './queues.js';
+import { REDIS } from './redis.module.js';
+
+export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
+
+/** Job records, event logs, queues and cancellation: what api and worker share. */
+@Global()
+@Module({
+  providers: [
+    { provide: BULL_CONNECTION, inject: [APP_CONFIG], useFactory: (c: AppConfig) => bullConnection(c.redisUrl!) },
+    { provide: JobStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new JobStore(r, c.jobRetentionSeconds) },
+    { provide: JobQueues, inject: [BULL_CONNECTION], useFactory: (connection: Redis) => new JobQueues(connection) },
+    { provide: CancelBus, inject: [REDIS], useFactory: (r: Redis) => new CancelBus(r) },
+    {
+      provide: JobService,
+      inject: [REDIS, JobStore, JobQueues, CancelBus, APP_CONFIG],
+      useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig) => new JobService(r, s, q, b, c.jobRetentionSeconds),
+    },
+  ],
+  exports: [JobStore, JobQueues, CancelBus, JobService, BULL_CONNECTION],
+})
+export class JobsModule implements OnApplicationShutdown {
+  constructor(
+    private readonly queues: JobQueues,
+    @Inject(BULL_CONNECTION) private readonly connection: Redis,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queues.close();
+    this.connection.disconnect();
+  }
+}

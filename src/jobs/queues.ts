@@ -1,0 +1,60 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ACTIONS, type Action } from './job.types.js';
+
+export const queueName = (action: Action) => `stevedore-${action}`;
+/** BullMQ keys live under their own prefix, apart from job records. */
+export const QUEUE_PREFIX = 'stv-bull';
+
+/** Attempts per action: registry and network hiccups are worth a retry, a build is not re-run blindly. */
+export const ATTEMPTS: Record<Action, number> = { build: 1, scan: 2, push: 3, sign: 2, verify: 2, inspect: 3, optimize: 1 };
+
+/** The payload of a queued job: only its id; everything else is in the job record. */
+export interface QueuePayload {
+  jobId: string;
+}
+
+/** BullMQ wants a connection that retries forever rather than failing commands. */
+export function bullConnection(redisUrl: string): Redis {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null, enableReadyCheck: true });
+  connection.on('error', () => undefined); // readiness reports Redis; BullMQ reconnects
+  return connection;
+}
+
+/** One BullMQ queue per action, so heavy builds never starve cheap inspects. */
+export class JobQueues {
+  private readonly queues = new Map<Action, Queue<QueuePayload>>();
+
+  constructor(connection: ConnectionOptions) {
+    for (const action of ACTIONS) this.queues.set(action, new Queue<QueuePayload>(queueName(action), { connection, prefix: QUEUE_PREFIX }));
+  }
+
+  async add(action: Action, jobId: string): Promise<void> {
+    await this.queue(action).add(action, { jobId }, {
+      jobId,
+      attempts: ATTEMPTS[action],
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+      removeOnComplete: true,
+      removeOnFail: { age: 24 * 3600 },
+    });
+  }
+
+  /** Removes a job that no worker holds (waiting or delayed). False when it is active. */
+  async remove(action: Action, jobId: string): Promise<boolean> {
+    return (await this.queue(action).remove(jobId)) === 1;
+  }
+
+  async counts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [action, queue] of this.queues) out[action] = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+
+  private queue(action: Action): Queue<QueuePayload> {
+    return this.queues.get(action)!;
+  }
+}

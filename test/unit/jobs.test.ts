@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseJobRequest } from '../../src/api/jobs.controller.js';
+import { ApiError } from '../../src/api/errors/api-error.js';
+import { submitToBody } from '../../src/grpc/jobs.grpc-controller.js';
+import { canonicalJson } from '../../src/jobs/job.service.js';
+import { toEvent } from '../../src/jobs/job-store.js';
+
+describe('canonicalJson', () => {
+  it('does not depend on key order', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } }), canonicalJson({ a: { c: null, d: [1, { x: 1, y: 2 }] }, b: 1 }));
+    assert.notEqual(canonicalJson({ a: 1 }), canonicalJson({ a: '1' }));
+  });
+});
+
+describe('parseJobRequest', () => {
+  it('accepts an inspect request', () => {
+    assert.deepEqual(parseJobRequest({ action: 'inspect', image: 'debian', timeout_seconds: 5 }), { action: 'inspect', image: 'debian', timeout_seconds: 5 });
+  });
+  it('answers 422 for an action that is not available yet, before its schema', () => {
+    assert.throws(() => parseJobRequest({ action: 'scan', whatever: true }), (e: unknown) => e instanceof ApiError && e.getStatus() === 422 && e.code === 'ACTION_NOT_AVAILABLE');
+  });
+  it('lists every bad field with its path', () => {
+    assert.throws(
+      () => parseJobRequest({ action: 'inspect', image: '-x', platform: 'windows', timeout_seconds: -1 }),
+      (e: unknown) => {
+        assert.ok(e instanceof ApiError);
+        assert.deepEqual((e.details.fields as { path: string }[]).map((f) => f.path).sort(), ['image', 'platform', 'timeout_seconds']);
+        return true;
+      },
+    );
+  });
+});
+
+describe('submitToBody (gRPC SubmitRequest → REST body)', () => {
+  it('takes the set oneof and drops proto3 defaults', () => {
+    assert.deepEqual(submitToBody({ action: 'inspect', inspect: { image: 'debian', platform: '' }, callback_url: '', timeout_seconds: 0, idempotency_key: '' }), { action: 'inspect', image: 'debian' });
+    assert.deepEqual(submitToBody({ action: 'inspect', inspect: { image: 'debian', platform: 'linux/arm64' }, timeout_seconds: 9 }), { action: 'inspect', image: 'debian', platform: 'linux/arm64', timeout_seconds: 9 });
+  });
+});
+
+describe('toEvent', () => {
+  it('splits the stream entry into id, type, at and data', () => {
+    assert.deepEqual(toEvent('1-0', ['type', 'state', 'data', '{"at":12.5,"state":"running"}']), { id: '1-0', type: 'state', at: 12.5, data: { state: 'running' } });
+  });
+});
