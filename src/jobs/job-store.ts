@@ -33,6 +33,14 @@ if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]); redis.call
 return {state, id, 1}
 `;
 
+/** A new job: record, index entry and first event, atomically, as one command. */
+const CREATE_LUA = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'state', 'data', ARGV[4])
+return 1
+`;
+
 /** Appends an event only while the job is running: late progress after a cancel is dropped. */
 const APPEND_LUA = `
 if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return false end
@@ -42,6 +50,7 @@ return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3],
 type RedisWithScripts = Redis & {
   stvTransition(jobKey: string, eventsKey: string, ...args: string[]): Promise<[string, string, number] | null>;
   stvAppend(jobKey: string, eventsKey: string, ...args: string[]): Promise<string | null>;
+  stvCreate(jobKey: string, eventsKey: string, indexKey: string, ...args: string[]): Promise<number>;
 };
 
 export interface TransitionResult {
@@ -67,18 +76,20 @@ export class JobStore {
     if (!('stvTransition' in redis)) {
       redis.defineCommand('stvTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
       redis.defineCommand('stvAppend', { numberOfKeys: 2, lua: APPEND_LUA });
+      redis.defineCommand('stvCreate', { numberOfKeys: 3, lua: CREATE_LUA });
     }
   }
 
-  /** Writes a new queued job and its first event. */
+  /**
+   * Writes a new queued job and its first event: one script call, so on an
+   * auto-pipelined connection it shares a write with the queue add that follows it.
+   */
   async create(job: JobRecord): Promise<void> {
-    const at = now();
-    await this.redis
-      .multi()
-      .hset(keys.job(job.id), encode(job))
-      .zadd(keys.index, Date.parse(job.created_at), job.id)
-      .xadd(keys.events(job.id), 'MAXLEN', '~', String(EVENTS_MAXLEN), '*', 'type', 'state', 'data', JSON.stringify({ at, state: job.state }))
-      .exec();
+    const event = JSON.stringify({ at: now(), state: job.state });
+    // The record is written as one JSON `doc` (cheap on the hot submit path); later
+    // transitions set single fields, which override the doc when read.
+    const { state, ...rest } = job;
+    await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index, String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, 'state', state, 'doc', JSON.stringify(rest));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -164,8 +175,13 @@ function encode(job: Partial<JobRecord>): Record<string, string> {
 const FIELD_ORDER = ['id', 'action', 'state', 'request', 'result', 'error', 'created_at', 'started_at', 'finished_at', 'attempts', 'timeout_seconds', 'cancel_requested'];
 
 function decode(raw: Record<string, string>): JobRecord {
+  const doc = raw.doc ? (JSON.parse(raw.doc) as Record<string, unknown>) : {};
   const out: Record<string, unknown> = {};
-  for (const k of FIELD_ORDER) if (k in raw) out[k] = k === 'state' ? raw[k] : JSON.parse(raw[k]!);
+  for (const k of FIELD_ORDER) {
+    if (k === 'state') out.state = raw.state;
+    else if (k in raw) out[k] = JSON.parse(raw[k]!);
+    else if (k in doc) out[k] = doc[k];
+  }
   return out as unknown as JobRecord;
 }
 

@@ -62,9 +62,18 @@ export class JobService {
       attempts: 0,
       timeout_seconds: request.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS[request.action],
     };
-    await this.store.create(job);
+    // Both go out in one write on the shared auto-pipelined connection, the record
+    // first: Redis runs one connection's commands in order, so no worker can take the
+    // job before its record exists.
+    const created = this.store.create(job);
+    const queued = this.queues.add(job.action, id);
+    await created.catch(async (err: Error) => {
+      await queued.catch(() => undefined);
+      await this.queues.remove(job.action, id).catch(() => undefined);
+      throw err;
+    });
     try {
-      await this.queues.add(job.action, id);
+      await queued;
     } catch (err) {
       // Nothing half-written: a job that could not be queued is failed, visibly.
       await this.store.transition(id, ['queued'], 'failed', { finished_at: new Date().toISOString(), error: { code: 'QUEUE_UNAVAILABLE', message: 'the job could not be queued', details: {} } });

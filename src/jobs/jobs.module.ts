@@ -8,6 +8,7 @@ import { JobService } from './job.service.js';
 import { bullConnection, JobQueues } from './queues.js';
 import { REDIS } from './redis.module.js';
 
+/** Workers' connection (BullMQ duplicates it for blocking reads). */
 export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
 
 /** Job records, event logs, queues and cancellation: what api and worker share. */
@@ -16,7 +17,9 @@ export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
   providers: [
     { provide: BULL_CONNECTION, inject: [APP_CONFIG], useFactory: (c: AppConfig) => bullConnection(c.redisUrl!) },
     { provide: JobStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new JobStore(r, c.jobRetentionSeconds) },
-    { provide: JobQueues, inject: [BULL_CONNECTION], useFactory: (connection: Redis) => new JobQueues(connection) },
+    // Queues share the job store's auto-pipelined connection: a submit's record and
+    // queue add travel in one write, in order.
+    { provide: JobQueues, inject: [REDIS], useFactory: (connection: Redis) => new JobQueues(connection) },
     { provide: CancelBus, inject: [REDIS], useFactory: (r: Redis) => new CancelBus(r) },
     {
       provide: JobService,
@@ -29,11 +32,11 @@ export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
 export class JobsModule implements OnApplicationShutdown {
   constructor(
     private readonly queues: JobQueues,
-    @Inject(BULL_CONNECTION) private readonly connection: Redis,
+    @Inject(BULL_CONNECTION) private readonly workerConnection: Redis,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.queues.close();
-    this.connection.disconnect();
+    this.workerConnection.disconnect();
   }
 }

@@ -14,7 +14,7 @@ export interface QueuePayload {
   jobId: string;
 }
 
-/** BullMQ wants a connection that retries forever rather than failing commands. */
+/** BullMQ workers want a connection that retries forever rather than failing commands. */
 export function bullConnection(redisUrl: string): Redis {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null, enableReadyCheck: true });
   connection.on('error', () => undefined); // readiness reports Redis; BullMQ reconnects
@@ -26,7 +26,11 @@ export class JobQueues {
   private readonly queues = new Map<Action, Queue<QueuePayload>>();
 
   constructor(connection: ConnectionOptions) {
-    for (const action of ACTIONS) this.queues.set(action, new Queue<QueuePayload>(queueName(action), { connection, prefix: QUEUE_PREFIX }));
+    for (const action of ACTIONS) {
+      const queue = new Queue<QueuePayload>(queueName(action), { connection, prefix: QUEUE_PREFIX });
+      queue.on('error', () => undefined); // connection trouble is what /readyz reports
+      this.queues.set(action, queue);
+    }
   }
 
   async add(action: Action, jobId: string): Promise<void> {

@@ -21,6 +21,8 @@ export const REDIS = Symbol('REDIS');
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           connectTimeout: 2_000,
+          // Commands issued in the same tick (many concurrent submits) share one write.
+          enableAutoPipelining: true,
           retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
         });
         client.on('error', () => undefined); // reported by /readyz, not as an unhandled event
@@ -33,9 +35,16 @@ export const REDIS = Symbol('REDIS');
 export class RedisModule implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
 
-  /** Connect at start; if Redis is down, ioredis keeps retrying and /readyz says so. */
-  onApplicationBootstrap(): void {
+  /**
+   * Connect before serving (up to 5 s): with no offline queue, a request that came
+   * before the connection would fail. If Redis is down, ioredis keeps retrying and
+   * /readyz says so.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    const ready = new Promise<void>((resolve) => this.redis.once('ready', () => resolve()));
     if (this.redis.status === 'wait') this.redis.connect().catch(() => undefined);
+    await Promise.race([ready, new Promise((r) => setTimeout(r, 5_000).unref())]);
   }
 
   onApplicationShutdown(): void {

@@ -13,7 +13,7 @@ export async function renderOpenApiYaml(): Promise<string> {
   const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:1/0', STEVEDORE_TOKEN: 'openapi-generation-only', STEVEDORE_LOG_LEVEL: 'error', PATH: '' });
   const app = await createApp(config, { api: true, worker: false });
   try {
-    await app.init();
+    // No init(): the document needs the routes, not the connections init would open.
     return stringify(buildOpenApiDocument(app), { aliasDuplicateObjects: false, lineWidth: 0 });
   } finally {
     await app.close();

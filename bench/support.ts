@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config/config.js';
+
+export const PROJECT_DIR = fileURLToPath(new URL('../../', import.meta.url));
+export const TOOLS = loadConfig({ PATH: process.env.PATH, STEVEDORE_CACHE_DIR: process.env.STEVEDORE_CACHE_DIR }).tools;
+export const CACHE_DIR = process.env.STEVEDORE_CACHE_DIR ?? '/var/cache/stevedore';
+
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a child and resolves once `ready` says so (polled). */
+export async function startChild(command: string, args: string[], env: NodeJS.ProcessEnv, ready: () => Promise<boolean>, name: string): Promise<ChildProcess> {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  children.push(child);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr.slice(-2000)}`);
+    if (await ready().catch(() => false)) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} not ready: ${stderr.slice(-2000)}`);
+}
+
+export async function startRedis(): Promise<string> {
+  const port = await freePort();
+  const { Redis } = await import('ioredis');
+  await startChild(TOOLS.redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
+    const r = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      return (await r.ping()) === 'PONG';
+    } finally {
+      r.disconnect();
+    }
+  }, 'redis');
+  return `redis://127.0.0.1:${port}/0`;
+}
+
+export async function startRegistry(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-reg-'));
+  const addr = `127.0.0.1:${await freePort()}`;
+  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog: { level: error, accesslog: { disabled: true } }\nstorage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: "${addr}" }\n`);
+  await startChild(TOOLS.registry, ['serve', join(dir, 'config.yml')], {}, async () => (await fetch(`http://${addr}/v2/`)).ok, 'registry');
+  return addr;
+}
+
+export const httpReady = (url: string) => async () => (await fetch(url)).status < 500;
+
+export function percentile(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
