@@ -68,24 +68,43 @@ export class Daemon {
  * Kills the daemons an earlier `serve` left behind when it was killed outright (no
  * chance to stop its children), so their ports and data dirs are free again.
  */
-export function killStaleDaemons(runDir: string): void {
+export async function killStaleDaemons(runDir: string): Promise<void> {
   if (!existsSync(runDir)) return;
-  for (const file of readdirSync(runDir)) if (file.endsWith('.pid')) killStale(join(runDir, file));
+  const killed: number[] = [];
+  for (const file of readdirSync(runDir)) {
+    if (!file.endsWith('.pid')) continue;
+    const pid = killStale(join(runDir, file));
+    if (pid) killed.push(pid);
+  }
+  // SIGKILL is asynchronous: wait until they are gone, so their ports are free again.
+  const deadline = Date.now() + 10_000;
+  while (killed.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Running (a zombie has already closed its sockets and files). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Kills the process a pidfile names, if it still runs the program that wrote it. */
-function killStale(pidFile: string): void {
-  if (!existsSync(pidFile)) return;
+function killStale(pidFile: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
   const [pidText, program] = readFileSync(pidFile, 'utf8').trim().split('\n');
   rmSync(pidFile, { force: true });
   const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 1 || !program) return;
+  if (!Number.isInteger(pid) || pid <= 1 || !program) return undefined;
   try {
     // A recycled pid that now runs something else is left alone.
-    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] !== program) return;
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] !== program) return undefined;
     process.kill(pid, 'SIGKILL');
+    return pid;
   } catch {
-    // already gone
+    return undefined; // already gone
   }
 }
 

@@ -34,7 +34,7 @@ export class EmbeddedStack {
 
   async start(): Promise<ServeEndpoints> {
     mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
-    killStaleDaemons(this.runDir);
+    await killStaleDaemons(this.runDir);
     try {
       const registry = this.config.registryMirror ?? (await this.startRegistry());
       await seedBaseImage(new RegistryClient(registry), this.config.cacheDir, this.log, { required: !this.config.registryMirror });
