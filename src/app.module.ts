@@ -1,5 +1,6 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import { stdTimeFunctions } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { AdminTokenGuard } from './api/auth/admin-token.guard.js';
 import { AdminTokenVerifier } from './api/auth/admin-token.verifier.js';
@@ -35,6 +36,7 @@ export class AppModule {
         pinoHttp: {
           level: config.logLevel,
           base: { service: 'stevedore' },
+          timestamp: stdTimeFunctions.isoTime,
           redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
           // bootstrap's Fastify genReqId has already set a sane x-request-id.
           genReqId: (req) => String(req.headers['x-request-id'] ?? randomUUID()),
