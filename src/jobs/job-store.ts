@@ -80,10 +80,7 @@ export class JobStore {
     }
   }
 
-  /**
-   * Writes a new queued job and its first event: one script call, so on an
-   * auto-pipelined connection it shares a write with the queue add that follows it.
-   */
+  /** Writes a new queued job, its index entry and first event: one script call. */
   async create(job: JobRecord): Promise<void> {
     const event = JSON.stringify({ at: now(), state: job.state });
     // The record is written as one JSON `doc` (cheap on the hot submit path); later

@@ -62,9 +62,9 @@ export class JobService {
       attempts: 0,
       timeout_seconds: request.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS[request.action],
     };
-    // Both go out in one write on the shared auto-pipelined connection, the record
-    // first: Redis runs one connection's commands in order, so no worker can take the
-    // job before its record exists.
+    // Record and queue add are sent back to back on the same connection, record first:
+    // Redis runs one connection's commands in order, so no worker can take the job
+    // before its record exists, and the submit costs one round trip, not two.
     const created = this.store.create(job);
     const queued = this.queues.add(job.action, id);
     await created.catch(async (err: Error) => {

@@ -17,8 +17,8 @@ export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
   providers: [
     { provide: BULL_CONNECTION, inject: [APP_CONFIG], useFactory: (c: AppConfig) => bullConnection(c.redisUrl!) },
     { provide: JobStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new JobStore(r, c.jobRetentionSeconds) },
-    // Queues share the job store's auto-pipelined connection: a submit's record and
-    // queue add travel in one write, in order.
+    // Queues share the job store's connection: a submit's record and queue add go
+    // out back to back, in order (see JobService.submit).
     { provide: JobQueues, inject: [REDIS], useFactory: (connection: Redis) => new JobQueues(connection) },
     { provide: CancelBus, inject: [REDIS], useFactory: (r: Redis) => new CancelBus(r) },
     {

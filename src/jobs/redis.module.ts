@@ -21,8 +21,6 @@ export const REDIS = Symbol('REDIS');
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
           connectTimeout: 2_000,
-          // Commands issued in the same tick (many concurrent submits) share one write.
-          enableAutoPipelining: true,
           retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
         });
         client.on('error', () => undefined); // reported by /readyz, not as an unhandled event
