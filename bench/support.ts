@@ -70,3 +70,20 @@ export function percentile(values: number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+/** A buildkitd child with its docker.io mirror pointed at `mirror`; resolves to its address. */
+export async function startBuildkitd(mirror: string): Promise<string> {
+  const { buildkitdConfig } = await import('../src/runtime/embedded-stack.js');
+  const { BuildkitClient } = await import('../src/engines/buildkit/buildkit-client.js');
+  const { ChildProcessRunner } = await import('../src/engines/process-runner.js');
+  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-bk-'));
+  const address = `unix://${join(dir, 'buildkitd.sock')}`;
+  writeFileSync(join(dir, 'buildkitd.toml'), buildkitdConfig(join(dir, 'root'), address, mirror));
+  const client = new BuildkitClient(new ChildProcessRunner(), TOOLS.buildctl, address);
+  await startChild(TOOLS.buildkitd, ['--config', join(dir, 'buildkitd.toml'), '--oci-worker=true', '--containerd-worker=false', '--oci-worker-snapshotter=overlayfs'], {}, async () => (await client.workers(2000)).length > 0, 'buildkitd');
+  return address;
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}

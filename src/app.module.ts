@@ -19,6 +19,8 @@ import { HealthModule } from './health/health.module.js';
 import { RedisModule } from './jobs/redis.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { EnginesModule } from './engines/engines.module.js';
+import { ContextsModule } from './engines/context/contexts.module.js';
+import { ContextsController } from './api/contexts.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 
 /** Which parts of stevedore this process runs: `serve` is api + worker in one. */
@@ -47,13 +49,14 @@ export class AppModule {
       RedisModule,
       JobsModule,
       EnginesModule,
+      ContextsModule,
     ];
     if (roles.api) imports.push(HealthModule);
     if (roles.worker) imports.push(WorkersModule);
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, SystemGrpcController, JobsGrpcController] : [],
+      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, SystemGrpcController, JobsGrpcController] : [],
       providers: roles.api ? [SystemService, AdminTokenVerifier, AdminTokenGuard, GrpcAuth] : [],
     };
   }

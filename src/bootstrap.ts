@@ -28,6 +28,9 @@ export async function createApp(config: AppConfig, roles: Roles): Promise<NestFa
   const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, routerOptions: { ignoreTrailingSlash: true }, genReqId: requestId });
   // The API takes JSON only: anything else is a 415, not a string body to misread.
   adapter.getInstance().removeContentTypeParser('text/plain');
+  // Build contexts arrive as tar streams: handed through unread, the store enforces
+  // its own size limit while it streams them to disk.
+  adapter.getInstance().addContentTypeParser(['application/x-tar', 'application/gzip', 'application/x-gzip'], (_request, payload, done) => done(null, payload));
   adapter.getInstance().addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

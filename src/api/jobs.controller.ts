@@ -1,9 +1,14 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { JobService } from '../jobs/job.service.js';
 import type { JobRecord, JobRequest } from '../jobs/job.types.js';
 import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { checkBuildPolicy } from './build-policy.js';
+import { toContextApiError } from './contexts.controller.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ContextStore } from '../engines/context/context-store.js';
 import { actionSchema, idempotencyKeySchema, isAvailableAction, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
@@ -25,7 +30,11 @@ export function submittedView(job: JobRecord) {
 @UseGuards(AdminTokenGuard)
 @Controller('v1/jobs')
 export class JobsController {
-  constructor(private readonly jobs: JobService) {}
+  constructor(
+    private readonly jobs: JobService,
+    private readonly contexts: ContextStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Submit a job. Answers 202 at once; follow it with GET /v1/jobs/{id}/events.' })
@@ -36,6 +45,7 @@ export class JobsController {
   @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.'], [422, 'Action not available in this version.']))
   async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
     const request = parseJobRequest(body);
+    await checkSubmittable(request, this.config, this.contexts);
     const key = idempotencyKey === undefined ? undefined : validate(idempotencyKeySchema, idempotencyKey, 'header');
     const { job, created } = await mapJobErrors(this.jobs.submit(request, key));
     void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
@@ -72,6 +82,20 @@ export class JobsController {
   @applyAll(errors([401, 'Missing or wrong token.'], [404, 'No such job.'], [409, 'The job already finished.']))
   cancel(@Param('id') id: string) {
     return mapJobErrors(this.jobs.cancel(id));
+  }
+}
+
+/** Server policy and references to stored things (an uploaded context), before queueing. */
+export async function checkSubmittable(request: JobRequest, config: AppConfig, contexts: ContextStore): Promise<void> {
+  checkBuildPolicy(request, config);
+  if (request.action === 'build' && request.context && 'upload' in request.context) {
+    try {
+      await contexts.path(request.context.upload);
+    } catch (err) {
+      const mapped = toContextApiError(err);
+      if (mapped instanceof ApiError) throw new ApiError(400, mapped.code, mapped.message, { fields: [{ path: 'context.upload', message: mapped.message }] });
+      throw mapped;
+    }
   }
 }
 

@@ -19,10 +19,15 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_REGISTRY_LISTEN: { default: '127.0.0.1:5000', doc: 'Listen address of the embedded registry.' },
   STEVEDORE_LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
   STEVEDORE_JOB_RETENTION_SECONDS: { default: '604800', doc: 'How long finished job records and their event logs are kept (default 7 days).' },
-  STEVEDORE_CONCURRENCY: { default: '', doc: 'Worker concurrency per queue, e.g. `inspect=16,build=2`. Defaults: build 1, scan 2, push 4, sign 4, verify 4, inspect 8, optimize 2.' },
+  STEVEDORE_CONCURRENCY: { default: '', doc: 'Worker concurrency per queue, e.g. `inspect=16,build=2`. Defaults: build 2, scan 2, push 4, sign 4, verify 4, inspect 8, optimize 2.' },
   STEVEDORE_REGISTRY_AUTH_FILE: { default: '', doc: 'Docker `config.json` with registry credentials (`auths`), read by the server; jobs never carry credentials.' },
   STEVEDORE_INSECURE_REGISTRIES: { default: '', doc: 'Comma-separated host:port list reached over plain HTTP (loopback registries always are).' },
   STEVEDORE_BODY_LIMIT_BYTES: { default: '10485760', doc: 'Largest JSON request body accepted (413 above it).' },
+  STEVEDORE_CONTEXT_ROOT: { default: '', doc: 'Server directory under which a build without a context finds `dockerfile_path` (its directory is the context). Unset: such builds are refused.' },
+  STEVEDORE_CONTEXT_MAX_BYTES: { default: '536870912', doc: 'Largest uploaded build context (POST /v1/contexts), default 512 MiB.' },
+  STEVEDORE_CONTEXT_TTL_SECONDS: { default: '86400', doc: 'Uploaded contexts unused this long are deleted.' },
+  STEVEDORE_BUILD_PLATFORMS: { default: 'linux/amd64,linux/arm64', doc: 'Platforms a build may ask for (foreign ones run through QEMU).' },
+  STEVEDORE_BUILD_SECRETS: { default: '', doc: 'Build secrets by name: `npm_token=env:NPM_TOKEN,pip_conf=file:/etc/stevedore/pip.conf`. Builds name them in `secrets`; values never enter Redis, events or logs.' },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 
@@ -49,6 +54,11 @@ const schema = z.object({
   STEVEDORE_REGISTRY_AUTH_FILE: optional(absolutePath),
   STEVEDORE_INSECURE_REGISTRIES: z.string().transform((v) => v.split(',').map((h) => h.trim()).filter(Boolean)).pipe(z.array(hostPort)),
   STEVEDORE_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number').min(1024, 'must be at least 1024').max(1024 ** 3, 'must be at most 1 GiB'),
+  STEVEDORE_CONTEXT_ROOT: optional(absolutePath),
+  STEVEDORE_CONTEXT_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number').min(1024, 'must be at least 1024'),
+  STEVEDORE_CONTEXT_TTL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be a whole number').min(60, 'must be at least 60'),
+  STEVEDORE_BUILD_PLATFORMS: z.string().transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant] entries')).min(1, 'must list at least one platform')),
+  STEVEDORE_BUILD_SECRETS: z.string().regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+)(,[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+))*$/, 'must look like name=env:VAR,name2=file:/abs/path'),
   STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(0.05, 'must be at least 0.05').max(300, 'must be at most 300'),
   STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
 });
@@ -71,6 +81,12 @@ export interface AppConfig {
   insecureRegistries: string[];
   bodyLimitBytes: number;
   sseHeartbeatMs: number;
+  contextRoot?: string;
+  contextMaxBytes: number;
+  contextTtlSeconds: number;
+  buildPlatforms: string[];
+  /** Build secrets by name; only the source (env var name or file path), never a value. */
+  buildSecrets: Record<string, { env?: string; file?: string }>;
   /** Absolute paths of the external tools, resolved from the cache, then PATH. */
   tools: { buildctl: string; buildkitd: string; trivy: string; cosign: string; redisServer: string; registry: string };
 }
@@ -113,8 +129,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     insecureRegistries: c.STEVEDORE_INSECURE_REGISTRIES,
     bodyLimitBytes: c.STEVEDORE_BODY_LIMIT_BYTES,
     sseHeartbeatMs: Math.round(c.STEVEDORE_SSE_HEARTBEAT_SECONDS * 1000),
+    contextRoot: c.STEVEDORE_CONTEXT_ROOT,
+    contextMaxBytes: c.STEVEDORE_CONTEXT_MAX_BYTES,
+    contextTtlSeconds: c.STEVEDORE_CONTEXT_TTL_SECONDS,
+    buildPlatforms: c.STEVEDORE_BUILD_PLATFORMS,
+    buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
     tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),
   };
+}
+
+function parseBuildSecrets(spec: string): AppConfig['buildSecrets'] {
+  const out: AppConfig['buildSecrets'] = {};
+  for (const entry of spec.split(',').filter(Boolean)) {
+    const i = entry.indexOf('=');
+    const source = entry.slice(i + 1);
+    out[entry.slice(0, i)] = source.startsWith('env:') ? { env: source.slice(4) } : { file: source.slice(5) };
+  }
+  return out;
 }
 
 function redactIfSecret(variable: string, value: string | undefined): string | undefined {

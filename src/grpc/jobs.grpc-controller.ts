@@ -3,7 +3,10 @@ import { GrpcMethod, RpcException } from '@nestjs/microservices';
 import type { Metadata } from '@grpc/grpc-js';
 import type { Redis } from 'ioredis';
 import { Observable } from 'rxjs';
-import { parseJobRequest } from '../api/jobs.controller.js';
+import { checkSubmittable, parseJobRequest } from '../api/jobs.controller.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ContextStore } from '../engines/context/context-store.js';
 import { idempotencyKeySchema, listJobsQuerySchema } from '../api/dto/job-request.schema.js';
 import { validate } from '../api/validation.js';
 import { followJobEvents } from '../jobs/job-events.js';
@@ -23,12 +26,28 @@ interface SubmitMessage {
   [action: string]: unknown;
 }
 
+/** Proto3 has no "unset" for scalars: empty values mean absent, except `optional` fields that were set. */
+function present(fields: Record<string, unknown>, key: string, value: unknown): boolean {
+  if (`_${key}` in fields) return fields[`_${key}`] === key;
+  if (key.startsWith('_') || value === '' || value === null || value === undefined || value === false) return false;
+  if (Array.isArray(value)) return value.length > 0;
+  if (typeof value === 'object') return Object.keys(value).length > 0;
+  return true;
+}
+
 /** The REST body a SubmitRequest stands for: one validator for both APIs. */
 export function submitToBody(msg: SubmitMessage): Record<string, unknown> {
   const action = msg.action;
   const fields = (action && (msg[action] as Record<string, unknown>)) || {};
   const body: Record<string, unknown> = { action };
-  for (const [k, v] of Object.entries(fields)) if (v !== '' && v !== null && v !== undefined) body[k] = v;
+  for (const [k, v] of Object.entries(fields)) if (present(fields, k, v)) body[k] = v;
+  if (action === 'build') {
+    const { context_upload, git } = body as { context_upload?: string; git?: { url: string; ref: string; subdir: string } };
+    delete body.context_upload;
+    delete body.git;
+    if (context_upload) body.context = { upload: context_upload };
+    else if (git?.url) body.context = { git: git.url, ...(git.ref ? { ref: git.ref } : {}), ...(git.subdir ? { subdir: git.subdir } : {}) };
+  }
   if (msg.callback_url) body.callback_url = msg.callback_url;
   if (msg.timeout_seconds) body.timeout_seconds = msg.timeout_seconds;
   return body;
@@ -59,12 +78,15 @@ export class JobsGrpcController {
     private readonly store: JobStore,
     private readonly auth: GrpcAuth,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly contexts: ContextStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @GrpcMethod('Jobs', 'Submit')
   async submit(msg: SubmitMessage, metadata: Metadata) {
     this.auth.assertAdmin(metadata);
     const request = parseJobRequest(submitToBody(msg));
+    await checkSubmittable(request, this.config, this.contexts);
     const key = msg.idempotency_key ? validate(idempotencyKeySchema, msg.idempotency_key, 'body') : undefined;
     return toJobMessage((await this.jobs.submit(request, key)).job);
   }

@@ -24,6 +24,30 @@ export interface InspectRequest extends CommonJobFields {
   platform?: string;
 }
 
+export interface BuildRequest extends CommonJobFields {
+  action: 'build';
+  /** An uploaded context (POST /v1/contexts) or a git repository. */
+  context?: { upload: string } | { git: string; ref?: string; subdir?: string };
+  /** The Dockerfile text itself, with or without a context. */
+  dockerfile_inline?: string;
+  /** The Dockerfile inside the context (default `Dockerfile`), or under STEVEDORE_CONTEXT_ROOT without one. */
+  dockerfile_path?: string;
+  target?: string;
+  build_args?: Record<string, string>;
+  platforms?: string[];
+  /** Full references to tag (and push); or the seed's registry + image. */
+  tags?: string[];
+  registry?: string;
+  image?: string;
+  push?: boolean;
+  labels?: Record<string, string>;
+  cache?: boolean;
+  no_cache?: boolean;
+  /** Names of server-side secrets (STEVEDORE_BUILD_SECRETS), mounted with RUN --mount=type=secret,id=NAME. */
+  secrets?: string[];
+  provenance?: boolean;
+}
+
 /**
  * Requests by action. An action is accepted once its request type is here and a
  * processor for it is registered; build, scan, push, sign, verify and optimize are
@@ -31,9 +55,10 @@ export interface InspectRequest extends CommonJobFields {
  */
 export interface JobRequests {
   inspect: InspectRequest;
+  build: BuildRequest;
 }
 export type AvailableAction = keyof JobRequests;
-export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect'];
+export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build'];
 export type JobRequest = JobRequests[AvailableAction];
 
 export interface JobError {
@@ -83,10 +108,10 @@ export const DEFAULT_TIMEOUT_SECONDS: Record<Action, number> = {
 };
 export const MAX_TIMEOUT_SECONDS = 24 * 3600;
 
-export const DEFAULT_CONCURRENCY: Record<Action, number> = { build: 1, scan: 2, push: 4, sign: 4, verify: 4, inspect: 8, optimize: 2 };
+export const DEFAULT_CONCURRENCY: Record<Action, number> = { build: 2, scan: 2, push: 4, sign: 4, verify: 4, inspect: 8, optimize: 2 };
 
 /** Event types of a job's log, in the order a client sees them. */
-export type JobEventType = 'state' | 'progress' | 'log' | 'result';
+export type JobEventType = 'state' | 'progress' | 'step' | 'log' | 'result';
 
 export interface JobEvent {
   /** Redis stream id: monotonically increasing within a job. */

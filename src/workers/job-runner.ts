@@ -31,7 +31,8 @@ export function createJobRunner<A extends AvailableAction>(processor: ActionProc
       job,
       signal: controller.signal,
       progress: async (message, extra = {}) => void (await store.appendEvent(id, 'progress', { message, ...extra })),
-      log: async (line, stream = 'stdout') => void (await store.appendEvent(id, 'log', { stream, line })),
+      log: async (line, stream = 'stdout', fields = {}) => void (await store.appendEvent(id, 'log', { ...fields, stream, line })),
+      emit: async (type, data) => void (await store.appendEvent(id, type, data)),
     };
     try {
       controller.signal.throwIfAborted();

@@ -5,7 +5,9 @@ export interface JobContext<A extends AvailableAction> {
   job: JobOf<A>;
   signal: AbortSignal;
   progress(message: string, extra?: Record<string, unknown>): Promise<void>;
-  log(line: string, stream?: 'stdout' | 'stderr'): Promise<void>;
+  log(line: string, stream?: 'stdout' | 'stderr', fields?: Record<string, unknown>): Promise<void>;
+  /** Any other event of the job's log (a build's `step` events). */
+  emit(type: 'step' | 'progress' | 'log', data: Record<string, unknown>): Promise<void>;
 }
 
 /** One per action, in its own file: src/workers/<action>.processor.ts. */

@@ -11,6 +11,9 @@ import { DEFAULT_CONCURRENCY, type AvailableAction } from '../jobs/job.types.js'
 import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
 import { createJobRunner } from './job-runner.js';
 import { InspectProcessor } from './inspect.processor.js';
+import { BuildProcessor } from './build.processor.js';
+import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
+import { ContextStore } from '../engines/context/context-store.js';
 import type { ActionProcessor } from './processor.js';
 
 /**
@@ -29,8 +32,13 @@ export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutd
     private readonly store: JobStore,
     private readonly cancelBus: CancelBus,
     inspector: ImageInspector,
+    buildkit: BuildkitClient,
+    contexts: ContextStore,
   ) {
-    this.processors = [new InspectProcessor(inspector)];
+    this.processors = [
+      new InspectProcessor(inspector),
+      new BuildProcessor({ buildkit, inspector, uploadDir: (digest) => contexts.path(digest), config }),
+    ];
   }
 
   async onApplicationBootstrap(): Promise<void> {

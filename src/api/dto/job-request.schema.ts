@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { assertPlatform, parseImageReference } from '../../engines/references.js';
+import { buildJobFields, refineBuild } from './build-request.schema.js';
 import { ACTIONS, AVAILABLE_ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
 
 /** A refinement that runs one of our assert/parse functions and keeps its message. */
@@ -17,7 +18,7 @@ export const platformSchema = checkedBy(assertPlatform).describe('os/arch[/varia
 
 const commonFields = {
   callback_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional().describe('Called with a signed webhook when the job ends.'),
-  timeout_seconds: z.int('must be a whole number of seconds').min(1).max(MAX_TIMEOUT_SECONDS).optional().describe('Time limit once running; default per action (inspect 60).'),
+  timeout_seconds: z.int('must be a whole number of seconds').min(1).max(MAX_TIMEOUT_SECONDS).optional().describe('Time limit once running; default per action (inspect 60, build 3600).'),
 };
 
 export const inspectJobSchema = z
@@ -29,8 +30,13 @@ export const inspectJobSchema = z
   })
   .strict();
 
-/** Every available action's request; later issues add build, scan, push, sign, verify, optimize. */
-export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema]);
+export const buildJobSchema = z
+  .object({ ...buildJobFields, ...commonFields })
+  .strict()
+  .superRefine(refineBuild);
+
+/** Every available action's request; later issues add scan, push, sign, verify, optimize. */
+export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema, buildJobSchema]);
 
 /** The action field alone, checked first so an action not available yet gets its own answer. */
 export const actionSchema = z.object({ action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }) });

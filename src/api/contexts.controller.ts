@@ -1,0 +1,57 @@
+import { Controller, Headers, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { ContextError, ContextStore } from '../engines/context/context-store.js';
+import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
+import { ApiError } from './errors/api-error.js';
+
+export const CONTEXT_MEDIA_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip'] as const;
+const STATUS: Record<ContextError['code'], number> = { CONTEXT_TOO_LARGE: 413, INVALID_CONTEXT: 400, CONTEXT_NOT_FOUND: 400 };
+
+export function toContextApiError(err: unknown): unknown {
+  return err instanceof ContextError ? new ApiError(STATUS[err.code], err.code, err.message) : err;
+}
+
+@ApiTags('contexts')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/contexts')
+export class ContextsController {
+  constructor(
+    private readonly contexts: ContextStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Upload a build context (tar or tar.gz). Stored content-addressed; use the digest as `context: {upload: digest}` in a build.',
+    description: 'Entries with absolute paths, `..`, links that leave the context, or device files are refused. Unused contexts are deleted after STEVEDORE_CONTEXT_TTL_SECONDS.',
+  })
+  @ApiConsumes(...CONTEXT_MEDIA_TYPES)
+  @ApiBody({ schema: { type: 'string', format: 'binary' } })
+  @ApiResponse({ status: 201, description: 'Stored.', schema: { type: 'object', required: ['digest', 'size_bytes'], properties: { digest: { type: 'string', example: 'sha256:…' }, size_bytes: { type: 'integer' } } } })
+  @ApiResponse({ status: 200, description: 'The same bytes were uploaded before.' })
+  @ApiResponse({ status: 400, description: 'INVALID_CONTEXT: not a tar, or an entry that would escape the context.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 413, description: 'CONTEXT_TOO_LARGE (over STEVEDORE_CONTEXT_MAX_BYTES).', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 415, description: 'Not application/x-tar or application/gzip.', schema: ERROR_SCHEMA })
+  async upload(@Req() request: FastifyRequest, @Headers('content-type') contentType: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
+    const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!(CONTEXT_MEDIA_TYPES as readonly string[]).includes(type)) {
+      throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the context as ${CONTEXT_MEDIA_TYPES.join(' or ')}`);
+    }
+    // A declared size over the limit gets its 413 before a byte is read.
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > this.config.contextMaxBytes) throw new ApiError(413, 'CONTEXT_TOO_LARGE', `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`);
+    try {
+      const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip');
+      void reply.status(stored.created ? 201 : 200);
+      return { digest: stored.digest, size_bytes: stored.size_bytes };
+    } catch (err) {
+      throw toContextApiError(err);
+    }
+  }
+}

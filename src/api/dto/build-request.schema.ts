@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { assertPlatform, parseImageReference } from '../../engines/references.js';
+
+const digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex>, the digest POST /v1/contexts returned');
+/** A relative path inside a context: no absolute paths, no `..`, nothing option-like. */
+export const relativePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.startsWith('/') && !p.startsWith('-') && !p.split(/[\\/]/).includes('..') && !/[\x00-\x1f]/.test(p), 'must be a relative path inside the context (no leading /, no .., no leading -)');
+const gitUrl = z
+  .string()
+  .max(2048)
+  .regex(/^(https?:\/\/[^\s#]+|ssh:\/\/[^\s#]+|git@[A-Za-z0-9.-]+:[^\s#]+)$/, 'must be an http(s):// or ssh:// git URL (or git@host:path)');
+const gitRef = z.string().max(255).regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'must be a branch, tag or commit');
+const tag = z.string().superRefine((value, ctx) => {
+  try {
+    const ref = parseImageReference(value);
+    if (ref.digest) ctx.addIssue({ code: 'custom', message: 'a tag must not carry a digest' });
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+const platform = z.string().superRefine((value, ctx) => {
+  try {
+    assertPlatform(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+const buildArgName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'build arg names match [A-Za-z_][A-Za-z0-9_]*');
+const labelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'label keys are letters, digits and . _ / -');
+const noBreaks = (max: number) => z.string().max(max).refine((v) => !/[\n\r\x00]/.test(v), 'must not contain line breaks or NUL');
+
+export const buildJobFields = {
+  action: z.literal('build'),
+  context: z.union([z.object({ upload: digest }).strict(), z.object({ git: gitUrl, ref: gitRef.optional(), subdir: relativePath.optional() }).strict()]).optional(),
+  dockerfile_inline: z.string().min(1).max(1024 * 1024).optional(),
+  dockerfile_path: relativePath.optional(),
+  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a stage name').optional(),
+  build_args: z.record(buildArgName, z.string().max(32 * 1024).refine((v) => !v.includes('\0'), 'must not contain NUL')).optional(),
+  platforms: z.array(platform).min(1).max(8).optional(),
+  tags: z.array(tag).min(1).max(16).optional(),
+  registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a registry host[:port]').optional(),
+  image: z.string().max(255).optional(),
+  push: z.boolean().optional(),
+  labels: z.record(labelKey, noBreaks(4096)).optional(),
+  cache: z.boolean().optional(),
+  no_cache: z.boolean().optional(),
+  secrets: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a secret name')).max(32).optional(),
+  provenance: z.boolean().optional(),
+};
+
+/** Cross-field rules of a build request. */
+export function refineBuild(req: { context?: unknown; dockerfile_inline?: string; dockerfile_path?: string; tags?: string[]; registry?: string; image?: string; push?: boolean }, ctx: z.RefinementCtx): void {
+  if (!req.context && !req.dockerfile_inline && !req.dockerfile_path) ctx.addIssue({ code: 'custom', path: ['context'], message: 'give a context, dockerfile_inline or dockerfile_path' });
+  if (req.dockerfile_inline && req.dockerfile_path) ctx.addIssue({ code: 'custom', path: ['dockerfile_path'], message: 'give dockerfile_inline or dockerfile_path, not both' });
+  if (req.tags && (req.registry || req.image)) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'give tags, or registry + image, not both' });
+  if (!!req.registry !== !!req.image) ctx.addIssue({ code: 'custom', path: [req.registry ? 'image' : 'registry'], message: 'registry and image go together' });
+  if (req.registry && req.image) {
+    try {
+      const ref = parseImageReference(`${req.registry}/${req.image}`);
+      if (ref.digest || ref.registry !== req.registry) throw new Error('image must be repository[:tag] within the registry');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['image'], message: (err as Error).message });
+    }
+  }
+  if (req.push && !req.tags && !req.image) ctx.addIssue({ code: 'custom', path: ['push'], message: 'push needs tags (or registry + image)' });
+}

@@ -1,0 +1,110 @@
+import { assertPlatform, formatImageReference, isLoopbackRegistry, parseImageReference } from '../references.js';
+
+/** Everything one build needs, already validated and resolved to local paths. */
+export interface BuildSpec {
+  /** Directory sent as the build context, or a git URL (`https://…#ref:subdir`). */
+  context: { dir: string } | { git: string };
+  /** Directory holding the Dockerfile (none: read it from a git context), and its file name. */
+  dockerfileDir?: string;
+  dockerfileName: string;
+  target?: string;
+  buildArgs: Record<string, string>;
+  platforms: string[];
+  tags: string[];
+  push: boolean;
+  labels: Record<string, string>;
+  /** Registry cache ref (import + export, mode=max); none to build without it. */
+  cacheRef?: string;
+  noCache: boolean;
+  /** Server-side secrets: id and where buildctl reads them (env var or file). */
+  secrets: { id: string; env?: string; file?: string }[];
+  provenance: boolean;
+  /** OCI annotations on the image (created, source, revision). */
+  annotations: Record<string, string>;
+  insecureRegistries: string[];
+  metadataFile: string;
+}
+
+const BUILD_ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
+const STAGE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const SECRET_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Values that go inside buildctl's CSV options (--output, --secret) must not break them. */
+const CSV_SAFE = /^[^,"'\n\r\x00]*$/;
+
+export class BuildSpecError extends Error {}
+
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new BuildSpecError(message);
+}
+
+/**
+ * The buildctl argument array for a spec. Every value was validated by the API; this
+ * checks again, because it is the last step before a command line.
+ */
+export function buildctlArgs(address: string, spec: BuildSpec): string[] {
+  const args = ['--addr', address, 'build', '--frontend', 'dockerfile.v0', '--progress', 'rawjson', '--metadata-file', spec.metadataFile];
+  if ('dir' in spec.context) args.push('--local', `context=${spec.context.dir}`);
+  else args.push('--opt', `context=${spec.context.git}`);
+  if (spec.dockerfileDir) args.push('--local', `dockerfile=${spec.dockerfileDir}`);
+  args.push('--opt', `filename=${spec.dockerfileName}`);
+  if (spec.target) {
+    check(STAGE.test(spec.target), `invalid target ${JSON.stringify(spec.target)}`);
+    args.push('--opt', `target=${spec.target}`);
+  }
+  for (const [name, value] of Object.entries(spec.buildArgs)) {
+    check(BUILD_ARG_NAME.test(name), `invalid build arg name ${JSON.stringify(name)}`);
+    check(!value.includes('\0'), `build arg ${name} contains a NUL byte`);
+    args.push('--opt', `build-arg:${name}=${value}`);
+  }
+  if (spec.platforms.length) {
+    spec.platforms.forEach(assertPlatform);
+    args.push('--opt', `platform=${spec.platforms.join(',')}`);
+  }
+  for (const [key, value] of Object.entries(spec.labels)) {
+    check(LABEL_KEY.test(key), `invalid label key ${JSON.stringify(key)}`);
+    check(!/[\n\r\x00]/.test(value), `label ${key} contains a line break`);
+    args.push('--opt', `label:${key}=${value}`);
+  }
+  if (spec.noCache) args.push('--no-cache');
+  for (const secret of spec.secrets) {
+    check(SECRET_ID.test(secret.id), `invalid secret id ${JSON.stringify(secret.id)}`);
+    if (secret.env) args.push('--secret', `id=${secret.id},env=${secret.env}`);
+    else if (secret.file && CSV_SAFE.test(secret.file)) args.push('--secret', `id=${secret.id},src=${secret.file}`);
+    else throw new BuildSpecError(`secret ${secret.id} has no usable source`);
+  }
+  if (spec.provenance && spec.push) args.push('--opt', 'attest:provenance=mode=max');
+  args.push('--output', outputOption(spec));
+  if (spec.cacheRef && !spec.noCache) {
+    const ref = canonicalTag(spec.cacheRef);
+    const insecure = registryInsecure(ref, spec.insecureRegistries) ? ',registry.insecure=true' : '';
+    args.push('--import-cache', `type=registry,ref=${ref}${insecure}`, '--export-cache', `type=registry,ref=${ref},mode=max${insecure}`);
+  }
+  return args;
+}
+
+function outputOption(spec: BuildSpec): string {
+  if (!spec.tags.length) return 'type=image,push=false';
+  const names = spec.tags.map(canonicalTag);
+  const parts = ['type=image', `"name=${names.join(',')}"`, `push=${spec.push}`];
+  if (spec.push && names.some((n) => registryInsecure(n, spec.insecureRegistries))) parts.push('registry.insecure=true');
+  for (const [key, value] of Object.entries(spec.annotations)) {
+    check(LABEL_KEY.test(key) && CSV_SAFE.test(value), `annotation ${key} cannot be passed safely`);
+    parts.push(`annotation.${key}=${value}`);
+  }
+  return parts.join(',');
+}
+
+/** A tag as a full reference, refusing anything that could break buildctl's CSV. */
+function canonicalTag(tag: string): string {
+  const ref = parseImageReference(tag);
+  check(!ref.digest, `tag ${tag} must not carry a digest`);
+  const full = formatImageReference(ref);
+  check(CSV_SAFE.test(full), `tag ${tag} cannot be passed safely`);
+  return full;
+}
+
+function registryInsecure(reference: string, insecure: string[]): boolean {
+  const host = parseImageReference(reference).registry;
+  return !isLoopbackRegistry(host) && insecure.includes(host);
+}

@@ -1,0 +1,128 @@
+import { join } from 'node:path';
+import type { AppConfig } from '../config/config.js';
+import { BuildProgress, type StepEvent } from '../engines/buildkit/build-progress.js';
+import { BuildSpecError, type BuildSpec } from '../engines/buildkit/build-command.js';
+import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
+import { ProcessError } from '../engines/process-runner.js';
+import { formatImageReference, parseImageReference } from '../engines/references.js';
+import type { ImageInspector } from '../engines/registry/image-inspector.js';
+import type { BuildRequest, JobResult } from '../jobs/job.types.js';
+import { resolveSources } from './build-sources.js';
+import { toInspectFailure } from './inspect.processor.js';
+import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
+
+/** Without a caller's SOURCE_DATE_EPOCH, timestamps are 0: the same build gives the same digest. */
+const DEFAULT_SOURCE_DATE_EPOCH = '0';
+
+export interface BuildDeps {
+  buildkit: BuildkitClient;
+  inspector: ImageInspector;
+  uploadDir: (digest: string) => Promise<string>;
+  config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries'>;
+}
+
+/** build: BuildKit through buildctl, steps and logs streamed as job events. */
+export class BuildProcessor implements ActionProcessor<'build'> {
+  readonly action = 'build' as const;
+
+  constructor(private readonly deps: BuildDeps) {}
+
+  async process(ctx: JobContext<'build'>): Promise<Partial<JobResult>> {
+    const request = ctx.job.request;
+    const started = Date.now();
+    const sources = await resolveSources(request, { uploadDir: this.deps.uploadDir, contextRoot: this.deps.config.contextRoot });
+    try {
+      const spec = this.spec(request, sources, join(sources.scratch, 'metadata.json'));
+      const progress = new BuildProgress();
+      // Events are written in order, one after another, while buildctl keeps streaming.
+      let emitting = Promise.resolve();
+      const emit = (work: () => Promise<void>) => (emitting = emitting.then(work).catch(() => undefined));
+      const onProgressLine = (line: string) => {
+        const { steps, logs } = progress.feed(line);
+        for (const step of steps) emit(() => ctx.emit('step', { step: publicStep(step) }));
+        for (const log of logs) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
+      };
+      await ctx.progress(`building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : ''}`);
+      let meta;
+      try {
+        meta = await this.deps.buildkit.build(spec, { signal: ctx.signal, env: this.buildEnv(spec), onProgressLine });
+      } catch (err) {
+        for (const log of progress.flush()) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
+        await emitting;
+        throw this.failure(err, progress);
+      }
+      for (const log of progress.flush()) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
+      await emitting;
+      const summary = progress.summary();
+      let image_info: Record<string, unknown> = {};
+      if (spec.push && meta.digest && spec.tags[0]) {
+        const ref = parseImageReference(spec.tags[0]);
+        const pinned = formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest });
+        try {
+          image_info = (await this.deps.inspector.inspect(pinned, spec.platforms.length === 1 ? spec.platforms[0] : undefined)) as unknown as Record<string, unknown>;
+        } catch (err) {
+          throw toInspectFailure(err);
+        }
+      }
+      return {
+        image_info,
+        build: { duration_ms: Date.now() - started, digest: meta.digest ?? null, steps: summary.steps, cache_hits: summary.cache_hits },
+        tags: spec.push ? spec.tags : [],
+      };
+    } finally {
+      await sources.cleanup();
+    }
+  }
+
+  private spec(request: BuildRequest, sources: Awaited<ReturnType<typeof resolveSources>>, metadataFile: string): BuildSpec {
+    const tags = request.tags ?? (request.registry && request.image ? [`${request.registry}/${request.image}`] : []);
+    const push = request.push ?? tags.length > 0;
+    const buildArgs = { SOURCE_DATE_EPOCH: DEFAULT_SOURCE_DATE_EPOCH, ...(request.build_args ?? {}) };
+    const firstTag = tags[0] ? parseImageReference(tags[0]) : undefined;
+    const epoch = Number(buildArgs.SOURCE_DATE_EPOCH);
+    return {
+      context: sources.context,
+      dockerfileDir: sources.dockerfileDir,
+      dockerfileName: sources.dockerfileName,
+      target: request.target,
+      buildArgs,
+      platforms: request.platforms ?? [],
+      tags,
+      push,
+      labels: request.labels ?? {},
+      cacheRef: request.cache !== false && firstTag && push ? `${firstTag.registry}/${firstTag.repository}:buildcache` : undefined,
+      noCache: request.no_cache ?? false,
+      secrets: (request.secrets ?? []).map((id) => ({ id, ...this.deps.config.buildSecrets[id] })),
+      provenance: request.provenance ?? true,
+      annotations: {
+        ...(Number.isFinite(epoch) ? { 'org.opencontainers.image.created': new Date(epoch * 1000).toISOString() } : {}),
+        ...(request.context && 'git' in request.context ? { 'org.opencontainers.image.source': request.context.git, ...(request.context.ref && /^[0-9a-f]{40}$/.test(request.context.ref) ? { 'org.opencontainers.image.revision': request.context.ref } : {}) } : {}),
+      },
+      insecureRegistries: this.deps.config.insecureRegistries,
+      metadataFile,
+    };
+  }
+
+  /** buildctl gets PATH and HOME, plus only the env vars that back requested secrets. */
+  private buildEnv(spec: BuildSpec): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+    for (const s of spec.secrets) if (s.env) env[s.env] = process.env[s.env];
+    return env;
+  }
+
+  private failure(err: unknown, progress: BuildProgress): unknown {
+    if (err instanceof BuildSpecError) return new JobFailure('INVALID_BUILD', err.message);
+    if (!(err instanceof ProcessError) || err.kind !== 'exit') return err; // cancel, timeout: the runner's
+    const failed = progress.failure();
+    if (failed) {
+      return new JobFailure('BUILD_FAILED', `step ${failed.step} failed: ${failed.error ?? lastLine(err.stderrTail)}`, false, { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs });
+    }
+    return new JobFailure('BUILD_FAILED', `build failed: ${lastLine(err.stderrTail) || err.message}`, false, { logs: err.stderrTail.split('\n').filter((l) => !l.startsWith('{')).slice(-50) });
+  }
+}
+
+const publicStep = (s: StepEvent) => ({ id: s.id, name: s.name, state: s.state, cached: s.cached, duration_ms: s.duration_ms, ...(s.error ? { error: s.error } : {}) });
+
+function lastLine(text: string): string {
+  return text.split('\n').filter((l) => l.trim() && !l.startsWith('{')).pop() ?? '';
+}
