@@ -77,9 +77,12 @@ export class BuildProcessor implements ActionProcessor<'build'> {
   private spec(request: BuildRequest, sources: Awaited<ReturnType<typeof resolveSources>>, metadataFile: string): BuildSpec {
     const tags = request.tags ?? (request.registry && request.image ? [`${request.registry}/${request.image}`] : []);
     const push = request.push ?? tags.length > 0;
-    const buildArgs = { SOURCE_DATE_EPOCH: DEFAULT_SOURCE_DATE_EPOCH, ...(request.build_args ?? {}) };
+    // BuildKit v0.32.2 fails a git context with a subdir when SOURCE_DATE_EPOCH is set
+    // (it removes the checkout before reading the commit time), so no default there.
+    const gitSubdir = !!request.context && 'git' in request.context && !!request.context.subdir;
+    const buildArgs: Record<string, string> = { ...(gitSubdir ? {} : { SOURCE_DATE_EPOCH: DEFAULT_SOURCE_DATE_EPOCH }), ...(request.build_args ?? {}) };
     const firstTag = tags[0] ? parseImageReference(tags[0]) : undefined;
-    const epoch = Number(buildArgs.SOURCE_DATE_EPOCH);
+    const epoch = buildArgs.SOURCE_DATE_EPOCH === undefined ? NaN : Number(buildArgs.SOURCE_DATE_EPOCH);
     return {
       context: sources.context,
       dockerfileDir: sources.dockerfileDir,
