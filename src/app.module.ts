@@ -21,6 +21,7 @@ import { JobsModule } from './jobs/jobs.module.js';
 import { EnginesModule } from './engines/engines.module.js';
 import { ContextsModule } from './engines/context/contexts.module.js';
 import { ContextsController } from './api/contexts.controller.js';
+import { ArtifactsController } from './api/artifacts.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 
 /** Which parts of stevedore this process runs: `serve` is api + worker in one. */
@@ -56,7 +57,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, SystemGrpcController, JobsGrpcController] : [],
+      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SystemGrpcController, JobsGrpcController] : [],
       providers: roles.api ? [SystemService, AdminTokenVerifier, AdminTokenGuard, GrpcAuth] : [],
     };
   }

@@ -28,6 +28,10 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_CONTEXT_TTL_SECONDS: { default: '86400', doc: 'Uploaded contexts unused this long are deleted.' },
   STEVEDORE_BUILD_PLATFORMS: { default: 'linux/amd64,linux/arm64', doc: 'Platforms a build may ask for (foreign ones run through QEMU).' },
   STEVEDORE_BUILD_SECRETS: { default: '', doc: 'Build secrets by name: `npm_token=env:NPM_TOKEN,pip_conf=file:/etc/stevedore/pip.conf`. Builds name them in `secrets`; values never enter Redis, events or logs.' },
+  STEVEDORE_TRIVY_CACHE_DIR: { default: '', doc: "Trivy's cache dir; its DB is `<dir>/db/trivy.db`. Default `<state dir>/trivy`." },
+  STEVEDORE_TRIVY_DB_UPDATE: { default: 'false', doc: 'Let Trivy download DB updates (`true` needs its DB registry reachable). Off: scans use the DB present and never touch the network for it.' },
+  TRIVY_SERVER_URL: { default: '', doc: 'Scan in client/server mode against this Trivy server (`trivy server`); the workers then need no DB.' },
+  TRIVY_TOKEN: { default: '', doc: "The Trivy server's token (sent as Trivy-Token; never logged or stored)." },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 
@@ -59,6 +63,10 @@ const schema = z.object({
   STEVEDORE_CONTEXT_TTL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be a whole number').min(60, 'must be at least 60'),
   STEVEDORE_BUILD_PLATFORMS: z.string().transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant] entries')).min(1, 'must list at least one platform')),
   STEVEDORE_BUILD_SECRETS: z.string().regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+)(,[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+))*$/, 'must look like name=env:VAR,name2=file:/abs/path'),
+  STEVEDORE_TRIVY_CACHE_DIR: optional(absolutePath),
+  STEVEDORE_TRIVY_DB_UPDATE: z.enum(['true', 'false'], { error: 'must be true or false' }),
+  TRIVY_SERVER_URL: optional(z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')),
+  TRIVY_TOKEN: optional(z.string().min(1)),
   STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(0.05, 'must be at least 0.05').max(300, 'must be at most 300'),
   STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
 });
@@ -85,6 +93,7 @@ export interface AppConfig {
   contextMaxBytes: number;
   contextTtlSeconds: number;
   buildPlatforms: string[];
+  trivy: { cacheDir: string; dbUpdate: boolean; serverUrl?: string; serverToken?: string };
   /** Build secrets by name; only the source (env var name or file path), never a value. */
   buildSecrets: Record<string, { env?: string; file?: string }>;
   /** Absolute paths of the external tools, resolved from the cache, then PATH. */
@@ -134,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     contextTtlSeconds: c.STEVEDORE_CONTEXT_TTL_SECONDS,
     buildPlatforms: c.STEVEDORE_BUILD_PLATFORMS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
+    trivy: { cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'), dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'true', serverUrl: c.TRIVY_SERVER_URL, serverToken: c.TRIVY_TOKEN },
     tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),
   };
 }
@@ -149,7 +159,7 @@ function parseBuildSecrets(spec: string): AppConfig['buildSecrets'] {
 }
 
 function redactIfSecret(variable: string, value: string | undefined): string | undefined {
-  return variable === 'STEVEDORE_TOKEN' && value ? '<redacted>' : value;
+  return (variable === 'STEVEDORE_TOKEN' || variable === 'TRIVY_TOKEN') && value ? '<redacted>' : value;
 }
 
 function resolveTools(cacheDir: string, path: string): AppConfig['tools'] {

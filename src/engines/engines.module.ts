@@ -6,6 +6,8 @@ import { ImageInspector } from './registry/image-inspector.js';
 import { RegistryResolver } from './registry/registry-resolver.js';
 import { BuildkitClient } from './buildkit/buildkit-client.js';
 import { ChildProcessRunner } from './process-runner.js';
+import { TrivyClient } from './trivy/trivy-client.js';
+import { basename, dirname } from 'node:path';
 
 /** Tool and registry adapters, configured once from AppConfig. */
 @Global()
@@ -19,7 +21,19 @@ import { ChildProcessRunner } from './process-runner.js';
     },
     { provide: ImageInspector, inject: [RegistryResolver], useFactory: (r: RegistryResolver) => new ImageInspector(r) },
     { provide: BuildkitClient, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new BuildkitClient(new ChildProcessRunner(), c.tools.buildctl, c.buildkitHost ?? '') },
+    {
+      provide: TrivyClient,
+      inject: [APP_CONFIG],
+      useFactory: (c: AppConfig) =>
+        new TrivyClient(new ChildProcessRunner(), {
+          trivy: c.tools.trivy,
+          ...c.trivy,
+          insecureRegistries: c.insecureRegistries,
+          // Trivy reads registry credentials from $DOCKER_CONFIG/config.json.
+          dockerConfigDir: c.registryAuthFile && basename(c.registryAuthFile) === 'config.json' ? dirname(c.registryAuthFile) : undefined,
+        }),
+    },
   ],
-  exports: [RegistryResolver, ImageInspector, BuildkitClient],
+  exports: [RegistryResolver, ImageInspector, BuildkitClient, TrivyClient],
 })
 export class EnginesModule {}

@@ -41,6 +41,13 @@ export function submitToBody(msg: SubmitMessage): Record<string, unknown> {
   const fields = (action && (msg[action] as Record<string, unknown>)) || {};
   const body: Record<string, unknown> = { action };
   for (const [k, v] of Object.entries(fields)) if (present(fields, k, v)) body[k] = v;
+  if (action === 'scan' && body.policy) {
+    const policy = body.policy as Record<string, unknown>;
+    const cleaned: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(policy)) if (present(policy, k, v)) cleaned[k] = v;
+    if (Array.isArray(cleaned.allow)) cleaned.allow = (cleaned.allow as Record<string, string>[]).map((a) => ({ id: a.id, reason: a.reason, ...(a.expires ? { expires: a.expires } : {}) }));
+    body.policy = cleaned;
+  }
   if (action === 'build') {
     const { context_upload, git } = body as { context_upload?: string; git?: { url: string; ref: string; subdir: string } };
     delete body.context_upload;

@@ -48,6 +48,24 @@ export interface BuildRequest extends CommonJobFields {
   provenance?: boolean;
 }
 
+export interface ScanRequest extends CommonJobFields {
+  action: 'scan';
+  image: string;
+  platform?: string;
+  scanners?: ('vuln' | 'secret')[];
+  severity?: ('CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'UNKNOWN')[];
+  ignore_unfixed?: boolean;
+  policy?: {
+    max_critical?: number;
+    max_high?: number;
+    max_medium?: number;
+    max_low?: number;
+    max_unknown?: number;
+    ignore_unfixed?: boolean;
+    allow?: { id: string; reason: string; expires?: string }[];
+  };
+}
+
 /**
  * Requests by action. An action is accepted once its request type is here and a
  * processor for it is registered; build, scan, push, sign, verify and optimize are
@@ -56,9 +74,10 @@ export interface BuildRequest extends CommonJobFields {
 export interface JobRequests {
   inspect: InspectRequest;
   build: BuildRequest;
+  scan: ScanRequest;
 }
 export type AvailableAction = keyof JobRequests;
-export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build'];
+export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build', 'scan'];
 export type JobRequest = JobRequests[AvailableAction];
 
 export interface JobError {

@@ -7,6 +7,8 @@ import { JobStore } from './job-store.js';
 import { JobService } from './job.service.js';
 import { bullConnection, JobQueues } from './queues.js';
 import { REDIS } from './redis.module.js';
+import { ArtifactStore } from './artifact-store.js';
+import { join } from 'node:path';
 
 /** Workers' connection (BullMQ duplicates it for blocking reads). */
 export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
@@ -21,13 +23,14 @@ export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
     // out back to back, in order (see JobService.submit).
     { provide: JobQueues, inject: [REDIS], useFactory: (connection: Redis) => new JobQueues(connection) },
     { provide: CancelBus, inject: [REDIS], useFactory: (r: Redis) => new CancelBus(r) },
+    { provide: ArtifactStore, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new ArtifactStore(join(c.stateDir, 'artifacts')) },
     {
       provide: JobService,
       inject: [REDIS, JobStore, JobQueues, CancelBus, APP_CONFIG],
       useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig) => new JobService(r, s, q, b, c.jobRetentionSeconds),
     },
   ],
-  exports: [JobStore, JobQueues, CancelBus, JobService, BULL_CONNECTION],
+  exports: [JobStore, JobQueues, CancelBus, JobService, ArtifactStore, BULL_CONNECTION],
 })
 export class JobsModule implements OnApplicationShutdown {
   constructor(

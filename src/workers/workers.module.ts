@@ -12,6 +12,10 @@ import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
 import { createJobRunner } from './job-runner.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { BuildProcessor } from './build.processor.js';
+import { ScanProcessor } from './scan.processor.js';
+import { TrivyClient } from '../engines/trivy/trivy-client.js';
+import { ArtifactStore } from '../jobs/artifact-store.js';
+import { REDIS } from '../jobs/redis.module.js';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { ContextStore } from '../engines/context/context-store.js';
 import type { ActionProcessor } from './processor.js';
@@ -34,10 +38,14 @@ export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutd
     inspector: ImageInspector,
     buildkit: BuildkitClient,
     contexts: ContextStore,
+    trivy: TrivyClient,
+    artifacts: ArtifactStore,
+    @Inject(REDIS) redis: Redis,
   ) {
     this.processors = [
       new InspectProcessor(inspector),
       new BuildProcessor({ buildkit, inspector, uploadDir: (digest) => contexts.path(digest), config }),
+      new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: config.jobRetentionSeconds }),
     ];
   }
 

@@ -35,8 +35,46 @@ export const buildJobSchema = z
   .strict()
   .superRefine(refineBuild);
 
-/** Every available action's request; later issues add scan, push, sign, verify, optimize. */
-export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema, buildJobSchema]);
+const count = z.int('must be a whole number').min(0).max(1_000_000);
+export const scanPolicySchema = z
+  .object({
+    max_critical: count.optional(),
+    max_high: count.optional(),
+    max_medium: count.optional(),
+    max_low: count.optional(),
+    max_unknown: count.optional(),
+    ignore_unfixed: z.boolean().optional(),
+    allow: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be a vulnerability id like CVE-2024-1234'),
+            reason: z.string().min(1, 'say why it is allowed').max(1024),
+            expires: z.iso.date({ error: 'must be a date, YYYY-MM-DD' }).or(z.iso.datetime({ error: 'must be a date or date-time' })).optional(),
+          })
+          .strict(),
+      )
+      .max(1000)
+      .optional(),
+  })
+  .strict()
+  .describe('Gate over the findings; default: max_critical 0, max_high 4 (the seed: no critical, fewer than 5 high).');
+
+export const scanJobSchema = z
+  .object({
+    action: z.literal('scan'),
+    image: imageReferenceSchema,
+    platform: platformSchema.optional(),
+    scanners: z.array(z.enum(['vuln', 'secret'], { error: 'must be vuln or secret' })).min(1).max(2).optional(),
+    severity: z.array(z.enum(['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'], { error: 'must be CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN' })).min(1).max(5).optional(),
+    ignore_unfixed: z.boolean().optional(),
+    policy: scanPolicySchema.optional(),
+    ...commonFields,
+  })
+  .strict();
+
+/** Every available action's request; later issues add push, sign, verify, optimize. */
+export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema, buildJobSchema, scanJobSchema]);
 
 /** The action field alone, checked first so an action not available yet gets its own answer. */
 export const actionSchema = z.object({ action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }) });

@@ -1,0 +1,42 @@
+import { Controller, Get, Param, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { ARTIFACT_MEDIA_TYPES, ArtifactStore } from '../jobs/artifact-store.js';
+import { JobService } from '../jobs/job.service.js';
+import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
+import { ApiError } from './errors/api-error.js';
+import { mapJobErrors } from './errors/job-errors.js';
+
+@ApiTags('jobs')
+@ApiBearerAuth()
+@UseGuards(AdminTokenGuard)
+@Controller('v1/jobs')
+export class ArtifactsController {
+  constructor(
+    private readonly jobs: JobService,
+    private readonly artifacts: ArtifactStore,
+  ) {}
+
+  @Get(':id/artifacts')
+  @ApiOperation({ summary: "A job's artifacts: for a scan, Trivy's JSON report (trivy-report.json), SARIF 2.1.0 (report.sarif.json) and a CycloneDX SBOM (sbom.cdx.json)." })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, media_type: { type: 'string' }, size_bytes: { type: 'integer' } } } } } } })
+  @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
+  async list(@Param('id') id: string) {
+    await mapJobErrors(this.jobs.get(id));
+    return { items: await this.artifacts.list(id) };
+  }
+
+  @Get(':id/artifacts/:name')
+  @ApiOperation({ summary: 'One artifact, with its media type.' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiParam({ name: 'name', example: 'report.sarif.json' })
+  @ApiResponse({ status: 404, description: 'No such job or artifact.', schema: ERROR_SCHEMA })
+  async get(@Param('id') id: string, @Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
+    await mapJobErrors(this.jobs.get(id));
+    const bytes = await this.artifacts.read(id, name);
+    if (!bytes) throw new ApiError(404, 'NOT_FOUND', `job ${id} has no artifact ${name}`);
+    await reply.header('content-type', ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream').header('content-disposition', `attachment; filename="${name}"`).send(bytes);
+  }
+}

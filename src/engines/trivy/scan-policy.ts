@@ -1,0 +1,63 @@
+import type { Severity, Vulnerability } from './trivy-report.js';
+
+/** A policy gate over scan findings: counts allowed per severity, plus an allow-list. */
+export interface ScanPolicy {
+  max_critical?: number;
+  max_high?: number;
+  max_medium?: number;
+  max_low?: number;
+  max_unknown?: number;
+  ignore_unfixed?: boolean;
+  allow?: { id: string; reason: string; expires?: string }[];
+}
+
+export interface PolicyVerdict {
+  passed: boolean;
+  /** Every finding that broke a limit, with the limit it broke. */
+  violations: { id: string; package: string; severity: Severity; rule: string }[];
+  /** Allow-list entries that applied. */
+  allowed: { id: string; reason: string; expires: string | null }[];
+  /** Allow-list entries past their date: listed, not applied. */
+  expired: { id: string; reason: string; expires: string }[];
+  limits: Record<string, number | null>;
+}
+
+/** The seed's success criteria: no critical, fewer than 5 high. */
+export const DEFAULT_POLICY: ScanPolicy = { max_critical: 0, max_high: 4 };
+
+const RULES: [Severity, keyof ScanPolicy][] = [
+  ['CRITICAL', 'max_critical'],
+  ['HIGH', 'max_high'],
+  ['MEDIUM', 'max_medium'],
+  ['LOW', 'max_low'],
+  ['UNKNOWN', 'max_unknown'],
+];
+
+/** Evaluated on every request, cached scan or not, against `now` (for expiries). */
+export function evaluatePolicy(findings: Vulnerability[], policy: ScanPolicy = DEFAULT_POLICY, now = new Date()): PolicyVerdict {
+  const active = new Map<string, { id: string; reason: string; expires: string | null }>();
+  const expired: PolicyVerdict['expired'] = [];
+  for (const entry of policy.allow ?? []) {
+    if (entry.expires && Date.parse(entry.expires) <= now.getTime()) expired.push({ id: entry.id, reason: entry.reason, expires: entry.expires });
+    else active.set(entry.id, { id: entry.id, reason: entry.reason, expires: entry.expires ?? null });
+  }
+  const allowedIds = new Set<string>();
+  const counted = findings.filter((f) => {
+    if (policy.ignore_unfixed && !f.fixed_version) return false;
+    if (active.has(f.id)) {
+      allowedIds.add(f.id);
+      return false;
+    }
+    return true;
+  });
+  const violations: PolicyVerdict['violations'] = [];
+  const limits: Record<string, number | null> = {};
+  for (const [severity, rule] of RULES) {
+    const max = policy[rule] as number | undefined;
+    limits[rule] = max ?? null;
+    if (max === undefined) continue;
+    const matching = counted.filter((f) => f.severity === severity);
+    if (matching.length > max) for (const f of matching) violations.push({ id: f.id, package: f.package, severity, rule: `${rule}=${max}` });
+  }
+  return { passed: violations.length === 0, violations, allowed: [...allowedIds].map((id) => active.get(id)!), expired, limits };
+}

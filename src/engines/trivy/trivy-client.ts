@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ProcessError, type ProcessRunner } from '../process-runner.js';
+import { isLoopbackRegistry, parseImageReference } from '../references.js';
+
+export interface TrivySettings {
+  trivy: string;
+  /** Trivy's cache dir; the vulnerability DB is `<cacheDir>/db/trivy.db`. */
+  cacheDir: string;
+  /** Let Trivy download a newer DB (needs its DB registry to be reachable). */
+  dbUpdate: boolean;
+  /** Client/server mode: the Trivy server and its token (a secret: passed by environment). */
+  serverUrl?: string;
+  serverToken?: string;
+  insecureRegistries: string[];
+  /** Directory holding a Docker config.json with registry credentials. */
+  dockerConfigDir?: string;
+}
+
+export interface ScanOptions {
+  platform?: string;
+  scanners: ('vuln' | 'secret')[];
+  severity?: string[];
+  ignoreUnfixed?: boolean;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Trivy cannot scan: no DB, no server, or Trivy itself broke. */
+export class ScannerUnavailableError extends Error {}
+
+export class TrivyScanError extends Error {
+  constructor(message: string, readonly notFound: boolean) {
+    super(message);
+  }
+}
+
+/** Adapter over the trivy binary: scan an image in its registry, convert reports. */
+export class TrivyClient {
+  constructor(private readonly runner: ProcessRunner, private readonly settings: TrivySettings) {}
+
+  /** UpdatedAt of the installed DB (part of every scan cache key); undefined when there is none. */
+  async dbUpdatedAt(): Promise<string | undefined> {
+    if (this.settings.serverUrl) return `server:${this.settings.serverUrl}`;
+    try {
+      const meta = JSON.parse(await readFile(join(this.settings.cacheDir, 'db', 'metadata.json'), 'utf8')) as { UpdatedAt?: string };
+      return meta.UpdatedAt;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Scans `reference` (pinned by digest) and writes Trivy's JSON report to `reportFile`. */
+  async scanImage(reference: string, reportFile: string, options: ScanOptions): Promise<void> {
+    if (!this.settings.serverUrl && !this.settings.dbUpdate && !(await this.dbUpdatedAt())) {
+      throw new ScannerUnavailableError(`no Trivy vulnerability DB in ${this.settings.cacheDir}/db and DB updates are off (STEVEDORE_TRIVY_DB_UPDATE)`);
+    }
+    const args = ['image', ...this.commonArgs(), '--image-src', 'remote', '--scanners', options.scanners.join(','), '--format', 'json', '--output', reportFile, '--list-all-pkgs'];
+    if (options.platform) args.push('--platform', options.platform);
+    if (options.severity?.length) args.push('--severity', options.severity.join(','));
+    if (options.ignoreUnfixed) args.push('--ignore-unfixed');
+    const registry = parseImageReference(reference).registry;
+    if (!isLoopbackRegistry(registry) && this.settings.insecureRegistries.includes(registry)) args.push('--insecure');
+    if (this.settings.serverUrl) args.push('--server', this.settings.serverUrl);
+    args.push('--', reference);
+    try {
+      await this.runner.run(this.settings.trivy, args, { signal: options.signal, timeoutMs: options.timeoutMs, env: this.env() });
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  /** Re-renders a JSON report (sarif, cyclonedx) without scanning again. */
+  async convert(reportFile: string, format: 'sarif' | 'cyclonedx', outFile: string, signal?: AbortSignal): Promise<void> {
+    await this.runner.run(this.settings.trivy, ['convert', '--quiet', '--format', format, '--output', outFile, '--', reportFile], { signal, timeoutMs: 120_000, env: this.env() });
+  }
+
+  private commonArgs(): string[] {
+    const args = ['--quiet', '--no-progress', '--cache-dir', this.settings.cacheDir, '--skip-java-db-update', '--skip-check-update', '--skip-version-check', '--disable-telemetry'];
+    if (!this.settings.dbUpdate) args.push('--skip-db-update', '--offline-scan');
+    return args;
+  }
+
+  /** Only what Trivy needs; the server token travels by environment, never argv. */
+  private env(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR };
+    if (this.settings.serverToken) env.TRIVY_TOKEN = this.settings.serverToken;
+    if (this.settings.dockerConfigDir) env.DOCKER_CONFIG = this.settings.dockerConfigDir;
+    return env;
+  }
+}
+
+function classify(err: unknown): unknown {
+  if (!(err instanceof ProcessError) || err.kind !== 'exit') return err;
+  const text = err.stderrTail;
+  if (/MANIFEST_UNKNOWN|NAME_UNKNOWN|not found|404/i.test(text) && /image/i.test(text)) return new TrivyScanError(`image not found: ${lastLine(text)}`, true);
+  if (/DB|database|--skip-db-update|server/i.test(text)) return new ScannerUnavailableError(`trivy cannot scan: ${lastLine(text)}`);
+  return new TrivyScanError(`trivy failed: ${lastLine(text)}`, false);
+}
+
+function lastLine(text: string): string {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+}

@@ -1,0 +1,104 @@
+/** Trivy's JSON report, reduced to what stevedore promises its callers. */
+export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface Vulnerability {
+  id: string;
+  package: string;
+  installed_version: string;
+  fixed_version: string | null;
+  severity: Severity;
+  status: string;
+  title: string;
+  url: string | null;
+  cvss_score: number | null;
+  target: string;
+  class: string;
+  layer_digest: string | null;
+}
+
+/** A secret Trivy found: where and what kind, never the value (Match and Code are dropped). */
+export interface SecretFinding {
+  rule: string;
+  category: string;
+  severity: Severity;
+  target: string;
+  line: number | null;
+  layer_digest: string | null;
+}
+
+export interface ScanSummary {
+  critical: number;
+  high: number;
+  medium: number;
+  low: number;
+  unknown: number;
+  fixable: number;
+}
+
+interface TrivyReport {
+  Results?: {
+    Target: string;
+    Class?: string;
+    Vulnerabilities?: {
+      VulnerabilityID: string;
+      PkgName: string;
+      InstalledVersion?: string;
+      FixedVersion?: string;
+      Status?: string;
+      Severity?: string;
+      Title?: string;
+      PrimaryURL?: string;
+      CVSS?: Record<string, { V3Score?: number; V2Score?: number }>;
+      Layer?: { Digest?: string; DiffID?: string };
+    }[];
+    Secrets?: { RuleID: string; Category?: string; Severity?: string; StartLine?: number; Layer?: { Digest?: string } }[];
+  }[];
+}
+
+const severityOf = (s: string | undefined): Severity => ((SEVERITIES as readonly string[]).includes(s ?? '') ? (s as Severity) : 'UNKNOWN');
+
+/** Highest CVSS v3 score any source gives (NVD first when present), else v2. */
+function cvssScore(cvss: Record<string, { V3Score?: number; V2Score?: number }> | undefined): number | null {
+  if (!cvss) return null;
+  const sources = cvss.nvd ? [cvss.nvd, ...Object.values(cvss)] : Object.values(cvss);
+  for (const s of sources) if (typeof s.V3Score === 'number') return s.V3Score;
+  for (const s of sources) if (typeof s.V2Score === 'number') return s.V2Score;
+  return null;
+}
+
+export function normalizeReport(report: TrivyReport): { vulnerabilities: Vulnerability[]; secrets: SecretFinding[]; summary: ScanSummary } {
+  const vulnerabilities: Vulnerability[] = [];
+  const secrets: SecretFinding[] = [];
+  for (const result of report.Results ?? []) {
+    for (const v of result.Vulnerabilities ?? []) {
+      vulnerabilities.push({
+        id: v.VulnerabilityID,
+        package: v.PkgName,
+        installed_version: v.InstalledVersion ?? '',
+        fixed_version: v.FixedVersion || null,
+        severity: severityOf(v.Severity),
+        status: v.Status ?? (v.FixedVersion ? 'fixed' : 'affected'),
+        title: v.Title ?? '',
+        url: v.PrimaryURL ?? null,
+        cvss_score: cvssScore(v.CVSS),
+        target: result.Target,
+        class: result.Class ?? '',
+        layer_digest: v.Layer?.Digest ?? null,
+      });
+    }
+    for (const s of result.Secrets ?? []) {
+      secrets.push({ rule: s.RuleID, category: s.Category ?? '', severity: severityOf(s.Severity), target: result.Target, line: s.StartLine ?? null, layer_digest: s.Layer?.Digest ?? null });
+    }
+  }
+  return { vulnerabilities, secrets, summary: summarize(vulnerabilities) };
+}
+
+export function summarize(vulnerabilities: Vulnerability[]): ScanSummary {
+  const summary: ScanSummary = { critical: 0, high: 0, medium: 0, low: 0, unknown: 0, fixable: 0 };
+  for (const v of vulnerabilities) {
+    summary[v.severity.toLowerCase() as keyof Omit<ScanSummary, 'fixable'>]++;
+    if (v.fixed_version) summary.fixable++;
+  }
+  return summary;
+}
