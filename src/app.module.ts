@@ -22,6 +22,7 @@ import { EnginesModule } from './engines/engines.module.js';
 import { ContextsModule } from './engines/context/contexts.module.js';
 import { ContextsController } from './api/contexts.controller.js';
 import { ArtifactsController } from './api/artifacts.controller.js';
+import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 
 /** Which parts of stevedore this process runs: `serve` is api + worker in one. */
@@ -57,7 +58,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SystemGrpcController, JobsGrpcController] : [],
+      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, SystemGrpcController, JobsGrpcController] : [],
       providers: roles.api ? [SystemService, AdminTokenVerifier, AdminTokenGuard, GrpcAuth] : [],
     };
   }

@@ -9,6 +9,7 @@ import { toContextApiError } from './contexts.controller.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ContextStore } from '../engines/context/context-store.js';
+import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { actionSchema, idempotencyKeySchema, isAvailableAction, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
@@ -34,6 +35,7 @@ export class JobsController {
     private readonly jobs: JobService,
     private readonly contexts: ContextStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keys: SigningKeys,
   ) {}
 
   @Post()
@@ -45,7 +47,7 @@ export class JobsController {
   @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.'], [422, 'Action not available in this version.']))
   async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
     const request = parseJobRequest(body);
-    await checkSubmittable(request, this.config, this.contexts);
+    await checkSubmittable(request, this.config, this.contexts, this.keys);
     const key = idempotencyKey === undefined ? undefined : validate(idempotencyKeySchema, idempotencyKey, 'header');
     const { job, created } = await mapJobErrors(this.jobs.submit(request, key));
     void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
@@ -86,8 +88,13 @@ export class JobsController {
 }
 
 /** Server policy and references to stored things (an uploaded context), before queueing. */
-export async function checkSubmittable(request: JobRequest, config: AppConfig, contexts: ContextStore): Promise<void> {
+export async function checkSubmittable(request: JobRequest, config: AppConfig, contexts: ContextStore, keys?: SigningKeys): Promise<void> {
   checkBuildPolicy(request, config);
+  const signing = request.action === 'sign' || request.action === 'verify' ? { key: request.key, path: 'key' } : request.action === 'build' && request.sign ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' } : undefined;
+  if (signing && keys) {
+    const problem = signing.key ? (keys.has(signing.key) ? undefined : `no signing key named ${signing.key}`) : keys.keys.length ? undefined : 'no signing keys are configured on this server';
+    if (problem) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: ${signing.path}: ${problem}`, { fields: [{ path: signing.path, message: problem }] });
+  }
   if (request.action === 'build' && request.context && 'upload' in request.context) {
     try {
       await contexts.path(request.context.upload);

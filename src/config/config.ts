@@ -32,6 +32,8 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_TRIVY_DB_UPDATE: { default: 'false', doc: 'Let Trivy download DB updates (`true` needs its DB registry reachable). Off: scans use the DB present and never touch the network for it.' },
   TRIVY_SERVER_URL: { default: '', doc: 'Scan in client/server mode against this Trivy server (`trivy server`); the workers then need no DB.' },
   TRIVY_TOKEN: { default: '', doc: "The Trivy server's token (sent as Trivy-Token; never logged or stored)." },
+  STEVEDORE_SIGNING_KEYS_FILE: { default: '', doc: 'JSON file naming the cosign signing keys: `{"default": "release", "keys": [{"name": "release", "key": "/etc/stevedore/cosign.key" or a KMS URI, "password_env": "VAR" or "password_file": "/path"}]}`. Passwords are read at use, never stored.' },
+  STEVEDORE_SIGNING_OFFLINE: { default: 'true', doc: 'Sign and verify with no transparency log and no Sigstore services (air-gapped). `false`: cosign\'s defaults apply.' },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 
@@ -67,6 +69,8 @@ const schema = z.object({
   STEVEDORE_TRIVY_DB_UPDATE: z.enum(['true', 'false'], { error: 'must be true or false' }),
   TRIVY_SERVER_URL: optional(z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')),
   TRIVY_TOKEN: optional(z.string().min(1)),
+  STEVEDORE_SIGNING_KEYS_FILE: optional(absolutePath),
+  STEVEDORE_SIGNING_OFFLINE: z.enum(['true', 'false'], { error: 'must be true or false' }),
   STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(0.05, 'must be at least 0.05').max(300, 'must be at most 300'),
   STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
 });
@@ -93,6 +97,7 @@ export interface AppConfig {
   contextMaxBytes: number;
   contextTtlSeconds: number;
   buildPlatforms: string[];
+  signing: { keysFile?: string; offline: boolean };
   trivy: { cacheDir: string; dbUpdate: boolean; serverUrl?: string; serverToken?: string };
   /** Build secrets by name; only the source (env var name or file path), never a value. */
   buildSecrets: Record<string, { env?: string; file?: string }>;
@@ -143,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     contextTtlSeconds: c.STEVEDORE_CONTEXT_TTL_SECONDS,
     buildPlatforms: c.STEVEDORE_BUILD_PLATFORMS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
+    signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     trivy: { cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'), dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'true', serverUrl: c.TRIVY_SERVER_URL, serverToken: c.TRIVY_TOKEN },
     tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),
   };

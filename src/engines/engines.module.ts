@@ -7,6 +7,8 @@ import { RegistryResolver } from './registry/registry-resolver.js';
 import { BuildkitClient } from './buildkit/buildkit-client.js';
 import { ChildProcessRunner } from './process-runner.js';
 import { TrivyClient } from './trivy/trivy-client.js';
+import { CosignClient } from './cosign/cosign-client.js';
+import { SigningKeys } from './cosign/signing-keys.js';
 import { basename, dirname } from 'node:path';
 
 /** Tool and registry adapters, configured once from AppConfig. */
@@ -33,7 +35,19 @@ import { basename, dirname } from 'node:path';
           dockerConfigDir: c.registryAuthFile && basename(c.registryAuthFile) === 'config.json' ? dirname(c.registryAuthFile) : undefined,
         }),
     },
+    { provide: SigningKeys, inject: [APP_CONFIG], useFactory: (c: AppConfig) => SigningKeys.fromFile(c.signing.keysFile) },
+    {
+      provide: CosignClient,
+      inject: [APP_CONFIG, SigningKeys],
+      useFactory: (c: AppConfig, keys: SigningKeys) =>
+        new CosignClient(new ChildProcessRunner(), keys, {
+          cosign: c.tools.cosign,
+          offline: c.signing.offline,
+          insecureRegistries: c.insecureRegistries,
+          dockerConfigDir: c.registryAuthFile && basename(c.registryAuthFile) === 'config.json' ? dirname(c.registryAuthFile) : undefined,
+        }),
+    },
   ],
-  exports: [RegistryResolver, ImageInspector, BuildkitClient, TrivyClient],
+  exports: [RegistryResolver, ImageInspector, BuildkitClient, TrivyClient, SigningKeys, CosignClient],
 })
 export class EnginesModule {}

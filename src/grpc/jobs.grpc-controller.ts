@@ -7,6 +7,7 @@ import { checkSubmittable, parseJobRequest } from '../api/jobs.controller.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ContextStore } from '../engines/context/context-store.js';
+import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { idempotencyKeySchema, listJobsQuerySchema } from '../api/dto/job-request.schema.js';
 import { validate } from '../api/validation.js';
 import { followJobEvents } from '../jobs/job-events.js';
@@ -87,13 +88,14 @@ export class JobsGrpcController {
     @Inject(REDIS) private readonly redis: Redis,
     private readonly contexts: ContextStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly keys: SigningKeys,
   ) {}
 
   @GrpcMethod('Jobs', 'Submit')
   async submit(msg: SubmitMessage, metadata: Metadata) {
     this.auth.assertAdmin(metadata);
     const request = parseJobRequest(submitToBody(msg));
-    await checkSubmittable(request, this.config, this.contexts);
+    await checkSubmittable(request, this.config, this.contexts, this.keys);
     const key = msg.idempotency_key ? validate(idempotencyKeySchema, msg.idempotency_key, 'body') : undefined;
     return toJobMessage((await this.jobs.submit(request, key)).job);
   }

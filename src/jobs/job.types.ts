@@ -46,6 +46,10 @@ export interface BuildRequest extends CommonJobFields {
   /** Names of server-side secrets (STEVEDORE_BUILD_SECRETS), mounted with RUN --mount=type=secret,id=NAME. */
   secrets?: string[];
   provenance?: boolean;
+  /** Pipeline after the build (needs a pushed image): scan with an optional gate, sign, copy. */
+  scan?: Omit<ScanRequest, 'action' | 'image' | 'platform' | keyof CommonJobFields>;
+  sign?: boolean | { key?: string };
+  push_to?: string[];
 }
 
 export interface ScanRequest extends CommonJobFields {
@@ -66,6 +70,27 @@ export interface ScanRequest extends CommonJobFields {
   };
 }
 
+export interface SignRequest extends CommonJobFields {
+  action: 'sign';
+  image: string;
+  /** A signing key's name (GET /v1/signing-keys); the default key when absent. */
+  key?: string;
+}
+
+export interface VerifyRequest extends CommonJobFields {
+  action: 'verify';
+  image: string;
+  key?: string;
+}
+
+export interface PushRequest extends CommonJobFields {
+  action: 'push';
+  image: string;
+  /** Full references to copy to; or the seed's `registry` (same repository and tag there). */
+  destinations?: string[];
+  registry?: string;
+}
+
 /**
  * Requests by action. An action is accepted once its request type is here and a
  * processor for it is registered; build, scan, push, sign, verify and optimize are
@@ -75,9 +100,12 @@ export interface JobRequests {
   inspect: InspectRequest;
   build: BuildRequest;
   scan: ScanRequest;
+  sign: SignRequest;
+  verify: VerifyRequest;
+  push: PushRequest;
 }
 export type AvailableAction = keyof JobRequests;
-export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build', 'scan'];
+export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build', 'scan', 'sign', 'verify', 'push'];
 export type JobRequest = JobRequests[AvailableAction];
 
 export interface JobError {

@@ -8,6 +8,7 @@ import { formatImageReference, parseImageReference } from '../engines/references
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import type { BuildRequest, JobResult } from '../jobs/job.types.js';
 import { resolveSources } from './build-sources.js';
+import { runPipeline, type PipelineDeps, type Stage } from './build-pipeline.js';
 import { toInspectFailure } from './inspect.processor.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
 
@@ -19,6 +20,8 @@ export interface BuildDeps {
   inspector: ImageInspector;
   uploadDir: (digest: string) => Promise<string>;
   config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries'>;
+  /** The stages a build request may chain after itself (scan, sign, copy). */
+  pipeline?: PipelineDeps;
 }
 
 /** build: BuildKit through buildctl, steps and logs streamed as job events. */
@@ -64,11 +67,17 @@ export class BuildProcessor implements ActionProcessor<'build'> {
           throw toInspectFailure(err);
         }
       }
-      return {
+      const result: Partial<JobResult> = {
         image_info,
         build: { duration_ms: Date.now() - started, digest: meta.digest ?? null, steps: summary.steps, cache_hits: summary.cache_hits },
         tags: spec.push ? spec.tags : [],
       };
+      if (!request.scan && !request.sign && !request.push_to) return result;
+      if (!this.deps.pipeline || !meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
+      const ref = parseImageReference(spec.tags[0]);
+      const stages: Stage[] = [{ name: 'build', state: 'succeeded', duration_ms: Date.now() - started }];
+      const piped = await runPipeline(ctx, formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest }), result, stages, this.deps.pipeline);
+      return { ...piped, stages };
     } finally {
       await sources.cleanup();
     }

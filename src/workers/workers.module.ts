@@ -13,6 +13,11 @@ import { createJobRunner } from './job-runner.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { BuildProcessor } from './build.processor.js';
 import { ScanProcessor } from './scan.processor.js';
+import { SignProcessor, VerifyProcessor } from './sign.processor.js';
+import { PushProcessor } from './push.processor.js';
+import { CosignClient } from '../engines/cosign/cosign-client.js';
+import { SigningKeys } from '../engines/cosign/signing-keys.js';
+import { RegistryResolver } from '../engines/registry/registry-resolver.js';
 import { TrivyClient } from '../engines/trivy/trivy-client.js';
 import { ArtifactStore } from '../jobs/artifact-store.js';
 import { REDIS } from '../jobs/redis.module.js';
@@ -41,11 +46,21 @@ export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutd
     trivy: TrivyClient,
     artifacts: ArtifactStore,
     @Inject(REDIS) redis: Redis,
+    cosign: CosignClient,
+    keys: SigningKeys,
+    registries: RegistryResolver,
   ) {
+    const scan = new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: config.jobRetentionSeconds });
+    const sign = new SignProcessor({ cosign, keys, inspector });
+    const push = new PushProcessor(registries);
+    const pipeline = { scan, sign, push, cosign, keys, trivy, artifacts };
     this.processors = [
       new InspectProcessor(inspector),
-      new BuildProcessor({ buildkit, inspector, uploadDir: (digest) => contexts.path(digest), config }),
-      new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: config.jobRetentionSeconds }),
+      new BuildProcessor({ buildkit, inspector, uploadDir: (digest) => contexts.path(digest), config, pipeline }),
+      scan,
+      sign,
+      new VerifyProcessor({ cosign, keys, inspector }),
+      push,
     ];
   }
 

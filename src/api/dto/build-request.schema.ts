@@ -51,6 +51,15 @@ export const buildJobFields = {
   provenance: z.boolean().optional(),
 };
 
+/** Pipeline fields of a build: scan (+ gate), sign, copy; they act on the pushed image. */
+export function pipelineFields(scanOptions: z.ZodType, keyName: z.ZodType, reference: z.ZodType) {
+  return {
+    scan: scanOptions.optional(),
+    sign: z.union([z.boolean(), z.object({ key: keyName.optional() }).strict()]).optional(),
+    push_to: z.array(reference).min(1).max(16).optional(),
+  };
+}
+
 /** Cross-field rules of a build request. */
 export function refineBuild(req: { context?: unknown; dockerfile_inline?: string; dockerfile_path?: string; tags?: string[]; registry?: string; image?: string; push?: boolean }, ctx: z.RefinementCtx): void {
   if (!req.context && !req.dockerfile_inline && !req.dockerfile_path) ctx.addIssue({ code: 'custom', path: ['context'], message: 'give a context, dockerfile_inline or dockerfile_path' });
@@ -66,4 +75,8 @@ export function refineBuild(req: { context?: unknown; dockerfile_inline?: string
     }
   }
   if (req.push && !req.tags && !req.image) ctx.addIssue({ code: 'custom', path: ['push'], message: 'push needs tags (or registry + image)' });
+  const pipeline = req as { scan?: unknown; sign?: unknown; push_to?: unknown };
+  for (const stage of ['scan', 'sign', 'push_to'] as const) {
+    if (pipeline[stage] && pipeline[stage] !== false && (req.push === false || (!req.tags && !req.image))) ctx.addIssue({ code: 'custom', path: [stage], message: `${stage} acts on the pushed image: give tags (and leave push on)` });
+  }
 }

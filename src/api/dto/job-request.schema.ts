@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assertPlatform, parseImageReference } from '../../engines/references.js';
-import { buildJobFields, refineBuild } from './build-request.schema.js';
+import { buildJobFields, pipelineFields, refineBuild } from './build-request.schema.js';
 import { ACTIONS, AVAILABLE_ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
 
 /** A refinement that runs one of our assert/parse functions and keeps its message. */
@@ -29,11 +29,6 @@ export const inspectJobSchema = z
     ...commonFields,
   })
   .strict();
-
-export const buildJobSchema = z
-  .object({ ...buildJobFields, ...commonFields })
-  .strict()
-  .superRefine(refineBuild);
 
 const count = z.int('must be a whole number').min(0).max(1_000_000);
 export const scanPolicySchema = z
@@ -73,8 +68,38 @@ export const scanJobSchema = z
   })
   .strict();
 
-/** Every available action's request; later issues add push, sign, verify, optimize. */
-export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema, buildJobSchema, scanJobSchema]);
+export const scanOptionsSchema = z
+  .object({
+    scanners: z.array(z.enum(['vuln', 'secret'], { error: 'must be vuln or secret' })).min(1).max(2).optional(),
+    severity: z.array(z.enum(['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'])).min(1).max(5).optional(),
+    ignore_unfixed: z.boolean().optional(),
+    policy: scanPolicySchema.optional(),
+  })
+  .strict();
+
+const keyName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a signing key name');
+export const signJobSchema = z.object({ action: z.literal('sign'), image: imageReferenceSchema, key: keyName.optional(), ...commonFields }).strict();
+export const verifyJobSchema = z.object({ action: z.literal('verify'), image: imageReferenceSchema, key: keyName.optional(), ...commonFields }).strict();
+export const pushJobSchema = z
+  .object({
+    action: z.literal('push'),
+    image: imageReferenceSchema,
+    destinations: z.array(imageReferenceSchema).min(1).max(16).optional(),
+    registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a registry host[:port]').optional(),
+    ...commonFields,
+  })
+  .strict()
+  .superRefine((req, ctx) => {
+    if (!!req.destinations === !!req.registry) ctx.addIssue({ code: 'custom', path: ['destinations'], message: 'give destinations, or the seed form registry (not both)' });
+  });
+
+export const buildJobSchema = z
+  .object({ ...buildJobFields, ...pipelineFields(scanOptionsSchema, keyName, imageReferenceSchema), ...commonFields })
+  .strict()
+  .superRefine(refineBuild);
+
+/** Every available action's request; optimize comes in its own issue. */
+export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema, buildJobSchema, scanJobSchema, signJobSchema, verifyJobSchema, pushJobSchema]);
 
 /** The action field alone, checked first so an action not available yet gets its own answer. */
 export const actionSchema = z.object({ action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }) });

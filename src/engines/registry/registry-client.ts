@@ -30,6 +30,8 @@ export interface FetchedManifest {
   mediaType: string;
   digest: string;
   size: number;
+  /** The manifest exactly as served: its digest is over these bytes. */
+  bytes: Buffer;
   json: { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
 }
 
@@ -83,7 +85,29 @@ export class RegistryClient {
     if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError('protocol', `manifest ${reference} has digest ${digest}`);
     const json = JSON.parse(bytes.toString('utf8')) as FetchedManifest['json'];
     const mediaType = json.mediaType ?? res.headers.get('content-type')?.split(';')[0] ?? MANIFEST_MEDIA_TYPES.ociManifest;
-    return { mediaType, digest, size: bytes.length, json };
+    return { mediaType, digest, size: bytes.length, bytes, json };
+  }
+
+  /** Stores a manifest under a tag or its digest; answers the digest the registry computed. */
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+    assertRepository(repository);
+    if (reference.includes(':')) assertDigest(reference);
+    else assertTag(reference);
+    const res = await this.http.request('PUT', `/v2/${repository}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body: bytes, scope: push(repository) });
+    if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${reference}: ${await res.text()}`);
+    return res.headers.get('docker-content-digest') ?? '';
+  }
+
+  /** A blob's bytes (layers can be large: held in memory, checked against the digest). */
+  async getBlob(repository: string, digest: string): Promise<Buffer> {
+    assertRepository(repository);
+    assertDigest(digest);
+    const res = await this.http.request('GET', `/v2/${repository}/blobs/${digest}`, { scope: pull(repository), timeoutMs: 600_000 });
+    if (res.status === 404) throw new RegistryError('not_found', `blob ${digest} not found in ${this.host}/${repository}`, 404);
+    if (!res.ok) throw statusError(res.status, `GET blob ${digest}`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
+    return bytes;
   }
 
   /** A small JSON blob (an image config), checked against its digest. */
@@ -107,13 +131,14 @@ export class RegistryClient {
     if (!top) throw new RegistryError('protocol', `${layoutDir}/index.json lists no image`);
     const manifestBytes = await readLayoutBlob(layoutDir, top.digest);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
-    for (const blob of [manifest.config, ...manifest.layers]) await this.pushBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
+    for (const blob of [manifest.config, ...manifest.layers]) await this.ensureBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
     const res = await this.http.request('PUT', `/v2/${repository}/manifests/${tag}`, { headers: { 'content-type': top.mediaType }, body: manifestBytes, scope: push(repository) });
     if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${tag}: ${await res.text()}`);
     return top.digest;
   }
 
-  private async pushBlob(repository: string, digest: string, read: () => Promise<Buffer>): Promise<void> {
+  /** Uploads a blob unless the repository already has it; `read` runs only when needed. */
+  async ensureBlob(repository: string, digest: string, read: () => Promise<Buffer>): Promise<void> {
     const scope = push(repository);
     const head = await this.http.request('HEAD', `/v2/${repository}/blobs/${digest}`, { scope });
     if (head.status === 200) return;

@@ -71,7 +71,7 @@ export class TrivyClient {
   }
 
   /** Re-renders a JSON report (sarif, cyclonedx) without scanning again. */
-  async convert(reportFile: string, format: 'sarif' | 'cyclonedx', outFile: string, signal?: AbortSignal): Promise<void> {
+  async convert(reportFile: string, format: 'sarif' | 'cyclonedx' | 'cosign-vuln', outFile: string, signal?: AbortSignal): Promise<void> {
     await this.runner.run(this.settings.trivy, ['convert', '--quiet', '--format', format, '--output', outFile, '--', reportFile], { signal, timeoutMs: 120_000, env: this.env() });
   }
 
