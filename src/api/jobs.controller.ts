@@ -95,7 +95,7 @@ export async function checkSubmittable(request: JobRequest, config: AppConfig, c
     const problem = signing.key ? (keys.has(signing.key) ? undefined : `no signing key named ${signing.key}`) : keys.keys.length ? undefined : 'no signing keys are configured on this server';
     if (problem) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: ${signing.path}: ${problem}`, { fields: [{ path: signing.path, message: problem }] });
   }
-  if (request.action === 'build' && request.context && 'upload' in request.context) {
+  if ((request.action === 'build' || request.action === 'optimize') && request.context && 'upload' in request.context) {
     try {
       await contexts.path(request.context.upload);
     } catch (err) {

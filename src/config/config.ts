@@ -34,6 +34,7 @@ export const CONFIG_VARIABLES = {
   TRIVY_TOKEN: { default: '', doc: "The Trivy server's token (sent as Trivy-Token; never logged or stored)." },
   STEVEDORE_SIGNING_KEYS_FILE: { default: '', doc: 'JSON file naming the cosign signing keys: `{"default": "release", "keys": [{"name": "release", "key": "/etc/stevedore/cosign.key" or a KMS URI, "password_env": "VAR" or "password_file": "/path"}]}`. Passwords are read at use, never stored.' },
   STEVEDORE_SIGNING_OFFLINE: { default: 'true', doc: 'Sign and verify with no transparency log and no Sigstore services (air-gapped). `false`: cosign\'s defaults apply.' },
+  STEVEDORE_SMOKE_RUNTIME: { default: '', doc: 'Container runtime for optimize verify smoke tests: `docker` (the Docker CLI and engine) or empty (smoke test skipped).' },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 
@@ -71,6 +72,7 @@ const schema = z.object({
   TRIVY_TOKEN: optional(z.string().min(1)),
   STEVEDORE_SIGNING_KEYS_FILE: optional(absolutePath),
   STEVEDORE_SIGNING_OFFLINE: z.enum(['true', 'false'], { error: 'must be true or false' }),
+  STEVEDORE_SMOKE_RUNTIME: z.enum(['', 'docker'], { error: 'must be docker or empty' }),
   STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(0.05, 'must be at least 0.05').max(300, 'must be at most 300'),
   STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
 });
@@ -98,6 +100,7 @@ export interface AppConfig {
   contextTtlSeconds: number;
   buildPlatforms: string[];
   signing: { keysFile?: string; offline: boolean };
+  smokeRuntime?: 'docker';
   trivy: { cacheDir: string; dbUpdate: boolean; serverUrl?: string; serverToken?: string };
   /** Build secrets by name; only the source (env var name or file path), never a value. */
   buildSecrets: Record<string, { env?: string; file?: string }>;
@@ -148,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     contextTtlSeconds: c.STEVEDORE_CONTEXT_TTL_SECONDS,
     buildPlatforms: c.STEVEDORE_BUILD_PLATFORMS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
+    smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME || undefined,
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     trivy: { cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'), dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'true', serverUrl: c.TRIVY_SERVER_URL, serverToken: c.TRIVY_TOKEN },
     tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),

@@ -49,6 +49,10 @@ export function submitToBody(msg: SubmitMessage): Record<string, unknown> {
     if (Array.isArray(cleaned.allow)) cleaned.allow = (cleaned.allow as Record<string, string>[]).map((a) => ({ id: a.id, reason: a.reason, ...(a.expires ? { expires: a.expires } : {}) }));
     body.policy = cleaned;
   }
+  if (action === 'optimize' && body.context_upload) {
+    body.context = { upload: body.context_upload };
+    delete body.context_upload;
+  }
   if (action === 'build') {
     const { context_upload, git } = body as { context_upload?: string; git?: { url: string; ref: string; subdir: string } };
     delete body.context_upload;

@@ -91,6 +91,23 @@ export interface PushRequest extends CommonJobFields {
   registry?: string;
 }
 
+export interface OptimizeRequest extends CommonJobFields {
+  action: 'optimize';
+  dockerfile_inline?: string;
+  /** An uploaded context holding the Dockerfile (at dockerfile_path, default Dockerfile). */
+  context?: { upload: string };
+  dockerfile_path?: string;
+  /** An image to analyse layer by layer (platform chosen from an index). */
+  image?: string;
+  platform?: string;
+  /** e.g. 100MB, 1.5GiB, 800kB */
+  target_size?: string;
+  /** Rule ids to suppress. */
+  ignore?: string[];
+  /** Build the original and the rewrite, compare sizes and smoke-test both. */
+  verify?: boolean;
+}
+
 /**
  * Requests by action. An action is accepted once its request type is here and a
  * processor for it is registered; build, scan, push, sign, verify and optimize are
@@ -103,9 +120,10 @@ export interface JobRequests {
   sign: SignRequest;
   verify: VerifyRequest;
   push: PushRequest;
+  optimize: OptimizeRequest;
 }
 export type AvailableAction = keyof JobRequests;
-export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build', 'scan', 'sign', 'verify', 'push'];
+export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build', 'scan', 'sign', 'verify', 'push', 'optimize'];
 export type JobRequest = JobRequests[AvailableAction];
 
 export interface JobError {

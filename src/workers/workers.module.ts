@@ -15,6 +15,9 @@ import { BuildProcessor } from './build.processor.js';
 import { ScanProcessor } from './scan.processor.js';
 import { SignProcessor, VerifyProcessor } from './sign.processor.js';
 import { PushProcessor } from './push.processor.js';
+import { OptimizeProcessor } from './optimize.processor.js';
+import { analyzeDockerfile } from '../engines/dockerfile/index.js';
+import { analyzeImage } from '../engines/registry/image-analysis.js';
 import { CosignClient } from '../engines/cosign/cosign-client.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { RegistryResolver } from '../engines/registry/registry-resolver.js';
@@ -61,6 +64,14 @@ export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutd
       sign,
       new VerifyProcessor({ cosign, keys, inspector }),
       push,
+      new OptimizeProcessor({
+        analyzeDockerfile,
+        analyzeImage,
+        inspector,
+        registries,
+        uploadDir: (digest) => contexts.path(digest),
+        verify: config.buildkitHost && config.registryMirror ? { buildkit, inspector, scratchRegistry: config.registryMirror, smokeRuntime: config.smokeRuntime } : undefined,
+      }),
     ];
   }
 

@@ -19,7 +19,6 @@ const CASES: Case[] = [
   ['array body', json([inspect]), 400, 'VALIDATION_FAILED', 'body'],
   ['missing action', json({ image: 'debian' }), 400, 'VALIDATION_FAILED', 'action'],
   ['unknown action', json({ action: 'deploy', image: 'debian' }), 400, 'VALIDATION_FAILED', 'action'],
-  ['action not available yet', json({ action: 'optimize', dockerfile_path: 'Dockerfile' }), 422, 'ACTION_NOT_AVAILABLE'],
   ['inspect without image', json({ action: 'inspect' }), 400, 'VALIDATION_FAILED', 'image'],
   ['image that looks like an option', json({ action: 'inspect', image: '--output=/etc/passwd' }), 400, 'VALIDATION_FAILED', 'image'],
   ['image with a space', json({ action: 'inspect', image: 'debian bookworm' }), 400, 'VALIDATION_FAILED', 'image'],

@@ -44,7 +44,6 @@ describe('stevedore.v1.Jobs over gRPC', () => {
 
   it('maps refusals to gRPC status codes', async () => {
     await rejectsWith(jobs.submit({ inspect: { image: '-oops' } }), status.INVALID_ARGUMENT, /image/);
-    await rejectsWith(jobs.submit({ optimize: { dockerfile_path: 'Dockerfile' } }), status.UNIMPLEMENTED, /ACTION_NOT_AVAILABLE/);
     await rejectsWith(jobs.submit({ build: { dockerfile_inline: 'FROM scratch', tags: ['--output=x'] } }), status.INVALID_ARGUMENT, /tags/);
     await rejectsWith(jobs.submit({}), status.INVALID_ARGUMENT, /action/);
     await rejectsWith(jobs.get('00000000-0000-4000-8000-000000000000'), status.NOT_FOUND);

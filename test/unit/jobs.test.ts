@@ -17,8 +17,8 @@ describe('parseJobRequest', () => {
   it('accepts an inspect request', () => {
     assert.deepEqual(parseJobRequest({ action: 'inspect', image: 'debian', timeout_seconds: 5 }), { action: 'inspect', image: 'debian', timeout_seconds: 5 });
   });
-  it('answers 422 for an action that is not available yet, before its schema', () => {
-    assert.throws(() => parseJobRequest({ action: 'optimize', whatever: true }), (e: unknown) => e instanceof ApiError && e.getStatus() === 422 && e.code === 'ACTION_NOT_AVAILABLE');
+  it('names the action field when the action is unknown, before any action schema', () => {
+    assert.throws(() => parseJobRequest({ action: 'deploy', whatever: true }), (e: unknown) => e instanceof ApiError && e.getStatus() === 400 && (e.details.fields as { path: string }[])[0]!.path === 'action');
   });
   it('lists every bad field with its path', () => {
     assert.throws(

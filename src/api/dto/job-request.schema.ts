@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { assertPlatform, parseImageReference } from '../../engines/references.js';
-import { buildJobFields, pipelineFields, refineBuild } from './build-request.schema.js';
+import { buildJobFields, pipelineFields, refineBuild, relativePath } from './build-request.schema.js';
+import { parseSize } from '../../engines/optimize/target-size.js';
 import { ACTIONS, AVAILABLE_ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
 
 /** A refinement that runs one of our assert/parse functions and keeps its message. */
@@ -98,8 +99,34 @@ export const buildJobSchema = z
   .strict()
   .superRefine(refineBuild);
 
-/** Every available action's request; optimize comes in its own issue. */
-export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema, buildJobSchema, scanJobSchema, signJobSchema, verifyJobSchema, pushJobSchema]);
+export const optimizeJobSchema = z
+  .object({
+    action: z.literal('optimize'),
+    dockerfile_inline: z.string().min(1).max(1024 * 1024).optional(),
+    context: z.object({ upload: z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex>') }).strict().optional(),
+    dockerfile_path: relativePath.optional(),
+    image: imageReferenceSchema.optional(),
+    platform: platformSchema.optional(),
+    target_size: z.string().max(32).superRefine((v, ctx) => {
+      try {
+        parseSize(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }).optional(),
+    ignore: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a rule id')).max(100).optional(),
+    verify: z.boolean().optional(),
+    ...commonFields,
+  })
+  .strict()
+  .superRefine((req, ctx) => {
+    if (!req.dockerfile_inline && !req.context && !req.image) ctx.addIssue({ code: 'custom', path: ['dockerfile_inline'], message: 'give dockerfile_inline, a context (+ dockerfile_path) or an image' });
+    if (req.dockerfile_inline && req.context) ctx.addIssue({ code: 'custom', path: ['context'], message: 'give dockerfile_inline or a context, not both' });
+    if (req.verify && !req.dockerfile_inline && !req.context) ctx.addIssue({ code: 'custom', path: ['verify'], message: 'verify builds the Dockerfile: give one' });
+  });
+
+/** Every action's request. */
+export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema, buildJobSchema, scanJobSchema, signJobSchema, verifyJobSchema, pushJobSchema, optimizeJobSchema]);
 
 /** The action field alone, checked first so an action not available yet gets its own answer. */
 export const actionSchema = z.object({ action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }) });

@@ -54,6 +54,11 @@ export class RegistryClient {
     this.http = new RegistryHttp(host, { scheme: insecure ? 'http' : 'https', credentials: options.credentials, timeoutMs: options.timeoutMs });
   }
 
+  /** The authenticated HTTP session, for callers that stream blobs themselves (image analysis). */
+  get session(): RegistryHttp {
+    return this.http;
+  }
+
   /** Resolves when the registry answers the API root (200, or 401 for one that wants auth). */
   async ping(timeoutMs = 2_000): Promise<void> {
     const res = await this.http.request('GET', '/v2/', { timeoutMs }).catch((err: unknown) => {

@@ -1,0 +1,2 @@
+export { analyzeDockerfile, listRules } from './analyze.js';
+export type { AnalyzeOptions, Severity, Suggestion } from './types.js';
