@@ -1,3 +1,5 @@
+import type { ScanPolicy } from '../engines/trivy/scan-policy.js';
+
 /**
  * The job model every action plugs into. A job's BullMQ payload is only its id; the
  * record below (request without secrets, state, result, error) lives in Redis.
@@ -59,15 +61,7 @@ export interface ScanRequest extends CommonJobFields {
   scanners?: ('vuln' | 'secret')[];
   severity?: ('CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'UNKNOWN')[];
   ignore_unfixed?: boolean;
-  policy?: {
-    max_critical?: number;
-    max_high?: number;
-    max_medium?: number;
-    max_low?: number;
-    max_unknown?: number;
-    ignore_unfixed?: boolean;
-    allow?: { id: string; reason: string; expires?: string }[];
-  };
+  policy?: ScanPolicy;
 }
 
 export interface SignRequest extends CommonJobFields {

@@ -53,6 +53,7 @@ describe('optimize with real images, a real buildkitd and a container runtime', 
     assert.match(job.result.optimized_dockerfile, /--no-install-recommends/);
     assert.match(job.result.optimized_dockerfile, /rm -rf \/var\/lib\/apt\/lists/);
     const v = job.result.verification;
+    console.log(`optimize verify: ${v.original_size_bytes} -> ${v.optimized_size_bytes} bytes, reduction ${v.reduction}, smoke ${v.smoke_test}`);
     assert.ok(v.reduction >= 0.5, `reduction ${v.reduction}: ${v.original_size_bytes} -> ${v.optimized_size_bytes}`);
     assert.equal(v.smoke_test, 'passed', JSON.stringify(v.details));
   });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createServer } from 'node:net';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { StartedTestContainer } from 'testcontainers';
@@ -9,17 +8,9 @@ import { startApp, stopApp } from '../../src/bootstrap.js';
 import { testConfig } from '../support/env.js';
 import { grpcHealthCheck, grpcReflectionServices, grpcSystemInfo } from '../support/grpc-health.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
+import { freePort } from '../support/stack.js';
 
 const TOKEN = 'test-admin-token-0123456789';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function readyz(base: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}/readyz`);
