@@ -36,19 +36,29 @@ function present(fields: Record<string, unknown>, key: string, value: unknown): 
   return true;
 }
 
+function clean(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) if (present(fields, k, v)) out[k] = v;
+  return out;
+}
+
+/** A scan's nested policy message, as the REST body has it. */
+function cleanScanOptions(body: Record<string, unknown>): void {
+  if (!body.policy) return;
+  const policy = clean(body.policy as Record<string, unknown>);
+  if (Array.isArray(policy.allow)) policy.allow = (policy.allow as Record<string, string>[]).map((a) => ({ id: a.id, reason: a.reason, ...(a.expires ? { expires: a.expires } : {}) }));
+  body.policy = policy;
+}
+
 /** The REST body a SubmitRequest stands for: one validator for both APIs. */
 export function submitToBody(msg: SubmitMessage): Record<string, unknown> {
   const action = msg.action;
   const fields = (action && (msg[action] as Record<string, unknown>)) || {};
   const body: Record<string, unknown> = { action };
   for (const [k, v] of Object.entries(fields)) if (present(fields, k, v)) body[k] = v;
-  if (action === 'scan' && body.policy) {
-    const policy = body.policy as Record<string, unknown>;
-    const cleaned: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(policy)) if (present(policy, k, v)) cleaned[k] = v;
-    if (Array.isArray(cleaned.allow)) cleaned.allow = (cleaned.allow as Record<string, string>[]).map((a) => ({ id: a.id, reason: a.reason, ...(a.expires ? { expires: a.expires } : {}) }));
-    body.policy = cleaned;
-  }
+  if (action === 'scan') cleanScanOptions(body);
+  if (action === 'build' && body.scan) cleanScanOptions((body.scan = clean(body.scan as Record<string, unknown>)) as Record<string, unknown>);
+  if (action === 'build' && body.sign) body.sign = (body.sign as { key?: string }).key ? { key: (body.sign as { key: string }).key } : true;
   if (action === 'optimize' && body.context_upload) {
     body.context = { upload: body.context_upload };
     delete body.context_upload;

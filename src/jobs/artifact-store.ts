@@ -60,4 +60,18 @@ export class ArtifactStore {
   async remove(jobId: string): Promise<void> {
     await rm(this.dir(jobId), { recursive: true, force: true });
   }
+
+  /** Removes the artifacts of jobs older than the retention (their records are gone too). */
+  async gc(retentionSeconds: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const id of await readdir(this.root).catch(() => [] as string[])) {
+      if (!JOB_ID.test(id)) continue;
+      const info = await stat(join(this.root, id)).catch(() => undefined);
+      if (info && now - info.mtimeMs > retentionSeconds * 1000) {
+        await this.remove(id);
+        removed++;
+      }
+    }
+    return removed;
+  }
 }

@@ -44,3 +44,30 @@ describe('toEvent', () => {
     assert.deepEqual(toEvent('1-0', ['type', 'state', 'data', '{"at":12.5,"state":"running"}']), { id: '1-0', type: 'state', at: 12.5, data: { state: 'running' } });
   });
 });
+
+describe('ArtifactStore.gc', () => {
+  it('removes the artifacts of jobs past the retention and keeps the rest', async () => {
+    const { mkdtempSync, writeFileSync, utimesSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { ArtifactStore } = await import('../../src/jobs/artifact-store.js');
+    const root = mkdtempSync(join(tmpdir(), 'stv-artifacts-'));
+    const store = new ArtifactStore(root);
+    const [oldId, newId] = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+    for (const id of [oldId, newId]) writeFileSync(join(await store.prepare(id), 'trivy-report.json'), '{}');
+    const old = new Date(Date.now() - 8 * 86400_000);
+    utimesSync(join(root, oldId), old, old);
+    assert.equal(await store.gc(7 * 86400), 1);
+    assert.ok(!existsSync(join(root, oldId)) && existsSync(join(root, newId)));
+  });
+});
+
+describe('submitToBody for a build pipeline', () => {
+  it('maps scan options, sign and push_to', () => {
+    const body = submitToBody({
+      action: 'build',
+      build: { dockerfile_inline: 'FROM scratch', tags: ['r.example/a:1'], scan: { scanners: [], severity: [], ignore_unfixed: true, policy: { _max_high: 'max_high', max_high: 0, ignore_unfixed: false, allow: [] } }, sign: { key: '' }, push_to: ['r.example/b:1'], platforms: [], build_args: {} },
+    });
+    assert.deepEqual(body, { action: 'build', dockerfile_inline: 'FROM scratch', tags: ['r.example/a:1'], scan: { ignore_unfixed: true, policy: { max_high: 0 } }, sign: true, push_to: ['r.example/b:1'] });
+  });
+});

@@ -3,10 +3,14 @@ import { join } from 'node:path';
 import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/config.js';
 import { ContextStore } from './context-store.js';
+import { ArtifactStore } from '../../jobs/artifact-store.js';
 
 const GC_INTERVAL_MS = 3600_000;
 
-/** Uploaded build contexts under <state dir>/contexts, shared by api and workers. */
+/**
+ * Uploaded build contexts under <state dir>/contexts, shared by api and workers, and the
+ * hourly sweep of what is past its time: unused contexts and expired jobs' artifacts.
+ */
 @Global()
 @Module({
   providers: [
@@ -24,6 +28,7 @@ export class ContextsModule implements OnApplicationBootstrap, OnApplicationShut
 
   constructor(
     private readonly store: ContextStore,
+    private readonly artifacts: ArtifactStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -33,6 +38,10 @@ export class ContextsModule implements OnApplicationBootstrap, OnApplicationShut
       this.store.gc().then(
         (removed) => removed && this.logger.log(`removed ${removed} unused build contexts`),
         (err: Error) => this.logger.warn(`context gc failed: ${err.message}`),
+      );
+      this.artifacts.gc(this.config.jobRetentionSeconds).then(
+        (removed) => removed && this.logger.log(`removed the artifacts of ${removed} expired jobs`),
+        (err: Error) => this.logger.warn(`artifact gc failed: ${err.message}`),
       );
     }, Math.min(GC_INTERVAL_MS, this.config.contextTtlSeconds * 1000));
     this.timer.unref();
