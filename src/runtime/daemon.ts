@@ -100,7 +100,9 @@ function killStale(pidFile: string): number | undefined {
   if (!Number.isInteger(pid) || pid <= 1 || !program) return undefined;
   try {
     // A recycled pid that now runs something else is left alone.
-    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] !== program) return undefined;
+    // redis-server rewrites its title ("/usr/bin/redis-server 127.0.0.1:6379"): match the program prefix.
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    if (argv0 !== program && !argv0.startsWith(`${program} `)) return undefined;
     process.kill(pid, 'SIGKILL');
     return pid;
   } catch {

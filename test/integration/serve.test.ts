@@ -42,10 +42,11 @@ function pidsOf(stateDir: string): number[] {
   }
   return out;
 }
+/** Running: a zombie (killed, not yet reaped by init) holds no port and no file. */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -83,6 +84,7 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     await redis.set('stevedore:test:survivor', 'still-here');
     await redis.quit();
     await new Promise((r) => setTimeout(r, 1_500)); // appendfsync everysec
+    const orphans = pidsOf(stateDir);
     child!.kill('SIGKILL');
     await exited(child!);
 
@@ -92,6 +94,7 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     const redis2 = new Redis(again.redis_url);
     assert.equal(await redis2.get('stevedore:test:survivor'), 'still-here');
     await redis2.quit();
+    assert.deepEqual(orphans.filter(alive), [], 'the daemons the killed serve left behind were stopped');
   });
 
   it('stops its daemons on SIGTERM', async () => {
