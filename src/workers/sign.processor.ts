@@ -31,15 +31,21 @@ export function signingKey(keys: SigningKeys, name?: string) {
   }
 }
 
+/** What both sign and verify start from: the key, the image pinned to its digest, a progress line. */
+async function start(deps: SigningDeps, ctx: JobContext<'sign' | 'verify'>, doing: string) {
+  const key = signingKey(deps.keys, ctx.job.request.key);
+  const { pinned, digest } = await pinImage(deps.inspector, ctx.job.request.image);
+  await ctx.progress(`${doing} ${pinned} with key ${key.name}`);
+  return { key, pinned, digest };
+}
+
 /** sign: cosign, key-based, by digest. */
 export class SignProcessor implements ActionProcessor<'sign'> {
   readonly action = 'sign' as const;
   constructor(private readonly deps: SigningDeps) {}
 
   async process(ctx: JobContext<'sign'>): Promise<Partial<JobResult>> {
-    const key = signingKey(this.deps.keys, ctx.job.request.key);
-    const { pinned, digest } = await pinImage(this.deps.inspector, ctx.job.request.image);
-    await ctx.progress(`signing ${pinned} with key ${key.name}`);
+    const { key, pinned, digest } = await start(this.deps, ctx, 'signing');
     try {
       await this.deps.cosign.sign(pinned, key, ctx.signal);
     } catch (err) {
@@ -56,9 +62,7 @@ export class VerifyProcessor implements ActionProcessor<'verify'> {
   constructor(private readonly deps: SigningDeps) {}
 
   async process(ctx: JobContext<'verify'>): Promise<Partial<JobResult>> {
-    const key = signingKey(this.deps.keys, ctx.job.request.key);
-    const { pinned, digest } = await pinImage(this.deps.inspector, ctx.job.request.image);
-    await ctx.progress(`verifying ${pinned} against key ${key.name}`);
+    const { key, pinned, digest } = await start(this.deps, ctx, 'verifying');
     const verification = await this.deps.cosign.verify(pinned, key, ctx.signal);
     const attestations = [];
     for (const type of ['cyclonedx', 'vuln'] as const) attestations.push(await this.deps.cosign.verifyAttestation(pinned, key, type, ctx.signal));
