@@ -10,7 +10,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ContextStore } from '../engines/context/context-store.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
-import { actionSchema, idempotencyKeySchema, isAvailableAction, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
+import { actionSchema, idempotencyKeySchema, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
 import { mapJobErrors } from './errors/job-errors.js';
@@ -44,7 +44,7 @@ export class JobsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original job (200); same key + different body is 409.' })
   @ApiResponse({ status: 202, description: 'Queued.', schema: SUBMITTED_SCHEMA })
   @ApiResponse({ status: 200, description: 'An earlier job with the same Idempotency-Key and body.', schema: SUBMITTED_SCHEMA })
-  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.'], [422, 'Action not available in this version.']))
+  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
   async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
     const request = parseJobRequest(body);
     await checkSubmittable(request, this.config, this.contexts, this.keys);
@@ -106,12 +106,11 @@ export async function checkSubmittable(request: JobRequest, config: AppConfig, c
   }
 }
 
-/** Action first (so an action not available yet is a 422, not a schema error), then its schema. */
+/** Action first (an unknown action is named as such, not as a schema mismatch), then its schema. */
 export function parseJobRequest(body: unknown): JobRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new ApiError(400, 'VALIDATION_FAILED', 'invalid body: must be a JSON object', { fields: [{ path: 'body', message: 'must be a JSON object' }] });
   }
-  const { action } = validate(actionSchema, { action: (body as { action?: unknown }).action }, 'body');
-  if (!isAvailableAction(action)) throw new ApiError(422, 'ACTION_NOT_AVAILABLE', `action ${action} is not available in this version of stevedore`, { action });
+  validate(actionSchema, { action: (body as { action?: unknown }).action }, 'body');
   return validate(jobRequestSchema, body, 'body') as JobRequest;
 }

@@ -16,7 +16,6 @@ const BY_HTTP_STATUS: Record<number, status> = {
 const BY_CODE: Record<string, status> = {
   IDEMPOTENCY_CONFLICT: status.ALREADY_EXISTS,
   JOB_FINISHED: status.FAILED_PRECONDITION,
-  ACTION_NOT_AVAILABLE: status.UNIMPLEMENTED,
 };
 
 /** The REST error of a failure, as a gRPC status with the same code in the message. */

@@ -103,9 +103,8 @@ export interface OptimizeRequest extends CommonJobFields {
 }
 
 /**
- * Requests by action. An action is accepted once its request type is here and a
- * processor for it is registered; build, scan, push, sign, verify and optimize are
- * added by their own issues.
+ * Requests by action: each has its schema (api/dto) and a processor (workers/) of the
+ * same name.
  */
 export interface JobRequests {
   inspect: InspectRequest;
@@ -117,7 +116,6 @@ export interface JobRequests {
   optimize: OptimizeRequest;
 }
 export type AvailableAction = keyof JobRequests;
-export const AVAILABLE_ACTIONS: readonly AvailableAction[] = ['inspect', 'build', 'scan', 'sign', 'verify', 'push', 'optimize'];
 export type JobRequest = JobRequests[AvailableAction];
 
 export interface JobError {

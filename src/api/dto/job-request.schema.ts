@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { assertPlatform, parseImageReference } from '../../engines/references.js';
 import { buildJobFields, pipelineFields, refineBuild, relativePath } from './build-request.schema.js';
 import { parseSize } from '../../engines/optimize/target-size.js';
-import { ACTIONS, AVAILABLE_ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
+import { ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
 
 /** A refinement that runs one of our assert/parse functions and keeps its message. */
 const checkedBy = (check: (v: string) => unknown) =>
@@ -130,7 +130,6 @@ export const jobRequestSchema = z.discriminatedUnion('action', [inspectJobSchema
 
 /** The action field alone, checked first so an action not available yet gets its own answer. */
 export const actionSchema = z.object({ action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }) });
-export const isAvailableAction = (action: string) => (AVAILABLE_ACTIONS as readonly string[]).includes(action);
 
 export const listJobsQuerySchema = z
   .object({
