@@ -5,7 +5,6 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
-import { ChildProcessRunner } from '../engines/process-runner.js';
 import { RegistryClient } from '../engines/registry/registry-client.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -24,8 +23,9 @@ export class ReadinessIndicators {
     private readonly health: HealthIndicatorService,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) config: AppConfig,
+    buildkit: BuildkitClient,
   ) {
-    if (config.buildkitHost) this.buildkit = new BuildkitClient(new ChildProcessRunner(), config.tools.buildctl, config.buildkitHost);
+    if (config.buildkitHost) this.buildkit = buildkit;
     if (config.registryMirror) this.registry = new RegistryClient(config.registryMirror);
   }
 
