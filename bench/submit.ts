@@ -29,6 +29,7 @@ const stevedoreEnv = (extra: Record<string, string>) => ({
   BUILDKIT_HOST: 'unix:///nonexistent/buildkitd.sock', // not used by inspect
   STEVEDORE_REGISTRY_MIRROR: registry,
   STEVEDORE_TOKEN: TOKEN,
+  STEVEDORE_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'),
   STEVEDORE_LOG_LEVEL: 'warn',
   STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-')),
   STEVEDORE_CACHE_DIR: CACHE_DIR,

@@ -2,8 +2,13 @@ import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { stdTimeFunctions } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { AdminTokenGuard } from './api/auth/admin-token.guard.js';
-import { AdminTokenVerifier } from './api/auth/admin-token.verifier.js';
+import { AuthGuard } from './api/auth/auth.guard.js';
+import { Authenticator } from './api/auth/authenticator.js';
+import { ApiKeyStore } from './api/auth/api-key.store.js';
+import { ApiKeysController } from './api/api-keys.controller.js';
+import { REDIS } from './jobs/redis.module.js';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from './config/config.module.js';
 import { SystemController } from './api/system.controller.js';
 import { JobsController } from './api/jobs.controller.js';
 import { JobEventsController } from './api/job-events.controller.js';
@@ -58,8 +63,16 @@ export class AppModule {
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, SystemGrpcController, JobsGrpcController] : [],
-      providers: roles.api ? [SystemService, AdminTokenVerifier, AdminTokenGuard, GrpcAuth] : [],
+      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SystemGrpcController, JobsGrpcController] : [],
+      providers: roles.api
+        ? [
+            SystemService,
+            { provide: ApiKeyStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new ApiKeyStore(r, c.tenancy.apiKeyRateLimit) },
+            Authenticator,
+            AuthGuard,
+            GrpcAuth,
+          ]
+        : [],
     };
   }
 }

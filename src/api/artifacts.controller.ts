@@ -3,14 +3,16 @@ import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@ne
 import type { FastifyReply } from 'fastify';
 import { ARTIFACT_MEDIA_TYPES, ArtifactStore } from '../jobs/artifact-store.js';
 import { JobService } from '../jobs/job.service.js';
-import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
 import { mapJobErrors } from './errors/job-errors.js';
 
 @ApiTags('jobs')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
+@UseGuards(AuthGuard)
+@RequireScope('jobs:read')
 @Controller('v1/jobs')
 export class ArtifactsController {
   constructor(
@@ -23,8 +25,8 @@ export class ArtifactsController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, media_type: { type: 'string' }, size_bytes: { type: 'integer' } } } } } } })
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
-  async list(@Param('id') id: string) {
-    await mapJobErrors(this.jobs.get(id));
+  async list(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+    await mapJobErrors(this.jobs.get(id, principal.tenant));
     return { items: await this.artifacts.list(id) };
   }
 
@@ -33,8 +35,8 @@ export class ArtifactsController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiParam({ name: 'name', example: 'report.sarif.json' })
   @ApiResponse({ status: 404, description: 'No such job or artifact.', schema: ERROR_SCHEMA })
-  async get(@Param('id') id: string, @Param('name') name: string, @Res() reply: FastifyReply): Promise<void> {
-    await mapJobErrors(this.jobs.get(id));
+  async get(@Param('id') id: string, @Param('name') name: string, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
+    await mapJobErrors(this.jobs.get(id, principal.tenant));
     const bytes = await this.artifacts.read(id, name);
     if (!bytes) throw new ApiError(404, 'NOT_FOUND', `job ${id} has no artifact ${name}`);
     await reply.header('content-type', ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream').header('content-disposition', `attachment; filename="${name}"`).send(bytes);

@@ -5,7 +5,9 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { ContextError, ContextStore } from '../engines/context/context-store.js';
-import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { ContextOwners } from '../engines/context/context-owners.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
 
@@ -18,11 +20,13 @@ export function toContextApiError(err: unknown): unknown {
 
 @ApiTags('contexts')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
+@UseGuards(AuthGuard)
+@RequireScope('jobs:write')
 @Controller('v1/contexts')
 export class ContextsController {
   constructor(
     private readonly contexts: ContextStore,
+    private readonly owners: ContextOwners,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -38,7 +42,7 @@ export class ContextsController {
   @ApiResponse({ status: 400, description: 'INVALID_CONTEXT: not a tar, or an entry that would escape the context.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 413, description: 'CONTEXT_TOO_LARGE (over STEVEDORE_CONTEXT_MAX_BYTES).', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 415, description: 'Not application/x-tar or application/gzip.', schema: ERROR_SCHEMA })
-  async upload(@Req() request: FastifyRequest, @Headers('content-type') contentType: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
+  async upload(@Req() request: FastifyRequest, @Headers('content-type') contentType: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
     if (!(CONTEXT_MEDIA_TYPES as readonly string[]).includes(type)) {
       throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the context as ${CONTEXT_MEDIA_TYPES.join(' or ')}`);
@@ -48,6 +52,7 @@ export class ContextsController {
     if (declared > this.config.contextMaxBytes) throw new ApiError(413, 'CONTEXT_TOO_LARGE', `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`);
     try {
       const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip');
+      await this.owners.add(principal.tenant, stored.digest);
       void reply.status(stored.created ? 201 : 200);
       return { digest: stored.digest, size_bytes: stored.size_bytes };
     } catch (err) {

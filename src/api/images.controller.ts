@@ -6,7 +6,8 @@ import { formatImageReference, parseImageReference } from '../engines/references
 import { REDIS } from '../jobs/redis.module.js';
 import { JobFailure } from '../workers/processor.js';
 import { toInspectFailure } from '../workers/inspect.processor.js';
-import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { RequireScope } from './auth/principal.js';
 import { inspectQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
@@ -18,7 +19,8 @@ const STATUS_BY_CODE: Record<string, number> = { IMAGE_NOT_FOUND: 404, PLATFORM_
 
 @ApiTags('images')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
+@UseGuards(AuthGuard)
+@RequireScope('jobs:read')
 @Controller('v1/images')
 export class ImagesController {
   constructor(

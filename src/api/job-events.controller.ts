@@ -9,7 +9,8 @@ import { JobStore } from '../jobs/job-store.js';
 import { JobService } from '../jobs/job.service.js';
 import type { JobEvent } from '../jobs/job.types.js';
 import { REDIS } from '../jobs/redis.module.js';
-import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { eventsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, EVENT_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
@@ -23,7 +24,8 @@ export const sseFrame = (e: JobEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: $
 
 @ApiTags('jobs')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
+@UseGuards(AuthGuard)
+@RequireScope('jobs:read')
 @Controller('v1/jobs')
 export class JobEventsController {
   constructor(
@@ -45,12 +47,12 @@ export class JobEventsController {
   @ApiResponse({ status: 200, description: 'text/event-stream, or with follow=false `{items: [event]}`.', schema: { type: 'object', properties: { items: { type: 'array', items: EVENT_SCHEMA } } } })
   @ApiResponse({ status: 400, description: 'Invalid query or Last-Event-ID.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
-  async events(@Param('id') id: string, @Query() query: unknown, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+  async events(@Param('id') id: string, @Query() query: unknown, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
     const { follow } = validate(eventsQuerySchema, query, 'query');
     if (lastEventId !== undefined && !EVENT_ID.test(lastEventId)) {
       throw new ApiError(400, 'VALIDATION_FAILED', 'invalid header: Last-Event-ID: must be an event id like 1700000000000-0', { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] });
     }
-    await mapJobErrors(this.jobs.get(id));
+    await mapJobErrors(this.jobs.get(id, principal.tenant));
     if (follow === 'false') {
       const items: JobEvent[] = [];
       for (let page = await this.store.readEvents(id, lastEventId); page.length; page = await this.store.readEvents(id, items[items.length - 1]!.id)) items.push(...page);

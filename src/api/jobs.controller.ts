@@ -3,12 +3,14 @@ import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiQuery, Ap
 import type { FastifyReply } from 'fastify';
 import { JobService } from '../jobs/job.service.js';
 import type { JobRecord, JobRequest } from '../jobs/job.types.js';
-import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { checkBuildPolicy } from './build-policy.js';
 import { toContextApiError } from './contexts.controller.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { ContextStore } from '../engines/context/context-store.js';
+import { ContextError, ContextStore } from '../engines/context/context-store.js';
+import { ContextOwners } from '../engines/context/context-owners.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { actionSchema, idempotencyKeySchema, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from './dto/openapi-schemas.js';
@@ -28,7 +30,7 @@ export function submittedView(job: JobRecord) {
 
 @ApiTags('jobs')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
+@UseGuards(AuthGuard)
 @Controller('v1/jobs')
 export class JobsController {
   constructor(
@@ -36,59 +38,72 @@ export class JobsController {
     private readonly contexts: ContextStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
+    private readonly owners: ContextOwners,
   ) {}
 
   @Post()
+  @RequireScope('jobs:write')
   @ApiOperation({ summary: 'Submit a job. Answers 202 at once; follow it with GET /v1/jobs/{id}/events.' })
   @ApiBody({ schema: { ...JOB_REQUEST_SCHEMA, example: INSPECT_REQUEST_EXAMPLE } })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original job (200); same key + different body is 409.' })
   @ApiResponse({ status: 202, description: 'Queued.', schema: SUBMITTED_SCHEMA })
   @ApiResponse({ status: 200, description: 'An earlier job with the same Idempotency-Key and body.', schema: SUBMITTED_SCHEMA })
   @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
-  async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
+  async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const request = parseJobRequest(body);
-    await checkSubmittable(request, this.config, this.contexts, this.keys);
+    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant: principal.tenant });
     const key = idempotencyKey === undefined ? undefined : validate(idempotencyKeySchema, idempotencyKey, 'header');
-    const { job, created } = await mapJobErrors(this.jobs.submit(request, key));
+    const { job, created } = await mapJobErrors(this.jobs.submit(request, principal.tenant, key));
     void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
     return submittedView(job);
   }
 
   @Get()
-  @ApiOperation({ summary: 'List jobs, newest first, with cursor pagination.' })
+  @RequireScope('jobs:read')
+  @ApiOperation({ summary: "List the caller's jobs (its tenant's), newest first, with cursor pagination." })
   @ApiQuery({ name: 'state', required: false })
   @ApiQuery({ name: 'action', required: false })
   @ApiQuery({ name: 'limit', required: false, description: '1-100, default 20' })
   @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page' })
   @ApiResponse({ status: 200, schema: JOB_LIST_SCHEMA })
   @applyAll(errors([400, 'Invalid query.'], [401, 'Missing or wrong token.']))
-  list(@Query() query: unknown) {
+  list(@Query() query: unknown, @CurrentPrincipal() principal: Principal) {
     const filter = validate(listJobsQuerySchema, query, 'query');
-    return mapJobErrors(this.jobs.list({ ...filter, state: filter.state as JobRecord['state'] | undefined }));
+    return mapJobErrors(this.jobs.list({ ...filter, tenant: principal.tenant, state: filter.state as JobRecord['state'] | undefined }));
   }
 
   @Get(':id')
+  @RequireScope('jobs:read')
   @ApiOperation({ summary: 'A job record.' })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiResponse({ status: 200, schema: JOB_SCHEMA })
   @applyAll(errors([401, 'Missing or wrong token.'], [404, 'No such job.']))
-  get(@Param('id') id: string) {
-    return mapJobErrors(this.jobs.get(id));
+  get(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+    return mapJobErrors(this.jobs.get(id, principal.tenant));
   }
 
   @Post(':id/cancel')
+  @RequireScope('jobs:write')
   @HttpCode(202)
   @ApiOperation({ summary: 'Cancel a job: a queued one at once, a running one by aborting its work.' })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiResponse({ status: 202, schema: JOB_SCHEMA })
   @applyAll(errors([401, 'Missing or wrong token.'], [404, 'No such job.'], [409, 'The job already finished.']))
-  cancel(@Param('id') id: string) {
-    return mapJobErrors(this.jobs.cancel(id));
+  cancel(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+    return mapJobErrors(this.jobs.cancel(id, principal.tenant));
   }
 }
 
 /** Server policy and references to stored things (an uploaded context), before queueing. */
-export async function checkSubmittable(request: JobRequest, config: AppConfig, contexts: ContextStore, keys?: SigningKeys): Promise<void> {
+export interface SubmitChecks {
+  config: AppConfig;
+  contexts: ContextStore;
+  owners: ContextOwners;
+  keys?: SigningKeys;
+  tenant: string;
+}
+
+export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant }: SubmitChecks): Promise<void> {
   checkBuildPolicy(request, config);
   const signing = request.action === 'sign' || request.action === 'verify' ? { key: request.key, path: 'key' } : request.action === 'build' && request.sign ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' } : undefined;
   if (signing && keys) {
@@ -97,6 +112,8 @@ export async function checkSubmittable(request: JobRequest, config: AppConfig, c
   }
   if ((request.action === 'build' || request.action === 'optimize') && request.context && 'upload' in request.context) {
     try {
+      // Another tenant's upload answers exactly like a missing one.
+      if (!(await owners.owns(tenant, request.context.upload))) throw new ContextError('CONTEXT_NOT_FOUND', `no build context ${request.context.upload} (never uploaded, or unused for longer than ${config.contextTtlSeconds} s)`);
       await contexts.path(request.context.upload);
     } catch (err) {
       const mapped = toContextApiError(err);

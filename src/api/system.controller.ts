@@ -1,12 +1,14 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { AdminTokenGuard } from './auth/admin-token.guard.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { RequireScope } from './auth/principal.js';
 import { ErrorResponseDto, SystemInfoDto } from './dto/system-info.dto.js';
 import { SystemService } from './system.service.js';
 
 @ApiTags('system')
 @ApiBearerAuth()
-@UseGuards(AdminTokenGuard)
+@UseGuards(AuthGuard)
+@RequireScope('jobs:read')
 @Controller('v1/system')
 export class SystemController {
   constructor(private readonly system: SystemService) {}

@@ -17,3 +17,16 @@ export function ensureAdminToken(stateDir: string): { token: string; file: strin
   writeFileSync(file, token + '\n', { mode: 0o600 });
   return { token, file };
 }
+
+/** The secrets-at-rest key `serve` uses when STEVEDORE_SECRETS_KEY is unset: made once, 0600. */
+export function ensureSecretsKey(stateDir: string): Buffer {
+  const file = join(stateDir, 'secrets.key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length === 32) return key;
+  }
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
+  return key;
+}

@@ -3,7 +3,7 @@ import { createLogger } from '../config/logger.js';
 import { startApp, stopApp } from '../bootstrap.js';
 import { EmbeddedStack } from '../runtime/embedded-stack.js';
 import { STEVEDORE_VERSION } from '../version.js';
-import { ensureAdminToken } from './admin-token.js';
+import { ensureAdminToken, ensureSecretsKey } from './admin-token.js';
 
 const USAGE = `stevedore ${STEVEDORE_VERSION}
 
@@ -49,6 +49,7 @@ function requireFor(role: Role, config: AppConfig): void {
   const missing: string[] = [];
   if (!config.redisUrl) missing.push('REDIS_URL');
   if (role === 'api' && !config.adminToken) missing.push('STEVEDORE_TOKEN');
+  if (!config.secretsKey) missing.push('STEVEDORE_SECRETS_KEY');
   if (role === 'worker' && !config.buildkitHost) missing.push('BUILDKIT_HOST');
   if (missing.length) throw new ConfigError(missing.map((variable) => ({ variable, problem: `required for \`stevedore ${role}\`` })));
 }
@@ -64,6 +65,7 @@ async function runRole(role: Role): Promise<void> {
       config = { ...config, adminToken: made.token };
       tokenFile = made.file;
     }
+    if (!config.secretsKey) config = { ...config, secretsKey: ensureSecretsKey(config.stateDir) };
     stack = new EmbeddedStack(config, (m) => log.info(m));
     const endpoints = await stack.start();
     config = { ...config, redisUrl: endpoints.redis_url, buildkitHost: endpoints.buildkit_host, registryMirror: endpoints.registry };

@@ -35,6 +35,15 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_SIGNING_KEYS_FILE: { default: '', doc: 'JSON file naming the cosign signing keys: `{"default": "release", "keys": [{"name": "release", "key": "/etc/stevedore/cosign.key" or a KMS URI, "password_env": "VAR" or "password_file": "/path"}]}`. Passwords are read at use, never stored.' },
   STEVEDORE_SIGNING_OFFLINE: { default: 'true', doc: 'Sign and verify with no transparency log and no Sigstore services (air-gapped). `false`: cosign\'s defaults apply.' },
   STEVEDORE_SMOKE_RUNTIME: { default: '', doc: 'Container runtime for optimize verify smoke tests: `docker` (the Docker CLI and engine) or empty (smoke test skipped).' },
+  STEVEDORE_SECRETS_KEY: { default: '', doc: 'AES-256-GCM key (32 bytes, base64) that encrypts tenant secrets and webhook secrets at rest. `serve` generates one into `<state dir>/secrets.key` when unset; `api` and `worker` require it (the same value everywhere).' },
+  STEVEDORE_API_KEY_RATE_LIMIT: { default: '600', doc: 'Requests per minute per API key when the key sets no `rate_limit_per_minute` (429 with Retry-After above it; 0 = unlimited). The admin token is not limited.' },
+  STEVEDORE_TENANT_MAX_CONCURRENT_JOBS: { default: '0', doc: "Running jobs per tenant when the submitting key sets no `max_concurrent_jobs` (0 = only the workers' concurrency limits)." },
+  STEVEDORE_WEBHOOK_ALLOWED_HOSTS: { default: '', doc: 'Comma-separated callback hosts exempt from the SSRF guard (e.g. an in-cluster receiver). Others may not resolve to loopback, private, link-local, multicast or unspecified addresses.' },
+  STEVEDORE_WEBHOOK_ATTEMPTS: { default: '8', doc: 'Delivery attempts per webhook (at-least-once; the same webhook-id on every attempt).' },
+  STEVEDORE_WEBHOOK_RETRY_BASE_MS: { default: '340000', doc: 'First retry delay of a failed webhook; each later one doubles, with jitter (8 attempts span about 12 h).' },
+  STEVEDORE_WEBHOOK_TIMEOUT_MS: { default: '10000', doc: 'Time limit of one webhook delivery attempt.' },
+  STEVEDORE_JOB_LOCK_SECONDS: { default: '30', doc: "How long a worker's hold on a running job lasts without renewal: a worker that dies is detected (and its job recovered) within about twice this." },
+  STEVEDORE_SHUTDOWN_GRACE_SECONDS: { default: '30', doc: 'On SIGTERM, how long running jobs may take to finish before they are handed back to the queue for another worker.' },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 
@@ -44,6 +53,8 @@ const port = z.coerce.number({ error: 'must be a port number' }).int('must be a 
 const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:5000');
 const absolutePath = z.string().refine((v) => v.startsWith('/'), 'must be an absolute path');
 const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal(''), schema]).transform((v) => (v === '' ? undefined : v));
+
+const count = (unit: string, min: number, max: number) => z.coerce.number({ error: `must be a number of ${unit}` }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
 
 const schema = z.object({
   STEVEDORE_HTTP_HOST: z.string().min(1, 'must not be empty'),
@@ -73,6 +84,15 @@ const schema = z.object({
   STEVEDORE_SIGNING_KEYS_FILE: optional(absolutePath),
   STEVEDORE_SIGNING_OFFLINE: z.enum(['true', 'false'], { error: 'must be true or false' }),
   STEVEDORE_SMOKE_RUNTIME: z.enum(['', 'docker'], { error: 'must be docker or empty' }),
+  STEVEDORE_SECRETS_KEY: optional(z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')),
+  STEVEDORE_API_KEY_RATE_LIMIT: count('requests per minute', 0, 1_000_000),
+  STEVEDORE_TENANT_MAX_CONCURRENT_JOBS: count('jobs', 0, 10_000),
+  STEVEDORE_WEBHOOK_ALLOWED_HOSTS: z.string().transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)).pipe(z.array(z.string().regex(/^[a-z0-9.-]+$|^\[?[0-9a-f:]+\]?$/, 'must be host names or IP addresses'))),
+  STEVEDORE_WEBHOOK_ATTEMPTS: count('attempts', 1, 50),
+  STEVEDORE_WEBHOOK_RETRY_BASE_MS: count('milliseconds', 10, 86_400_000),
+  STEVEDORE_WEBHOOK_TIMEOUT_MS: count('milliseconds', 100, 300_000),
+  STEVEDORE_JOB_LOCK_SECONDS: count('seconds', 1, 3600),
+  STEVEDORE_SHUTDOWN_GRACE_SECONDS: count('seconds', 0, 86_400),
   STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(0.05, 'must be at least 0.05').max(300, 'must be at most 300'),
   STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
 });
@@ -104,6 +124,12 @@ export interface AppConfig {
   trivy: { cacheDir: string; dbUpdate: boolean; serverUrl?: string; serverToken?: string };
   /** Build secrets by name; only the source (env var name or file path), never a value. */
   buildSecrets: Record<string, { env?: string; file?: string }>;
+  /** AES-256-GCM key for secrets at rest (absent only where nothing needs it). */
+  secretsKey?: Buffer;
+  tenancy: { apiKeyRateLimit: number; maxConcurrentJobs: number };
+  webhooks: { allowedHosts: string[]; attempts: number; retryBaseMs: number; timeoutMs: number };
+  jobLockMs: number;
+  shutdownGraceMs: number;
   /** Absolute paths of the external tools, resolved from the cache, then PATH. */
   tools: { buildctl: string; buildkitd: string; trivy: string; cosign: string; redisServer: string; registry: string };
 }
@@ -154,6 +180,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME || undefined,
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     trivy: { cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'), dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'true', serverUrl: c.TRIVY_SERVER_URL, serverToken: c.TRIVY_TOKEN },
+    secretsKey: c.STEVEDORE_SECRETS_KEY ? Buffer.from(c.STEVEDORE_SECRETS_KEY, 'base64') : undefined,
+    tenancy: { apiKeyRateLimit: c.STEVEDORE_API_KEY_RATE_LIMIT, maxConcurrentJobs: c.STEVEDORE_TENANT_MAX_CONCURRENT_JOBS },
+    webhooks: { allowedHosts: c.STEVEDORE_WEBHOOK_ALLOWED_HOSTS, attempts: c.STEVEDORE_WEBHOOK_ATTEMPTS, retryBaseMs: c.STEVEDORE_WEBHOOK_RETRY_BASE_MS, timeoutMs: c.STEVEDORE_WEBHOOK_TIMEOUT_MS },
+    jobLockMs: c.STEVEDORE_JOB_LOCK_SECONDS * 1000,
+    shutdownGraceMs: c.STEVEDORE_SHUTDOWN_GRACE_SECONDS * 1000,
     tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),
   };
 }
@@ -169,7 +200,7 @@ function parseBuildSecrets(spec: string): AppConfig['buildSecrets'] {
 }
 
 function redactIfSecret(variable: string, value: string | undefined): string | undefined {
-  return (variable === 'STEVEDORE_TOKEN' || variable === 'TRIVY_TOKEN') && value ? '<redacted>' : value;
+  return (variable === 'STEVEDORE_TOKEN' || variable === 'TRIVY_TOKEN' || variable === 'STEVEDORE_SECRETS_KEY') && value ? '<redacted>' : value;
 }
 
 function resolveTools(cacheDir: string, path: string): AppConfig['tools'] {

@@ -1,16 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { status, type Metadata } from '@grpc/grpc-js';
-import { AdminTokenVerifier } from '../api/auth/admin-token.verifier.js';
+import { AuthFailure, Authenticator } from '../api/auth/authenticator.js';
+import { hasScope, type Principal, type Scope } from '../api/auth/principal.js';
 
-/** gRPC counterpart of AdminTokenGuard: `authorization: Bearer <token>` metadata. */
+/** gRPC counterpart of AuthGuard: `authorization: Bearer <token>` metadata and a scope. */
 @Injectable()
 export class GrpcAuth {
-  constructor(private readonly verifier: AdminTokenVerifier) {}
+  constructor(private readonly authenticator: Authenticator) {}
 
-  assertAdmin(metadata: Metadata): void {
-    const verdict = this.verifier.verify(String(metadata.get('authorization')[0] ?? ''));
-    if (verdict === 'missing') throw new RpcException({ code: status.UNAUTHENTICATED, message: 'missing bearer token: send authorization: Bearer <token> metadata' });
-    if (verdict === 'invalid') throw new RpcException({ code: status.UNAUTHENTICATED, message: 'invalid token' });
+  async authorize(metadata: Metadata, scope: Scope): Promise<Principal> {
+    let principal: Principal;
+    try {
+      principal = await this.authenticator.authenticate(String(metadata.get('authorization')[0] ?? ''));
+    } catch (err) {
+      if (!(err instanceof AuthFailure)) throw err;
+      throw new RpcException({ code: err.code === 'RATE_LIMITED' ? status.RESOURCE_EXHAUSTED : status.UNAUTHENTICATED, message: err.message });
+    }
+    if (!hasScope(principal, scope)) throw new RpcException({ code: status.PERMISSION_DENIED, message: `this API key lacks the ${scope} scope` });
+    return principal;
   }
 }

@@ -7,6 +7,7 @@ import { checkSubmittable, parseJobRequest } from '../api/jobs.controller.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ContextStore } from '../engines/context/context-store.js';
+import { ContextOwners } from '../engines/context/context-owners.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { idempotencyKeySchema, listJobsQuerySchema } from '../api/dto/job-request.schema.js';
 import { validate } from '../api/validation.js';
@@ -24,6 +25,7 @@ interface SubmitMessage {
   callback_url?: string;
   timeout_seconds?: number;
   idempotency_key?: string;
+  concurrency_key?: string;
   [action: string]: unknown;
 }
 
@@ -72,12 +74,14 @@ export function submitToBody(msg: SubmitMessage): Record<string, unknown> {
   }
   if (msg.callback_url) body.callback_url = msg.callback_url;
   if (msg.timeout_seconds) body.timeout_seconds = msg.timeout_seconds;
+  if (msg.concurrency_key) body.concurrency_key = msg.concurrency_key;
   return body;
 }
 
 export function toJobMessage(job: JobRecord) {
   return {
     id: job.id,
+    tenant: job.tenant,
     action: job.action,
     state: job.state,
     request_json: JSON.stringify(job.request),
@@ -103,45 +107,46 @@ export class JobsGrpcController {
     private readonly contexts: ContextStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
+    private readonly owners: ContextOwners,
   ) {}
 
   @GrpcMethod('Jobs', 'Submit')
   async submit(msg: SubmitMessage, metadata: Metadata) {
-    this.auth.assertAdmin(metadata);
+    const { tenant } = await this.auth.authorize(metadata, 'jobs:write');
     const request = parseJobRequest(submitToBody(msg));
-    await checkSubmittable(request, this.config, this.contexts, this.keys);
+    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant });
     const key = msg.idempotency_key ? validate(idempotencyKeySchema, msg.idempotency_key, 'body') : undefined;
-    return toJobMessage((await this.jobs.submit(request, key)).job);
+    return toJobMessage((await this.jobs.submit(request, tenant, key)).job);
   }
 
   @GrpcMethod('Jobs', 'Get')
   async get(msg: { id: string }, metadata: Metadata) {
-    this.auth.assertAdmin(metadata);
-    return toJobMessage(await this.jobs.get(msg.id));
+    const { tenant } = await this.auth.authorize(metadata, 'jobs:read');
+    return toJobMessage(await this.jobs.get(msg.id, tenant));
   }
 
   @GrpcMethod('Jobs', 'List')
   async list(msg: { state?: string; action?: string; limit?: number; cursor?: string }, metadata: Metadata) {
-    this.auth.assertAdmin(metadata);
+    const { tenant } = await this.auth.authorize(metadata, 'jobs:read');
     const query = Object.fromEntries(Object.entries(msg).filter(([, v]) => v !== '' && v !== 0 && v !== undefined && v !== null));
     const filter = validate(listJobsQuerySchema, query, 'query');
-    const page = await this.jobs.list({ ...filter, state: filter.state as JobRecord['state'] | undefined });
+    const page = await this.jobs.list({ ...filter, tenant, state: filter.state as JobRecord['state'] | undefined });
     return { items: page.items.map(toJobMessage), next_cursor: page.next_cursor ?? '' };
   }
 
   @GrpcMethod('Jobs', 'Cancel')
   async cancel(msg: { id: string }, metadata: Metadata) {
-    this.auth.assertAdmin(metadata);
-    return toJobMessage(await this.jobs.cancel(msg.id));
+    const { tenant } = await this.auth.authorize(metadata, 'jobs:write');
+    return toJobMessage(await this.jobs.cancel(msg.id, tenant));
   }
 
   @GrpcMethod('Jobs', 'Watch')
   watch(msg: { id: string; after_event_id?: string }, metadata: Metadata): Observable<unknown> {
-    this.auth.assertAdmin(metadata);
     return new Observable((subscriber) => {
       const abort = new AbortController();
       (async () => {
-        await this.jobs.get(msg.id);
+        const { tenant } = await this.auth.authorize(metadata, 'jobs:read');
+        await this.jobs.get(msg.id, tenant);
         if (msg.after_event_id && !/^\d{1,20}-\d{1,20}$/.test(msg.after_event_id)) throw new RpcException({ code: 3, message: 'VALIDATION_FAILED: after_event_id must be an event id like 1700000000000-0' });
         for await (const e of followJobEvents(this.redis, this.store, msg.id, msg.after_event_id || undefined, abort.signal)) {
           subscriber.next({ id: e.id, type: e.type, at: e.at, data_json: JSON.stringify(e.data) });

@@ -15,7 +15,7 @@ export class SystemGrpcController {
 
   @GrpcMethod('SystemService', 'GetInfo')
   async getInfo(_request: unknown, metadata: Metadata): Promise<SystemInfo> {
-    this.auth.assertAdmin(metadata);
+    await this.auth.authorize(metadata, 'jobs:read');
     return this.system.info();
   }
 }

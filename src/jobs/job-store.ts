@@ -5,8 +5,10 @@ import { isTerminal, type JobEvent, type JobEventType, type JobRecord, type JobS
 export const keys = {
   job: (id: string) => `stv:job:${id}`,
   events: (id: string) => `stv:job:${id}:events`,
-  index: 'stv:jobs',
+  /** Each tenant's jobs, by creation time: lists never see another tenant's. */
+  index: (tenant: string) => `stv:jobs:t:${tenant}`,
   idempotency: (key: string) => `stv:idem:${key}`,
+  concurrency: (tenant: string, key: string) => `stv:ckey:${tenant}:${key}`,
   cancelChannel: 'stv:cancel',
 };
 
@@ -60,6 +62,7 @@ export interface TransitionResult {
 }
 
 export interface ListFilter {
+  tenant: string;
   state?: JobState;
   action?: string;
   limit: number;
@@ -86,7 +89,7 @@ export class JobStore {
     // The record is written as one JSON `doc` (cheap on the hot submit path); later
     // transitions set single fields, which override the doc when read.
     const { state, ...rest } = job;
-    await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index, String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, 'state', state, 'doc', JSON.stringify(rest));
+    await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index(job.tenant), String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, 'state', state, 'doc', JSON.stringify(rest));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -129,7 +132,7 @@ export class JobStore {
     const batch = Math.max(filter.limit * 2, 50);
     for (let rounds = 0; items.length < filter.limit && rounds < 50; rounds++) {
       const max = cursor ? String(cursor.score) : '+inf';
-      const raw = await this.redis.zrevrangebyscore(keys.index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, batch);
+      const raw = await this.redis.zrevrangebyscore(keys.index(filter.tenant), max, '-inf', 'WITHSCORES', 'LIMIT', 0, batch);
       let ids: { id: string; score: number }[] = [];
       for (let i = 0; i < raw.length; i += 2) ids.push({ id: raw[i]!, score: Number(raw[i + 1]) });
       // Same-score members come in reverse lexical order; skip those the cursor already passed.
@@ -152,7 +155,7 @@ export class JobStore {
         items.push(job);
         if (items.length === filter.limit) return { items, next_cursor: encodeCursor(entry) };
       }
-      if (expired.length) await this.redis.zrem(keys.index, ...expired);
+      if (expired.length) await this.redis.zrem(keys.index(filter.tenant), ...expired);
       if (ids.length < batch) return { items, next_cursor: null };
     }
     return { items, next_cursor: cursor && items.length ? encodeCursor(cursor) : null };
@@ -169,7 +172,7 @@ function encode(job: Partial<JobRecord>): Record<string, string> {
 }
 
 /** Field order of a record as clients see it (Redis hashes keep no order). */
-const FIELD_ORDER = ['id', 'action', 'state', 'request', 'result', 'error', 'created_at', 'started_at', 'finished_at', 'attempts', 'timeout_seconds', 'cancel_requested'];
+const FIELD_ORDER = ['id', 'tenant', 'action', 'state', 'request', 'result', 'error', 'created_at', 'started_at', 'finished_at', 'attempts', 'timeout_seconds', 'cancel_requested', 'cancel_code'];
 
 function decode(raw: Record<string, string>): JobRecord {
   const doc = raw.doc ? (JSON.parse(raw.doc) as Record<string, unknown>) : {};

@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import type { CancelBus } from './cancel-bus.js';
 import { keys, type JobStore, type ListFilter } from './job-store.js';
 import type { JobQueues } from './queues.js';
+import type { FairScheduler } from './fair-scheduler.js';
+import type { JobNotifier } from './job-notifier.js';
 import { DEFAULT_TIMEOUT_SECONDS, isTerminal, type JobRecord, type JobRequest } from './job.types.js';
 
 /** Why a job operation was refused; the API layers map `code` to HTTP and gRPC status. */
@@ -31,11 +33,14 @@ export class JobService {
     private readonly queues: JobQueues,
     private readonly cancelBus: CancelBus,
     private readonly retentionSeconds: number,
+    private readonly fair: FairScheduler,
+    private readonly notifier: JobNotifier,
   ) {}
 
-  async submit(request: JobRequest, idempotencyKey?: string): Promise<SubmitOutcome> {
+  async submit(request: JobRequest, tenant: string, idempotencyKey?: string): Promise<SubmitOutcome> {
     const id = randomUUID();
     if (idempotencyKey) {
+      idempotencyKey = `${tenant}:${idempotencyKey}`;
       const fingerprint = createHash('sha256').update(canonicalJson(request)).digest('hex');
       const claimed = await this.redis.set(keys.idempotency(idempotencyKey), JSON.stringify({ fingerprint, id }), 'EX', this.retentionSeconds, 'NX');
       if (claimed !== 'OK') {
@@ -51,6 +56,7 @@ export class JobService {
     }
     const job: JobRecord = {
       id,
+      tenant,
       action: request.action,
       state: 'queued',
       request,
@@ -65,8 +71,9 @@ export class JobService {
     // Record and queue add are sent back to back on the same connection, record first:
     // Redis runs one connection's commands in order, so no worker can take the job
     // before its record exists, and the submit costs one round trip, not two.
+    const priority = await this.fair.priority(job.action, tenant);
     const created = this.store.create(job);
-    const queued = this.queues.add(job.action, id);
+    const queued = this.queues.add(job.action, id, priority);
     await created.catch(async (err: Error) => {
       await queued.catch(() => undefined);
       await this.queues.remove(job.action, id).catch(() => undefined);
@@ -80,12 +87,14 @@ export class JobService {
       if (idempotencyKey) await this.redis.del(keys.idempotency(idempotencyKey));
       throw new JobOperationError('QUEUE_UNAVAILABLE', `could not queue the job: ${(err as Error).message}`);
     }
+    if (request.concurrency_key) await this.supersede(tenant, request.concurrency_key, id);
     return { job, created: true };
   }
 
-  async get(id: string): Promise<JobRecord> {
+  /** Another tenant's job answers exactly like a missing one. */
+  async get(id: string, tenant: string): Promise<JobRecord> {
     const job = await this.store.get(id);
-    if (!job) throw new JobOperationError('NOT_FOUND', `no job ${id}`);
+    if (!job || job.tenant !== tenant) throw new JobOperationError('NOT_FOUND', `no job ${id}`);
     return job;
   }
 
@@ -94,19 +103,34 @@ export class JobService {
   }
 
   /**
+   * The newest job with a concurrency key wins: the one it replaces is cancelled with
+   * SUPERSEDED (at once when queued, by aborting its work when running).
+   */
+  private async supersede(tenant: string, concurrencyKey: string, newId: string): Promise<void> {
+    const previous = await this.redis.set(keys.concurrency(tenant, concurrencyKey), newId, 'EX', this.retentionSeconds, 'GET');
+    if (!previous || previous === newId) return;
+    await this.cancel(previous, tenant, 'SUPERSEDED', { superseded_by: newId }).catch((err: unknown) => {
+      if (!(err instanceof JobOperationError)) throw err; // gone or finished: nothing to supersede
+    });
+  }
+
+  /**
    * A queued job is removed from its queue and cancelled at once; a running one is
    * flagged and its worker told to abort (it then records `cancelled`).
    */
-  async cancel(id: string): Promise<JobRecord> {
-    const job = await this.get(id);
+  async cancel(id: string, tenant: string, code: 'CANCELLED' | 'SUPERSEDED' = 'CANCELLED', details: Record<string, unknown> = {}): Promise<JobRecord> {
+    const job = await this.get(id, tenant);
     if (isTerminal(job.state)) throw new JobOperationError('JOB_FINISHED', `job ${id} already ${job.state}`, { state: job.state });
+    const why = code === 'SUPERSEDED' ? `superseded by job ${String(details.superseded_by)}` : 'cancel requested';
     if (job.state === 'queued' && (await this.queues.remove(job.action, id))) {
-      await this.store.transition(id, ['queued'], 'cancelled', { finished_at: new Date().toISOString(), error: { code: 'CANCELLED', message: 'cancelled while queued', details: {} } }, { reason: 'cancel requested' });
+      const error = { code, message: code === 'SUPERSEDED' ? `${why} (same concurrency_key)` : 'cancelled while queued', details };
+      await this.store.transition(id, ['queued'], 'cancelled', { finished_at: new Date().toISOString(), error }, { reason: why, error });
+      await this.notifier.finished(id);
     } else {
-      await this.store.transition(id, ['queued', 'running'], undefined, { cancel_requested: true });
+      await this.store.transition(id, ['queued', 'running'], undefined, { cancel_requested: true, cancel_code: code });
       await this.cancelBus.publish(id);
     }
-    return this.get(id);
+    return this.get(id, tenant);
   }
 }
 

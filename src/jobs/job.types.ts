@@ -16,8 +16,11 @@ export const isTerminal = (state: JobState): state is TerminalState => (TERMINAL
 
 /** Fields every job request may carry besides its action's own. */
 export interface CommonJobFields {
+  /** Signed webhook on every terminal state (Standard Webhooks). */
   callback_url?: string;
   timeout_seconds?: number;
+  /** A newer job of the same tenant with the same key supersedes (cancels) this one. */
+  concurrency_key?: string;
 }
 
 export interface InspectRequest extends CommonJobFields {
@@ -134,6 +137,8 @@ export interface JobResult {
 
 export interface JobRecord<A extends AvailableAction = AvailableAction> {
   id: string;
+  /** Who owns the job: only this tenant's keys can see or touch it. */
+  tenant: string;
   action: A;
   state: JobState;
   request: JobRequests[A];
@@ -146,6 +151,8 @@ export interface JobRecord<A extends AvailableAction = AvailableAction> {
   timeout_seconds: number;
   /** Set when a cancel was asked for a running job; the worker honours it. */
   cancel_requested?: boolean;
+  /** Why: `CANCELLED` (asked) or `SUPERSEDED` (a newer job with its concurrency_key). */
+  cancel_code?: 'CANCELLED' | 'SUPERSEDED';
 }
 export type JobOf<A extends AvailableAction> = JobRecord<A>;
 

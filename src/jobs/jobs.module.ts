@@ -9,6 +9,8 @@ import { bullConnection, JobQueues } from './queues.js';
 import { REDIS } from './redis.module.js';
 import { ArtifactStore } from './artifact-store.js';
 import { join } from 'node:path';
+import { FairScheduler } from './fair-scheduler.js';
+import { JobNotifier } from './job-notifier.js';
 
 /** Workers' connection (BullMQ duplicates it for blocking reads). */
 export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
@@ -24,13 +26,15 @@ export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
     { provide: JobQueues, inject: [REDIS], useFactory: (connection: Redis) => new JobQueues(connection) },
     { provide: CancelBus, inject: [REDIS], useFactory: (r: Redis) => new CancelBus(r) },
     { provide: ArtifactStore, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new ArtifactStore(join(c.stateDir, 'artifacts')) },
+    { provide: FairScheduler, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new FairScheduler(r, c.tenancy.maxConcurrentJobs) },
+    { provide: JobNotifier, inject: [JobStore], useFactory: (s: JobStore) => new JobNotifier(s) },
     {
       provide: JobService,
-      inject: [REDIS, JobStore, JobQueues, CancelBus, APP_CONFIG],
-      useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig) => new JobService(r, s, q, b, c.jobRetentionSeconds),
+      inject: [REDIS, JobStore, JobQueues, CancelBus, APP_CONFIG, FairScheduler, JobNotifier],
+      useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig, f: FairScheduler, n: JobNotifier) => new JobService(r, s, q, b, c.jobRetentionSeconds, f, n),
     },
   ],
-  exports: [JobStore, JobQueues, CancelBus, JobService, ArtifactStore, BULL_CONNECTION],
+  exports: [JobStore, JobQueues, CancelBus, JobService, ArtifactStore, BULL_CONNECTION, FairScheduler, JobNotifier],
 })
 export class JobsModule implements OnApplicationShutdown {
   constructor(

@@ -33,9 +33,11 @@ export class JobQueues {
     }
   }
 
-  async add(action: Action, jobId: string): Promise<void> {
+  /** `priority` comes from the FairScheduler (lower runs first). */
+  async add(action: Action, jobId: string, priority: number): Promise<void> {
     await this.queue(action).add(action, { jobId }, {
       jobId,
+      priority,
       attempts: ATTEMPTS[action],
       backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
       removeOnComplete: true,

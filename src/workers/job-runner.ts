@@ -1,31 +1,71 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from '@nestjs/common';
+import type { FairScheduler } from '../jobs/fair-scheduler.js';
+import type { JobNotifier } from '../jobs/job-notifier.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { QueuePayload } from '../jobs/queues.js';
-import { emptyResult, type AvailableAction, type JobError, type JobRecord } from '../jobs/job.types.js';
+import { emptyResult, isTerminal, type AvailableAction, type JobError, type JobRecord } from '../jobs/job.types.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
 
 const nowIso = () => new Date().toISOString();
 
+/** How often a job whose worker died is run again before it fails with WORKER_LOST. */
+export const RECOVERY_RUNS = 1;
 /**
- * The BullMQ processor around every action: queued → running, the time limit, cancel,
- * and the terminal state with its result or error. Retries stay BullMQ's: a retryable
- * failure with attempts left goes back to `queued` and is thrown for BullMQ to back off.
+ * BullMQ's own limit must stay above ours: past it BullMQ fails the job inside Redis
+ * without running our code, which would leave the record `running`.
  */
-export function createJobRunner<A extends AvailableAction>(processor: ActionProcessor<A>, store: JobStore, logger: Logger) {
-  return async (bullJob: Job<QueuePayload>, _token?: string, bullSignal?: AbortSignal): Promise<void> => {
+export const MAX_STALLED_COUNT = RECOVERY_RUNS + 2;
+/** A job over its tenant's running cap waits this long (with jitter) before it is tried again. */
+const TENANT_CAP_RETRY_MS = 1_000;
+
+export interface RunnerDeps {
+  store: JobStore;
+  fair: FairScheduler;
+  notifier: JobNotifier;
+  logger: Logger;
+  /** Aborts when the worker shuts down past its grace time: running jobs are handed back. */
+  shutdown: AbortSignal;
+}
+
+/**
+ * The BullMQ processor around every action: queued → running (after the tenant's
+ * running cap), the time limit, cancel, recovery of jobs whose worker died, hand-back on
+ * shutdown, and the terminal state with its result or error. Retries stay BullMQ's: a
+ * retryable failure with attempts left goes back to `queued` and is thrown for BullMQ to
+ * back off.
+ */
+export function createJobRunner<A extends AvailableAction>(processor: ActionProcessor<A>, deps: RunnerDeps) {
+  const { store, fair, notifier, logger } = deps;
+  return async (bullJob: Job<QueuePayload>, token?: string, bullSignal?: AbortSignal): Promise<void> => {
     const id = bullJob.data.jobId;
-    const attempt = bullJob.attemptsMade + 1;
-    const started = await store.transition(id, ['queued'], 'running', { started_at: nowIso(), attempts: attempt }, { attempt });
-    if (!started?.applied) return; // cancelled or expired while queued: nothing to do
-    const job = (await store.get(id)) as JobRecord<A> | undefined;
-    if (!job) return;
+    const found = (await store.get(id)) as JobRecord<A> | undefined;
+    if (!found || isTerminal(found.state)) return; // cancelled or expired while queued
+    // BullMQ hands a job out again when the worker holding it stopped renewing its lock
+    // (killed, or lost Redis for too long): its record still says `running`.
+    const recovered = found.state === 'running';
+    if (recovered && bullJob.stalledCounter > RECOVERY_RUNS) {
+      await finishAndNotify(deps, found, 'failed', { code: 'WORKER_LOST', message: `the worker running this job stopped ${bullJob.stalledCounter} times; not retried again`, details: { runs: bullJob.stalledCounter } });
+      await fair.release(found.tenant, id);
+      throw new UnrecoverableError('worker lost');
+    }
+    if (!(await fair.acquire(found.action, found.tenant, id, bullJob.opts.priority ?? 0))) {
+      await bullJob.moveToDelayed(Date.now() + TENANT_CAP_RETRY_MS * (0.5 + Math.random()), token);
+      throw new DelayedError();
+    }
+    const attempt = bullJob.attemptsMade + 1 + bullJob.stalledCounter;
+    const started = await store.transition(id, recovered ? ['running'] : ['queued'], 'running', { started_at: nowIso(), attempts: attempt }, recovered ? { attempt, recovered: true, reason: 'the previous worker stopped' } : { attempt });
+    if (!started?.applied) return void (await fair.release(found.tenant, id));
+    const job = ((await store.get(id)) ?? found) as JobRecord<A>;
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort('timeout'), job.timeout_seconds * 1000);
     const onBullAbort = () => controller.abort('cancelled');
+    const onShutdown = () => controller.abort('shutdown');
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+    deps.shutdown.addEventListener('abort', onShutdown, { once: true });
     if (job.cancel_requested) controller.abort('cancelled');
+    if (deps.shutdown.aborted) controller.abort('shutdown');
 
     const ctx: JobContext<A> = {
       job,
@@ -39,34 +79,45 @@ export function createJobRunner<A extends AvailableAction>(processor: ActionProc
       const result = { ...emptyResult(), ...(await abortable(processor.process(ctx), controller.signal)) };
       await store.appendEvent(id, 'result', { result });
       await store.transition(id, ['running'], 'succeeded', { result, finished_at: nowIso() });
+      await notifier.finished(id);
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : undefined;
+      if (reason === 'shutdown') {
+        // Handed back whole: the next worker starts it again; no attempt is used up.
+        await store.transition(id, ['running'], 'queued', {}, { requeued: true, reason: 'the worker shut down' });
+        await bullJob.moveToWait(token);
+        throw new WaitingError();
+      }
       if (reason === 'timeout') {
-        await finish(store, id, 'timed_out', { code: 'TIMED_OUT', message: `job exceeded its ${job.timeout_seconds} s time limit`, details: { timeout_seconds: job.timeout_seconds } });
+        await finishAndNotify(deps, job, 'timed_out', { code: 'TIMED_OUT', message: `job exceeded its ${job.timeout_seconds} s time limit`, details: { timeout_seconds: job.timeout_seconds } });
         throw new UnrecoverableError('timed out');
       }
       if (reason === 'cancelled') {
-        await finish(store, id, 'cancelled', { code: 'CANCELLED', message: 'cancelled while running', details: {} });
+        const code = (await store.get(id))?.cancel_code ?? 'CANCELLED';
+        await finishAndNotify(deps, job, 'cancelled', code === 'SUPERSEDED' ? { code, message: 'superseded by a newer job with the same concurrency_key', details: {} } : { code: 'CANCELLED', message: 'cancelled while running', details: {} });
         return;
       }
       const failure = err instanceof JobFailure ? err : new JobFailure('INTERNAL', 'the job failed unexpectedly; see the worker log');
       if (!(err instanceof JobFailure)) logger.error(`job ${id} (${processor.action}) failed: ${(err as Error)?.stack ?? String(err)}`);
       const error: JobError = { code: failure.code, message: failure.message, details: failure.details };
-      if (failure.retryable && attempt < (bullJob.opts.attempts ?? 1)) {
+      if (failure.retryable && bullJob.attemptsMade + 1 < (bullJob.opts.attempts ?? 1)) {
         await store.transition(id, ['running'], 'queued', { error }, { retry: true, attempt, error });
         throw failure;
       }
-      await finish(store, id, 'failed', error);
+      await finishAndNotify(deps, job, 'failed', error);
       throw new UnrecoverableError(failure.message);
     } finally {
       clearTimeout(timer);
       bullSignal?.removeEventListener('abort', onBullAbort);
+      deps.shutdown.removeEventListener('abort', onShutdown);
+      await fair.release(job.tenant, id);
     }
   };
 }
 
-function finish(store: JobStore, id: string, state: 'failed' | 'cancelled' | 'timed_out', error: JobError) {
-  return store.transition(id, ['running'], state, { error, finished_at: nowIso() }, { error });
+async function finishAndNotify(deps: RunnerDeps, job: JobRecord, state: 'failed' | 'cancelled' | 'timed_out', error: JobError): Promise<void> {
+  const done = await deps.store.transition(job.id, ['running'], state, { error, finished_at: nowIso() }, { error });
+  if (done?.applied) await deps.notifier.finished(job.id);
 }
 
 /** Rejects as soon as the signal aborts, even if the work itself ignores the signal. */

@@ -1,4 +1,4 @@
-import { Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Logger, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -9,7 +9,9 @@ import { JobStore } from '../jobs/job-store.js';
 import { BULL_CONNECTION } from '../jobs/jobs.module.js';
 import { DEFAULT_CONCURRENCY, type AvailableAction } from '../jobs/job.types.js';
 import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
-import { createJobRunner } from './job-runner.js';
+import { createJobRunner, MAX_STALLED_COUNT } from './job-runner.js';
+import { FairScheduler } from '../jobs/fair-scheduler.js';
+import { JobNotifier } from '../jobs/job-notifier.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { BuildProcessor } from './build.processor.js';
 import { ScanProcessor } from './scan.processor.js';
@@ -30,11 +32,13 @@ import type { ActionProcessor } from './processor.js';
 
 /**
  * One BullMQ worker per available action, each with its own concurrency. On
- * shutdown the workers close gracefully: running jobs finish, nothing new starts.
+ * shutdown nothing new starts; running jobs get STEVEDORE_SHUTDOWN_GRACE_SECONDS to
+ * finish, then are handed back to the queue (another worker starts them again).
  */
 @Module({})
-export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Workers');
+  private readonly shutdown = new AbortController();
   private readonly workers: Worker<QueuePayload>[] = [];
   private readonly processors: ActionProcessor<AvailableAction>[];
 
@@ -52,6 +56,8 @@ export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutd
     cosign: CosignClient,
     keys: SigningKeys,
     registries: RegistryResolver,
+    private readonly fair: FairScheduler,
+    private readonly notifier: JobNotifier,
   ) {
     const scan = new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: config.jobRetentionSeconds });
     const sign = new SignProcessor({ cosign, keys, inspector });
@@ -78,10 +84,16 @@ export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationBootstrap(): Promise<void> {
     for (const processor of this.processors) {
       const concurrency = this.config.concurrency[processor.action] ?? DEFAULT_CONCURRENCY[processor.action];
-      const worker = new Worker<QueuePayload>(queueName(processor.action), createJobRunner(processor, this.store, this.logger), {
+      const runner = createJobRunner(processor, { store: this.store, fair: this.fair, notifier: this.notifier, logger: this.logger, shutdown: this.shutdown.signal });
+      const worker = new Worker<QueuePayload>(queueName(processor.action), runner, {
         connection: this.connection,
         prefix: QUEUE_PREFIX,
         concurrency,
+        // A dead worker's jobs are found by their lapsed lock; the job runner decides
+        // whether they run again or fail with WORKER_LOST.
+        lockDuration: this.config.jobLockMs,
+        stalledInterval: this.config.jobLockMs,
+        maxStalledCount: MAX_STALLED_COUNT,
       });
       worker.on('error', (err) => this.logger.warn(`worker ${processor.action}: ${err.message}`));
       this.workers.push(worker);
@@ -93,8 +105,18 @@ export class WorkersModule implements OnApplicationBootstrap, OnApplicationShutd
     this.logger.log(`workers ready: ${this.processors.map((p) => p.action).join(', ')}`);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await this.cancelBus.close();
-    await Promise.all(this.workers.map((w) => w.close()));
+  /** Before Redis connections close (onApplicationShutdown): the hand-back needs Redis. */
+  async beforeApplicationShutdown(): Promise<void> {
+    const closing = Promise.all(this.workers.map((w) => w.close()));
+    const grace = setTimeout(() => {
+      this.logger.warn(`shutdown: running jobs did not finish within ${this.config.shutdownGraceMs / 1000} s; handing them back to the queue`);
+      this.shutdown.abort();
+    }, this.config.shutdownGraceMs);
+    try {
+      await closing;
+    } finally {
+      clearTimeout(grace);
+      await this.cancelBus.close();
+    }
   }
 }

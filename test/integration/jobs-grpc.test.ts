@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { jobsClient } from '../support/grpc-jobs.js';
-import { startStack, TOKEN, type Stack } from '../support/stack.js';
+import request from 'supertest';
+import { AUTH, startStack, TOKEN, type Stack } from '../support/stack.js';
 
 const rejectsWith = (p: Promise<unknown>, code: status, pattern?: RegExp) =>
   assert.rejects(p, (err: { code: number; details: string }) => {
@@ -54,5 +55,23 @@ describe('stevedore.v1.Jobs over gRPC', () => {
     const anonymous = jobsClient(stack.grpcAddress);
     await rejectsWith(anonymous.get('00000000-0000-4000-8000-000000000000'), status.UNAUTHENTICATED);
     anonymous.close();
+  });
+
+  it('scopes calls to the API key: another tenant gets NOT_FOUND, a read-only key PERMISSION_DENIED', async () => {
+    const server = stack.app.getHttpServer();
+    const keyFor = async (tenant: string, scopes: string[]) => (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant, scopes }).expect(201)).body.key as string;
+    const [teamA, teamB, reader] = [jobsClient(stack.grpcAddress, await keyFor('grpc-a', ['jobs:read', 'jobs:write'])), jobsClient(stack.grpcAddress, await keyFor('grpc-b', ['jobs:read', 'jobs:write'])), jobsClient(stack.grpcAddress, await keyFor('grpc-a', ['jobs:read']))];
+    try {
+      const job = await teamA.submit({ inspect: { image: 'debian:bookworm-slim' }, concurrency_key: 'grpc/main' });
+      assert.equal(job.tenant, 'grpc-a');
+      await rejectsWith(teamB.get(job.id), status.NOT_FOUND);
+      await rejectsWith(teamB.cancel(job.id), status.NOT_FOUND);
+      await rejectsWith(teamB.watch(job.id), status.NOT_FOUND);
+      assert.equal((await teamB.list({})).items.some((j: { id: string }) => j.id === job.id), false);
+      assert.equal((await reader.get(job.id)).id, job.id);
+      await rejectsWith(reader.submit({ inspect: { image: 'debian:bookworm-slim' } }), status.PERMISSION_DENIED, /jobs:write/);
+    } finally {
+      for (const c of [teamA, teamB, reader]) c.close();
+    }
   });
 });

@@ -14,8 +14,11 @@ export function testImages(): { redis: string; registry: string } {
   return JSON.parse(readFileSync(join(CACHE_DIR, 'test-images.json'), 'utf8')) as { redis: string; registry: string };
 }
 
+/** A fixed secrets-at-rest key for test apps (32 bytes, base64). */
+export const TEST_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
+
 /** A config for an in-process app; tests override what they start themselves. */
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
-  const base = loadConfig({ PATH: process.env.PATH, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_LOG_LEVEL: 'warn', STEVEDORE_TOKEN: 'test-admin-token-0123456789' });
+  const base = loadConfig({ PATH: process.env.PATH, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_LOG_LEVEL: 'warn', STEVEDORE_TOKEN: 'test-admin-token-0123456789', STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY });
   return { ...base, ...overrides };
 }

@@ -20,6 +20,7 @@ export const platformSchema = checkedBy(assertPlatform).describe('os/arch[/varia
 const commonFields = {
   callback_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional().describe('Called with a signed webhook when the job ends.'),
   timeout_seconds: z.int('must be a whole number of seconds').min(1).max(MAX_TIMEOUT_SECONDS).optional().describe('Time limit once running; default per action (inspect 60, build 3600).'),
+  concurrency_key: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, 'must be 1-128 letters, digits and ._:/@- (not starting with a symbol)').optional().describe('A newer job of the same tenant with the same key cancels this one (state cancelled, error SUPERSEDED).'),
 };
 
 export const inspectJobSchema = z

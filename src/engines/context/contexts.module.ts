@@ -4,6 +4,9 @@ import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/config.js';
 import { ContextStore } from './context-store.js';
 import { ArtifactStore } from '../../jobs/artifact-store.js';
+import { REDIS } from '../../jobs/redis.module.js';
+import type { Redis } from 'ioredis';
+import { ContextOwners } from './context-owners.js';
 
 const GC_INTERVAL_MS = 3600_000;
 
@@ -19,8 +22,9 @@ const GC_INTERVAL_MS = 3600_000;
       inject: [APP_CONFIG],
       useFactory: (c: AppConfig) => new ContextStore({ root: join(c.stateDir, 'contexts'), maxBytes: c.contextMaxBytes, ttlSeconds: c.contextTtlSeconds }),
     },
+    { provide: ContextOwners, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new ContextOwners(r, c.contextTtlSeconds) },
   ],
-  exports: [ContextStore],
+  exports: [ContextStore, ContextOwners],
 })
 export class ContextsModule implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Contexts');

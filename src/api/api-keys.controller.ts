@@ -1,0 +1,81 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { ApiKeyStore, type ApiKeyRecord } from './auth/api-key.store.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, SCOPES, TENANT_PATTERN, type Principal } from './auth/principal.js';
+import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
+import { ApiError } from './errors/api-error.js';
+import { validate } from './validation.js';
+
+const createKeySchema = z
+  .object({
+    tenant: z.string().regex(TENANT_PATTERN, 'must be 1-63 lowercase letters, digits and ._- (starting with a letter or digit)'),
+    scopes: z.array(z.enum(SCOPES, { error: `must be one of ${SCOPES.join(', ')}` })).min(1, 'give at least one scope').max(SCOPES.length),
+    rate_limit_per_minute: z.int('must be a whole number').min(1).max(1_000_000).optional(),
+    max_concurrent_jobs: z.int('must be a whole number').min(1).max(10_000).optional(),
+  })
+  .strict();
+
+const KEY_PROPERTIES = {
+  id: { type: 'string', format: 'uuid' },
+  tenant: { type: 'string' },
+  scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } },
+  rate_limit_per_minute: { type: 'integer', nullable: true },
+  max_concurrent_jobs: { type: 'integer', nullable: true },
+  created_at: { type: 'string', format: 'date-time' },
+};
+const KEY_SCHEMA = { type: 'object', required: Object.keys(KEY_PROPERTIES), properties: KEY_PROPERTIES };
+const CREATED_SCHEMA = { type: 'object', required: ['key', ...Object.keys(KEY_PROPERTIES)], properties: { key: { type: 'string', description: 'Shown once; only its hash is stored.' }, ...KEY_PROPERTIES } };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * API keys (admin). The admin token manages every tenant's keys; a key with the
+ * `admin` scope manages only its own tenant's, so no tenant can mint keys for another.
+ */
+@ApiTags('api-keys')
+@ApiBearerAuth()
+@UseGuards(AuthGuard)
+@RequireScope('admin')
+@Controller('v1/api-keys')
+export class ApiKeysController {
+  constructor(private readonly keys: ApiKeyStore) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create an API key for a tenant. The key is in this answer only; the server keeps its SHA-256.' })
+  @ApiBody({ schema: { type: 'object', required: ['tenant', 'scopes'], properties: { tenant: { type: 'string', example: 'team-a' }, scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] }, example: ['jobs:read', 'jobs:write'] }, rate_limit_per_minute: { type: 'integer', minimum: 1 }, max_concurrent_jobs: { type: 'integer', minimum: 1, description: "Sets the tenant's cap on running jobs." } } } })
+  @ApiResponse({ status: 201, schema: CREATED_SCHEMA })
+  @ApiResponse({ status: 400, description: 'Invalid body.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 403, description: 'Not admin, or another tenant.', schema: ERROR_SCHEMA })
+  async create(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
+    const input = validate(createKeySchema, body ?? {}, 'body');
+    if (!principal.root && input.tenant !== principal.tenant) throw new ApiError(403, 'FORBIDDEN', `an admin key of tenant ${principal.tenant} cannot create keys for another tenant`);
+    const { record, key } = await this.keys.create(input);
+    return { key, ...record };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'API keys (never the keys themselves): all of them for the admin token, the own tenant’s for an admin key.' })
+  @ApiResponse({ status: 200, schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: KEY_SCHEMA } } } })
+  @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 403, description: 'Not admin.', schema: ERROR_SCHEMA })
+  async list(@CurrentPrincipal() principal: Principal): Promise<{ items: ApiKeyRecord[] }> {
+    const items = await this.keys.list();
+    return { items: principal.root ? items : items.filter((k) => k.tenant === principal.tenant) };
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke an API key, effective with the next request.' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiResponse({ status: 204, description: 'Revoked.' })
+  @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 403, description: 'Not admin.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 404, description: 'No such key.', schema: ERROR_SCHEMA })
+  async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
+    const record = UUID.test(id) ? (await this.keys.list()).find((k) => k.id === id) : undefined;
+    if (!record || (!principal.root && record.tenant !== principal.tenant)) throw new ApiError(404, 'NOT_FOUND', `no API key ${id}`);
+    await this.keys.delete(id);
+  }
+}
