@@ -29,6 +29,10 @@ import { ContextsController } from './api/contexts.controller.js';
 import { ArtifactsController } from './api/artifacts.controller.js';
 import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
+import { SecretsModule } from './secrets/secrets.module.js';
+import { SecretsController } from './api/secrets.controller.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { MetricsController } from './metrics/metrics.controller.js';
 
 /** Which parts of stevedore this process runs: `serve` is api + worker in one. */
 export interface Roles {
@@ -49,21 +53,24 @@ export class AppModule {
           redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
           // bootstrap's Fastify genReqId has already set a sane x-request-id.
           genReqId: (req) => String(req.headers['x-request-id'] ?? randomUUID()),
-          // Probes every few seconds would drown the request log.
-          autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+          // Request lines come from a Fastify onResponse hook (bootstrap.ts), which sees
+          // every route; this middleware is only the Nest logger's request context.
+          autoLogging: false,
         },
       }),
       RedisModule,
       JobsModule,
       EnginesModule,
       ContextsModule,
+      SecretsModule,
+      MetricsModule,
     ];
     if (roles.api) imports.push(HealthModule);
     if (roles.worker) imports.push(WorkersModule);
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SystemGrpcController, JobsGrpcController] : [],
+      controllers: roles.api ? [MetricsController, SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SecretsController, SystemGrpcController, JobsGrpcController] : [],
       providers: roles.api
         ? [
             SystemService,

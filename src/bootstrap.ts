@@ -11,6 +11,8 @@ export type { Roles } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { grpcServerOptions, setGrpcServing } from './grpc/grpc-options.js';
 import { serveOpenApi } from './openapi/openapi.js';
+import { httpRequests } from './metrics/metrics.js';
+import { createLogger } from './config/logger.js';
 
 /**
  * A caller's x-request-id when it is sane, else a new UUID; written back onto the
@@ -33,6 +35,17 @@ export async function createApp(config: AppConfig, roles: Roles): Promise<NestFa
   adapter.getInstance().addContentTypeParser(['application/x-tar', 'application/gzip', 'application/x-gzip'], (_request, payload, done) => done(null, payload));
   adapter.getInstance().addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // One JSON line per request (probes excluded) and the HTTP metrics, from Fastify's own
+  // hook: every route, including 404s and requests refused before a controller runs.
+  // Route templates, not URLs, label the metrics, so job ids never become label values.
+  const requestLog = createLogger(config.logLevel).child({ context: 'http' });
+  adapter.getInstance().addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    httpRequests.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (route === '/healthz' || route === '/readyz' || route === '/metrics') return;
+    const tenant = (request as { principal?: { tenant: string } }).principal?.tenant;
+    requestLog.info({ req: { id: request.id, method: request.method, url: request.url.split('?')[0], route }, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10, ...(tenant ? { tenant } : {}) }, 'request completed');
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, roles), adapter, { bufferLogs: true, abortOnError: false });
   app.useLogger(app.get(Logger));

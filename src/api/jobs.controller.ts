@@ -5,7 +5,8 @@ import { JobService } from '../jobs/job.service.js';
 import type { JobRecord, JobRequest } from '../jobs/job.types.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { checkBuildPolicy } from './build-policy.js';
+import { assertBuildSecretsExist, checkBuildPolicy } from './build-policy.js';
+import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { toContextApiError } from './contexts.controller.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
@@ -39,6 +40,7 @@ export class JobsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
     private readonly owners: ContextOwners,
+    private readonly secrets: TenantSecrets,
   ) {}
 
   @Post()
@@ -51,9 +53,9 @@ export class JobsController {
   @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
   async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const request = parseJobRequest(body);
-    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant: principal.tenant });
+    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant: principal.tenant, secrets: this.secrets });
     const key = idempotencyKey === undefined ? undefined : validate(idempotencyKeySchema, idempotencyKey, 'header');
-    const { job, created } = await mapJobErrors(this.jobs.submit(request, principal.tenant, key));
+    const { job, created } = await mapJobErrors(this.jobs.submit(request, principal.tenant, { idempotencyKey: key, requestId: String(reply.request.id) }));
     void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
     return submittedView(job);
   }
@@ -101,10 +103,13 @@ export interface SubmitChecks {
   owners: ContextOwners;
   keys?: SigningKeys;
   tenant: string;
+  /** The tenant's build secrets; without it only server-configured ones are accepted. */
+  secrets?: Pick<TenantSecrets, 'has'>;
 }
 
-export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant }: SubmitChecks): Promise<void> {
+export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant, secrets }: SubmitChecks): Promise<void> {
   checkBuildPolicy(request, config);
+  await assertBuildSecretsExist(request, tenant, config, secrets);
   const signing = request.action === 'sign' || request.action === 'verify' ? { key: request.key, path: 'key' } : request.action === 'build' && request.sign ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' } : undefined;
   if (signing && keys) {
     const problem = signing.key ? (keys.has(signing.key) ? undefined : `no signing key named ${signing.key}`) : keys.keys.length ? undefined : 'no signing keys are configured on this server';

@@ -4,6 +4,7 @@ import { startApp, stopApp } from '../bootstrap.js';
 import { EmbeddedStack } from '../runtime/embedded-stack.js';
 import { STEVEDORE_VERSION } from '../version.js';
 import { ensureAdminToken, ensureSecretsKey } from './admin-token.js';
+import { startMetricsServer } from '../metrics/metrics-server.js';
 
 const USAGE = `stevedore ${STEVEDORE_VERSION}
 
@@ -76,6 +77,9 @@ async function runRole(role: Role): Promise<void> {
     await stack?.stop();
     throw err;
   });
+  const metrics = role === 'worker' && config.metricsPort > 0
+    ? await startMetricsServer(config.http.host, config.metricsPort).catch((err: Error) => void log.warn(`metrics server not started on port ${config.metricsPort}: ${err.message}`))
+    : undefined;
   if (role !== 'worker') {
     const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
     log.info({ url: `http://${host}:${config.http.port}`, grpc: `${host}:${config.grpc.port}` }, `stevedore ${role} ready: http://${host}:${config.http.port} (docs at /docs), gRPC on ${config.grpc.port}`);
@@ -86,6 +90,7 @@ async function runRole(role: Role): Promise<void> {
     stopping = true;
     log.info(`${signal}: shutting down`);
     try {
+      metrics?.close();
       await stopApp(app);
     } finally {
       await stack?.stop();

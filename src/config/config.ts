@@ -44,6 +44,7 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_WEBHOOK_TIMEOUT_MS: { default: '10000', doc: 'Time limit of one webhook delivery attempt.' },
   STEVEDORE_JOB_LOCK_SECONDS: { default: '30', doc: "How long a worker's hold on a running job lasts without renewal: a worker that dies is detected (and its job recovered) within about twice this." },
   STEVEDORE_SHUTDOWN_GRACE_SECONDS: { default: '30', doc: 'On SIGTERM, how long running jobs may take to finish before they are handed back to the queue for another worker.' },
+  STEVEDORE_METRICS_PORT: { default: '9464', doc: 'Port of a `worker`\'s own /metrics and /healthz (the api and `serve` expose /metrics on the REST port). 0 = none.' },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 
@@ -93,6 +94,7 @@ const schema = z.object({
   STEVEDORE_WEBHOOK_TIMEOUT_MS: count('milliseconds', 100, 300_000),
   STEVEDORE_JOB_LOCK_SECONDS: count('seconds', 1, 3600),
   STEVEDORE_SHUTDOWN_GRACE_SECONDS: count('seconds', 0, 86_400),
+  STEVEDORE_METRICS_PORT: count('port number', 0, 65535),
   STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).min(0.05, 'must be at least 0.05').max(300, 'must be at most 300'),
   STEVEDORE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
 });
@@ -129,6 +131,8 @@ export interface AppConfig {
   tenancy: { apiKeyRateLimit: number; maxConcurrentJobs: number };
   webhooks: { allowedHosts: string[]; attempts: number; retryBaseMs: number; timeoutMs: number };
   jobLockMs: number;
+  /** A worker's metrics port (0 = none). */
+  metricsPort: number;
   shutdownGraceMs: number;
   /** Absolute paths of the external tools, resolved from the cache, then PATH. */
   tools: { buildctl: string; buildkitd: string; trivy: string; cosign: string; redisServer: string; registry: string };
@@ -184,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     tenancy: { apiKeyRateLimit: c.STEVEDORE_API_KEY_RATE_LIMIT, maxConcurrentJobs: c.STEVEDORE_TENANT_MAX_CONCURRENT_JOBS },
     webhooks: { allowedHosts: c.STEVEDORE_WEBHOOK_ALLOWED_HOSTS, attempts: c.STEVEDORE_WEBHOOK_ATTEMPTS, retryBaseMs: c.STEVEDORE_WEBHOOK_RETRY_BASE_MS, timeoutMs: c.STEVEDORE_WEBHOOK_TIMEOUT_MS },
     jobLockMs: c.STEVEDORE_JOB_LOCK_SECONDS * 1000,
+    metricsPort: c.STEVEDORE_METRICS_PORT,
     shutdownGraceMs: c.STEVEDORE_SHUTDOWN_GRACE_SECONDS * 1000,
     tools: resolveTools(c.STEVEDORE_CACHE_DIR, env.PATH ?? ''),
   };

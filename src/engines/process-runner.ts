@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { observeTool } from '../metrics/metrics.js';
 
 /** Why a tool run did not succeed; adapters map these to their own error codes. */
 export type ProcessFailureKind = 'exit' | 'timeout' | 'aborted' | 'spawn';
@@ -121,10 +122,12 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     };
     child.on('error', (err) => {
       cleanup();
+      observeTool(command, 'spawn', (Date.now() - started) / 1000);
       reject(new ProcessError('spawn', display, null, null, '', `could not start ${command}: ${err.message}`));
     });
     child.on('close', (code, signal) => {
       cleanup();
+      observeTool(command, failure ?? (code === 0 ? 'ok' : 'exit'), (Date.now() - started) / 1000);
       const tail = stderr.toString().trim().split('\n').slice(-20).join('\n');
       if (failure === 'timeout') {
         reject(new ProcessError('timeout', display, code, signal, tail, `${command} timed out after ${options.timeoutMs} ms`));

@@ -4,6 +4,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import type { Redis } from 'ioredis';
 import { Observable } from 'rxjs';
 import { checkSubmittable, parseJobRequest } from '../api/jobs.controller.js';
+import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ContextStore } from '../engines/context/context-store.js';
@@ -108,15 +109,16 @@ export class JobsGrpcController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
     private readonly owners: ContextOwners,
+    private readonly secrets: TenantSecrets,
   ) {}
 
   @GrpcMethod('Jobs', 'Submit')
   async submit(msg: SubmitMessage, metadata: Metadata) {
     const { tenant } = await this.auth.authorize(metadata, 'jobs:write');
     const request = parseJobRequest(submitToBody(msg));
-    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant });
+    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant, secrets: this.secrets });
     const key = msg.idempotency_key ? validate(idempotencyKeySchema, msg.idempotency_key, 'body') : undefined;
-    return toJobMessage((await this.jobs.submit(request, tenant, key)).job);
+    return toJobMessage((await this.jobs.submit(request, tenant, { idempotencyKey: key })).job);
   }
 
   @GrpcMethod('Jobs', 'Get')

@@ -32,7 +32,8 @@ if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'state', ARGV[2]); state = ARG
 local id = ''
 if ARGV[3] ~= '' then id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[3], 'data', ARGV[4]) end
 if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]); redis.call('EXPIRE', KEYS[2], ARGV[5]) end
-return {state, id, 1}
+local doc = cjson.decode(redis.call('HGET', KEYS[1], 'doc') or '{}')
+return {state, id, 1, doc.action or '', doc.tenant or '', redis.call('HGET', KEYS[1], 'started_at') or ''}
 `;
 
 /** A new job: record, index entry and first event, atomically, as one command. */
@@ -50,10 +51,22 @@ return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3],
 `;
 
 type RedisWithScripts = Redis & {
-  stvTransition(jobKey: string, eventsKey: string, ...args: string[]): Promise<[string, string, number] | null>;
+  stvTransition(jobKey: string, eventsKey: string, ...args: string[]): Promise<[string, string, number, string?, string?, string?] | null>;
   stvAppend(jobKey: string, eventsKey: string, ...args: string[]): Promise<string | null>;
   stvCreate(jobKey: string, eventsKey: string, indexKey: string, ...args: string[]): Promise<number>;
 };
+
+/** A state a job entered, for metrics and the transition log (action and tenant from its record). */
+export interface StateChange {
+  id: string;
+  action: string;
+  tenant: string;
+  state: JobState;
+  /** When the job started running (terminal states of jobs that ran). */
+  startedAt?: string;
+  data: Record<string, unknown>;
+}
+export type StateObserver = (change: StateChange) => void;
 
 export interface TransitionResult {
   applied: boolean;
@@ -73,6 +86,22 @@ const now = () => performance.timeOrigin + performance.now();
 
 export class JobStore {
   private readonly redis: RedisWithScripts;
+  private readonly observers: StateObserver[] = [];
+
+  /** Called (synchronously, errors swallowed) for every state a job enters in this process. */
+  onStateChange(observer: StateObserver): void {
+    this.observers.push(observer);
+  }
+
+  private notify(change: StateChange): void {
+    for (const observer of this.observers) {
+      try {
+        observer(change);
+      } catch {
+        // metrics and logs must never break a job
+      }
+    }
+  }
 
   constructor(redis: Redis, private readonly retentionSeconds: number) {
     this.redis = redis as RedisWithScripts;
@@ -84,12 +113,14 @@ export class JobStore {
   }
 
   /** Writes a new queued job, its index entry and first event: one script call. */
-  async create(job: JobRecord): Promise<void> {
-    const event = JSON.stringify({ at: now(), state: job.state });
+  /** `eventData` goes on the first state event (e.g. the submitting request's id). */
+  async create(job: JobRecord, eventData: Record<string, unknown> = {}): Promise<void> {
+    const event = JSON.stringify({ at: now(), state: job.state, ...eventData });
     // The record is written as one JSON `doc` (cheap on the hot submit path); later
     // transitions set single fields, which override the doc when read.
     const { state, ...rest } = job;
     await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index(job.tenant), String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, 'state', state, 'doc', JSON.stringify(rest));
+    this.notify({ id: job.id, action: job.action, tenant: job.tenant, state, data: eventData });
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -108,7 +139,8 @@ export class JobStore {
     const args = [from === '*' ? '*' : from.join(','), to ?? '', to ? 'state' : '', data, String(retention), String(EVENTS_MAXLEN), ...Object.entries(encode(fields)).flat()];
     const res = await this.redis.stvTransition(keys.job(id), keys.events(id), ...args);
     if (!res) return undefined;
-    const [state, eventId, applied] = res;
+    const [state, eventId, applied, action, tenant, startedAt] = res;
+    if (applied === 1 && to) this.notify({ id, action: action ?? '', tenant: tenant ?? '', state: to, startedAt: startedAt ? (JSON.parse(startedAt) as string) : undefined, data: eventData });
     return { applied: applied === 1, state: state as JobState, eventId: eventId || undefined };
   }
 

@@ -37,7 +37,9 @@ export class JobService {
     private readonly notifier: JobNotifier,
   ) {}
 
-  async submit(request: JobRequest, tenant: string, idempotencyKey?: string): Promise<SubmitOutcome> {
+  /** `requestId` is kept on the job's first event and its log line, to find the submit again. */
+  async submit(request: JobRequest, tenant: string, options: { idempotencyKey?: string; requestId?: string } = {}): Promise<SubmitOutcome> {
+    let idempotencyKey = options.idempotencyKey;
     const id = randomUUID();
     if (idempotencyKey) {
       idempotencyKey = `${tenant}:${idempotencyKey}`;
@@ -72,7 +74,7 @@ export class JobService {
     // Redis runs one connection's commands in order, so no worker can take the job
     // before its record exists, and the submit costs one round trip, not two.
     const priority = await this.fair.priority(job.action, tenant);
-    const created = this.store.create(job);
+    const created = this.store.create(job, options.requestId ? { request_id: options.requestId } : {});
     const queued = this.queues.add(job.action, id, priority);
     await created.catch(async (err: Error) => {
       await queued.catch(() => undefined);

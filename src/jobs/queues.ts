@@ -50,9 +50,13 @@ export class JobQueues {
     return (await this.queue(action).remove(jobId)) === 1;
   }
 
+  /** Jobs per queue and state; `waiting` counts prioritized jobs too (all of ours are: fair scheduling). */
   async counts(): Promise<Record<string, Record<string, number>>> {
     const out: Record<string, Record<string, number>> = {};
-    for (const [action, queue] of this.queues) out[action] = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+    for (const [action, queue] of this.queues) {
+      const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed');
+      out[queueName(action)] = { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 };
+    }
     return out;
   }
 
