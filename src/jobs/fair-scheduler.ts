@@ -13,12 +13,14 @@ import type { Action } from './job.types.js';
  * BullMQ priorities end at 2^21: after two million numbered jobs the clock starts again
  * (jobs still queued then may be passed once by newer ones).
  */
-const PRIORITY_LUA = `
-local v = tonumber(redis.call('HGET', KEYS[1], 'vclock')) or 1
-local last = tonumber(redis.call('HGET', KEYS[1], 't:' .. ARGV[1])) or 0
+// Runs inside the job-create script (job-store.ts): KEYS[4] is the action's fair hash,
+// ARGV[5] the tenant.
+export const FAIR_PRIORITY_LUA = `
+local v = tonumber(redis.call('HGET', KEYS[4], 'vclock')) or 1
+local last = tonumber(redis.call('HGET', KEYS[4], 't:' .. ARGV[5])) or 0
 local p = math.max(last + 1, v)
-if p > 2000000 then redis.call('DEL', KEYS[1]); p = 1 end
-redis.call('HSET', KEYS[1], 't:' .. ARGV[1], p)
+if p > 2000000 then redis.call('DEL', KEYS[4]); p = 1 end
+redis.call('HSET', KEYS[4], 't:' .. ARGV[5], p)
 return p
 `;
 
@@ -44,14 +46,15 @@ if p > 0 and p > (tonumber(redis.call('HGET', KEYS[3], 'vclock')) or 0) then red
 return 1
 `;
 
+export const fairKey = (action: Action) => `stv:fair:${action}`;
+
 const keys = {
-  fair: (action: Action) => `stv:fair:${action}`,
+  fair: fairKey,
   running: (tenant: string) => `stv:tenant:${tenant}:running`,
   limits: (tenant: string) => `stv:tenant:${tenant}:limits`,
 };
 
 type RedisWithFair = Redis & {
-  stvFairPriority(fairKey: string, tenant: string): Promise<number>;
   stvAcquireSlot(runningKey: string, limitsKey: string, fairKey: string, jobId: string, defaultCap: string, priority: string): Promise<number>;
 };
 
@@ -60,15 +63,7 @@ export class FairScheduler {
 
   constructor(redis: Redis, private readonly defaultTenantCap: number) {
     this.redis = redis as RedisWithFair;
-    if (!('stvFairPriority' in redis)) {
-      redis.defineCommand('stvFairPriority', { numberOfKeys: 1, lua: PRIORITY_LUA });
-      redis.defineCommand('stvAcquireSlot', { numberOfKeys: 3, lua: ACQUIRE_LUA });
-    }
-  }
-
-  /** The BullMQ priority for a tenant's next job on this action's queue. */
-  priority(action: Action, tenant: string): Promise<number> {
-    return this.redis.stvFairPriority(keys.fair(action), tenant);
+    if (!('stvAcquireSlot' in redis)) redis.defineCommand('stvAcquireSlot', { numberOfKeys: 3, lua: ACQUIRE_LUA });
   }
 
   /** False when the tenant is at its cap of running jobs (the job waits and is tried again). */

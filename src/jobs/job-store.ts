@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { fairKey, FAIR_PRIORITY_LUA } from './fair-scheduler.js';
 import { isTerminal, type JobEvent, type JobEventType, type JobRecord, type JobState } from './job.types.js';
 
 /** Redis keys, all under one prefix so an operator can find (and only find) ours. */
@@ -36,12 +37,16 @@ local doc = cjson.decode(redis.call('HGET', KEYS[1], 'doc') or '{}')
 return {state, id, 1, doc.action or '', doc.tenant or '', redis.call('HGET', KEYS[1], 'started_at') or ''}
 `;
 
-/** A new job: record, index entry and first event, atomically, as one command. */
+/**
+ * A new job: record, index entry and first event, atomically, as one command — and its
+ * fair-scheduling priority (see FAIR_PRIORITY_LUA), returned, so the submit costs one
+ * script before the queue add.
+ */
 const CREATE_LUA = `
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'state', 'data', ARGV[4])
-return 1
+${FAIR_PRIORITY_LUA}
 `;
 
 /** Appends an event only while the job is running: late progress after a cancel is dropped. */
@@ -53,7 +58,7 @@ return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3],
 type RedisWithScripts = Redis & {
   stvTransition(jobKey: string, eventsKey: string, ...args: string[]): Promise<[string, string, number, string?, string?, string?] | null>;
   stvAppend(jobKey: string, eventsKey: string, ...args: string[]): Promise<string | null>;
-  stvCreate(jobKey: string, eventsKey: string, indexKey: string, ...args: string[]): Promise<number>;
+  stvCreate(jobKey: string, eventsKey: string, indexKey: string, fairKey: string, ...args: string[]): Promise<number>;
 };
 
 /** A state a job entered, for metrics and the transition log (action and tenant from its record). */
@@ -108,19 +113,23 @@ export class JobStore {
     if (!('stvTransition' in redis)) {
       redis.defineCommand('stvTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
       redis.defineCommand('stvAppend', { numberOfKeys: 2, lua: APPEND_LUA });
-      redis.defineCommand('stvCreate', { numberOfKeys: 3, lua: CREATE_LUA });
+      redis.defineCommand('stvCreate', { numberOfKeys: 4, lua: CREATE_LUA });
     }
   }
 
   /** Writes a new queued job, its index entry and first event: one script call. */
-  /** `eventData` goes on the first state event (e.g. the submitting request's id). */
-  async create(job: JobRecord, eventData: Record<string, unknown> = {}): Promise<void> {
+  /**
+   * Writes the job and returns its BullMQ priority among its queue's tenants.
+   * `eventData` goes on the first state event (e.g. the submitting request's id).
+   */
+  async create(job: JobRecord, eventData: Record<string, unknown> = {}): Promise<number> {
     const event = JSON.stringify({ at: now(), state: job.state, ...eventData });
     // The record is written as one JSON `doc` (cheap on the hot submit path); later
     // transitions set single fields, which override the doc when read.
     const { state, ...rest } = job;
-    await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index(job.tenant), String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, 'state', state, 'doc', JSON.stringify(rest));
+    const priority = await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index(job.tenant), fairKey(job.action), String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, job.tenant, 'state', state, 'doc', JSON.stringify(rest));
     this.notify({ id: job.id, action: job.action, tenant: job.tenant, state, data: eventData });
+    return priority;
   }
 
   async get(id: string): Promise<JobRecord | undefined> {

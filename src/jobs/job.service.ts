@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import type { CancelBus } from './cancel-bus.js';
 import { keys, type JobStore, type ListFilter } from './job-store.js';
 import type { JobQueues } from './queues.js';
-import type { FairScheduler } from './fair-scheduler.js';
 import type { JobNotifier } from './job-notifier.js';
 import { DEFAULT_TIMEOUT_SECONDS, isTerminal, type JobRecord, type JobRequest } from './job.types.js';
 
@@ -33,7 +32,6 @@ export class JobService {
     private readonly queues: JobQueues,
     private readonly cancelBus: CancelBus,
     private readonly retentionSeconds: number,
-    private readonly fair: FairScheduler,
     private readonly notifier: JobNotifier,
   ) {}
 
@@ -70,19 +68,11 @@ export class JobService {
       attempts: 0,
       timeout_seconds: request.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS[request.action],
     };
-    // Record and queue add are sent back to back on the same connection, record first:
-    // Redis runs one connection's commands in order, so no worker can take the job
-    // before its record exists, and the submit costs one round trip, not two.
-    const priority = await this.fair.priority(job.action, tenant);
-    const created = this.store.create(job, options.requestId ? { request_id: options.requestId } : {});
-    const queued = this.queues.add(job.action, id, priority);
-    await created.catch(async (err: Error) => {
-      await queued.catch(() => undefined);
-      await this.queues.remove(job.action, id).catch(() => undefined);
-      throw err;
-    });
+    // The record first (it also numbers the job for fair scheduling), then the queue
+    // add: no worker can take a job before its record exists.
+    const priority = await this.store.create(job, options.requestId ? { request_id: options.requestId } : {});
     try {
-      await queued;
+      await this.queues.add(job.action, id, priority);
     } catch (err) {
       // Nothing half-written: a job that could not be queued is failed, visibly.
       await this.store.transition(id, ['queued'], 'failed', { finished_at: new Date().toISOString(), error: { code: 'QUEUE_UNAVAILABLE', message: 'the job could not be queued', details: {} } });

@@ -48,7 +48,7 @@ export interface BuildRequest extends CommonJobFields {
   labels?: Record<string, string>;
   cache?: boolean;
   no_cache?: boolean;
-  /** Names of server-side secrets (STEVEDORE_BUILD_SECRETS), mounted with RUN --mount=type=secret,id=NAME. */
+  /** Secret names (the tenant's own, else STEVEDORE_BUILD_SECRETS), mounted with RUN --mount=type=secret,id=NAME. Never values. */
   secrets?: string[];
   provenance?: boolean;
   /** Pipeline after the build (needs a pushed image): scan with an optional gate, sign, copy. */

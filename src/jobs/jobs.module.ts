@@ -30,8 +30,8 @@ export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
     { provide: JobNotifier, inject: [JobStore], useFactory: (s: JobStore) => new JobNotifier(s) },
     {
       provide: JobService,
-      inject: [REDIS, JobStore, JobQueues, CancelBus, APP_CONFIG, FairScheduler, JobNotifier],
-      useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig, f: FairScheduler, n: JobNotifier) => new JobService(r, s, q, b, c.jobRetentionSeconds, f, n),
+      inject: [REDIS, JobStore, JobQueues, CancelBus, APP_CONFIG, JobNotifier],
+      useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig, n: JobNotifier) => new JobService(r, s, q, b, c.jobRetentionSeconds, n),
     },
   ],
   exports: [JobStore, JobQueues, CancelBus, JobService, ArtifactStore, BULL_CONNECTION, FairScheduler, JobNotifier],

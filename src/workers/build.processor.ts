@@ -8,6 +8,8 @@ import { formatImageReference, parseImageReference } from '../engines/references
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import type { BuildRequest, JobResult } from '../jobs/job.types.js';
 import { resolveSources } from './build-sources.js';
+import { resolveBuildSecrets } from './build-secrets.js';
+import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { runPipeline, type PipelineDeps, type Stage } from './build-pipeline.js';
 import { toInspectFailure } from './inspect.processor.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
@@ -20,6 +22,8 @@ export interface BuildDeps {
   inspector: ImageInspector;
   uploadDir: (digest: string) => Promise<string>;
   config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries'>;
+  /** Tenant build secrets (PUT /v1/secrets), looked up before server-configured ones. */
+  tenantSecrets?: Pick<TenantSecrets, 'resolve'>;
   /** The stages a build request may chain after itself (scan, sign, copy). */
   pipeline?: PipelineDeps;
 }
@@ -33,9 +37,10 @@ export class BuildProcessor implements ActionProcessor<'build'> {
   async process(ctx: JobContext<'build'>): Promise<Partial<JobResult>> {
     const request = ctx.job.request;
     const started = Date.now();
+    const secrets = await resolveBuildSecrets(request.secrets ?? [], ctx.job.tenant, { tenantSecrets: this.deps.tenantSecrets, buildSecrets: this.deps.config.buildSecrets });
     const sources = await resolveSources(request, { uploadDir: this.deps.uploadDir, contextRoot: this.deps.config.contextRoot });
     try {
-      const spec = this.spec(request, sources, join(sources.scratch, 'metadata.json'));
+      const spec = this.spec(request, sources, join(sources.scratch, 'metadata.json'), secrets.specs);
       const progress = new BuildProgress();
       // Events are written in order, one after another, while buildctl keeps streaming.
       let emitting = Promise.resolve();
@@ -48,7 +53,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       await ctx.progress(`building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : ''}`);
       let meta;
       try {
-        meta = await this.deps.buildkit.build(spec, { signal: ctx.signal, env: this.buildEnv(spec), onProgressLine });
+        meta = await this.deps.buildkit.build(spec, { signal: ctx.signal, env: this.buildEnv(spec, secrets.env), onProgressLine });
       } catch (err) {
         for (const log of progress.flush()) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
         await emitting;
@@ -83,7 +88,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     }
   }
 
-  private spec(request: BuildRequest, sources: Awaited<ReturnType<typeof resolveSources>>, metadataFile: string): BuildSpec {
+  private spec(request: BuildRequest, sources: Awaited<ReturnType<typeof resolveSources>>, metadataFile: string, secrets: BuildSpec['secrets']): BuildSpec {
     const tags = request.tags ?? (request.registry && request.image ? [`${request.registry}/${request.image}`] : []);
     const push = request.push ?? tags.length > 0;
     // BuildKit v0.32.2 fails a git context with a subdir when SOURCE_DATE_EPOCH is set
@@ -104,7 +109,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       labels: request.labels ?? {},
       cacheRef: request.cache !== false && firstTag && push ? `${firstTag.registry}/${firstTag.repository}:buildcache` : undefined,
       noCache: request.no_cache ?? false,
-      secrets: (request.secrets ?? []).map((id) => ({ id, ...this.deps.config.buildSecrets[id] })),
+      secrets,
       provenance: request.provenance ?? true,
       annotations: {
         ...(Number.isFinite(epoch) ? { 'org.opencontainers.image.created': new Date(epoch * 1000).toISOString() } : {}),
@@ -115,10 +120,13 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     };
   }
 
-  /** buildctl gets PATH and HOME, plus only the env vars that back requested secrets. */
-  private buildEnv(spec: BuildSpec): NodeJS.ProcessEnv {
+  /**
+   * buildctl gets PATH and HOME, plus only the env vars that back requested secrets:
+   * server-configured ones from this process's env, tenant ones decrypted for this build.
+   */
+  private buildEnv(spec: BuildSpec, tenantSecretEnv: Record<string, string>): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-    for (const s of spec.secrets) if (s.env) env[s.env] = process.env[s.env];
+    for (const s of spec.secrets) if (s.env) env[s.env] = tenantSecretEnv[s.env] ?? process.env[s.env];
     return env;
   }
 

@@ -29,6 +29,7 @@ import { REDIS } from '../jobs/redis.module.js';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { ContextStore } from '../engines/context/context-store.js';
 import type { ActionProcessor } from './processor.js';
+import { TenantSecrets } from '../secrets/tenant-secrets.js';
 
 /**
  * One BullMQ worker per available action, each with its own concurrency. On
@@ -58,6 +59,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     registries: RegistryResolver,
     private readonly fair: FairScheduler,
     private readonly notifier: JobNotifier,
+    tenantSecrets: TenantSecrets,
   ) {
     const scan = new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: config.jobRetentionSeconds });
     const sign = new SignProcessor({ cosign, keys, inspector });
@@ -65,7 +67,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     const pipeline = { scan, sign, push, cosign, keys, trivy, artifacts };
     this.processors = [
       new InspectProcessor(inspector),
-      new BuildProcessor({ buildkit, inspector, uploadDir: (digest) => contexts.path(digest), config, pipeline }),
+      new BuildProcessor({ buildkit, inspector, uploadDir: (digest) => contexts.path(digest), config, tenantSecrets, pipeline }),
       scan,
       sign,
       new VerifyProcessor({ cosign, keys, inspector }),

@@ -16,7 +16,7 @@ export interface BuildSpec {
   /** Registry cache ref (import + export, mode=max); none to build without it. */
   cacheRef?: string;
   noCache: boolean;
-  /** Server-side secrets: id and where buildctl reads them (env var or file). */
+  /** Secrets: id and where buildctl reads them (an env var of its own environment, or a file). */
   secrets: { id: string; env?: string; file?: string }[];
   provenance: boolean;
   /** OCI annotations on the image (created, source, revision). */

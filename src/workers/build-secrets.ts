@@ -1,0 +1,53 @@
+import type { AppConfig } from '../config/config.js';
+import type { BuildSpec } from '../engines/buildkit/build-command.js';
+import { SecretsUnavailableError, SecretUnreadableError, type TenantSecrets } from '../secrets/tenant-secrets.js';
+import { JobFailure } from './processor.js';
+
+/** Where buildctl finds each secret, and the values for its environment only. */
+export interface ResolvedBuildSecrets {
+  specs: BuildSpec['secrets'];
+  /** Decrypted tenant secrets by env var name: for buildctl's child env, nowhere else. */
+  env: Record<string, string>;
+}
+
+/** buildctl's env holds only PATH, HOME and secret variables: these names are the tenant ones'. */
+const envName = (i: number) => `STEVEDORE_TENANT_SECRET_${i}`;
+
+/**
+ * A build's secrets by name: the tenant's own first, then the server-configured one,
+ * the same order the API checked at submit. A tenant secret is decrypted here, at
+ * build time, and handed to buildctl as `--secret id=NAME,env=VAR` with the value in
+ * the child's environment: never in its arguments, an event, a log line or an error.
+ */
+export async function resolveBuildSecrets(names: readonly string[], tenant: string, deps: { tenantSecrets?: Pick<TenantSecrets, 'resolve'>; buildSecrets: AppConfig['buildSecrets'] }): Promise<ResolvedBuildSecrets> {
+  const specs: BuildSpec['secrets'] = [];
+  const env: Record<string, string> = {};
+  for (const name of new Set(names)) {
+    const value = await tenantValue(name, tenant, deps.tenantSecrets);
+    if (value !== undefined) {
+      const variable = envName(specs.length);
+      env[variable] = value;
+      specs.push({ id: name, env: variable });
+    } else if (deps.buildSecrets[name]) {
+      specs.push({ id: name, ...deps.buildSecrets[name] });
+    } else {
+      // Deleted since the job was submitted.
+      throw new JobFailure('SECRET_NOT_FOUND', `no secret named ${name}`, false, { secret: name });
+    }
+  }
+  return { specs, env };
+}
+
+async function tenantValue(name: string, tenant: string, store: Pick<TenantSecrets, 'resolve'> | undefined): Promise<string | undefined> {
+  if (!store) return undefined;
+  try {
+    const value = await store.resolve(tenant, name);
+    // The API refuses NUL bytes; an env var cannot carry one and spawn's error would quote it.
+    if (value !== undefined && value.includes('\0')) throw new SecretUnreadableError(name);
+    return value;
+  } catch (err) {
+    if (err instanceof SecretUnreadableError) throw new JobFailure('SECRET_UNREADABLE', err.message, false, { secret: name });
+    if (err instanceof SecretsUnavailableError) throw new JobFailure('SECRETS_UNAVAILABLE', err.message, false, { secret: name });
+    throw err;
+  }
+}
