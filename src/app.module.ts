@@ -31,6 +31,9 @@ import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
 import { SecretsController } from './api/secrets.controller.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
+import { WebhookSecretController } from './api/webhook-secret.controller.js';
+import { JobDeliveriesController } from './api/job-deliveries.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 
@@ -63,6 +66,7 @@ export class AppModule {
       EnginesModule,
       ContextsModule,
       SecretsModule,
+      WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
     if (roles.api) imports.push(HealthModule);
@@ -70,7 +74,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [MetricsController, SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SecretsController, SystemGrpcController, JobsGrpcController] : [],
+      controllers: roles.api ? [MetricsController, SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SecretsController, WebhookSecretController, JobDeliveriesController, SystemGrpcController, JobsGrpcController] : [],
       providers: roles.api
         ? [
             SystemService,

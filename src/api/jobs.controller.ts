@@ -2,7 +2,7 @@ import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, R
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { JobService } from '../jobs/job.service.js';
-import type { JobRecord, JobRequest } from '../jobs/job.types.js';
+import { ACTIONS, JOB_STATES, type JobRecord, type JobRequest } from '../jobs/job.types.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { assertBuildSecretsExist, checkBuildPolicy } from './build-policy.js';
@@ -12,6 +12,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ContextError, ContextStore } from '../engines/context/context-store.js';
 import { ContextOwners } from '../engines/context/context-owners.js';
+import { callbackProblem } from '../webhooks/callback-guard.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { actionSchema, idempotencyKeySchema, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from './dto/openapi-schemas.js';
@@ -63,10 +64,10 @@ export class JobsController {
   @Get()
   @RequireScope('jobs:read')
   @ApiOperation({ summary: "List the caller's jobs (its tenant's), newest first, with cursor pagination." })
-  @ApiQuery({ name: 'state', required: false })
-  @ApiQuery({ name: 'action', required: false })
-  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 20' })
-  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page' })
+  @ApiQuery({ name: 'state', required: false, enum: [...JOB_STATES] })
+  @ApiQuery({ name: 'action', required: false, enum: [...ACTIONS] })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
+  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page', schema: { type: 'string', maxLength: 200 } })
   @ApiResponse({ status: 200, schema: JOB_LIST_SCHEMA })
   @applyAll(errors([400, 'Invalid query.'], [401, 'Missing or wrong token.']))
   list(@Query() query: unknown, @CurrentPrincipal() principal: Principal) {
@@ -110,6 +111,10 @@ export interface SubmitChecks {
 export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant, secrets }: SubmitChecks): Promise<void> {
   checkBuildPolicy(request, config);
   await assertBuildSecretsExist(request, tenant, config, secrets);
+  if (request.callback_url) {
+    const problem = await callbackProblem(request.callback_url, config.webhooks.allowedHosts);
+    if (problem) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: callback_url: ${problem}`, { fields: [{ path: 'callback_url', message: problem }] });
+  }
   const signing = request.action === 'sign' || request.action === 'verify' ? { key: request.key, path: 'key' } : request.action === 'build' && request.sign ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' } : undefined;
   if (signing && keys) {
     const problem = signing.key ? (keys.has(signing.key) ? undefined : `no signing key named ${signing.key}`) : keys.keys.length ? undefined : 'no signing keys are configured on this server';

@@ -1,0 +1,70 @@
+import { Inject, Logger, Module, type BeforeApplicationShutdown, type DynamicModule, type OnModuleInit } from '@nestjs/common';
+import { Worker, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { BULL_CONNECTION } from '../jobs/jobs.module.js';
+import { JobNotifier } from '../jobs/job-notifier.js';
+import { JobStore } from '../jobs/job-store.js';
+import { QUEUE_PREFIX } from '../jobs/queues.js';
+import { REDIS } from '../jobs/redis.module.js';
+import { SecretCipher } from '../secrets/secret-cipher.js';
+import { DeliveryLog } from './delivery-log.js';
+import { WebhookSecrets } from './signing-secrets.js';
+import { createDeliveryProcessor, WEBHOOK_QUEUE, WebhookDispatcher, webhookQueue, type DeliveryPayload, type WebhookSettings } from './webhook-dispatcher.js';
+
+const WEBHOOK_QUEUE_TOKEN = Symbol('WEBHOOK_QUEUE');
+const settingsOf = (c: AppConfig): WebhookSettings => ({ attempts: c.webhooks.attempts, retryBaseMs: c.webhooks.retryBaseMs, timeoutMs: c.webhooks.timeoutMs, allowedHosts: c.webhooks.allowedHosts });
+
+/**
+ * Signed job webhooks: every process enqueues deliveries for the jobs it finishes; the
+ * worker role runs the delivery queue.
+ */
+@Module({})
+export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Webhooks');
+  private worker?: Worker<DeliveryPayload>;
+
+  static forRoot(roles: { worker: boolean }): DynamicModule {
+    return {
+      module: WebhooksModule,
+      global: true,
+      providers: [
+        { provide: 'WEBHOOK_ROLES', useValue: roles },
+        { provide: WEBHOOK_QUEUE_TOKEN, inject: [REDIS], useFactory: (r: Redis) => webhookQueue(r) },
+        { provide: WebhookSecrets, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new WebhookSecrets(r, c.secretsKey ? new SecretCipher(c.secretsKey) : undefined) },
+        { provide: DeliveryLog, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new DeliveryLog(r, c.jobRetentionSeconds) },
+        { provide: WebhookDispatcher, inject: [WEBHOOK_QUEUE_TOKEN, APP_CONFIG], useFactory: (q: Queue<DeliveryPayload>, c: AppConfig) => new WebhookDispatcher(q, settingsOf(c)) },
+      ],
+      exports: [WebhookSecrets, DeliveryLog, WebhookDispatcher],
+    };
+  }
+
+  constructor(
+    @Inject('WEBHOOK_ROLES') private readonly roles: { worker: boolean },
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(BULL_CONNECTION) private readonly connection: Redis,
+    @Inject(WEBHOOK_QUEUE_TOKEN) private readonly queue: Queue<DeliveryPayload>,
+    private readonly notifier: JobNotifier,
+    private readonly dispatcher: WebhookDispatcher,
+    private readonly store: JobStore,
+    private readonly secrets: WebhookSecrets,
+    private readonly log: DeliveryLog,
+  ) {}
+
+  onModuleInit(): void {
+    this.notifier.onFinished((job) => this.dispatcher.jobFinished(job));
+    if (!this.roles.worker) return;
+    this.worker = new Worker<DeliveryPayload>(WEBHOOK_QUEUE, createDeliveryProcessor({ store: this.store, secrets: this.secrets, log: this.log, settings: settingsOf(this.config) }), {
+      connection: this.connection,
+      prefix: QUEUE_PREFIX,
+      concurrency: 8,
+    });
+    this.worker.on('error', (err) => this.logger.warn(`webhook worker: ${err.message}`));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { callbackProblem, guardedLookup, isBlockedAddress } from '../../src/webhooks/callback-guard.js';
+import { signatureHeaders } from '../../src/webhooks/webhook-sender.js';
+import { Webhook } from 'standardwebhooks';
+
+describe('webhook SSRF guard', () => {
+  it('blocks loopback, private, link-local, CGNAT, multicast, reserved and unspecified addresses, in every spelling', () => {
+    for (const ip of ['127.0.0.1', '127.8.9.10', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '239.255.255.250', '255.255.255.255', '::', '::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:a9fe:a9fe', '64:ff9b::10.0.0.1', 'not-an-ip']) {
+      assert.equal(isBlockedAddress(ip), true, ip);
+    }
+    for (const ip of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) assert.equal(isBlockedAddress(ip), false, ip);
+  });
+
+  it('refuses other schemes, credentials, blocked literals and names that resolve to blocked addresses; the allow list overrides', async () => {
+    assert.match((await callbackProblem('ftp://example.com/x', []))!, /http\(s\)/);
+    assert.match((await callbackProblem('file:///etc/passwd', []))!, /http\(s\)/);
+    assert.match((await callbackProblem('http://user:pw@8.8.8.8/x', []))!, /credentials/);
+    assert.match((await callbackProblem('http://169.254.169.254/latest/meta-data', []))!, /169\.254\.169\.254 is a loopback, private/);
+    assert.match((await callbackProblem('http://[::ffff:127.0.0.1]:8080/', []))!, /not|loopback/);
+    assert.match((await callbackProblem('http://localhost:9/hook', []))!, /localhost resolves to/);
+    assert.equal(await callbackProblem('http://8.8.8.8/hook', []), undefined);
+    assert.equal(await callbackProblem('http://127.0.0.1:9/hook', ['127.0.0.1']), undefined);
+    assert.equal(await callbackProblem('http://localhost:9/hook', ['localhost']), undefined);
+  });
+
+  it('refuses at connect time after resolution, unless the host is allowed', async () => {
+    const lookup = (allowed: string[]) =>
+      new Promise<{ err: (Error & { code?: string }) | null; address: unknown }>((resolve) => guardedLookup(allowed)('localhost', {}, (err, address) => resolve({ err, address })));
+    const refused = await lookup([]);
+    assert.equal(refused.err?.code, 'ECALLBACKREFUSED');
+    assert.match(refused.err!.message, /SSRF guard/);
+    const allowed = await lookup(['localhost']);
+    assert.equal(allowed.err, null);
+    assert.match(String(allowed.address), /^(127\.0\.0\.1|::1)$/);
+  });
+
+  it('signs per Standard Webhooks, once per secret during a rotation', () => {
+    const [a, b] = ['whsec_' + Buffer.alloc(32, 1).toString('base64'), 'whsec_' + Buffer.alloc(32, 2).toString('base64')];
+    const body = JSON.stringify({ type: 'job.succeeded', data: {} });
+    const headers = signatureHeaders({ id: 'msg_1', body, secrets: [a, b] });
+    assert.equal(headers['webhook-signature']!.split(' ').length, 2);
+    assert.match(headers['webhook-signature']!, /^v1,[A-Za-z0-9+/=]+ v1,[A-Za-z0-9+/=]+$/);
+    for (const secret of [a, b]) assert.deepEqual(new Webhook(secret).verify(body, headers), { type: 'job.succeeded', data: {} });
+    assert.throws(() => new Webhook('whsec_' + Buffer.alloc(32, 3).toString('base64')).verify(body, headers));
+  });
+});
