@@ -1,10 +1,8 @@
 import { ConfigError, describeConfig, loadConfig, type AppConfig } from '../config/config.js';
-import { createLogger } from '../config/logger.js';
-import { startApp, stopApp } from '../bootstrap.js';
-import { EmbeddedStack } from '../runtime/embedded-stack.js';
+import type { EmbeddedStack } from '../runtime/embedded-stack.js';
 import { STEVEDORE_VERSION } from '../version.js';
 import { ensureAdminToken, ensureSecretsKey } from './admin-token.js';
-import { startMetricsServer } from '../metrics/metrics-server.js';
+import { CLIENT_COMMANDS, CLIENT_HELP, runClient } from './client/index.js';
 
 const USAGE = `stevedore ${STEVEDORE_VERSION}
 
@@ -16,7 +14,9 @@ usage: stevedore <command>
   api       REST + gRPC only (needs REDIS_URL and STEVEDORE_TOKEN)
   worker    job workers only (needs REDIS_URL and BUILDKIT_HOST)
   config    print the environment variables stevedore reads
-  version   print the version
+  version   print the version (also --version)
+
+${CLIENT_HELP}
 `;
 
 type Role = 'serve' | 'api' | 'worker';
@@ -41,6 +41,10 @@ async function run(command: string): Promise<void> {
     case 'worker':
       return runRole(command);
     default:
+      if (CLIENT_COMMANDS.has(command)) {
+        process.exitCode = await runClient(command, process.argv.slice(3));
+        return;
+      }
       console.error(`stevedore: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       process.exit(2);
   }
@@ -56,6 +60,13 @@ function requireFor(role: Role, config: AppConfig): void {
 }
 
 async function runRole(role: Role): Promise<void> {
+  // Loaded here, not at the top: client commands and --version never need NestJS.
+  const [{ createLogger }, { startApp, stopApp }, { EmbeddedStack }, { startMetricsServer }] = await Promise.all([
+    import('../config/logger.js'),
+    import('../bootstrap.js'),
+    import('../runtime/embedded-stack.js'),
+    import('../metrics/metrics-server.js'),
+  ]);
   let config = loadConfig();
   const log = createLogger(config.logLevel);
   let stack: EmbeddedStack | undefined;
