@@ -4,6 +4,8 @@ import { isTerminal, type JobRecord } from './job.types.js';
 
 export type JobFinishedListener = (job: JobRecord) => Promise<void>;
 
+const listeners: JobFinishedListener[] = [];
+
 /**
  * Tells interested parts (webhooks) that a job reached a terminal state, whichever
  * process moved it there: a worker, or the api cancelling a queued job. Listeners
@@ -11,19 +13,18 @@ export type JobFinishedListener = (job: JobRecord) => Promise<void>;
  */
 export class JobNotifier {
   private readonly logger = new Logger('JobNotifier');
-  private readonly listeners: JobFinishedListener[] = [];
-
   constructor(private readonly store: JobStore) {}
 
+  /** Process-wide: a notifier made on another store (a worker's) calls the same listeners. */
   onFinished(listener: JobFinishedListener): void {
-    this.listeners.push(listener);
+    listeners.push(listener);
   }
 
   async finished(jobId: string): Promise<void> {
-    if (!this.listeners.length) return;
+    if (!listeners.length) return;
     const job = await this.store.get(jobId).catch(() => undefined);
     if (!job || !isTerminal(job.state)) return;
-    for (const listener of this.listeners) {
+    for (const listener of listeners) {
       await listener(job).catch((err: Error) => this.logger.warn(`job ${jobId}: finished listener failed: ${err.message}`));
     }
   }

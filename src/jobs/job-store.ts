@@ -89,17 +89,22 @@ export interface ListFilter {
 
 const now = () => performance.timeOrigin + performance.now();
 
+/** Process-wide, shared by every JobStore instance. */
+const stateObservers: StateObserver[] = [];
+
 export class JobStore {
   private readonly redis: RedisWithScripts;
-  private readonly observers: StateObserver[] = [];
-
-  /** Called (synchronously, errors swallowed) for every state a job enters in this process. */
+  /**
+   * Called (synchronously, errors swallowed) for every state a job enters in this
+   * process, through any JobStore instance: workers keep their own store on a
+   * connection that waits out Redis outages (see WorkersModule).
+   */
   onStateChange(observer: StateObserver): void {
-    this.observers.push(observer);
+    stateObservers.push(observer);
   }
 
   private notify(change: StateChange): void {
-    for (const observer of this.observers) {
+    for (const observer of stateObservers) {
       try {
         observer(change);
       } catch {

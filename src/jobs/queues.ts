@@ -60,6 +60,11 @@ export class JobQueues {
     return out;
   }
 
+  /** The BullMQ queues themselves, in ACTIONS order (for the operator's bull-board). */
+  all(): Queue<QueuePayload>[] {
+    return [...this.queues.values()];
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
   }

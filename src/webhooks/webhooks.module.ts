@@ -10,6 +10,7 @@ import { QUEUE_PREFIX } from '../jobs/queues.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { SecretCipher } from '../secrets/secret-cipher.js';
 import { DeliveryLog } from './delivery-log.js';
+import { throttledWarning } from '../jobs/throttled-warning.js';
 import { WebhookSecrets } from './signing-secrets.js';
 import { createDeliveryProcessor, WEBHOOK_QUEUE, WebhookDispatcher, webhookQueue, type DeliveryPayload, type WebhookSettings } from './webhook-dispatcher.js';
 
@@ -60,7 +61,8 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
       prefix: QUEUE_PREFIX,
       concurrency: 8,
     });
-    this.worker.on('error', (err) => this.logger.warn(`webhook worker: ${err.message}`));
+    const warn = throttledWarning((m) => this.logger.warn(m));
+    this.worker.on('error', (err) => warn(`webhook worker: ${err.message}`));
   }
 
   async beforeApplicationShutdown(): Promise<void> {

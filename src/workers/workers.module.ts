@@ -9,7 +9,8 @@ import { JobStore } from '../jobs/job-store.js';
 import { BULL_CONNECTION } from '../jobs/jobs.module.js';
 import { DEFAULT_CONCURRENCY, type AvailableAction } from '../jobs/job.types.js';
 import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
-import { createJobRunner, MAX_STALLED_COUNT } from './job-runner.js';
+import { throttledWarning } from '../jobs/throttled-warning.js';
+import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import { FairScheduler } from '../jobs/fair-scheduler.js';
 import { JobNotifier } from '../jobs/job-notifier.js';
 import { InspectProcessor } from './inspect.processor.js';
@@ -42,11 +43,11 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
   private readonly shutdown = new AbortController();
   private readonly workers: Worker<QueuePayload>[] = [];
   private readonly processors: ActionProcessor<AvailableAction>[];
+  private readonly runnerDeps: Pick<RunnerDeps, 'store' | 'fair' | 'notifier'>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BULL_CONNECTION) private readonly connection: Redis,
-    private readonly store: JobStore,
     private readonly cancelBus: CancelBus,
     inspector: ImageInspector,
     buildkit: BuildkitClient,
@@ -57,10 +58,14 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     cosign: CosignClient,
     keys: SigningKeys,
     registries: RegistryResolver,
-    private readonly fair: FairScheduler,
-    private readonly notifier: JobNotifier,
     tenantSecrets: TenantSecrets,
   ) {
+    // The runner's own Redis writes (state, events, slots) go over the workers'
+    // connection, which waits out a Redis outage instead of failing fast like the API's:
+    // a job that ends while Redis is down records its state when Redis is back, rather
+    // than erroring and leaving its record `running`.
+    const store = new JobStore(connection, config.jobRetentionSeconds);
+    this.runnerDeps = { store, fair: new FairScheduler(connection, config.tenancy.maxConcurrentJobs), notifier: new JobNotifier(store) };
     const scan = new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: config.jobRetentionSeconds });
     const sign = new SignProcessor({ cosign, keys, inspector });
     const push = new PushProcessor(registries);
@@ -86,7 +91,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
   async onApplicationBootstrap(): Promise<void> {
     for (const processor of this.processors) {
       const concurrency = this.config.concurrency[processor.action] ?? DEFAULT_CONCURRENCY[processor.action];
-      const runner = createJobRunner(processor, { store: this.store, fair: this.fair, notifier: this.notifier, logger: this.logger, shutdown: this.shutdown.signal });
+      const runner = createJobRunner(processor, { ...this.runnerDeps, logger: this.logger, shutdown: this.shutdown.signal });
       const worker = new Worker<QueuePayload>(queueName(processor.action), runner, {
         connection: this.connection,
         prefix: QUEUE_PREFIX,
@@ -97,7 +102,8 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
         stalledInterval: this.config.jobLockMs,
         maxStalledCount: MAX_STALLED_COUNT,
       });
-      worker.on('error', (err) => this.logger.warn(`worker ${processor.action}: ${err.message}`));
+      const warn = throttledWarning((m) => this.logger.warn(m));
+      worker.on('error', (err) => warn(`worker ${processor.action}: ${err.message}`));
       this.workers.push(worker);
     }
     await this.cancelBus.subscribe((jobId) => {

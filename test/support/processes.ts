@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { CACHE_DIR, PROJECT_DIR, TEST_SECRETS_KEY, TOOLS } from './env.js';
+import { freePort, TOKEN } from './stack.js';
+
+/** A child in its own process group, so a kill reaches its tools (buildctl) too. */
+export interface Child {
+  process: ChildProcess;
+  output: string[];
+  exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv): Child {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const output: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    process: child,
+    output,
+    exited,
+    kill(signal) {
+      try {
+        process.kill(-child.pid!, signal);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await Promise.resolve(probe()).catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** `stevedore worker` as a real process; resolves once its /healthz answers. */
+export async function startWorker(env: Record<string, string>): Promise<Child> {
+  const metricsPort = await freePort();
+  const child = start(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'worker'], {
+    PATH: process.env.PATH,
+    STEVEDORE_CACHE_DIR: CACHE_DIR,
+    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-worker-')),
+    STEVEDORE_TOKEN: TOKEN,
+    STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY,
+    STEVEDORE_LOG_LEVEL: 'warn',
+    STEVEDORE_HTTP_HOST: '127.0.0.1',
+    STEVEDORE_METRICS_PORT: String(metricsPort),
+    ...env,
+  });
+  await until('the worker to be up', async () => {
+    if (child.process.exitCode !== null) throw new Error(`worker exited: ${child.output.join('').slice(-2000)}`);
+    return (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok || undefined;
+  }, 60_000, 200).catch((err: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${err.message}\n${child.output.join('').slice(-2000)}`);
+  });
+  return child;
+}
+
+/** A real redis-server with an append-only file, restartable on the same port and data. */
+export class RedisServer {
+  private child?: Child;
+  readonly dir = mkdtempSync(join(tmpdir(), 'stv-redis-'));
+  constructor(readonly port: number) {}
+  get url() {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+  async start(): Promise<void> {
+    this.child = start(TOOLS.redisServer, ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { PATH: process.env.PATH });
+    await until('redis to answer', async () => {
+      const r = new Redis(this.port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      r.on('error', () => undefined);
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG' || undefined;
+      } finally {
+        r.disconnect();
+      }
+    }, 20_000);
+  }
+  async kill(): Promise<void> {
+    this.child?.kill('SIGKILL');
+    await this.child?.exited;
+  }
+}
