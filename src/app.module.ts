@@ -36,6 +36,9 @@ import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
+import { DashboardAuth } from './ui/dashboard-auth.js';
+import { UiJobsController } from './ui/ui-jobs.controller.js';
+import { UiPagesController } from './ui/ui-pages.controller.js';
 
 /** Which parts of stevedore this process runs: `serve` is api + worker in one. */
 export interface Roles {
@@ -74,7 +77,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [MetricsController, SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SecretsController, WebhookSecretController, JobDeliveriesController, SystemGrpcController, JobsGrpcController] : [],
+      controllers: roles.api ? [MetricsController, SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SecretsController, WebhookSecretController, JobDeliveriesController, SystemGrpcController, JobsGrpcController, UiPagesController, UiJobsController] : [],
       providers: roles.api
         ? [
             SystemService,
@@ -82,6 +85,7 @@ export class AppModule {
             Authenticator,
             AuthGuard,
             GrpcAuth,
+            DashboardAuth,
           ]
         : [],
     };

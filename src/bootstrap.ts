@@ -13,6 +13,7 @@ import { grpcServerOptions, setGrpcServing } from './grpc/grpc-options.js';
 import { serveOpenApi } from './openapi/openapi.js';
 import { httpRequests } from './metrics/metrics.js';
 import { createLogger } from './config/logger.js';
+import { mountQueueBoard } from './ui/queue-board.js';
 
 /**
  * A caller's x-request-id when it is sane, else a new UUID; written back onto the
@@ -52,6 +53,7 @@ export async function createApp(config: AppConfig, roles: Roles): Promise<NestFa
   app.useGlobalFilters(new ApiExceptionFilter());
   if (roles.api) {
     serveOpenApi(app);
+    await mountQueueBoard(app);
     app.connectMicroservice(grpcServerOptions(config.grpc.port));
   }
   return app;

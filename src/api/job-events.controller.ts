@@ -18,6 +18,9 @@ import { mapJobErrors } from './errors/job-errors.js';
 import { validate } from './validation.js';
 
 const EVENT_ID = /^\d{1,20}-\d{1,20}$/;
+const MAX_UINT64 = 2n ** 64n - 1n;
+/** A Redis stream id: both parts are unsigned 64-bit (Redis refuses larger ones with an error). */
+const isEventId = (id: string): boolean => EVENT_ID.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_UINT64);
 
 /** One SSE frame: `id:`, `event:` (the type) and the event's JSON on `data:`. */
 export const sseFrame = (e: JobEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ at: e.at, ...e.data })}\n\n`;
@@ -42,14 +45,14 @@ export class JobEventsController {
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiQuery({ name: 'follow', required: false, enum: ['true', 'false'] })
-  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id.' })
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id.', schema: { type: 'string', pattern: EVENT_ID.source } })
   @ApiProduces('text/event-stream', 'application/json')
   @ApiResponse({ status: 200, description: 'text/event-stream, or with follow=false `{items: [event]}`.', schema: { type: 'object', properties: { items: { type: 'array', items: EVENT_SCHEMA } } } })
   @ApiResponse({ status: 400, description: 'Invalid query or Last-Event-ID.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
   async events(@Param('id') id: string, @Query() query: unknown, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
     const { follow } = validate(eventsQuerySchema, query, 'query');
-    if (lastEventId !== undefined && !EVENT_ID.test(lastEventId)) {
+    if (lastEventId !== undefined && !isEventId(lastEventId)) {
       throw new ApiError(400, 'VALIDATION_FAILED', 'invalid header: Last-Event-ID: must be an event id like 1700000000000-0', { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] });
     }
     await mapJobErrors(this.jobs.get(id, principal.tenant));

@@ -1,6 +1,32 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { ERROR_SCHEMA } from '../api/dto/openapi-schemas.js';
 import { STEVEDORE_VERSION } from '../version.js';
+
+/**
+ * What AuthGuard answers on every route it guards, before the handler runs: declared
+ * here once for each operation with a bearer `security` requirement (unless the handler
+ * declares its own), so no guarded operation leaves them out of the document.
+ */
+const AUTH_RESPONSES: Record<string, string> = {
+  '401': 'Missing or wrong token.',
+  '403': 'The API key lacks the scope this operation needs.',
+  '429': "Over the API key's rate limit; Retry-After gives the seconds to wait.",
+};
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+function addAuthResponses(document: OpenAPIObject): OpenAPIObject {
+  for (const item of Object.values(document.paths)) {
+    for (const method of METHODS) {
+      const operation = item[method];
+      if (!operation?.security?.some((requirement) => 'bearer' in requirement)) continue;
+      for (const [status, description] of Object.entries(AUTH_RESPONSES)) {
+        operation.responses[status] ??= { description, content: { 'application/json': { schema: ERROR_SCHEMA } } };
+      }
+    }
+  }
+  return document;
+}
 
 export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -12,7 +38,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion(STEVEDORE_VERSION)
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'The admin token (STEVEDORE_TOKEN, or <state dir>/admin-token under `serve`).' })
     .build();
-  return SwaggerModule.createDocument(app, config);
+  return addAuthResponses(SwaggerModule.createDocument(app, config));
 }
 
 /** Swagger UI at /docs and the document at /openapi.json. */

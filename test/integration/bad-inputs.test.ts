@@ -43,6 +43,8 @@ const CASES: Case[] = [
   ['unknown query parameter', get('/v1/jobs?sort=asc'), 400, 'VALIDATION_FAILED'],
   ['events of unknown job', get(`/v1/jobs/${UNKNOWN}/events`), 404, 'NOT_FOUND'],
   ['events with a bad Last-Event-ID', get(`/v1/jobs/${UNKNOWN}/events`, { ...AUTH, 'last-event-id': 'yesterday' }), 400, 'VALIDATION_FAILED'],
+  // Redis stream ids are two unsigned 64-bit numbers; a larger one was a 500 from XRANGE (found by the fuzzer).
+  ['events with a Last-Event-ID past 64 bits', get(`/v1/jobs/${UNKNOWN}/events`, { ...AUTH, 'last-event-id': '1-18446744073709551616' }), 400, 'VALIDATION_FAILED'],
   ['events with follow=maybe', get(`/v1/jobs/${UNKNOWN}/events?follow=maybe`), 400, 'VALIDATION_FAILED', 'follow'],
   ['sync inspect without ref', get('/v1/images/inspect'), 400, 'VALIDATION_FAILED', 'ref'],
   ['sync inspect of an option', get('/v1/images/inspect?ref=--help'), 400, 'VALIDATION_FAILED', 'ref'],
