@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the toolchain needs. Installs only what is missing.
 . "$(dirname "$0")/lib.sh"
+# python3-venv (the venv of scripts/install-fuzz.sh) has no file of its own: the
+# python3.X-venv it depends on brings ensurepip into the machine's python3 stdlib.
+py3_venv_marker=/usr/bin/python3
+if [ -x /usr/bin/python3 ]; then
+  py3_venv_marker="$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')/ensurepip/__init__.py"
+fi
 # package -> a file it provides, to tell whether it is installed without dpkg-query races
 declare -A PACKAGES=(
   [runc]=/usr/bin/runc
@@ -11,6 +17,10 @@ declare -A PACKAGES=(
   [qemu-user-static]=/usr/bin/qemu-aarch64-static
   [binfmt-support]=/usr/sbin/update-binfmts
   [iptables]=/usr/sbin/iptables
+  # headless browser of test/integration/dashboard.test.ts (playwright-core drives it;
+  # Playwright's own browser download cannot run here)
+  [chromium]=/usr/bin/chromium
+  [python3-venv]=$py3_venv_marker
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do [ -e "${PACKAGES[$pkg]}" ] || missing+=("$pkg"); done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds buildkitd, buildctl, trivy and cosign from their Go modules at pinned versions.
+# Builds buildkitd, buildctl, trivy, cosign, and the Docker CLI plugins compose and
+# buildx from their Go modules at pinned versions.
 # Each binary is cached under $STEVEDORE_CACHE_DIR/tools/<name>-<version>/ and linked
 # into $STEVEDORE_CACHE_DIR/bin, so a second run on the same machine takes seconds.
 . "$(dirname "$0")/lib.sh"
@@ -33,9 +34,21 @@ build_tool cosign "$COSIGN_VERSION" github.com/sigstore/cosign/v3 cmd/cosign "-X
 # trivy imports encoding/json/v2, which Go 1.26 only builds with GOEXPERIMENT=jsonv2
 # (trivy's own release build sets it too).
 build_tool trivy "$TRIVY_VERSION" github.com/aquasecurity/trivy cmd/trivy "-X=github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" jsonv2
+# Docker Compose and buildx, installed as Docker CLI plugins (docker-compose.yml; Debian's
+# docker.io has neither). Compose hands `up --build` to `docker buildx bake`; without
+# buildx it falls back to the engine's own builder, which on Debian's 20.10 engine is too
+# old for the service Dockerfile (heredocs, RUN --mount).
+build_tool compose "$COMPOSE_VERSION" github.com/docker/compose/v5 cmd "-X github.com/docker/compose/v5/internal.Version=$COMPOSE_VERSION"
+build_tool buildx "$BUILDX_VERSION" github.com/docker/buildx cmd/buildx "-X github.com/docker/buildx/version.Version=$BUILDX_VERSION -X github.com/docker/buildx/version.Package=github.com/docker/buildx"
+if is_root; then plugin_dir=/usr/libexec/docker/cli-plugins; else plugin_dir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"; fi
+mkdir -p "$plugin_dir"
+ln -sfn "$STEVEDORE_CACHE_DIR/tools/compose-$COMPOSE_VERSION/compose" "$plugin_dir/docker-compose"
+ln -sfn "$STEVEDORE_CACHE_DIR/tools/buildx-$BUILDX_VERSION/buildx" "$plugin_dir/docker-buildx"
 
 # A binary that does not report its pinned version is a half-installed tool.
 "$TOOLS_BIN/buildctl" --version | grep -q "$BUILDKIT_VERSION" || die "buildctl does not report $BUILDKIT_VERSION"
 "$TOOLS_BIN/buildkitd" --version | grep -q "$BUILDKIT_VERSION" || die "buildkitd does not report $BUILDKIT_VERSION"
 "$TOOLS_BIN/trivy" --version | grep -q "Version: ${TRIVY_VERSION#v}" || die "trivy does not report ${TRIVY_VERSION#v}"
 "$TOOLS_BIN/cosign" version 2>&1 | grep -q "$COSIGN_VERSION" || die "cosign does not report $COSIGN_VERSION"
+"$plugin_dir/docker-compose" version 2>&1 | grep -q "$COMPOSE_VERSION" || die "docker-compose does not report $COMPOSE_VERSION"
+"$plugin_dir/docker-buildx" version 2>&1 | grep -q "$BUILDX_VERSION" || die "docker-buildx does not report $BUILDX_VERSION"

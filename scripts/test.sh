@@ -7,15 +7,18 @@ t0=$(date +%s)
 use_node
 "$SCRIPTS_DIR/start-dockerd.sh"
 "$SCRIPTS_DIR/test-images.sh"
+# schemathesis for test/integration/fuzz.test.ts, in a venv under the cache.
+"$SCRIPTS_DIR/install-fuzz.sh"
 # The generator of the test vulnerability DB (test/trivy-db), cached by its source hash.
-need go "builds the test vulnerability DB generator"
-src_hash=$(cat "$PROJECT_DIR"/test/trivy-db/go.mod "$PROJECT_DIR"/test/trivy-db/go.sum "$PROJECT_DIR"/test/trivy-db/*.go | sha256sum | cut -c1-16)
-export STEVEDORE_TRIVY_TEST_DB="$STEVEDORE_CACHE_DIR/tools/trivy-test-db-$src_hash/trivy-test-db"
-if [ ! -x "$STEVEDORE_TRIVY_TEST_DB" ]; then
-  log "building the test vulnerability DB generator"
-  (cd "$PROJECT_DIR/test/trivy-db" && CGO_ENABLED=0 go build -trimpath -o "$STEVEDORE_TRIVY_TEST_DB.tmp" .) >&2 || die "go build of test/trivy-db failed"
-  mv "$STEVEDORE_TRIVY_TEST_DB.tmp" "$STEVEDORE_TRIVY_TEST_DB"
-fi
+STEVEDORE_TRIVY_TEST_DB=$("$SCRIPTS_DIR/trivy-test-db.sh")
+export STEVEDORE_TRIVY_TEST_DB
+# test/integration/service-image.test.ts: stand-ins for the base images of the service's
+# Dockerfile and its offline npm cache ($STEVEDORE_CACHE_DIR/service-base-images.json).
+"$SCRIPTS_DIR/service-base-images.sh"
+# test/integration/compose.test.ts: the images docker-compose.yml runs here (local
+# stand-ins for Docker Hub's), the buildx builder that builds the service image, and
+# $STEVEDORE_CACHE_DIR/compose.env naming them. Needs dist/ (setup.sh compiled it).
+"$SCRIPTS_DIR/compose-images.sh"
 log "setup for tests took $(( $(date +%s) - t0 )) s"
 export STEVEDORE_CACHE_DIR
 # Ryuk (testcontainers' reaper) is an image from Docker Hub, which cannot be pulled

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
@@ -5,6 +6,8 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
+import { ProcessError } from '../engines/process-runner.js';
+import { isLoopbackRegistry } from '../engines/references.js';
 import { RegistryClient } from '../engines/registry/registry-client.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -17,6 +20,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 @Injectable()
 export class ReadinessIndicators {
   private readonly buildkit?: BuildkitClient;
+  private readonly buildkitHost?: string;
   private readonly registry?: RegistryClient;
 
   constructor(
@@ -26,7 +30,10 @@ export class ReadinessIndicators {
     buildkit: BuildkitClient,
   ) {
     if (config.buildkitHost) this.buildkit = buildkit;
-    if (config.registryMirror) this.registry = new RegistryClient(config.registryMirror);
+    this.buildkitHost = config.buildkitHost;
+    // Plain HTTP when the mirror is loopback or listed in STEVEDORE_INSECURE_REGISTRIES
+    // (a registry service on a compose network), as for every other registry call.
+    if (config.registryMirror) this.registry = new RegistryClient(config.registryMirror, { insecure: isLoopbackRegistry(config.registryMirror) || config.insecureRegistries.includes(config.registryMirror) });
   }
 
   async checkRedis() {
@@ -44,7 +51,14 @@ export class ReadinessIndicators {
     const check = this.health.check('buildkit');
     if (!this.buildkit) return check.down({ message: 'BUILDKIT_HOST is not set' });
     try {
-      const workers = await this.buildkit.workers(CHECK_TIMEOUT_MS + 1_000);
+      const workers = await this.buildkit.workers(CHECK_TIMEOUT_MS + 1_000).catch(async (err: unknown) => {
+        // The api image carries no buildctl (only the worker image does): there, a
+        // connection to buildkitd's address is the check.
+        if (!(err instanceof ProcessError) || err.kind !== 'spawn') throw err;
+        await withTimeout(connectProbe(this.buildkitHost!), CHECK_TIMEOUT_MS, 'buildkitd');
+        return undefined;
+      });
+      if (workers === undefined) return check.up({ probe: 'connect' });
       if (workers.length === 0) return check.down({ message: 'buildkitd has no workers' });
       return check.up({ workers: workers.length });
     } catch (err) {
@@ -62,4 +76,21 @@ export class ReadinessIndicators {
       return check.down({ message: (err as Error).message });
     }
   }
+}
+
+/** Opens and closes a connection to a tcp://host:port or unix:///path buildkitd address. */
+function connectProbe(address: string): Promise<void> {
+  const url = /^tcp:\/\/(.+):(\d+)$/.exec(address);
+  const unix = /^unix:\/\/(\/.+)$/.exec(address);
+  if (!url && !unix) return Promise.reject(new Error(`buildctl is not installed, and ${address} cannot be probed without it`));
+  return new Promise((resolve, reject) => {
+    const socket = url ? connect({ host: url[1]!.replace(/^\[|\]$/g, ''), port: Number(url[2]) }) : connect(unix![1]!);
+    socket.unref();
+    socket.setTimeout(CHECK_TIMEOUT_MS, () => socket.destroy(new Error(`no connection within ${CHECK_TIMEOUT_MS} ms`)));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
 }

@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/config.js';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { ChildProcessRunner } from '../engines/process-runner.js';
 import { RegistryClient } from '../engines/registry/registry-client.js';
+import { isLoopbackRegistry } from '../engines/references.js';
 import { Daemon, killStaleDaemons, waitReady } from './daemon.js';
 import { seedBaseImage } from './seed-base-image.js';
 
@@ -37,7 +38,8 @@ export class EmbeddedStack {
     await killStaleDaemons(this.runDir);
     try {
       const registry = this.config.registryMirror ?? (await this.startRegistry());
-      await seedBaseImage(new RegistryClient(registry), this.config.cacheDir, this.log, { required: !this.config.registryMirror });
+      const insecure = isLoopbackRegistry(registry) || this.config.insecureRegistries.includes(registry);
+      await seedBaseImage(new RegistryClient(registry, { insecure }), this.config.cacheDir, this.log, { required: !this.config.registryMirror });
       const [redis_url, buildkit_host] = await Promise.all([
         this.config.redisUrl ?? this.startRedis(),
         this.config.buildkitHost ?? this.startBuildkitd(registry),

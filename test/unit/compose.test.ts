@@ -7,17 +7,65 @@ import { CONFIG_VARIABLES } from '../../src/config/config.js';
 import { PROJECT_DIR } from '../support/env.js';
 
 const compose = parse(readFileSync(join(PROJECT_DIR, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, unknown>; configs?: { source: string }[]; volumes?: string[] }>;
+  services: Record<string, { image?: string; build?: { context: string; target: string; args?: Record<string, string> }; command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, unknown>; configs?: { source: string }[]; volumes?: string[]; privileged?: boolean; container_name?: string; ports?: string[] }>;
   configs?: Record<string, unknown>;
   volumes?: Record<string, unknown>;
 };
 
 describe('docker-compose.yml', () => {
   it('describes the production topology', () => {
-    assert.deepEqual(Object.keys(compose.services).sort(), ['api', 'buildkitd', 'redis', 'registry', 'worker']);
+    assert.deepEqual(Object.keys(compose.services).sort(), ['api', 'buildkitd', 'redis', 'registry', 'trivy', 'worker']);
     for (const [name, service] of Object.entries(compose.services)) assert.ok(service.image, `${name} has an image`);
-    assert.deepEqual(compose.services.api!.command, ['stevedore', 'api']);
-    assert.deepEqual(compose.services.worker!.command, ['stevedore', 'worker']);
+    // The image's entrypoint is `node bin/stevedore.js`: the command is the role.
+    assert.deepEqual(compose.services.api!.command, ['api']);
+    assert.deepEqual(compose.services.worker!.command, ['worker']);
+  });
+
+  it('builds api and worker from the Dockerfile, its base images overridable by environment', () => {
+    const dockerfile = readFileSync(join(PROJECT_DIR, 'Dockerfile'), 'utf8');
+    const args = [...dockerfile.matchAll(/^ARG (\w+_IMAGE)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const);
+    assert.ok(args.length >= 4, 'the Dockerfile declares its base images as build arguments');
+    for (const role of ['api', 'worker']) {
+      const build = compose.services[role]!.build!;
+      assert.equal(build.context, '.');
+      assert.equal(build.target, role);
+      assert.ok(new RegExp(`^FROM .* AS ${role}$`, 'm').test(dockerfile), `the Dockerfile has a ${role} target`);
+      // Same names as the Dockerfile's, each defaulting to the Dockerfile's own default.
+      assert.deepEqual(Object.keys(build.args ?? {}).sort(), args.map(([name]) => name).sort());
+      for (const [name, value] of args) assert.equal(build.args![name], `\${STEVEDORE_BUILD_${name}:-${value}}`, `${role}: ${name}`);
+    }
+  });
+
+  it('makes every image overridable and keeps buildkitd privileged, Redis on AOF', () => {
+    for (const name of ['buildkitd', 'redis', 'registry', 'trivy', 'api', 'worker']) {
+      assert.match(compose.services[name]!.image!, /^\$\{STEVEDORE_[A-Z]+_IMAGE:-[^}]+\}$/, `${name}: ${compose.services[name]!.image}`);
+    }
+    assert.equal(compose.services.buildkitd!.privileged, true);
+    assert.deepEqual(compose.services.redis!.command!.slice(0, 3), ['redis-server', '--appendonly', 'yes']);
+    // Scalable: no fixed container name and no host port on the workers.
+    assert.equal(compose.services.worker!.container_name, undefined);
+    assert.equal(compose.services.worker!.ports, undefined);
+  });
+
+  it('points the workers at the Trivy server, with its token', () => {
+    const worker = compose.services.worker!.environment!;
+    const trivy = compose.services.trivy!;
+    const listen = trivy.command![trivy.command!.indexOf('--listen') + 1]!;
+    assert.deepEqual(trivy.command!.slice(0, 1), ['server']);
+    assert.equal(worker.TRIVY_SERVER_URL, `http://trivy:${listen.split(':').pop()}`);
+    assert.match(worker.TRIVY_TOKEN!, /^\$\{TRIVY_TOKEN:\?/);
+    assert.equal(trivy.environment!.TRIVY_TOKEN, worker.TRIVY_TOKEN);
+    assert.ok(Object.keys(compose.services.worker!.depends_on ?? {}).includes('trivy'));
+  });
+
+  it('has override files that only name services the base file defines', () => {
+    for (const file of ['offline.yml', 'signing.yml', 'unprivileged-buildkitd.yml']) {
+      const override = parse(readFileSync(join(PROJECT_DIR, 'deploy', 'compose', file), 'utf8')) as { services: Record<string, { environment?: Record<string, string> }> };
+      for (const [name, service] of Object.entries(override.services)) {
+        assert.ok(compose.services[name], `${file}: ${name}`);
+        for (const variable of Object.keys(service.environment ?? {})) assert.ok(variable in CONFIG_VARIABLES, `${file}: ${name}: ${variable}`);
+      }
+    }
   });
 
   it('references only services, configs and volumes it defines', () => {

@@ -39,12 +39,28 @@ export class TrivyScanError extends Error {
 export class TrivyClient {
   constructor(private readonly runner: ProcessRunner, private readonly settings: TrivySettings) {}
 
-  /** UpdatedAt of the installed DB (part of every scan cache key); undefined when there is none. */
+  /**
+   * UpdatedAt of the DB scans use (part of every scan cache key); undefined when there
+   * is none. In client/server mode that is the server's DB, which it reports on
+   * `GET /version` (no token needed): a server that updates its DB thereby invalidates
+   * cached scans, and an unreachable one gets no cache hits.
+   */
   async dbUpdatedAt(): Promise<string | undefined> {
-    if (this.settings.serverUrl) return `server:${this.settings.serverUrl}`;
+    if (this.settings.serverUrl) return this.serverDbUpdatedAt(this.settings.serverUrl);
     try {
       const meta = JSON.parse(await readFile(join(this.settings.cacheDir, 'db', 'metadata.json'), 'utf8')) as { UpdatedAt?: string };
       return meta.UpdatedAt;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async serverDbUpdatedAt(serverUrl: string): Promise<string | undefined> {
+    try {
+      const res = await fetch(`${serverUrl.replace(/\/+$/, '')}/version`, { signal: AbortSignal.timeout(5_000) });
+      if (!res.ok) return undefined;
+      const body = (await res.json()) as { VulnerabilityDB?: { UpdatedAt?: string } };
+      return body.VulnerabilityDB?.UpdatedAt || undefined;
     } catch {
       return undefined;
     }
@@ -66,7 +82,7 @@ export class TrivyClient {
     try {
       await this.runner.run(this.settings.trivy, args, { signal: options.signal, timeoutMs: options.timeoutMs, env: this.env() });
     } catch (err) {
-      throw classify(err);
+      throw classify(err, this.settings.serverUrl);
     }
   }
 
@@ -90,9 +106,14 @@ export class TrivyClient {
   }
 }
 
-function classify(err: unknown): unknown {
+function classify(err: unknown, serverUrl?: string): unknown {
   if (!(err instanceof ProcessError) || err.kind !== 'exit') return err;
   const text = err.stderrTail;
+  // Client/server mode: the client reaches the server over Twirp. An unreachable server,
+  // a wrong token ("twirp error unauthenticated: invalid token") or a failure on the
+  // server's side is the scanner being unavailable, not a problem with the image (and
+  // these messages say "image scan error", so they must not reach the checks below).
+  if (serverUrl && /twirp error|unauthenticated|invalid token/i.test(text)) return new ScannerUnavailableError(`Trivy server ${serverUrl} cannot scan: ${lastLine(text)}`);
   if (/MANIFEST_UNKNOWN|NAME_UNKNOWN|not found|404/i.test(text) && /image/i.test(text)) return new TrivyScanError(`image not found: ${lastLine(text)}`, true);
   if (/DB|database|--skip-db-update|server/i.test(text)) return new ScannerUnavailableError(`trivy cannot scan: ${lastLine(text)}`);
   return new TrivyScanError(`trivy failed: ${lastLine(text)}`, false);
