@@ -12,7 +12,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ContextError, ContextStore } from '../engines/context/context-store.js';
 import { ContextOwners } from '../engines/context/context-owners.js';
-import { callbackProblem } from '../webhooks/callback-guard.js';
+import { assertCallbackAllowed } from '../webhooks/callback-guard.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { actionSchema, idempotencyKeySchema, jobRequestSchema, listJobsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from './dto/openapi-schemas.js';
@@ -111,10 +111,7 @@ export interface SubmitChecks {
 export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant, secrets }: SubmitChecks): Promise<void> {
   checkBuildPolicy(request, config);
   await assertBuildSecretsExist(request, tenant, config, secrets);
-  if (request.callback_url) {
-    const problem = await callbackProblem(request.callback_url, config.webhooks.allowedHosts);
-    if (problem) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: callback_url: ${problem}`, { fields: [{ path: 'callback_url', message: problem }] });
-  }
+  if (request.callback_url) await assertCallbackAllowed(request.callback_url, config.webhooks.allowedHosts);
   const signing = request.action === 'sign' || request.action === 'verify' ? { key: request.key, path: 'key' } : request.action === 'build' && request.sign ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' } : undefined;
   if (signing && keys) {
     const problem = signing.key ? (keys.has(signing.key) ? undefined : `no signing key named ${signing.key}`) : keys.keys.length ? undefined : 'no signing keys are configured on this server';

@@ -21,6 +21,9 @@ ${CLIENT_HELP}
 
 type Role = 'serve' | 'api' | 'worker';
 
+/** After SIGTERM, how long past STEVEDORE_SHUTDOWN_GRACE_SECONDS the process may take to stop before it exits regardless. */
+const HARD_STOP_MARGIN_MS = 15_000;
+
 async function run(command: string): Promise<void> {
   switch (command) {
     case 'version':
@@ -100,10 +103,19 @@ async function runRole(role: Role): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: shutting down`);
+    // Last resort: a shutdown that cannot finish (Redis not answering, so running jobs
+    // cannot be handed back) must not hang forever. The jobs this process still held are
+    // found by BullMQ's stalled-job check and recovered by another worker.
+    const hardStopMs = config.shutdownGraceMs + HARD_STOP_MARGIN_MS;
+    const hardStop = setTimeout(() => {
+      log.error(`${signal}: shutdown did not finish within ${hardStopMs / 1000} s; exiting anyway`);
+      process.exit(1);
+    }, hardStopMs);
     try {
       metrics?.close();
       await stopApp(app);
     } finally {
+      clearTimeout(hardStop); // the embedded daemons' own stop is bounded (SIGKILL after 10 s)
       await stack?.stop();
     }
     process.exit(0);

@@ -43,7 +43,7 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_WEBHOOK_RETRY_BASE_MS: { default: '340000', doc: 'First retry delay of a failed webhook; each later one doubles, with jitter (8 attempts span about 12 h).' },
   STEVEDORE_WEBHOOK_TIMEOUT_MS: { default: '10000', doc: 'Time limit of one webhook delivery attempt.' },
   STEVEDORE_JOB_LOCK_SECONDS: { default: '30', doc: "How long a worker's hold on a running job lasts without renewal: a worker that dies is detected (and its job recovered) within about twice this." },
-  STEVEDORE_SHUTDOWN_GRACE_SECONDS: { default: '30', doc: 'On SIGTERM, how long running jobs may take to finish before they are handed back to the queue for another worker.' },
+  STEVEDORE_SHUTDOWN_GRACE_SECONDS: { default: '30', doc: 'On SIGTERM, how long running jobs may take to finish before they are handed back to the queue for another worker. A shutdown that still cannot finish (Redis not answering) exits 15 s later anyway.' },
   STEVEDORE_METRICS_PORT: { default: '9464', doc: 'Port of a `worker`\'s own /metrics and /healthz (the api and `serve` expose /metrics on the REST port). 0 = none.' },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;

@@ -16,7 +16,7 @@ export class CancelBus {
   }
 
   async subscribe(onCancel: (jobId: string) => void): Promise<void> {
-    this.subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (_channel: string, jobId: string) => onCancel(jobId));
     await this.subscriber.subscribe(keys.cancelChannel);

@@ -20,7 +20,8 @@ export async function* followJobEvents(redis: Redis, store: JobStore, jobId: str
     }
     if (replay.length < 1000) break;
   }
-  const reader = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
+  // No command time limit here (the shared connection has one): XREAD BLOCK waits 5 s.
+  const reader = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false, commandTimeout: undefined });
   reader.on('error', () => undefined);
   const stop = () => reader.disconnect();
   signal.addEventListener('abort', stop, { once: true });

@@ -6,6 +6,9 @@ import type { JobQueues } from './queues.js';
 import type { JobNotifier } from './job-notifier.js';
 import { DEFAULT_TIMEOUT_SECONDS, isTerminal, type JobRecord, type JobRequest } from './job.types.js';
 
+/** How long a failed submit keeps trying to fail its possibly written record (Redis down). */
+const ABANDON_RETRY_MS = 10 * 60_000;
+
 /** Why a job operation was refused; the API layers map `code` to HTTP and gRPC status. */
 export class JobOperationError extends Error {
   constructor(
@@ -70,17 +73,49 @@ export class JobService {
     };
     // The record first (it also numbers the job for fair scheduling), then the queue
     // add: no worker can take a job before its record exists.
-    const priority = await this.store.create(job, options.requestId ? { request_id: options.requestId } : {});
+    let priority: number;
+    try {
+      priority = await this.store.create(job, options.requestId ? { request_id: options.requestId } : {});
+    } catch (err) {
+      // Redis may still have written the record (a reply lost with the connection, or a
+      // command time limit passed while Redis was frozen): see abandon().
+      this.abandon(id, idempotencyKey);
+      throw err;
+    }
     try {
       await this.queues.add(job.action, id, priority);
     } catch (err) {
-      // Nothing half-written: a job that could not be queued is failed, visibly.
-      await this.store.transition(id, ['queued'], 'failed', { finished_at: new Date().toISOString(), error: { code: 'QUEUE_UNAVAILABLE', message: 'the job could not be queued', details: {} } });
-      if (idempotencyKey) await this.redis.del(keys.idempotency(idempotencyKey));
+      this.abandon(id, idempotencyKey);
       throw new JobOperationError('QUEUE_UNAVAILABLE', `could not queue the job: ${(err as Error).message}`);
     }
     if (request.concurrency_key) await this.supersede(tenant, request.concurrency_key, id);
     return { job, created: true };
+  }
+
+  /**
+   * Nothing half-written: a submit that failed after its record may have been written is
+   * failed visibly (QUEUE_UNAVAILABLE), never left `queued` with nothing on the queue.
+   * Redis is usually what failed, so this runs in the background and tries again every
+   * second (up to ABANDON_RETRY_MS) until Redis answers. Its commands go out on the same
+   * connection after the submit's own, so Redis applies them after a late record write.
+   * A job a worker already took (the queue add went through after all) is left to run.
+   */
+  private abandon(id: string, idempotencyKey: string | undefined): void {
+    const deadline = Date.now() + ABANDON_RETRY_MS;
+    const error = { code: 'QUEUE_UNAVAILABLE', message: 'the job could not be queued', details: {} };
+    const attempt = async () => {
+      try {
+        const done = await this.store.transition(id, ['queued'], 'failed', { finished_at: new Date().toISOString(), error }, { error });
+        if (done?.applied) await this.notifier.finished(id);
+        if (idempotencyKey) {
+          const claim = JSON.parse((await this.redis.get(keys.idempotency(idempotencyKey))) ?? '{}') as { id?: string };
+          if (claim.id === id) await this.redis.del(keys.idempotency(idempotencyKey));
+        }
+      } catch {
+        if (Date.now() < deadline) setTimeout(() => void attempt(), 1_000).unref();
+      }
+    };
+    void attempt();
   }
 
   /** Another tenant's job answers exactly like a missing one. */

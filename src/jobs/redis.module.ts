@@ -6,6 +6,9 @@ import type { AppConfig } from '../config/config.js';
 /** The shared Redis connection (queues and job records build on it in later issues). */
 export const REDIS = Symbol('REDIS');
 
+/** Time limit of one command on the shared (API) connection. */
+export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+
 @Global()
 @Module({
   providers: [
@@ -16,10 +19,15 @@ export const REDIS = Symbol('REDIS');
         if (!config.redisUrl) throw new Error('REDIS_URL is required for this role');
         // lazyConnect: creating the app (e.g. to write openapi.yaml) needs no Redis.
         // No offline queue: while Redis is down calls fail fast instead of piling up.
+        // A command time limit: a Redis that is up but does not answer (frozen, or a
+        // network partition that leaves the connection open) fails a call in 2 s
+        // (503 REDIS_UNAVAILABLE) instead of hanging it. Long blocking reads run on
+        // duplicates without it (job-events.ts).
         const client = new Redis(config.redisUrl, {
           lazyConnect: true,
           enableOfflineQueue: false,
           maxRetriesPerRequest: 1,
+          commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
           connectTimeout: 2_000,
           retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
         });

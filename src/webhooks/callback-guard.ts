@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
+import { ApiError } from '../api/errors/api-error.js';
 
 /**
  * SSRF guard for job callback URLs: a webhook may not reach loopback, private,
@@ -14,35 +15,74 @@ for (const [net, prefix] of [
   ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
   ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) blocked.addSubnet(net, prefix, 'ipv4');
+// ::/96 holds ::, ::1 and the deprecated IPv4-compatible form (::7f00:1 is how URL spells
+// [::127.0.0.1]); Teredo and local-use NAT64 tunnel to addresses we cannot see.
 for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8], ['2001:db8::', 32], ['100::', 64],
+  ['::', 96], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8], ['2001:db8::', 32], ['3fff::', 20], ['100::', 64],
+  ['2001::', 32], ['64:ff9b:1::', 48], ['5f00::', 16],
 ] as const) blocked.addSubnet(net, prefix, 'ipv6');
 
-/** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d), -compatible or NAT64 (64:ff9b::/96) IPv6 address. */
-function embeddedIpv4(ip: string): string | undefined {
-  const lower = ip.toLowerCase();
-  const dotted = /^(?:::ffff:|::|64:ff9b::)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(lower);
-  if (dotted) return dotted[1];
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (hex) {
-    const [hi, lo] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
-    return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+/** The 16 bytes of an IPv6 address (a dotted IPv4 tail and a zone id allowed), or undefined. */
+function ipv6Bytes(ip: string): number[] | undefined {
+  let text = ip.toLowerCase().split('%')[0]!;
+  if (isIP(text) !== 6) return undefined;
+  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (tail) {
+    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
+  const groups = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const words = rest === undefined ? groups(head) : [...groups(head), ...new Array<number>(8 - groups(head).length - groups(rest).length).fill(0), ...groups(rest)];
+  return words.flatMap((w) => [w >> 8, w & 255]);
+}
+
+/**
+ * The IPv4 address an IPv6 one stands for: IPv4-mapped (::ffff:0:0/96), IPv4-translated
+ * (::ffff:0:0:0/96), NAT64 (64:ff9b::/96) and 6to4 (2002::/16). These reach the IPv4
+ * address (through the kernel or a gateway), so that is the one to judge.
+ */
+function embeddedIpv4(ip: string): string | undefined {
+  const b = ipv6Bytes(ip);
+  if (!b) return undefined;
+  const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  const v4 = (at: number) => b.slice(at, at + 4).join('.');
+  if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return v4(12);
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return v4(12);
+  if (b[0] === 0 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return v4(12);
+  if (b[0] === 0x20 && b[1] === 0x02) return v4(2);
   return undefined;
 }
 
 /** True for an address no webhook may reach (without an allow-list entry). */
 export function isBlockedAddress(ip: string): boolean {
-  const family = isIP(ip);
-  if (family === 4) return blocked.check(ip, 'ipv4');
+  const address = ip.split('%')[0]!;
+  const family = isIP(address);
+  if (family === 4) return blocked.check(address, 'ipv4');
   if (family === 6) {
-    const v4 = embeddedIpv4(ip);
-    return v4 ? blocked.check(v4, 'ipv4') : blocked.check(ip, 'ipv6');
+    const v4 = embeddedIpv4(address);
+    return v4 ? blocked.check(v4, 'ipv4') : blocked.check(address, 'ipv6');
   }
   return true; // not an address at all
 }
 
-const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+/** A host as URL spells it (lower case, IPv6 compressed without brackets, no trailing dot). */
+export function normalizeHost(raw: string): string {
+  const host = raw.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  try {
+    return new URL(`http://${isIP(host) === 6 ? `[${host}]` : host}/`).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return host;
+  }
+}
+
+/** Whether the operator exempted this host (STEVEDORE_WEBHOOK_ALLOWED_HOSTS), however either is spelled. */
+export function isAllowedHost(host: string, allowedHosts: readonly string[]): boolean {
+  const wanted = normalizeHost(host);
+  return allowedHosts.some((allowed) => normalizeHost(allowed) === wanted);
+}
+
+const hostOf = (url: URL) => normalizeHost(url.hostname);
 
 export class CallbackRefused extends Error {}
 
@@ -60,12 +100,21 @@ export async function callbackProblem(raw: string, allowedHosts: readonly string
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http(s) URL';
   if (url.username || url.password) return 'must not carry credentials';
   const host = hostOf(url);
-  if (allowedHosts.includes(host)) return undefined;
+  if (isAllowedHost(host, allowedHosts)) return undefined;
   if (isIP(host)) return isBlockedAddress(host) ? `${host} is a loopback, private, link-local, multicast or reserved address` : undefined;
   const addresses = await resolveAll(host).catch(() => undefined);
   if (!addresses?.length) return `${host} does not resolve`;
   const bad = addresses.find((a) => isBlockedAddress(a.address));
   return bad ? `${host} resolves to ${bad.address}, a loopback, private, link-local, multicast or reserved address` : undefined;
+}
+
+/**
+ * The submission-time check as the API reports it: 400 VALIDATION_FAILED on callback_url.
+ * (The connect-time half is guardedLookup, used by the sender.)
+ */
+export async function assertCallbackAllowed(url: string, allowedHosts: readonly string[]): Promise<void> {
+  const problem = await callbackProblem(url, allowedHosts);
+  if (problem) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: callback_url: ${problem}`, { fields: [{ path: 'callback_url', message: problem }] });
 }
 
 function resolveAll(host: string): Promise<LookupAddress[]> {
@@ -90,7 +139,7 @@ export function guardedLookup(allowedHosts: readonly string[]) {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '');
       const list = addresses as LookupAddress[];
-      const allowed = allowedHosts.includes(hostname.toLowerCase());
+      const allowed = isAllowedHost(hostname, allowedHosts);
       const bad = allowed ? undefined : list.find((a) => isBlockedAddress(a.address));
       if (bad) return callback(Object.assign(new CallbackRefused(`refused: ${hostname} resolves to ${bad.address} (SSRF guard)`), { code: 'ECALLBACKREFUSED' }), '');
       if (options.all) return callback(null, list);

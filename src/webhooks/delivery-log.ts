@@ -15,6 +15,9 @@ export interface DeliveryAttempt {
 }
 
 const key = (jobId: string) => `stv:job:${jobId}:deliveries`;
+const counterKey = (jobId: string) => `stv:job:${jobId}:deliveries:n`;
+/** The list keeps the latest attempts only; a receiver failing for weeks of redeliveries stays bounded. */
+const KEPT = 500;
 
 /** Attempts per job in Redis, kept as long as the job record. */
 export class DeliveryLog {
@@ -23,15 +26,23 @@ export class DeliveryLog {
     private readonly retentionSeconds: number,
   ) {}
 
-  async record(jobId: string, attempt: DeliveryAttempt): Promise<void> {
-    await this.redis.multi().rpush(key(jobId), JSON.stringify(attempt)).ltrim(key(jobId), -500, -1).expire(key(jobId), this.retentionSeconds).exec();
+  /**
+   * Appends an attempt, numbered by a counter rather than the list's length: a retry and
+   * a redelivery of the same job may finish at once (and the list is trimmed).
+   */
+  async record(jobId: string, entry: Omit<DeliveryAttempt, 'attempt'>): Promise<number> {
+    const attempt = await this.redis.incr(counterKey(jobId));
+    await this.redis
+      .multi()
+      .rpush(key(jobId), JSON.stringify({ attempt, ...entry }))
+      .ltrim(key(jobId), -KEPT, -1)
+      .expire(key(jobId), this.retentionSeconds)
+      .expire(counterKey(jobId), this.retentionSeconds)
+      .exec();
+    return attempt;
   }
 
   async list(jobId: string): Promise<DeliveryAttempt[]> {
     return (await this.redis.lrange(key(jobId), 0, -1)).map((line) => JSON.parse(line) as DeliveryAttempt);
-  }
-
-  async count(jobId: string): Promise<number> {
-    return this.redis.llen(key(jobId));
   }
 }

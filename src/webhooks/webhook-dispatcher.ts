@@ -73,7 +73,6 @@ export function createDeliveryProcessor(deps: { store: JobStore; secrets: Webhoo
     const result = await sendWebhook({ url: job.request.callback_url, id: webhookId, body, secrets: await deps.secrets.signing(tenant) }, deps.settings);
     webhookDeliveries.inc({ outcome: result.outcome });
     await deps.log.record(jobId, {
-      attempt: (await deps.log.count(jobId)) + 1,
       webhook_id: webhookId,
       type,
       status_code: result.status_code,

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { guardedLookup, isBlockedAddress } from './callback-guard.js';
+import { guardedLookup, isAllowedHost, isBlockedAddress, normalizeHost } from './callback-guard.js';
 
 /** Bytes of a receiver's answer kept for the delivery log; the rest is discarded unread. */
 const RESPONSE_EXCERPT_BYTES = 1024;
@@ -38,9 +38,9 @@ export function sendWebhook(message: WebhookMessage, options: { timeoutMs: numbe
   const started = performance.now();
   const done = (outcome: DeliveryOutcome, status: number | null, error: string | null, excerpt: string | null = null): SendResult => ({ outcome, status_code: status, duration_ms: Math.round(performance.now() - started), error, response_excerpt: excerpt });
   const url = new URL(message.url);
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const host = normalizeHost(url.hostname);
   // A literal address is never looked up, so the connect-time check happens here.
-  if (isIP(host) && !options.allowedHosts.includes(host) && isBlockedAddress(host)) return Promise.resolve(done('refused', null, `refused: ${host} is not a public address (SSRF guard)`));
+  if (isIP(host) && !isAllowedHost(host, options.allowedHosts) && isBlockedAddress(host)) return Promise.resolve(done('refused', null, `refused: ${host} is not a public address (SSRF guard)`));
   return new Promise((resolve) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(url, {
@@ -48,8 +48,15 @@ export function sendWebhook(message: WebhookMessage, options: { timeoutMs: numbe
       lookup: guardedLookup(options.allowedHosts) as never,
       headers: { 'content-type': 'application/json', 'user-agent': 'stevedore-webhooks', ...signatureHeaders(message) },
     });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT_WEBHOOK' })), options.timeoutMs);
+    let response: IncomingMessage | undefined;
+    // One limit for the whole attempt (DNS, connect, answer). Once the status line is in,
+    // the status decides: a slow body is only cut short, not turned into a failure.
+    const timer = setTimeout(() => {
+      if (response) response.destroy();
+      else req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs} ms`), { code: 'ETIMEDOUT_WEBHOOK' }));
+    }, options.timeoutMs);
     req.on('response', (res: IncomingMessage) => {
+      response = res;
       const chunks: Buffer[] = [];
       let read = 0;
       res.on('data', (chunk: Buffer) => {
@@ -68,6 +75,7 @@ export function sendWebhook(message: WebhookMessage, options: { timeoutMs: numbe
       res.on('error', () => undefined);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
+      if (response) return; // the answer's status decides (finish runs on its close)
       clearTimeout(timer);
       if (err.code === 'ECALLBACKREFUSED') resolve(done('refused', null, err.message));
       else if (err.code === 'ETIMEDOUT_WEBHOOK') resolve(done('timeout', null, err.message));

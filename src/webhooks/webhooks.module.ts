@@ -32,7 +32,9 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
       global: true,
       providers: [
         { provide: 'WEBHOOK_ROLES', useValue: roles },
-        { provide: WEBHOOK_QUEUE_TOKEN, inject: [REDIS], useFactory: (r: Redis) => webhookQueue(r) },
+        // Enqueued over the connection that waits out a Redis outage (like the workers' job
+        // state writes): a job that ends while Redis is down still gets its webhook.
+        { provide: WEBHOOK_QUEUE_TOKEN, inject: [BULL_CONNECTION], useFactory: (r: Redis) => webhookQueue(r) },
         { provide: WebhookSecrets, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new WebhookSecrets(r, c.secretsKey ? new SecretCipher(c.secretsKey) : undefined) },
         { provide: DeliveryLog, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new DeliveryLog(r, c.jobRetentionSeconds) },
         { provide: WebhookDispatcher, inject: [WEBHOOK_QUEUE_TOKEN, APP_CONFIG], useFactory: (q: Queue<DeliveryPayload>, c: AppConfig) => new WebhookDispatcher(q, settingsOf(c)) },
@@ -48,15 +50,20 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
     @Inject(WEBHOOK_QUEUE_TOKEN) private readonly queue: Queue<DeliveryPayload>,
     private readonly notifier: JobNotifier,
     private readonly dispatcher: WebhookDispatcher,
-    private readonly store: JobStore,
-    private readonly secrets: WebhookSecrets,
-    private readonly log: DeliveryLog,
   ) {}
 
   onModuleInit(): void {
     this.notifier.onFinished((job) => this.dispatcher.jobFinished(job));
     if (!this.roles.worker) return;
-    this.worker = new Worker<DeliveryPayload>(WEBHOOK_QUEUE, createDeliveryProcessor({ store: this.store, secrets: this.secrets, log: this.log, settings: settingsOf(this.config) }), {
+    // The sender's reads and log writes wait out a Redis outage too, instead of failing the
+    // attempt (and using up one of its retries) over a blip.
+    const deps = {
+      store: new JobStore(this.connection, this.config.jobRetentionSeconds),
+      secrets: new WebhookSecrets(this.connection, this.config.secretsKey ? new SecretCipher(this.config.secretsKey) : undefined),
+      log: new DeliveryLog(this.connection, this.config.jobRetentionSeconds),
+      settings: settingsOf(this.config),
+    };
+    this.worker = new Worker<DeliveryPayload>(WEBHOOK_QUEUE, createDeliveryProcessor(deps), {
       connection: this.connection,
       prefix: QUEUE_PREFIX,
       concurrency: 8,

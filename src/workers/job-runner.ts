@@ -18,6 +18,12 @@ export const RECOVERY_RUNS = 1;
 export const MAX_STALLED_COUNT = RECOVERY_RUNS + 2;
 /** A job over its tenant's running cap waits this long (with jitter) before it is tried again. */
 const TENANT_CAP_RETRY_MS = 1_000;
+/**
+ * How long aborted work may take to stop before its job is handed back or finished:
+ * above the process runner's SIGTERM → SIGKILL grace (3 s), so a child that ignores
+ * SIGTERM is killed first.
+ */
+const WIND_DOWN_MS = 5_000;
 
 export interface RunnerDeps {
   store: JobStore;
@@ -74,14 +80,21 @@ export function createJobRunner<A extends AvailableAction>(processor: ActionProc
       log: async (line, stream = 'stdout', fields = {}) => void (await store.appendEvent(id, 'log', { ...fields, stream, line })),
       emit: async (type, data) => void (await store.appendEvent(id, type, data)),
     };
+    let work: Promise<unknown> | undefined;
     try {
       controller.signal.throwIfAborted();
-      const result = { ...emptyResult(), ...(await abortable(processor.process(ctx), controller.signal)) };
+      const processing = processor.process(ctx);
+      work = processing;
+      const result = { ...emptyResult(), ...(await abortable(processing, controller.signal)) };
       await store.appendEvent(id, 'result', { result });
       await store.transition(id, ['running'], 'succeeded', { result, finished_at: nowIso() });
       await notifier.finished(id);
     } catch (err) {
       const reason = controller.signal.aborted ? controller.signal.reason : undefined;
+      // The work was told to stop (its processes signalled): let it wind down before the
+      // job is handed back or finished, so no buildctl outlives its worker or runs on
+      // while another worker starts the same job.
+      if (reason && work) await settled(work, WIND_DOWN_MS);
       if (reason === 'shutdown') {
         // Handed back whole: the next worker starts it again; no attempt is used up.
         await store.transition(id, ['running'], 'queued', {}, { requeued: true, reason: 'the worker shut down' });
@@ -118,6 +131,13 @@ export function createJobRunner<A extends AvailableAction>(processor: ActionProc
 async function finishAndNotify(deps: RunnerDeps, job: JobRecord, state: 'failed' | 'cancelled' | 'timed_out', error: JobError): Promise<void> {
   const done = await deps.store.transition(job.id, ['running'], state, { error, finished_at: nowIso() }, { error });
   if (done?.applied) await deps.notifier.finished(job.id);
+}
+
+/** Waits for `work` to settle, at most `ms`. */
+async function settled(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 /** Rejects as soon as the signal aborts, even if the work itself ignores the signal. */

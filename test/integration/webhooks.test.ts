@@ -83,7 +83,8 @@ describe('signed job webhooks (Standard Webhooks) with real Redis, registry and 
     const cancelled = (await submit({ action: 'inspect', image: `${hang.address}/slow/image:1`, callback_url: receiver.url }).expect(202)).body.id;
     await until('the hanging job to run', async () => (await request(server).get(`/v1/jobs/${cancelled}`).set(AUTH)).body.state === 'running');
     await request(server).post(`/v1/jobs/${cancelled}/cancel`).set(AUTH).expect(202);
-    for (const [id, type, state] of [[ok, 'job.succeeded', 'succeeded'], [failed, 'job.failed', 'failed'], [cancelled, 'job.cancelled', 'cancelled']] as const) {
+    const timedOut = (await submit({ action: 'inspect', image: `${hang.address}/slow/image:2`, timeout_seconds: 1, callback_url: receiver.url }).expect(202)).body.id;
+    for (const [id, type, state] of [[ok, 'job.succeeded', 'succeeded'], [failed, 'job.failed', 'failed'], [cancelled, 'job.cancelled', 'cancelled'], [timedOut, 'job.timed_out', 'timed_out']] as const) {
       const [hit] = await until(`webhook of ${id}`, () => (receiver.forJob(id).length ? receiver.forJob(id) : undefined));
       const headers = { 'webhook-id': String(hit!.headers['webhook-id']), 'webhook-timestamp': String(hit!.headers['webhook-timestamp']), 'webhook-signature': String(hit!.headers['webhook-signature']) };
       const event = new Webhook(whsec).verify(hit!.body, headers) as { type: string; timestamp: string; data: { job: { id: string; state: string; tenant: string } } };
@@ -134,7 +135,9 @@ describe('signed job webhooks (Standard Webhooks) with real Redis, registry and 
     const again = (await request(server).post(`/v1/jobs/${id}/deliveries/redeliver`).set(AUTH).expect(202)).body;
     assert.equal(again.webhook_id, `msg_${id}`);
     await until('the redelivery', () => (receiver.forJob(id).length >= 2 ? true : undefined));
-    assert.equal((await until('two log entries', async () => ((await deliveries(id)).length >= 2 ? deliveries(id) : undefined))).length, 2);
+    const log = await until('two log entries', async () => ((await deliveries(id)).length >= 2 ? deliveries(id) : undefined));
+    assert.deepEqual(log.map((d) => [d.attempt, d.webhook_id, d.status_code]), [[1, `msg_${id}`, 200], [2, `msg_${id}`, 200]]);
+    assert.equal(receiver.forJob(id)[1]!.body, receiver.forJob(id)[0]!.body, 'a redelivery sends the same event');
     const plain = (await submit({ action: 'inspect', image }).expect(202)).body.id;
     assert.equal((await request(server).post(`/v1/jobs/${plain}/deliveries/redeliver`).set(AUTH).expect(409)).body.error.code, 'NO_CALLBACK');
   });

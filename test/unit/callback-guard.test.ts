@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { callbackProblem, guardedLookup, isBlockedAddress } from '../../src/webhooks/callback-guard.js';
+import { assertCallbackAllowed, callbackProblem, guardedLookup, isAllowedHost, isBlockedAddress } from '../../src/webhooks/callback-guard.js';
+import { ApiError } from '../../src/api/errors/api-error.js';
 import { signatureHeaders } from '../../src/webhooks/webhook-sender.js';
 import { Webhook } from 'standardwebhooks';
 
@@ -10,6 +11,46 @@ describe('webhook SSRF guard', () => {
       assert.equal(isBlockedAddress(ip), true, ip);
     }
     for (const ip of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) assert.equal(isBlockedAddress(ip), false, ip);
+  });
+
+  it('judges IPv6 forms that carry an IPv4 address by that address (translated, NAT64, 6to4), and blocks the tunnelling ranges', () => {
+    const blocked = [
+      '::7f00:1', '::a00:1', '::127.0.0.1', // IPv4-compatible (deprecated): ::/96
+      '::ffff:0:7f00:1', '::ffff:0:127.0.0.1', '::ffff:0:a9fe:a9fe', // IPv4-translated
+      '0:0:0:0:0:ffff:127.0.0.1', '0000:0000:0000:0000:0000:ffff:7f00:0001', '::FFFF:7F00:1', // mapped, long and upper-case spellings
+      '64:ff9b::a9fe:a9fe', '64:ff9b::169.254.169.254', '64:ff9b:1::808:808', // NAT64, local-use NAT64
+      '2002:7f00:1::', '2002:a9fe:a9fe::1', // 6to4 of loopback / metadata
+      '2001:0:4136:e378::1', // Teredo
+      'fe80::1%eth0', 'fec0::1', '3fff::1', '5f00::1',
+    ];
+    for (const ip of blocked) assert.equal(isBlockedAddress(ip), true, ip);
+    for (const ip of ['::ffff:0:808:808', '64:ff9b::808:808', '2002:808:808::1', '2a00:1450:4001:81c::200e']) assert.equal(isBlockedAddress(ip), false, ip);
+  });
+
+  it('refuses the URL spellings of internal addresses (decimal, hex, short IPv4; bracketed IPv6)', async () => {
+    for (const url of ['http://2130706433/', 'http://0x7f.1/', 'http://127.1/', 'http://[::127.0.0.1]/', 'http://[::ffff:0:127.0.0.1]/', 'http://[64:ff9b::10.0.0.1]/', 'http://[2002:a9fe:a9fe::]/', 'http://0/']) {
+      assert.ok(await callbackProblem(url, []), url);
+    }
+  });
+
+  it('matches the allow list however a host is spelled', () => {
+    assert.equal(isAllowedHost('::1', ['[::1]']), true);
+    assert.equal(isAllowedHost('0:0:0:0:0:0:0:1', ['::1']), true);
+    assert.equal(isAllowedHost('Hooks.Internal.', ['hooks.internal']), true);
+    assert.equal(isAllowedHost('127.0.0.1', ['127.1']), true);
+    assert.equal(isAllowedHost('hooks.internal.evil.com', ['hooks.internal']), false);
+    assert.equal(isAllowedHost('127.0.0.2', ['127.0.0.1']), false);
+  });
+
+  it('assertCallbackAllowed answers 400 VALIDATION_FAILED on callback_url, and passes allowed ones', async () => {
+    const err = await assertCallbackAllowed('http://10.0.0.1/hook', []).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof ApiError);
+    assert.equal(err.getStatus(), 400);
+    assert.equal(err.code, 'VALIDATION_FAILED');
+    assert.match(err.message, /^invalid body: callback_url: 10\.0\.0\.1 is a loopback, private/);
+    assert.deepEqual(err.details, { fields: [{ path: 'callback_url', message: err.message.replace('invalid body: callback_url: ', '') }] });
+    await assertCallbackAllowed('http://10.0.0.1/hook', ['10.0.0.1']);
+    await assertCallbackAllowed('https://8.8.8.8/hook', []);
   });
 
   it('refuses other schemes, credentials, blocked literals and names that resolve to blocked addresses; the allow list overrides', async () => {

@@ -49,10 +49,13 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error; see the server log', details: {} } } };
 }
 
-/** ioredis errors while Redis is down or reconnecting (no offline queue: they fail fast). */
+/**
+ * ioredis errors while Redis is down or reconnecting (no offline queue: they fail fast),
+ * or up but not answering within the command time limit.
+ */
 function isRedisUnavailable(err: unknown): boolean {
   const e = err as { name?: string; message?: string };
-  return e?.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed|connect ECONNREFUSED/.test(e?.message ?? '');
+  return e?.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed|connect ECONNREFUSED|^Command timed out$/.test(e?.message ?? '');
 }
 
 function messageOf(response: object): string | undefined {
