@@ -7,11 +7,13 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { PROJECT_DIR, CACHE_DIR } from '../support/env.js';
+import { freePort } from '../support/stack.js';
 
-// Ports of their own, so a stevedore someone runs by hand on the defaults is left alone.
-const HTTP_PORT = 18480;
-const GRPC_PORT = 15481;
-const REGISTRY = '127.0.0.1:15482';
+// Free ports of their own, chosen once for the file (the restart reuses them): a stevedore
+// someone runs by hand on the defaults, or another test run on this machine, is left alone.
+const HTTP_PORT = await freePort();
+const GRPC_PORT = await freePort();
+const REGISTRY = `127.0.0.1:${await freePort()}`;
 
 function serve(stateDir: string): ChildProcess {
   const env = { PATH: process.env.PATH, STEVEDORE_STATE_DIR: stateDir, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_HTTP_PORT: String(HTTP_PORT), STEVEDORE_GRPC_PORT: String(GRPC_PORT), STEVEDORE_REGISTRY_LISTEN: REGISTRY, STEVEDORE_LOG_LEVEL: 'warn' };
