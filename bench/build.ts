@@ -63,7 +63,7 @@ async function viaBuildctl(tag: string, noCache: boolean): Promise<number> {
   const ref = tag.slice(0, tag.lastIndexOf(':'));
   const spec: BuildSpec = {
     context: { dir: ctxDir }, dockerfileDir: ctxDir, dockerfileName: 'Dockerfile', buildArgs: { SOURCE_DATE_EPOCH: '0' }, platforms: [], tags: [tag], push: true, labels: {},
-    cacheRef: `${ref}:buildcache`, noCache, secrets: [], provenance: true, annotations: { 'org.opencontainers.image.created': new Date(0).toISOString() }, insecureRegistries: [],
+    cacheRef: `${ref}:buildcache`, noCache, secrets: [], provenance: true, annotations: { 'org.opencontainers.image.created': new Date(0).toISOString() }, insecureRegistries: [], cacheSalt: 'stv-bench',
     metadataFile: join(mkdtempSync(join(tmpdir(), 'stv-bench-meta-')), 'meta.json'),
   };
   const t0 = performance.now();

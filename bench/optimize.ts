@@ -34,7 +34,7 @@ const ctx = mkdtempSync(join(tmpdir(), 'stv-bench-opt-'));
 writeFileSync(join(ctx, 'Dockerfile'), 'FROM debian:bookworm-slim\nRUN head -c 134217728 /dev/urandom > /a.bin\nRUN head -c 134217728 /dev/urandom > /b.bin && rm /a.bin\n');
 await runProcess(TOOLS.buildctl, buildctlArgs(buildkit, {
   context: { dir: ctx }, dockerfileDir: ctx, dockerfileName: 'Dockerfile', buildArgs: {}, platforms: [], tags: [`${registry}/bench/big:1`], push: true, labels: {},
-  noCache: false, secrets: [], provenance: false, annotations: {}, insecureRegistries: [], metadataFile: join(ctx, 'meta.json'),
+  noCache: false, secrets: [], provenance: false, annotations: {}, insecureRegistries: [], metadataFile: join(ctx, 'meta.json'), cacheSalt: 'stv-bench',
 }), { timeoutMs: 900_000 });
 const client = new RegistryClient(registry);
 const digest = (await client.manifestDigest('bench/big', '1'))!;

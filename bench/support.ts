@@ -37,11 +37,16 @@ export async function startChild(command: string, args: string[], env: NodeJS.Pr
   throw new Error(`${name} not ready: ${stderr.slice(-2000)}`);
 }
 
+/** A redis-server with a password (stevedore refuses a REDIS_URL without one); resolves to its URL. */
 export async function startRedis(): Promise<string> {
   const port = await freePort();
   const { Redis } = await import('ioredis');
-  await startChild(TOOLS.redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
-    const r = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
+  const { randomBytes } = await import('node:crypto');
+  const password = randomBytes(18).toString('base64url');
+  const conf = join(mkdtempSync(join(tmpdir(), 'stv-bench-redis-')), 'redis.conf');
+  writeFileSync(conf, `requirepass ${password}\n`, { mode: 0o600 });
+  await startChild(TOOLS.redisServer, [conf, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
+    const r = new Redis(port, '127.0.0.1', { password, lazyConnect: true, retryStrategy: () => null });
     r.on('error', () => undefined);
     try {
       await r.connect();
@@ -50,7 +55,7 @@ export async function startRedis(): Promise<string> {
       r.disconnect();
     }
   }, 'redis');
-  return `redis://127.0.0.1:${port}/0`;
+  return `redis://:${password}@127.0.0.1:${port}/0`;
 }
 
 export async function startRegistry(): Promise<string> {
@@ -71,12 +76,23 @@ export function percentile(values: number[], p: number): number {
 
 export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
-/** A buildkitd child with its docker.io mirror pointed at `mirror`; resolves to its address. */
-export async function startBuildkitd(mirror: string): Promise<string> {
-  const { buildkitdConfig } = await import('../src/runtime/embedded-stack.js');
+/**
+ * A buildkitd child with its docker.io mirror pointed at `mirror`; resolves to its address.
+ * Sandboxed (bridge network, firewall) as `serve` runs it, unless `sandbox: false` (the
+ * host-network daemon of before issue 13, kept as the sandbox bench's baseline).
+ */
+export async function startBuildkitd(mirror: string, options: { sandbox?: boolean } = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-bk-'));
+  if (options.sandbox !== false) {
+    const { startSandboxedBuildkitd } = await import('../src/runtime/buildkitd.js');
+    const started = await startSandboxedBuildkitd({ dir, buildkitd: TOOLS.buildkitd, buildctl: TOOLS.buildctl, mirror });
+    // Killed with the bench; its firewall chain and slot are taken over by the next daemon.
+    process.once('exit', () => started.daemon.kill());
+    return started.address;
+  }
+  const { buildkitdConfig } = await import('../src/runtime/buildkitd.js');
   const { BuildkitClient } = await import('../src/engines/buildkit/buildkit-client.js');
   const { ChildProcessRunner } = await import('../src/engines/process-runner.js');
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-bk-'));
   const address = `unix://${join(dir, 'buildkitd.sock')}`;
   writeFileSync(join(dir, 'buildkitd.toml'), buildkitdConfig(join(dir, 'root'), address, mirror));
   const client = new BuildkitClient(new ChildProcessRunner(), TOOLS.buildctl, address);

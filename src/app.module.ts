@@ -72,7 +72,7 @@ export class AppModule {
       WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
-    if (roles.api) imports.push(HealthModule);
+    if (roles.api) imports.push(HealthModule.forRoot({ worker: roles.worker }));
     if (roles.worker) imports.push(WorkersModule);
     return {
       module: AppModule,

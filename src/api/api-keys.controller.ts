@@ -1,11 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiKeyStore, type ApiKeyRecord } from './auth/api-key.store.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, SCOPES, TENANT_PATTERN, type Principal } from './auth/principal.js';
-import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
+import { MAX_PATTERNS, normalizePattern, patternCovers } from './auth/repository-patterns.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ERROR_SCHEMA, REPOSITORIES_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
+import { writablePatterns } from './repository-policy.js';
 import { validate } from './validation.js';
 
 const createKeySchema = z
@@ -14,6 +18,20 @@ const createKeySchema = z
     scopes: z.array(z.enum(SCOPES, { error: `must be one of ${SCOPES.join(', ')}` })).min(1, 'give at least one scope').max(SCOPES.length),
     rate_limit_per_minute: z.int('must be a whole number').min(1).max(1_000_000).optional(),
     max_concurrent_jobs: z.int('must be a whole number').min(1).max(10_000).optional(),
+    repositories: z
+      .array(
+        z.string().transform((p, ctx) => {
+          try {
+            return normalizePattern(p);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: (err as Error).message });
+            return z.NEVER;
+          }
+        }),
+      )
+      .max(MAX_PATTERNS, `at most ${MAX_PATTERNS} patterns`)
+      .transform((patterns) => [...new Set(patterns)])
+      .optional(),
   })
   .strict();
 
@@ -23,6 +41,7 @@ const KEY_PROPERTIES = {
   scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } },
   rate_limit_per_minute: { type: 'integer', nullable: true },
   max_concurrent_jobs: { type: 'integer', nullable: true },
+  repositories: { ...REPOSITORIES_SCHEMA, nullable: true, description: `${REPOSITORIES_SCHEMA.description} null: the server's default (STEVEDORE_DEFAULT_TENANT_REPOSITORIES).` },
   created_at: { type: 'string', format: 'date-time' },
 };
 const KEY_SCHEMA = { type: 'object', required: Object.keys(KEY_PROPERTIES), properties: KEY_PROPERTIES };
@@ -39,20 +58,36 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 @RequireScope('admin')
 @Controller('v1/api-keys')
 export class ApiKeysController {
-  constructor(private readonly keys: ApiKeyStore) {}
+  constructor(
+    private readonly keys: ApiKeyStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Create an API key for a tenant. The key is in this answer only; the server keeps its SHA-256.' })
-  @ApiBody({ schema: { type: 'object', required: ['tenant', 'scopes'], properties: { tenant: { type: 'string', example: 'team-a' }, scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] }, example: ['jobs:read', 'jobs:write'] }, rate_limit_per_minute: { type: 'integer', minimum: 1 }, max_concurrent_jobs: { type: 'integer', minimum: 1, description: "Sets the tenant's cap on running jobs." } } } })
+  @ApiBody({ schema: { type: 'object', required: ['tenant', 'scopes'], properties: { tenant: { type: 'string', example: 'team-a' }, scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] }, example: ['jobs:read', 'jobs:write'] }, rate_limit_per_minute: { type: 'integer', minimum: 1 }, max_concurrent_jobs: { type: 'integer', minimum: 1, description: "Sets the tenant's cap on running jobs." }, repositories: REPOSITORIES_SCHEMA } } })
   @ApiResponse({ status: 201, schema: CREATED_SCHEMA })
   @ApiResponse({ status: 400, description: 'Invalid body.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 403, description: 'Not admin, or another tenant.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 403, description: 'Not admin, another tenant, or (REPOSITORY_FORBIDDEN) repositories wider than the creating key’s.', schema: ERROR_SCHEMA })
   async create(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     const input = validate(createKeySchema, body ?? {}, 'body');
     if (!principal.root && input.tenant !== principal.tenant) throw new ApiError(403, 'FORBIDDEN', `an admin key of tenant ${principal.tenant} cannot create keys for another tenant`);
-    const { record, key } = await this.keys.create(input);
+    const { record, key } = await this.keys.create({ ...input, repositories: this.grantable(input.repositories, principal) });
     return { key, ...record };
+  }
+
+  /**
+   * A tenant's admin key hands out at most its own repositories: each pattern asked for
+   * must lie inside one of its own, and a key made without any copies the maker's.
+   */
+  private grantable(asked: string[] | undefined, principal: Principal): string[] | undefined {
+    if (principal.root) return asked;
+    if (!asked) return principal.repositories ? [...principal.repositories] : undefined;
+    const own = writablePatterns(principal, this.config);
+    const refused = asked.flatMap((pattern, i) => (own.some((o) => patternCovers(o, pattern)) ? [] : [{ path: `repositories.${i}`, pattern }]));
+    if (refused.length) throw new ApiError(403, 'REPOSITORY_FORBIDDEN', `${refused[0]!.path}: ${refused[0]!.pattern} is not inside the repositories of the API key creating it`, { path: refused[0]!.path, refused });
+    return asked;
   }
 
   @Get()

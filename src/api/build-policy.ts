@@ -2,6 +2,9 @@ import type { AppConfig } from '../config/config.js';
 import type { JobRequest } from '../jobs/job.types.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { ApiError } from './errors/api-error.js';
+import { isAllowedHost, isBlockedAddress, resolveAll } from '../webhooks/callback-guard.js';
+import { isIP } from 'node:net';
+import { parseHostPort } from '../engines/references.js';
 
 /**
  * What a build may ask for on this server: platforms from the allowed list, a
@@ -34,4 +37,39 @@ export async function assertBuildSecretsExist(request: JobRequest, tenant: strin
     fields.push({ path: `secrets.${i}`, message: `no secret named ${name} (PUT /v1/secrets/${name} first)` });
   }
   if (fields.length) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, { fields });
+}
+
+/** Host and port of a git URL in the three forms the schema takes (http(s)://, ssh://, git@host:path). */
+export function gitUrlHost(url: string): { host: string; port: number } {
+  const scp = /^[^@/]+@([^:/]+):/.exec(url);
+  if (scp && !url.includes('://')) return { host: scp[1]!.toLowerCase(), port: 22 };
+  const parsed = new URL(url);
+  const port = parsed.port ? Number(parsed.port) : { 'http:': 80, 'https:': 443, 'ssh:': 22 }[parsed.protocol] ?? 0;
+  return { host: parsed.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port };
+}
+
+/**
+ * A git context is fetched by buildkitd from the host's network: it may not name a
+ * loopback, private, link-local or metadata address (after DNS resolution) unless the
+ * operator allows the host (STEVEDORE_BUILD_ALLOWED_HOSTS, as host or host:port). The
+ * build firewall refuses the same at connect time; this answers early and clearly.
+ */
+export async function assertBuildSourcesAllowed(request: JobRequest, config: Pick<AppConfig, 'buildAllowedHosts'>): Promise<void> {
+  if (request.action !== 'build' || !request.context || !('git' in request.context)) return;
+  let target: { host: string; port: number };
+  try {
+    target = gitUrlHost(request.context.git);
+  } catch {
+    return refuse('is not a URL git can fetch');
+  }
+  const allowed = config.buildAllowedHosts.map(parseHostPort).some((e) => isAllowedHost(target.host, [e.host]) && (e.port === undefined || e.port === target.port));
+  if (allowed) return;
+  const addresses = isIP(target.host) ? [target.host] : (await resolveAll(target.host).catch(() => [])).map((a) => a.address);
+  if (!addresses.length) return refuse(`${target.host} does not resolve`);
+  const bad = addresses.find(isBlockedAddress);
+  if (bad) return refuse(`${target.host}${bad === target.host ? '' : ` resolves to ${bad}, which`} is a loopback, private, link-local or reserved address; builds fetch from such hosts only when the operator allows them (STEVEDORE_BUILD_ALLOWED_HOSTS)`);
+}
+
+function refuse(problem: string): never {
+  throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: context.git: ${problem}`, { fields: [{ path: 'context.git', message: problem }] });
 }

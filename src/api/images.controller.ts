@@ -7,7 +7,11 @@ import { REDIS } from '../jobs/redis.module.js';
 import { JobFailure } from '../workers/processor.js';
 import { toInspectFailure } from '../workers/inspect.processor.js';
 import { AuthGuard } from './auth/auth.guard.js';
-import { RequireScope } from './auth/principal.js';
+import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
+import { canonicalRepository } from './auth/repository-patterns.js';
+import { assertRepositoriesAllowed } from './repository-policy.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
 import { inspectQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
@@ -26,21 +30,28 @@ export class ImagesController {
   constructor(
     private readonly inspector: ImageInspector,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Get('inspect')
-  @ApiOperation({ summary: 'Inspect an image synchronously (same image_info as an inspect job), cached by digest.' })
+  @ApiOperation({ summary: 'Inspect an image synchronously (same image_info as an inspect job), cached by digest (per tenant and repository). Only images within the API key’s repositories or the shared read-only ones.' })
   @ApiQuery({ name: 'ref', required: true, example: 'debian:bookworm-slim' })
   @ApiQuery({ name: 'platform', required: false, example: 'linux/amd64' })
   @ApiResponse({ status: 200, description: 'image_info' })
   @ApiResponse({ status: 400, description: 'Invalid reference or platform.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 403, description: 'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (the image is outside the API key’s repositories and the shared read-only ones).', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'IMAGE_NOT_FOUND or PLATFORM_NOT_FOUND.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 502, description: 'REGISTRY_UNAVAILABLE / REGISTRY_UNAUTHORIZED / REGISTRY_ERROR.', schema: ERROR_SCHEMA })
-  async inspect(@Query() query: unknown): Promise<ImageInfo> {
+  async inspect(@Query() query: unknown, @CurrentPrincipal() principal: Principal): Promise<ImageInfo> {
     const { ref, platform } = validate(inspectQuerySchema, query, 'query');
+    // Refused before the registry is asked, so a refusal says nothing about what exists.
+    assertRepositoriesAllowed([{ path: 'ref', reference: ref, access: 'read' }], principal, this.config);
     try {
       const digest = await this.inspector.resolveDigest(ref);
-      const cacheKey = `stv:inspect:${digest}:${platform ?? 'default'}`;
+      // A digest reference is not looked up in the registry (resolveDigest answers it
+      // as is): keyed by repository and tenant, a hit never shows one repository's (or
+      // tenant's) image to a caller who named the digest under another.
+      const cacheKey = `stv:inspect:${principal.tenant}:${canonicalRepository(ref)}:${digest}:${platform ?? 'default'}`;
       const cached = await this.redis.get(cacheKey).catch(() => null);
       // The same digest may be reached by another name: report the one asked for.
       if (cached) return { ...(JSON.parse(cached) as ImageInfo), reference: formatImageReference(parseImageReference(ref)) };

@@ -5,7 +5,8 @@ import { JobService } from '../jobs/job.service.js';
 import { ACTIONS, JOB_STATES, type JobRecord, type JobRequest } from '../jobs/job.types.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { assertBuildSecretsExist, checkBuildPolicy } from './build-policy.js';
+import { assertBuildSecretsExist, assertBuildSourcesAllowed, checkBuildPolicy } from './build-policy.js';
+import { checkJobRepositories } from './repository-policy.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { toContextApiError } from './contexts.controller.js';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -51,10 +52,10 @@ export class JobsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original job (200); same key + different body is 409.' })
   @ApiResponse({ status: 202, description: 'Queued.', schema: SUBMITTED_SCHEMA })
   @ApiResponse({ status: 200, description: 'An earlier job with the same Idempotency-Key and body.', schema: SUBMITTED_SCHEMA })
-  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
+  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [403, 'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (an image outside the API key’s repositories; details.path names the field).'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
   async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const request = parseJobRequest(body);
-    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant: principal.tenant, secrets: this.secrets });
+    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant: principal.tenant, principal, secrets: this.secrets });
     const key = idempotencyKey === undefined ? undefined : validate(idempotencyKeySchema, idempotencyKey, 'header');
     const { job, created } = await mapJobErrors(this.jobs.submit(request, principal.tenant, { idempotencyKey: key, requestId: String(reply.request.id) }));
     void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
@@ -104,13 +105,17 @@ export interface SubmitChecks {
   owners: ContextOwners;
   keys?: SigningKeys;
   tenant: string;
+  /** Whose repositories bound the images the job reads and writes (docs/tenancy.md). */
+  principal: Pick<Principal, 'tenant' | 'root' | 'repositories'>;
   /** The tenant's build secrets; without it only server-configured ones are accepted. */
   secrets?: Pick<TenantSecrets, 'has'>;
 }
 
-export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant, secrets }: SubmitChecks): Promise<void> {
+export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant, principal, secrets }: SubmitChecks): Promise<void> {
   checkBuildPolicy(request, config);
+  checkJobRepositories(request, principal, config);
   await assertBuildSecretsExist(request, tenant, config, secrets);
+  await assertBuildSourcesAllowed(request, config);
   if (request.callback_url) await assertCallbackAllowed(request.callback_url, config.webhooks.allowedHosts);
   const signing = request.action === 'sign' || request.action === 'verify' ? { key: request.key, path: 'key' } : request.action === 'build' && request.sign ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' } : undefined;
   if (signing && keys) {

@@ -1,4 +1,4 @@
-import { ConfigError, describeConfig, loadConfig, type AppConfig } from '../config/config.js';
+import { assertRedisAuthenticated, ConfigError, describeConfig, loadConfig, redisUrlHasPassword, type AppConfig } from '../config/config.js';
 import type { EmbeddedStack } from '../runtime/embedded-stack.js';
 import { STEVEDORE_VERSION } from '../version.js';
 import { ensureAdminToken, ensureSecretsKey } from './admin-token.js';
@@ -11,8 +11,8 @@ usage: stevedore <command>
   serve     API, gRPC and workers in one process (default). Starts an embedded Redis,
             buildkitd and registry under STEVEDORE_STATE_DIR for any of REDIS_URL,
             BUILDKIT_HOST, STEVEDORE_REGISTRY_MIRROR that is unset.
-  api       REST + gRPC only (needs REDIS_URL and STEVEDORE_TOKEN)
-  worker    job workers only (needs REDIS_URL and BUILDKIT_HOST)
+  api       REST + gRPC only (needs REDIS_URL with a password, STEVEDORE_TOKEN)
+  worker    job workers only (needs REDIS_URL with a password, BUILDKIT_HOST)
   config    print the environment variables stevedore reads
   version   print the version (also --version)
 
@@ -71,7 +71,11 @@ async function runRole(role: Role): Promise<void> {
     import('../metrics/metrics-server.js'),
   ]);
   let config = loadConfig();
+  // Before anything starts: a REDIS_URL without a password is refused (serve's embedded
+  // Redis always has one).
+  assertRedisAuthenticated(config);
   const log = createLogger(config.logLevel);
+  if (config.redisUrl && !redisUrlHasPassword(config.redisUrl)) log.warn('REDIS_URL has no password and STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true: whoever reaches this Redis can read job records and queue jobs');
   let stack: EmbeddedStack | undefined;
   if (role === 'serve') {
     let tokenFile: string | undefined;
@@ -81,9 +85,9 @@ async function runRole(role: Role): Promise<void> {
       tokenFile = made.file;
     }
     if (!config.secretsKey) config = { ...config, secretsKey: ensureSecretsKey(config.stateDir) };
-    stack = new EmbeddedStack(config, (m) => log.info(m));
+    stack = new EmbeddedStack(config, (m, level) => (level === 'warn' ? log.warn(m) : log.info(m)));
     const endpoints = await stack.start();
-    config = { ...config, redisUrl: endpoints.redis_url, buildkitHost: endpoints.buildkit_host, registryMirror: endpoints.registry };
+    config = { ...config, redisUrl: endpoints.redis_url, buildkitHost: endpoints.buildkit_host, registryMirror: endpoints.registry, registryAuthFile: endpoints.registry_auth_file ?? config.registryAuthFile };
     if (tokenFile) log.info({ token_file: tokenFile }, `admin token written to ${tokenFile}`);
   }
   requireFor(role, config);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { z } from 'zod';
+import { MAX_PATTERNS, normalizePattern } from '../api/auth/repository-patterns.js';
 
 /**
  * Every environment variable the service reads, with its default and meaning. The
@@ -11,22 +12,25 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_HTTP_PORT: { default: '8080', doc: 'Port of the REST API (`/docs`, `/openapi.json`, `/healthz`, `/readyz`).' },
   STEVEDORE_GRPC_PORT: { default: '50051', doc: 'Port of the gRPC server (health, reflection, `stevedore.v1`).' },
   STEVEDORE_TOKEN: { default: '', doc: 'Admin bearer token (at least 16 characters). `serve` generates one into `<state dir>/admin-token` when unset; `api` and `worker` require it.' },
-  STEVEDORE_STATE_DIR: { default: '/var/lib/stevedore', doc: 'Where `serve` keeps embedded Redis data (AOF), the embedded registry, BuildKit state, `serve.json` and `admin-token`.' },
+  STEVEDORE_STATE_DIR: { default: '/var/lib/stevedore', doc: 'Where `serve` keeps embedded Redis data (AOF), the embedded registry, BuildKit state, `serve.json`, `admin-token` and the generated credentials of the embedded Redis and registry (`redis-password`, `registry-password`, `docker/config.json`).' },
   STEVEDORE_CACHE_DIR: { default: '/var/cache/stevedore', doc: 'Toolchain cache made by `npm run setup`: pinned Node, buildkitd/buildctl/trivy/cosign, the seeded base image.' },
-  REDIS_URL: { default: '', doc: 'Redis for queues and job records, e.g. `redis://127.0.0.1:6379/0`. Unset: `serve` starts an embedded Redis; `api`/`worker` require it.' },
+  REDIS_URL: { default: '', doc: 'Redis for queues and job records, with its password: `redis://:PASSWORD@redis:6379/0` (`rediss://` for TLS). A URL without a password is refused at start (see `STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS`). Unset: `serve` starts an embedded Redis with a generated password (`<state dir>/redis-password`); `api`/`worker` require it.' },
+  STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: { default: 'false', doc: '**Unsafe.** `true` lets `api`, `worker` and `serve` use a `REDIS_URL` without a password: anyone who reaches that Redis can read every job record and queue jobs the workers run. Only for a Redis no one else can reach.' },
   BUILDKIT_HOST: { default: '', doc: 'buildkitd address, e.g. `unix:///run/buildkit/buildkitd.sock` or `tcp://host:1234`. Unset: `serve` starts an embedded buildkitd (root needed).' },
+  STEVEDORE_BUILDKIT_TLS_DIR: { default: '', doc: 'Directory with the client certificate for a `tcp://` `BUILDKIT_HOST` that requires mutual TLS: `ca.pem`, `cert.pem`, `key.pem` (or `ca.crt`, `tls.crt`, `tls.key`), handed to buildctl as `--tlsdir`. `scripts/gen-buildkit-certs.sh` makes them.' },
   STEVEDORE_REGISTRY_MIRROR: { default: '', doc: 'host:port of the registry BuildKit uses as its docker.io mirror (holds `library/debian:bookworm-slim`). Unset: `serve` starts an embedded registry on `STEVEDORE_REGISTRY_LISTEN` and seeds it.' },
-  STEVEDORE_REGISTRY_LISTEN: { default: '127.0.0.1:5000', doc: 'Listen address of the embedded registry.' },
+  STEVEDORE_REGISTRY_LISTEN: { default: '127.0.0.1:5000', doc: 'Listen address of the embedded registry. It requires the user `stevedore` with the password in `<state dir>/registry-password` for every request, reads included (htpasswd, HTTP basic auth: keep it on loopback or put TLS in front of it).' },
   STEVEDORE_LOG_LEVEL: { default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
   STEVEDORE_JOB_RETENTION_SECONDS: { default: '604800', doc: 'How long finished job records and their event logs are kept (default 7 days).' },
   STEVEDORE_CONCURRENCY: { default: '', doc: 'Worker concurrency per queue, e.g. `inspect=16,build=2`. Defaults: build 2, scan 2, push 4, sign 4, verify 4, inspect 8, optimize 2.' },
-  STEVEDORE_REGISTRY_AUTH_FILE: { default: '', doc: 'Docker `config.json` with registry credentials (`auths`), read by the server; jobs never carry credentials.' },
+  STEVEDORE_REGISTRY_AUTH_FILE: { default: '', doc: 'Docker `config.json` with registry credentials (`auths`), read by the server; jobs never carry credentials. `serve` with its embedded registry uses `<state dir>/docker/config.json`: this file (when set) plus the embedded registry\'s credentials.' },
   STEVEDORE_INSECURE_REGISTRIES: { default: '', doc: 'Comma-separated host:port list reached over plain HTTP (loopback registries always are).' },
   STEVEDORE_BODY_LIMIT_BYTES: { default: '10485760', doc: 'Largest JSON request body accepted (413 above it).' },
   STEVEDORE_CONTEXT_ROOT: { default: '', doc: 'Server directory under which a build without a context finds `dockerfile_path` (its directory is the context). Unset: such builds are refused.' },
   STEVEDORE_CONTEXT_MAX_BYTES: { default: '536870912', doc: 'Largest uploaded build context (POST /v1/contexts), default 512 MiB.' },
   STEVEDORE_CONTEXT_TTL_SECONDS: { default: '86400', doc: 'Uploaded contexts unused this long are deleted.' },
   STEVEDORE_BUILD_PLATFORMS: { default: 'linux/amd64,linux/arm64', doc: 'Platforms a build may ask for (foreign ones run through QEMU).' },
+  STEVEDORE_BUILD_ALLOWED_HOSTS: { default: '', doc: 'Comma-separated `host[:port]` a build\'s own fetches (`ADD <url>`, git contexts, registry pulls and pushes) may reach although they are loopback, private or link-local (e.g. an internal git server or registry). The registry mirror is always allowed. Everything else local or private is refused: at submission (git contexts, 400) and by the build firewall (docs/build-isolation.md).' },
   STEVEDORE_BUILD_SECRETS: { default: '', doc: 'Build secrets by name: `npm_token=env:NPM_TOKEN,pip_conf=file:/etc/stevedore/pip.conf`. Builds name them in `secrets`; values never enter Redis, events or logs.' },
   STEVEDORE_TRIVY_CACHE_DIR: { default: '', doc: "Trivy's cache dir; its DB is `<dir>/db/trivy.db`. Default `<state dir>/trivy`." },
   STEVEDORE_TRIVY_DB_UPDATE: { default: 'false', doc: 'Let Trivy download DB updates (`true` needs its DB registry reachable). Off: scans use the DB present and never touch the network for it.' },
@@ -38,6 +42,8 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_SECRETS_KEY: { default: '', doc: 'AES-256-GCM key (32 bytes, base64) that encrypts tenant secrets and webhook secrets at rest. `serve` generates one into `<state dir>/secrets.key` when unset; `api` and `worker` require it (the same value everywhere).' },
   STEVEDORE_API_KEY_RATE_LIMIT: { default: '600', doc: 'Requests per minute per API key when the key sets no `rate_limit_per_minute` (429 with Retry-After above it; 0 = unlimited). The admin token is not limited.' },
   STEVEDORE_TENANT_MAX_CONCURRENT_JOBS: { default: '0', doc: "Running jobs per tenant when the submitting key sets no `max_concurrent_jobs` (0 = only the workers' concurrency limits)." },
+  STEVEDORE_DEFAULT_TENANT_REPOSITORIES: { default: '', doc: 'Comma-separated repository patterns an API key without `repositories` may push to (and read), `{tenant}` standing for its tenant, e.g. `registry.example:5000/{tenant}/**`. Empty: such keys write nothing (403 REPOSITORY_FORBIDDEN). Syntax: docs/tenancy.md.' },
+  STEVEDORE_SHARED_READ_REPOSITORIES: { default: 'docker.io/library/**,{mirror}/library/**', doc: 'Comma-separated repository patterns every API key may read (inspect, scan, verify, push source) besides its own; `{mirror}` is the docker.io mirror registry. Tenants never write Docker Hub names or `library/`.' },
   STEVEDORE_WEBHOOK_ALLOWED_HOSTS: { default: '', doc: 'Comma-separated callback hosts exempt from the SSRF guard (e.g. an in-cluster receiver). Others may not resolve to loopback, private, link-local, multicast or unspecified addresses.' },
   STEVEDORE_WEBHOOK_ATTEMPTS: { default: '8', doc: 'Delivery attempts per webhook (at-least-once; the same webhook-id on every attempt).' },
   STEVEDORE_WEBHOOK_RETRY_BASE_MS: { default: '340000', doc: 'First retry delay of a failed webhook; each later one doubles, with jitter (8 attempts span about 12 h).' },
@@ -57,6 +63,21 @@ const optional = <T extends z.ZodType>(schema: T) => z.union([z.literal(''), sch
 
 const count = (unit: string, min: number, max: number) => z.coerce.number({ error: `must be a number of ${unit}` }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
 
+/** Patterns as docs/tenancy.md describes them; placeholders are filled in per request. */
+const repositoryPatterns = z
+  .string()
+  .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+  .superRefine((patterns, ctx) => {
+    if (patterns.length > MAX_PATTERNS) ctx.addIssue({ code: 'custom', message: `must list at most ${MAX_PATTERNS} patterns` });
+    for (const p of patterns) {
+      try {
+        normalizePattern(p.replaceAll('{tenant}', 'tenant').replaceAll('{mirror}', 'mirror.example:5000'));
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `${p}: ${(err as Error).message}` });
+      }
+    }
+  });
+
 const schema = z.object({
   STEVEDORE_HTTP_HOST: z.string().min(1, 'must not be empty'),
   STEVEDORE_HTTP_PORT: port,
@@ -65,6 +86,8 @@ const schema = z.object({
   STEVEDORE_STATE_DIR: absolutePath,
   STEVEDORE_CACHE_DIR: absolutePath,
   REDIS_URL: optional(z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')),
+  STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: z.enum(['true', 'false'], { error: 'must be true or false' }),
+  STEVEDORE_BUILDKIT_TLS_DIR: optional(absolutePath),
   BUILDKIT_HOST: optional(z.string().regex(/^(unix:\/\/\/\S+|tcp:\/\/\S+:\d+|docker-container:\/\/\S+)$/, 'must be unix:///path, tcp://host:port or docker-container://name')),
   STEVEDORE_REGISTRY_MIRROR: optional(hostPort),
   STEVEDORE_REGISTRY_LISTEN: hostPort,
@@ -77,6 +100,7 @@ const schema = z.object({
   STEVEDORE_CONTEXT_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number').min(1024, 'must be at least 1024'),
   STEVEDORE_CONTEXT_TTL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be a whole number').min(60, 'must be at least 60'),
   STEVEDORE_BUILD_PLATFORMS: z.string().transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant] entries')).min(1, 'must list at least one platform')),
+  STEVEDORE_BUILD_ALLOWED_HOSTS: z.string().transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)).pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'must be host or host:port entries'))),
   STEVEDORE_BUILD_SECRETS: z.string().regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+)(,[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+))*$/, 'must look like name=env:VAR,name2=file:/abs/path'),
   STEVEDORE_TRIVY_CACHE_DIR: optional(absolutePath),
   STEVEDORE_TRIVY_DB_UPDATE: z.enum(['true', 'false'], { error: 'must be true or false' }),
@@ -88,6 +112,8 @@ const schema = z.object({
   STEVEDORE_SECRETS_KEY: optional(z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')),
   STEVEDORE_API_KEY_RATE_LIMIT: count('requests per minute', 0, 1_000_000),
   STEVEDORE_TENANT_MAX_CONCURRENT_JOBS: count('jobs', 0, 10_000),
+  STEVEDORE_DEFAULT_TENANT_REPOSITORIES: repositoryPatterns,
+  STEVEDORE_SHARED_READ_REPOSITORIES: repositoryPatterns,
   STEVEDORE_WEBHOOK_ALLOWED_HOSTS: z.string().transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)).pipe(z.array(z.string().regex(/^[a-z0-9.-]+$|^\[?[0-9a-f:]+\]?$/, 'must be host names or IP addresses'))),
   STEVEDORE_WEBHOOK_ATTEMPTS: count('attempts', 1, 50),
   STEVEDORE_WEBHOOK_RETRY_BASE_MS: count('milliseconds', 10, 86_400_000),
@@ -106,7 +132,11 @@ export interface AppConfig {
   stateDir: string;
   cacheDir: string;
   redisUrl?: string;
+  /** STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: accept a REDIS_URL without a password (unsafe). */
+  allowUnauthenticatedRedis: boolean;
   buildkitHost?: string;
+  /** STEVEDORE_BUILDKIT_TLS_DIR: buildctl's --tlsdir (mutual TLS to a tcp:// buildkitd). */
+  buildkitTlsDir?: string;
   registryMirror?: string;
   registryListen: string;
   logLevel: z.infer<typeof schema>['STEVEDORE_LOG_LEVEL'];
@@ -121,6 +151,8 @@ export interface AppConfig {
   contextMaxBytes: number;
   contextTtlSeconds: number;
   buildPlatforms: string[];
+  /** host[:port]s a build's own fetches may reach although local or private (STEVEDORE_BUILD_ALLOWED_HOSTS). */
+  buildAllowedHosts: string[];
   signing: { keysFile?: string; offline: boolean };
   smokeRuntime?: 'docker';
   trivy: { cacheDir: string; dbUpdate: boolean; serverUrl?: string; serverToken?: string };
@@ -129,6 +161,8 @@ export interface AppConfig {
   /** AES-256-GCM key for secrets at rest (absent only where nothing needs it). */
   secretsKey?: Buffer;
   tenancy: { apiKeyRateLimit: number; maxConcurrentJobs: number };
+  /** Repository patterns (docs/tenancy.md): `{tenant}` and `{mirror}` are filled in at use. */
+  repositories: { tenantDefault: string[]; sharedRead: string[] };
   webhooks: { allowedHosts: string[]; attempts: number; retryBaseMs: number; timeoutMs: number };
   jobLockMs: number;
   /** A worker's metrics port (0 = none). */
@@ -166,7 +200,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     stateDir: c.STEVEDORE_STATE_DIR,
     cacheDir: c.STEVEDORE_CACHE_DIR,
     redisUrl: c.REDIS_URL,
+    allowUnauthenticatedRedis: c.STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS === 'true',
     buildkitHost: c.BUILDKIT_HOST,
+    buildkitTlsDir: c.STEVEDORE_BUILDKIT_TLS_DIR,
     registryMirror: c.STEVEDORE_REGISTRY_MIRROR,
     registryListen: c.STEVEDORE_REGISTRY_LISTEN,
     logLevel: c.STEVEDORE_LOG_LEVEL,
@@ -180,12 +216,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     contextMaxBytes: c.STEVEDORE_CONTEXT_MAX_BYTES,
     contextTtlSeconds: c.STEVEDORE_CONTEXT_TTL_SECONDS,
     buildPlatforms: c.STEVEDORE_BUILD_PLATFORMS,
+    buildAllowedHosts: c.STEVEDORE_BUILD_ALLOWED_HOSTS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
     smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME || undefined,
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     trivy: { cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'), dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'true', serverUrl: c.TRIVY_SERVER_URL, serverToken: c.TRIVY_TOKEN },
     secretsKey: c.STEVEDORE_SECRETS_KEY ? Buffer.from(c.STEVEDORE_SECRETS_KEY, 'base64') : undefined,
     tenancy: { apiKeyRateLimit: c.STEVEDORE_API_KEY_RATE_LIMIT, maxConcurrentJobs: c.STEVEDORE_TENANT_MAX_CONCURRENT_JOBS },
+    repositories: { tenantDefault: c.STEVEDORE_DEFAULT_TENANT_REPOSITORIES, sharedRead: c.STEVEDORE_SHARED_READ_REPOSITORIES },
     webhooks: { allowedHosts: c.STEVEDORE_WEBHOOK_ALLOWED_HOSTS, attempts: c.STEVEDORE_WEBHOOK_ATTEMPTS, retryBaseMs: c.STEVEDORE_WEBHOOK_RETRY_BASE_MS, timeoutMs: c.STEVEDORE_WEBHOOK_TIMEOUT_MS },
     jobLockMs: c.STEVEDORE_JOB_LOCK_SECONDS * 1000,
     metricsPort: c.STEVEDORE_METRICS_PORT,
@@ -205,7 +243,50 @@ function parseBuildSecrets(spec: string): AppConfig['buildSecrets'] {
 }
 
 function redactIfSecret(variable: string, value: string | undefined): string | undefined {
+  if (variable === 'REDIS_URL' && value) return redactRedisUrl(value);
   return (variable === 'STEVEDORE_TOKEN' || variable === 'TRIVY_TOKEN' || variable === 'STEVEDORE_SECRETS_KEY') && value ? '<redacted>' : value;
+}
+
+/**
+ * A Redis URL fit for a log line or serve.json: the password (and anything that could be
+ * one, in a URL that does not parse) replaced by `***`.
+ */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+/** Whether a Redis URL carries a password (`redis://:PASSWORD@host` or `redis://user:PASSWORD@host`). No connection is made. */
+export function redisUrlHasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `api`, `worker` and `serve` with an external REDIS_URL refuse a Redis without a
+ * password: whoever reaches it could read job records and queue jobs the workers run.
+ * Decided from the URL alone (no password component = unauthenticated), before any
+ * connection; STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true overrides it.
+ */
+export function assertRedisAuthenticated(config: Pick<AppConfig, 'redisUrl' | 'allowUnauthenticatedRedis'>): void {
+  if (!config.redisUrl || config.allowUnauthenticatedRedis || redisUrlHasPassword(config.redisUrl)) return;
+  throw new ConfigError([
+    {
+      variable: 'REDIS_URL',
+      problem:
+        `has no password (got ${JSON.stringify(redactRedisUrl(config.redisUrl))}). stevedore refuses a Redis without authentication: anyone who reaches it could read job records and queue jobs. ` +
+        'Give Redis a password (requirepass, or an ACL user) and put it in the URL: redis://:PASSWORD@host:6379/0 (rediss:// for TLS). ' +
+        'To accept the risk anyway, set STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true.',
+    },
+  ]);
 }
 
 function resolveTools(cacheDir: string, path: string): AppConfig['tools'] {

@@ -6,6 +6,7 @@ import { ImageInspector } from './registry/image-inspector.js';
 import { RegistryResolver } from './registry/registry-resolver.js';
 import { BuildkitClient } from './buildkit/buildkit-client.js';
 import { ChildProcessRunner } from './process-runner.js';
+import { buildctlWithTls } from './buildctl-tls.js';
 import { TrivyClient } from './trivy/trivy-client.js';
 import { CosignClient } from './cosign/cosign-client.js';
 import { SigningKeys } from './cosign/signing-keys.js';
@@ -22,7 +23,7 @@ import { basename, dirname } from 'node:path';
         new RegistryResolver({ dockerHubMirror: c.registryMirror, insecureRegistries: c.insecureRegistries, credentials: DockerConfigCredentials.fromFile(c.registryAuthFile) }),
     },
     { provide: ImageInspector, inject: [RegistryResolver], useFactory: (r: RegistryResolver) => new ImageInspector(r) },
-    { provide: BuildkitClient, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new BuildkitClient(new ChildProcessRunner(), c.tools.buildctl, c.buildkitHost ?? '') },
+    { provide: BuildkitClient, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new BuildkitClient(buildctlWithTls(new ChildProcessRunner(), c.buildkitTlsDir), c.tools.buildctl, c.buildkitHost ?? '') },
     {
       provide: TrivyClient,
       inject: [APP_CONFIG],

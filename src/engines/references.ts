@@ -104,3 +104,12 @@ export function isLoopbackRegistry(host: string): boolean {
   const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0]!;
   return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
+
+/** `host`, `host:port`, `[v6]:port` → host and optional port. */
+export function parseHostPort(entry: string): { host: string; port?: number } {
+  const bracket = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(entry);
+  if (bracket) return { host: bracket[1]!, port: bracket[2] ? Number(bracket[2]) : undefined };
+  const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(entry);
+  if (m) return { host: m[1]!, port: m[2] ? Number(m[2]) : undefined };
+  return { host: entry }; // a bare IPv6 address
+}

@@ -114,9 +114,10 @@ export class JobsGrpcController {
 
   @GrpcMethod('Jobs', 'Submit')
   async submit(msg: SubmitMessage, metadata: Metadata) {
-    const { tenant } = await this.auth.authorize(metadata, 'jobs:write');
+    const principal = await this.auth.authorize(metadata, 'jobs:write');
+    const { tenant } = principal;
     const request = parseJobRequest(submitToBody(msg));
-    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant, secrets: this.secrets });
+    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant, principal, secrets: this.secrets });
     const key = msg.idempotency_key ? validate(idempotencyKeySchema, msg.idempotency_key, 'body') : undefined;
     return toJobMessage((await this.jobs.submit(request, tenant, { idempotencyKey: key })).job);
   }

@@ -8,9 +8,13 @@ import { REDIS } from '../jobs/redis.module.js';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { ProcessError } from '../engines/process-runner.js';
 import { isLoopbackRegistry } from '../engines/references.js';
+import { DockerConfigCredentials } from '../engines/registry/docker-config.js';
 import { RegistryClient } from '../engines/registry/registry-client.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
+
+/** Which roles the process runs besides the api (HealthModule.forRoot). */
+export const HEALTH_ROLES = Symbol('HEALTH_ROLES');
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())]);
@@ -22,18 +26,26 @@ export class ReadinessIndicators {
   private readonly buildkit?: BuildkitClient;
   private readonly buildkitHost?: string;
   private readonly registry?: RegistryClient;
+  private readonly runsWorkers: boolean;
 
   constructor(
     private readonly health: HealthIndicatorService,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) config: AppConfig,
     buildkit: BuildkitClient,
+    @Inject(HEALTH_ROLES) roles: { worker: boolean },
   ) {
+    this.runsWorkers = roles.worker;
     if (config.buildkitHost) this.buildkit = buildkit;
     this.buildkitHost = config.buildkitHost;
     // Plain HTTP when the mirror is loopback or listed in STEVEDORE_INSECURE_REGISTRIES
     // (a registry service on a compose network), as for every other registry call.
-    if (config.registryMirror) this.registry = new RegistryClient(config.registryMirror, { insecure: isLoopbackRegistry(config.registryMirror) || config.insecureRegistries.includes(config.registryMirror) });
+    // With the mirror's credentials when there are any (serve's embedded registry): after
+    // the first 401 they are sent up front, so probes do not fill its log with refusals.
+    if (config.registryMirror) {
+      const credentials = DockerConfigCredentials.fromFile(config.registryAuthFile).lookup(config.registryMirror);
+      this.registry = new RegistryClient(config.registryMirror, { insecure: isLoopbackRegistry(config.registryMirror) || config.insecureRegistries.includes(config.registryMirror), credentials });
+    }
   }
 
   async checkRedis() {
@@ -49,6 +61,9 @@ export class ReadinessIndicators {
 
   async checkBuildkit() {
     const check = this.health.check('buildkit');
+    // An api process never talks to buildkitd (the workers build): without BUILDKIT_HOST
+    // (compose and Kubernetes keep the api off the build network) there is nothing to check.
+    if (!this.buildkit && !this.runsWorkers) return check.up({ probe: 'none', message: 'api only: builds run on the workers' });
     if (!this.buildkit) return check.down({ message: 'BUILDKIT_HOST is not set' });
     try {
       const workers = await this.buildkit.workers(CHECK_TIMEOUT_MS + 1_000).catch(async (err: unknown) => {

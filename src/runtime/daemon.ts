@@ -16,6 +16,8 @@ export class Daemon {
     private readonly command: string,
     private readonly args: string[],
     private readonly runDir: string,
+    /** Group id to run as (buildkitd: its sandbox's, which the firewall matches its sockets by). */
+    private readonly gid?: number,
   ) {}
 
   get logFile(): string {
@@ -28,7 +30,7 @@ export class Daemon {
   start(): void {
     killStale(this.pidFile);
     const fd = openSync(this.logFile, 'a');
-    const child = spawn(this.command, this.args, { stdio: ['ignore', fd, fd], shell: false });
+    const child = spawn(this.command, this.args, { stdio: ['ignore', fd, fd], shell: false, ...(this.gid === undefined ? {} : { gid: this.gid }) });
     closeSync(fd);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -38,6 +40,11 @@ export class Daemon {
 
   get running(): boolean {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGKILL at once (synchronous: for exit handlers). */
+  kill(): void {
+    if (this.running) this.child!.kill('SIGKILL');
   }
 
   /** Last lines of the daemon's log, for error messages. */

@@ -117,7 +117,8 @@ export async function assertCallbackAllowed(url: string, allowedHosts: readonly 
   if (problem) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: callback_url: ${problem}`, { fields: [{ path: 'callback_url', message: problem }] });
 }
 
-function resolveAll(host: string): Promise<LookupAddress[]> {
+/** Every address of a host name (3 s limit). */
+export function resolveAll(host: string): Promise<LookupAddress[]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('DNS timeout')), 3_000);
     dnsLookup(host, { all: true }, (err, addresses) => {

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import type { AppConfig } from '../config/config.js';
-import { BuildProgress, type StepEvent } from '../engines/buildkit/build-progress.js';
-import { BuildSpecError, type BuildSpec } from '../engines/buildkit/build-command.js';
+import { BuildProgress, isDockerfileStep, type StepEvent } from '../engines/buildkit/build-progress.js';
+import { BuildSpecError, tenantCacheSalt, type BuildSpec } from '../engines/buildkit/build-command.js';
 import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { ProcessError } from '../engines/process-runner.js';
 import { formatImageReference, parseImageReference } from '../engines/references.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
+import { dockerConfigDir } from '../engines/registry/docker-config.js';
 import type { BuildRequest, JobResult } from '../jobs/job.types.js';
 import { resolveSources } from './build-sources.js';
 import { resolveBuildSecrets } from './build-secrets.js';
@@ -21,7 +22,7 @@ export interface BuildDeps {
   buildkit: BuildkitClient;
   inspector: ImageInspector;
   uploadDir: (digest: string) => Promise<string>;
-  config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries'>;
+  config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries' | 'registryAuthFile'>;
   /** Tenant build secrets (PUT /v1/secrets), looked up before server-configured ones. */
   tenantSecrets?: Pick<TenantSecrets, 'resolve'>;
   /** The stages a build request may chain after itself (scan, sign, copy). */
@@ -40,8 +41,12 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     const secrets = await resolveBuildSecrets(request.secrets ?? [], ctx.job.tenant, { tenantSecrets: this.deps.tenantSecrets, buildSecrets: this.deps.config.buildSecrets });
     const sources = await resolveSources(request, { uploadDir: this.deps.uploadDir, contextRoot: this.deps.config.contextRoot });
     try {
-      const spec = this.spec(request, sources, join(sources.scratch, 'metadata.json'), secrets.specs);
+      const spec = this.spec(request, sources, join(sources.scratch, 'metadata.json'), secrets.specs, tenantCacheSalt(ctx.job.tenant));
       const progress = new BuildProgress();
+      // A remote context's fetch and parse errors can quote what was fetched (a registry
+      // catalog, an internal page): for those, steps outside the Dockerfile report no detail.
+      const remote = !!request.context && 'git' in request.context;
+      const publicStep = (s: StepEvent) => toPublicStep(s, remote);
       // Events are written in order, one after another, while buildctl keeps streaming.
       let emitting = Promise.resolve();
       const emit = (work: () => Promise<void>) => (emitting = emitting.then(work).catch(() => undefined));
@@ -57,7 +62,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       } catch (err) {
         for (const log of progress.flush()) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
         await emitting;
-        throw this.failure(err, progress);
+        throw this.failure(err, progress, remote);
       }
       for (const log of progress.flush()) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
       await emitting;
@@ -88,7 +93,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     }
   }
 
-  private spec(request: BuildRequest, sources: Awaited<ReturnType<typeof resolveSources>>, metadataFile: string, secrets: BuildSpec['secrets']): BuildSpec {
+  private spec(request: BuildRequest, sources: Awaited<ReturnType<typeof resolveSources>>, metadataFile: string, secrets: BuildSpec['secrets'], cacheSalt: string): BuildSpec {
     const tags = request.tags ?? (request.registry && request.image ? [`${request.registry}/${request.image}`] : []);
     const push = request.push ?? tags.length > 0;
     // BuildKit v0.32.2 fails a git context with a subdir when SOURCE_DATE_EPOCH is set
@@ -117,6 +122,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       },
       insecureRegistries: this.deps.config.insecureRegistries,
       metadataFile,
+      cacheSalt,
     };
   }
 
@@ -126,14 +132,21 @@ export class BuildProcessor implements ActionProcessor<'build'> {
    */
   private buildEnv(spec: BuildSpec, tenantSecretEnv: Record<string, string>): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+    // Registry credentials (STEVEDORE_REGISTRY_AUTH_FILE as a config.json, e.g. serve's
+    // for its embedded registry): buildctl hands them to buildkitd through its session.
+    const dockerConfig = dockerConfigDir(this.deps.config.registryAuthFile);
+    if (dockerConfig) env.DOCKER_CONFIG = dockerConfig;
     for (const s of spec.secrets) if (s.env) env[s.env] = tenantSecretEnv[s.env] ?? process.env[s.env];
     return env;
   }
 
-  private failure(err: unknown, progress: BuildProgress): unknown {
+  private failure(err: unknown, progress: BuildProgress, remote: boolean): unknown {
     if (err instanceof BuildSpecError) return new JobFailure('INVALID_BUILD', err.message);
     if (!(err instanceof ProcessError) || err.kind !== 'exit') return err; // cancel, timeout: the runner's
     const failed = progress.failure();
+    if (remote && !(failed && isDockerfileStep(failed.step))) {
+      return new JobFailure('CONTEXT_FETCH_FAILED', `the build failed before any Dockerfile step ran: the git context could not be fetched, is not a git repository, or its Dockerfile could not be read (details withheld: they may quote the fetched content)`, false);
+    }
     if (failed) {
       return new JobFailure('BUILD_FAILED', `step ${failed.step} failed: ${failed.error ?? lastLine(err.stderrTail)}`, false, { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs });
     }
@@ -141,7 +154,10 @@ export class BuildProcessor implements ActionProcessor<'build'> {
   }
 }
 
-const publicStep = (s: StepEvent) => ({ id: s.id, name: s.name, state: s.state, cached: s.cached, duration_ms: s.duration_ms, ...(s.error ? { error: s.error } : {}) });
+const toPublicStep = (s: StepEvent, remote: boolean) => {
+  const error = s.error && remote && !isDockerfileStep(s.name) ? 'failed (details withheld: a remote context)' : s.error;
+  return { id: s.id, name: s.name, state: s.state, cached: s.cached, duration_ms: s.duration_ms, ...(error ? { error } : {}) };
+};
 
 function lastLine(text: string): string {
   return text.split('\n').filter((l) => l.trim() && !l.startsWith('{')).pop() ?? '';

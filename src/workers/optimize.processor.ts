@@ -54,7 +54,7 @@ export class OptimizeProcessor implements ActionProcessor<'optimize'> {
     if (request.verify && source && result.optimized_dockerfile) {
       if (!this.deps.verify) throw new JobFailure('VERIFY_UNAVAILABLE', 'no build engine or scratch registry configured for verify');
       await ctx.progress('building the original and the rewrite');
-      const verification = await verifyRewrite(ctx.job.id, source.text, result.optimized_dockerfile as string, source.contextDir, this.deps.verify, ctx.signal).catch((err: unknown) => {
+      const verification = await verifyRewrite(ctx.job, source.text, result.optimized_dockerfile as string, source.contextDir, this.deps.verify, ctx.signal).catch((err: unknown) => {
         throw new JobFailure('VERIFY_FAILED', `could not build both Dockerfiles: ${(err as Error).message.split('\n')[0]}`);
       });
       result.verification = verification;

@@ -43,8 +43,10 @@ export class ScanProcessor implements ActionProcessor<'scan'> {
     const platform = [info.os, info.architecture, info.variant].filter(Boolean).join('/');
     const scanners = [...new Set(request.scanners ?? ['vuln', 'secret'])].sort() as ('vuln' | 'secret')[];
     const dbUpdatedAt = await this.deps.trivy.dbUpdatedAt();
-    // Same image, platform, DB and options: same findings, whoever asks.
-    const cacheKey = `stv:scan:${createHash('sha256').update(JSON.stringify([info.manifest_digest, platform, dbUpdatedAt ?? '', scanners, [...(request.severity ?? [])].sort(), !!request.ignore_unfixed])).digest('hex')}`;
+    // Same image, platform, DB and options: same findings. Per tenant: a cached scan
+    // names the repository it was made from (targets, the copied Trivy report) and the
+    // job that made it, which another tenant must not learn.
+    const cacheKey = `stv:scan:${createHash('sha256').update(JSON.stringify([ctx.job.tenant, info.manifest_digest, platform, dbUpdatedAt ?? '', scanners, [...(request.severity ?? [])].sort(), !!request.ignore_unfixed])).digest('hex')}`;
 
     let scan: CachedScan;
     let cached = false;

@@ -24,6 +24,7 @@ import { analyzeImage } from '../engines/registry/image-analysis.js';
 import { CosignClient } from '../engines/cosign/cosign-client.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { RegistryResolver } from '../engines/registry/registry-resolver.js';
+import { dockerConfigDir } from '../engines/registry/docker-config.js';
 import { TrivyClient } from '../engines/trivy/trivy-client.js';
 import { ArtifactStore } from '../jobs/artifact-store.js';
 import { REDIS } from '../jobs/redis.module.js';
@@ -83,7 +84,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
         inspector,
         registries,
         uploadDir: (digest) => contexts.path(digest),
-        verify: config.buildkitHost && config.registryMirror ? { buildkit, inspector, scratchRegistry: config.registryMirror, smokeRuntime: config.smokeRuntime } : undefined,
+        verify: config.buildkitHost && config.registryMirror ? { buildkit, inspector, scratchRegistry: config.registryMirror, smokeRuntime: config.smokeRuntime, dockerConfigDir: dockerConfigDir(config.registryAuthFile) } : undefined,
       }),
     ];
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +98,11 @@ describe('docker-compose.yml end to end', () => {
     writeFileSync(join(signingDir, 'keys.json'), JSON.stringify({ default: 'release', keys: [{ name: 'release', key: '/etc/stevedore/signing/release.key', password_file: '/etc/stevedore/signing/release.password' }] }));
     chmodSync(signingDir, 0o755);
     for (const f of ['release.key', 'release.pub', 'release.password', 'keys.json']) chmodSync(join(signingDir, f), 0o644);
+    // buildkitd's mutual-TLS certificates, made the way an operator makes them (the client
+    // key handed to uid 10001, the workers' user).
+    const certsDir = join(mkdtempSync(join(tmpdir(), 'stv-e2e-certs-')), 'buildkit');
+    await runProcess('bash', [join(PROJECT_DIR, 'scripts', 'gen-buildkit-certs.sh'), certsDir], { env: { PATH: process.env.PATH } });
+    const redisPassword = randomBytes(24).toString('hex');
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -105,6 +111,8 @@ describe('docker-compose.yml end to end', () => {
       STEVEDORE_SECRETS_KEY: Buffer.alloc(32, 9).toString('base64'),
       TRIVY_TOKEN: `e2e-trivy-token-${Date.now()}`,
       STEVEDORE_SIGNING_DIR: signingDir,
+      STEVEDORE_REDIS_PASSWORD: redisPassword,
+      STEVEDORE_BUILDKIT_CERTS: certsDir,
       // Loopback and a free port each: nothing collides with other stacks on the host.
       STEVEDORE_HTTP_PUBLISH: '127.0.0.1:',
       STEVEDORE_GRPC_PUBLISH: '127.0.0.1:',
@@ -119,6 +127,7 @@ describe('docker-compose.yml end to end', () => {
       const down = await compose(['down', '-v', '--remove-orphans', '--timeout', '20'], 180_000);
       t.diagnostic(`down -v: ${seconds(started)}`);
       rmSync(signingDir, { recursive: true, force: true });
+      rmSync(certsDir, { recursive: true, force: true });
       if (down.code !== 0) throw new Error(`docker compose down -v failed (exit ${down.code}):\n${tail(down.stderr)}`);
     });
 
@@ -142,9 +151,9 @@ describe('docker-compose.yml end to end', () => {
       return res.status === 200 ? ((await res.json()) as any) : undefined;
     }, 120_000);
     t.diagnostic(`api ready: ${seconds(t1)}`);
-    // The api image has no buildctl: it checks buildkitd by connecting to it.
+    // The api is not on the build network and has no BUILDKIT_HOST: builds are the workers'.
     assert.deepEqual(Object.keys(ready.info).sort(), ['buildkit', 'redis', 'registry']);
-    assert.equal(ready.info.buildkit.probe, 'connect');
+    assert.equal(ready.info.buildkit.probe, 'none');
 
     const workers = await compose(['ps', '--status', 'running', '--format', '{{.Name}}', 'worker']);
     assert.equal(workers.stdout.trim().split('\n').filter(Boolean).length, 2, `two running workers:\n${workers.stdout}${workers.stderr}`);
@@ -209,6 +218,30 @@ describe('docker-compose.yml end to end', () => {
     const verify = await finished(await submit({ action: 'verify', image: release }), 120_000);
     assert.equal(verify.state, 'succeeded', JSON.stringify(verify.error));
     assert.equal(verify.result.verification.verified, true, JSON.stringify(verify.result.verification));
+
+    // The control plane authenticates. Redis: nothing without the password.
+    const anonymousRedis = await compose(['exec', '-T', 'redis', 'redis-cli', 'ping']);
+    assert.match(anonymousRedis.stdout + anonymousRedis.stderr, /NOAUTH/, 'Redis answers an unauthenticated client');
+    // buildkitd: nothing without a client certificate (the worker has buildctl and the CA).
+    const noCert = await compose(['exec', '-T', 'worker', 'buildctl', '--timeout', '5', '--addr', 'tcp://buildkitd:1234', '--tlscacert', '/etc/stevedore/buildkit-tls/ca.pem', 'debug', 'workers']);
+    assert.notEqual(noCert.code, 0, 'buildkitd served a client without a certificate');
+    assert.match(noCert.stderr, /certificate required|bad certificate|handshake/i, noCert.stderr);
+    // A build's RUN steps (in buildkitd, on the build network only) can neither resolve
+    // nor connect to Redis or the api.
+    const ipsOf = async (service: string) => {
+      const id = (await compose(['ps', '-q', service])).stdout.trim().split('\n')[0]!;
+      return (await docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id], env, 30_000)).stdout.trim().split(/\s+/).filter(Boolean);
+    };
+    const targets = [...(await ipsOf('redis')).map((ip) => `${ip}/6379`), ...(await ipsOf('api')).map((ip) => `${ip}/8080`)];
+    assert.ok(targets.length >= 2, `addresses of redis and api: ${targets}`);
+    const probe = [
+      'FROM debian:bookworm-slim',
+      'RUN for name in redis api; do if getent hosts "$name"; then echo "resolved $name"; exit 1; fi; done; echo names-unresolved',
+      ...targets.map((t) => `RUN if timeout 3 bash -c 'exec 3<>/dev/tcp/${t}'; then echo "connected to ${t}"; exit 1; fi; echo "no route to ${t}"`),
+      '',
+    ].join('\n');
+    const isolation = await finished(await submit({ action: 'build', dockerfile_inline: probe, no_cache: true }), 180_000);
+    assert.equal(isolation.state, 'succeeded', `a RUN step reached Redis or the api: ${JSON.stringify(isolation.error)}`);
     t.diagnostic(`total before teardown: ${seconds(t0)}`);
   });
 });

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CACHE_DIR, PROJECT_DIR, TEST_SECRETS_KEY } from '../support/env.js';
+import { CACHE_DIR, PROJECT_DIR, TEST_SECRETS_KEY, testRedisUrl } from '../support/env.js';
 import { freePort, TOKEN } from '../support/stack.js';
 import { startBuildkitd, startRedis, startSeededRegistry } from '../support/services.js';
 
@@ -64,7 +64,7 @@ describe('observability: /metrics and JSON logs of split api and worker processe
     stopping.push(() => seeded.container.stop(), () => redis.stop(), () => buildkitd.stop());
     registry = seeded.address;
     const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
-    const common = { REDIS_URL: `redis://127.0.0.1:${redis.getMappedPort(6379)}/0`, STEVEDORE_TOKEN: TOKEN, STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY, BUILDKIT_HOST: buildkitd.address, STEVEDORE_REGISTRY_MIRROR: registry, STEVEDORE_LOG_LEVEL: 'info', STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-obs-')) };
+    const common = { REDIS_URL: testRedisUrl(redis.getMappedPort(6379)), STEVEDORE_TOKEN: TOKEN, STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY, BUILDKIT_HOST: buildkitd.address, STEVEDORE_REGISTRY_MIRROR: registry, STEVEDORE_LOG_LEVEL: 'info', STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-obs-')) };
     api = startRole('api', { ...common, STEVEDORE_HTTP_HOST: '127.0.0.1', STEVEDORE_HTTP_PORT: String(http), STEVEDORE_GRPC_PORT: String(grpc) });
     worker = startRole('worker', { ...common, STEVEDORE_HTTP_HOST: '127.0.0.1', STEVEDORE_METRICS_PORT: String(metrics) });
     base = `http://127.0.0.1:${http}`;

@@ -5,7 +5,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { StartedTestContainer } from 'testcontainers';
 import request from 'supertest';
 import { startApp, stopApp } from '../../src/bootstrap.js';
-import { testConfig } from '../support/env.js';
+import { testConfig, testRedisUrl } from '../support/env.js';
 import { grpcHealthCheck, grpcReflectionServices, grpcSystemInfo } from '../support/grpc-health.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
 import { freePort } from '../support/stack.js';
@@ -46,7 +46,7 @@ describe('the service against real Redis, BuildKit and registry', () => {
       testConfig({
         http: { host: '127.0.0.1', port: httpPort },
         grpc: { port: grpcPort },
-        redisUrl: `redis://127.0.0.1:${redisPort}/0`,
+        redisUrl: testRedisUrl(redisPort),
         buildkitHost: buildkitd.address,
         registryMirror: registry.address,
       }),

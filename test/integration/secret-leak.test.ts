@@ -10,7 +10,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { startAuthRegistry } from '../support/auth-registry.js';
-import { CACHE_DIR, TOOLS } from '../support/env.js';
+import { CACHE_DIR, TOOLS, testRedisUrl } from '../support/env.js';
 import { findPlanted, plantable } from '../support/leak-search.js';
 import { dumpRedis } from '../support/redis-dump.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
@@ -82,7 +82,7 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
       STEVEDORE_HTTP_HOST: '127.0.0.1',
       STEVEDORE_HTTP_PORT: String(port),
       STEVEDORE_GRPC_PORT: String(await freePort()),
-      REDIS_URL: `redis://127.0.0.1:${redis.getMappedPort(6379)}/0`,
+      REDIS_URL: testRedisUrl(redis.getMappedPort(6379)),
       BUILDKIT_HOST: buildkitd.address,
       STEVEDORE_REGISTRY_MIRROR: open.address,
       STEVEDORE_TOKEN: planted['admin token'],
@@ -98,7 +98,7 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
     processes = [startAppProcess('api', env), startAppProcess('worker', env)];
     await Promise.all([processes[0]!.waitForOutput(/stevedore api ready/), processes[1]!.waitForOutput(/workers ready/)]);
 
-    const key = (await request(base).post('/v1/api-keys').set(admin()).send({ tenant: 'leak-team', scopes: ['jobs:read', 'jobs:write', 'secrets:write'] }).expect(201)).body.key as string;
+    const key = (await request(base).post('/v1/api-keys').set(admin()).send({ tenant: 'leak-team', scopes: ['jobs:read', 'jobs:write', 'secrets:write'], repositories: [`${open.address}/leak/**`, `${locked.address}/leak/**`] }).expect(201)).body.key as string;
     planted['tenant API key'] = key;
     tenant = { authorization: `Bearer ${key}` };
   });
@@ -134,7 +134,7 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
   });
 
   it('leaves no planted value in any Redis key of any type', async () => {
-    const client = new Redis(`redis://127.0.0.1:${redis.getMappedPort(6379)}/0`);
+    const client = new Redis(testRedisUrl(redis.getMappedPort(6379)));
     try {
       const dump = JSON.stringify(await dumpRedis(client));
       assert.ok(dump.includes(CANARY), 'control: the canary build arg is in Redis, so the dump reads job data');

@@ -1,25 +1,63 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
-import { PROJECT_DIR, CACHE_DIR } from '../support/env.js';
+import { PROJECT_DIR, CACHE_DIR, TOOLS } from '../support/env.js';
 import { freePort } from '../support/stack.js';
+import { makeTrivyCache } from '../support/trivy-db.js';
 
 // Free ports of their own, chosen once for the file (the restart reuses them): a stevedore
 // someone runs by hand on the defaults, or another test run on this machine, is left alone.
 const HTTP_PORT = await freePort();
 const GRPC_PORT = await freePort();
 const REGISTRY = `127.0.0.1:${await freePort()}`;
+const KEY_PASSWORD = `serve-key-${Date.now()}`;
+
+/** A cosign key pair and keys.json for serve, and a Trivy cache with the test DB: so a build can scan and sign. */
+async function extras(): Promise<Record<string, string>> {
+  const dir = mkdtempSync(join(tmpdir(), 'stv-serve-keys-'));
+  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, 'release')], { env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: KEY_PASSWORD } });
+  writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [{ name: 'release', key: join(dir, 'release.key'), password_env: 'STV_SERVE_KEY_PASSWORD' }] }));
+  return { STEVEDORE_SIGNING_KEYS_FILE: join(dir, 'keys.json'), STV_SERVE_KEY_PASSWORD: KEY_PASSWORD, STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache() };
+}
+const EXTRAS = await extras();
+
+/** Everything serve prints, for the check that no password reaches it. */
+const printed: Buffer[] = [];
 
 function serve(stateDir: string): ChildProcess {
-  const env = { PATH: process.env.PATH, STEVEDORE_STATE_DIR: stateDir, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_HTTP_PORT: String(HTTP_PORT), STEVEDORE_GRPC_PORT: String(GRPC_PORT), STEVEDORE_REGISTRY_LISTEN: REGISTRY, STEVEDORE_LOG_LEVEL: 'warn' };
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, STEVEDORE_STATE_DIR: stateDir, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_HTTP_PORT: String(HTTP_PORT), STEVEDORE_GRPC_PORT: String(GRPC_PORT), STEVEDORE_REGISTRY_LISTEN: REGISTRY, STEVEDORE_LOG_LEVEL: 'info', ...EXTRAS };
   const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.on('data', (d) => process.stderr.write(d));
+  child.stdout!.on('data', (d: Buffer) => printed.push(d));
+  child.stderr!.on('data', (d: Buffer) => {
+    printed.push(d);
+    process.stderr.write(d);
+  });
   return child;
+}
+
+/** The generated credentials serve keeps in its state dir. */
+const secretOf = (stateDir: string, name: 'redis-password' | 'registry-password') => readFileSync(join(stateDir, name), 'utf8').trim();
+const registryCredentials = (stateDir: string) => ({ username: 'stevedore', password: secretOf(stateDir, 'registry-password') });
+const redisOf = (stateDir: string) => {
+  const { redis_url } = JSON.parse(readFileSync(join(stateDir, 'serve.json'), 'utf8'));
+  return new Redis(redis_url.replace('***', encodeURIComponent(secretOf(stateDir, 'redis-password'))));
+};
+
+async function waitJob(token: string, id: string, timeoutMs = 300_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = (await (await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as any;
+    if (['succeeded', 'failed', 'cancelled', 'timed_out'].includes(job.state)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 async function waitReady(child: ChildProcess, timeoutMs = 120_000): Promise<void> {
@@ -69,20 +107,106 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     await waitReady(child);
     const endpoints = JSON.parse(readFileSync(join(stateDir, 'serve.json'), 'utf8'));
     assert.equal(endpoints.registry, REGISTRY);
-    assert.match(endpoints.redis_url, /^redis:\/\/127\.0\.0\.1:\d+\/0$/);
+    // The URL carries the generated password, which serve.json leaves out.
+    assert.match(endpoints.redis_url, /^redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0$/);
+    assert.equal(endpoints.redis_password_file, join(stateDir, 'redis-password'));
+    assert.equal(endpoints.registry_auth_file, join(stateDir, 'docker', 'config.json'));
     assert.equal(endpoints.buildkit_host, `unix://${join(stateDir, 'buildkit', 'buildkitd.sock')}`);
     assert.deepEqual(endpoints.embedded, { redis: true, buildkit: true, registry: true });
-    assert.ok(await new RegistryClient(REGISTRY).manifestDigest('library/debian', 'bookworm-slim'), 'base image seeded');
+    assert.ok(await new RegistryClient(REGISTRY, { credentials: registryCredentials(stateDir) }).manifestDigest('library/debian', 'bookworm-slim'), 'base image seeded');
     const tokenFile = join(stateDir, 'admin-token');
-    assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+    for (const file of [tokenFile, join(stateDir, 'redis-password'), join(stateDir, 'registry-password'), join(stateDir, 'docker', 'config.json'), join(stateDir, 'redis', 'redis.conf'), join(stateDir, 'registry', 'htpasswd')]) {
+      assert.equal(statSync(file).mode & 0o777, 0o600, `${file} is private`);
+    }
     const token = readFileSync(tokenFile, 'utf8').trim();
     const res = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/system`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
   });
 
-  it('loses no Redis data when killed outright and started again', async () => {
+  it('gives its Redis a password that is in no command line, serve.json or log line', async () => {
+    const password = secretOf(stateDir, 'redis-password');
+    assert.match(password, /^[A-Za-z0-9_-]{32}$/);
     const { redis_url } = JSON.parse(readFileSync(join(stateDir, 'serve.json'), 'utf8'));
-    const redis = new Redis(redis_url);
+    // A client without the password gets nothing but NOAUTH.
+    const port = Number(new URL(redis_url).port);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+      socket.once('data', (d) => {
+        resolve(d.toString());
+        socket.destroy();
+      });
+      socket.once('error', reject);
+    });
+    assert.match(answer, /^-NOAUTH/);
+    const redis = redisOf(stateDir);
+    assert.equal(await redis.ping(), 'PONG');
+    await redis.quit();
+    for (const name of ['redis', 'registry', 'buildkitd']) {
+      const pid = Number(readFileSync(join(stateDir, 'run', `${name}.pid`), 'utf8').split('\n')[0]);
+      assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(password), `${name}'s command line`);
+    }
+    assert.ok(!readFileSync(`/proc/${child!.pid}/cmdline`, 'utf8').includes(password));
+    const registryPassword = secretOf(stateDir, 'registry-password');
+    const out = Buffer.concat(printed).toString('utf8');
+    assert.match(out, /embedded redis on redis:\/\/:\*\*\*@127\.0\.0\.1/);
+    for (const secret of [password, registryPassword, Buffer.from(`stevedore:${registryPassword}`).toString('base64')]) {
+      assert.ok(!out.includes(secret), 'serve printed a password');
+      assert.ok(!readFileSync(join(stateDir, 'serve.json'), 'utf8').includes(secret), 'serve.json holds a password');
+      for (const log of ['redis.log', 'registry.log', 'buildkitd.log']) assert.ok(!readFileSync(join(stateDir, 'run', log), 'utf8').includes(secret), `${log} holds a password`);
+    }
+  });
+
+  it('refuses anonymous reads and writes on its registry', async () => {
+    const base = `http://${REGISTRY}`;
+    const upload = await fetch(`${base}/v2/anonymous/app/blobs/uploads/`, { method: 'POST' });
+    assert.equal(upload.status, 401, 'anonymous blob upload');
+    assert.match(upload.headers.get('www-authenticate') ?? '', /^Basic realm="stevedore"/);
+    const put = await fetch(`${base}/v2/anonymous/app/manifests/1`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: '{}' });
+    assert.equal(put.status, 401, 'anonymous manifest put');
+    assert.equal((await fetch(`${base}/v2/_catalog`)).status, 401, 'anonymous catalog');
+    assert.equal((await fetch(`${base}/v2/library/debian/manifests/bookworm-slim`)).status, 401, 'anonymous pull');
+    const wrong = { authorization: `Basic ${Buffer.from('stevedore:not-the-password').toString('base64')}` };
+    assert.equal((await fetch(`${base}/v2/_catalog`, { headers: wrong })).status, 401, 'a wrong password');
+    const right = { authorization: `Basic ${Buffer.from(`stevedore:${secretOf(stateDir, 'registry-password')}`).toString('base64')}` };
+    const catalog = await fetch(`${base}/v2/_catalog`, { headers: right });
+    assert.equal(catalog.status, 200);
+    assert.ok(((await catalog.json()) as { repositories: string[] }).repositories.includes('library/debian'));
+    await assert.rejects(new RegistryClient(REGISTRY).manifestDigest('library/debian', 'bookworm-slim'), /needs credentials/);
+  });
+
+  it('builds FROM debian through its authenticated mirror, scans, signs, pushes and inspects with the generated credentials', { timeout: 600_000 }, async () => {
+    const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+    const submit = async (body: object) => {
+      const res = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const json = (await res.json()) as { id: string };
+      assert.equal(res.status, 202, JSON.stringify(json));
+      return waitJob(token, json.id);
+    };
+    // FROM debian:bookworm-slim is pulled through buildkitd's docker.io mirror (the
+    // embedded registry, with the credentials buildctl hands over in its session);
+    // the image is pushed there, scanned by Trivy and signed and attested by cosign
+    // (both with DOCKER_CONFIG), and copied with the Node registry client.
+    const tag = `${REGISTRY}/serve/app:1`;
+    const release = `${REGISTRY}/release/app:1`;
+    const build = await submit({ action: 'build', dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo serve > /built-by\n', tags: [tag], scan: { policy: { ignore_unfixed: true } }, sign: true, push_to: [release] });
+    assert.equal(build.state, 'succeeded', JSON.stringify(build.error));
+    assert.deepEqual(build.result.stages.map((s: any) => [s.name, s.state]), [['build', 'succeeded'], ['scan', 'succeeded'], ['gate', 'succeeded'], ['sign', 'succeeded'], ['attest', 'succeeded'], ['push', 'succeeded']]);
+    assert.ok(build.result.vulnerabilities.some((v: any) => v.id === 'CVE-2011-3374'), 'Trivy read the image');
+    assert.deepEqual(build.result.pushed, [{ reference: release, digest: build.result.build.digest }]);
+    const client = new RegistryClient(REGISTRY, { credentials: registryCredentials(stateDir) });
+    assert.equal(await client.manifestDigest('release/app', '1'), build.result.build.digest);
+
+    const verify = await submit({ action: 'verify', image: release });
+    assert.equal(verify.result.verification.verified, true, JSON.stringify(verify.result.verification));
+    // A Docker Hub reference goes to the mirror, with the mirror's credentials.
+    const inspect = await submit({ action: 'inspect', image: 'debian:bookworm-slim', platform: 'linux/amd64' });
+    assert.equal(inspect.state, 'succeeded', JSON.stringify(inspect.error));
+    assert.equal(inspect.result.image_info.os, 'linux');
+  });
+
+  it('loses no Redis data when killed outright and started again (with the same password)', async () => {
+    const password = secretOf(stateDir, 'redis-password');
+    const redis = redisOf(stateDir);
     await redis.set('stevedore:test:survivor', 'still-here');
     await redis.quit();
     await new Promise((r) => setTimeout(r, 1_500)); // appendfsync everysec
@@ -92,8 +216,8 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
 
     child = serve(stateDir);
     await waitReady(child);
-    const again = JSON.parse(readFileSync(join(stateDir, 'serve.json'), 'utf8'));
-    const redis2 = new Redis(again.redis_url);
+    assert.equal(secretOf(stateDir, 'redis-password'), password, 'the password is generated once');
+    const redis2 = redisOf(stateDir);
     assert.equal(await redis2.get('stevedore:test:survivor'), 'still-here');
     await redis2.quit();
     assert.deepEqual(orphans.filter(alive), [], 'the daemons the killed serve left behind were stopped');

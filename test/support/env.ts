@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,17 @@ export const TOOLS: AppConfig['tools'] = loadConfig({ ...process.env, STEVEDORE_
 /** Image names scripts/test-images.sh built for testcontainers. */
 export function testImages(): { redis: string; registry: string } {
   return JSON.parse(readFileSync(join(CACHE_DIR, 'test-images.json'), 'utf8')) as { redis: string; registry: string };
+}
+
+/**
+ * The password every test Redis requires (`--requirepass`), random per test process: the
+ * service refuses a REDIS_URL without one, so tests run it the way it is deployed.
+ */
+export const TEST_REDIS_PASSWORD = randomBytes(18).toString('base64url');
+
+/** The URL of a test Redis on this loopback port, with its password. */
+export function testRedisUrl(port: number, db = 0): string {
+  return `redis://:${TEST_REDIS_PASSWORD}@127.0.0.1:${port}/${db}`;
 }
 
 /** A fixed secrets-at-rest key for test apps (32 bytes, base64). */

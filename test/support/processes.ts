@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { CACHE_DIR, PROJECT_DIR, TEST_SECRETS_KEY, TOOLS } from './env.js';
+import { CACHE_DIR, PROJECT_DIR, TEST_REDIS_PASSWORD, TEST_SECRETS_KEY, TOOLS, testRedisUrl } from './env.js';
 import { freePort, TOKEN } from './stack.js';
 
 /** A child in its own process group, so a kill reaches its tools (buildctl) too. */
@@ -14,8 +14,9 @@ export interface Child {
   kill(signal: NodeJS.Signals): void;
 }
 
-function start(command: string, args: string[], env: NodeJS.ProcessEnv): Child {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+function start(command: string, args: string[], env: NodeJS.ProcessEnv, stdin?: string): Child {
+  const child = spawn(command, args, { env, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: true });
+  if (stdin !== undefined) child.stdin!.end(stdin);
   const output: string[] = [];
   child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
@@ -68,18 +69,19 @@ export async function startWorker(env: Record<string, string>): Promise<Child> {
   return child;
 }
 
-/** A real redis-server with an append-only file, restartable on the same port and data. */
+/** A real redis-server with an append-only file and TEST_REDIS_PASSWORD, restartable on the same port and data. */
 export class RedisServer {
   private child?: Child;
   readonly dir = mkdtempSync(join(tmpdir(), 'stv-redis-'));
   constructor(readonly port: number) {}
   get url() {
-    return `redis://127.0.0.1:${this.port}/0`;
+    return testRedisUrl(this.port);
   }
   async start(): Promise<void> {
-    this.child = start(TOOLS.redisServer, ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { PATH: process.env.PATH });
+    // The password through stdin, as a config file ('-'): not on the command line.
+    this.child = start(TOOLS.redisServer, ['-', '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { PATH: process.env.PATH }, `requirepass ${TEST_REDIS_PASSWORD}\n`);
     await until('redis to answer', async () => {
-      const r = new Redis(this.port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      const r = new Redis(this.port, '127.0.0.1', { password: TEST_REDIS_PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
       r.on('error', () => undefined);
       try {
         await r.connect();

@@ -2,14 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
-import { BuildkitClient } from '../../src/engines/buildkit/buildkit-client.js';
-import { ChildProcessRunner } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
-import { Daemon, waitReady } from '../../src/runtime/daemon.js';
-import { buildkitdConfig } from '../../src/runtime/embedded-stack.js';
+import { startSandboxedBuildkitd, type StartedBuildkitd as SandboxedBuildkitd } from '../../src/runtime/buildkitd.js';
 import { seedBaseImage } from '../../src/runtime/seed-base-image.js';
-import { CACHE_DIR, TOOLS, testImages } from './env.js';
-import { writeFileSync } from 'node:fs';
+import { CACHE_DIR, TEST_REDIS_PASSWORD, TOOLS, testImages } from './env.js';
 
 export interface StartedRegistry {
   container: StartedTestContainer;
@@ -28,34 +24,34 @@ export async function startSeededRegistry(): Promise<StartedRegistry> {
   return { container, address };
 }
 
-/** A Redis container; a fixed host port lets a test stop it and bring one back at the same address. */
+/**
+ * A Redis container that requires TEST_REDIS_PASSWORD (connect with testRedisUrl(port)); a
+ * fixed host port lets a test stop it and bring one back at the same address.
+ */
 export async function startRedis(hostPort?: number): Promise<StartedTestContainer> {
   const ports = hostPort ? [{ container: 6379, host: hostPort }] : [6379];
   return new GenericContainer(testImages().redis)
     .withExposedPorts(...ports)
+    // The image's CMD (test/images/redis.Dockerfile) plus the password.
+    .withCommand(['redis-server', '--bind', '0.0.0.0', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--requirepass', TEST_REDIS_PASSWORD])
     .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
     .start();
 }
 
-export interface StartedBuildkitd {
-  address: string;
-  stop(): Promise<void>;
-}
+export type StartedBuildkitd = Pick<SandboxedBuildkitd, 'address' | 'network' | 'stop'>;
 
-/** A real buildkitd (child process) whose docker.io mirror is `mirror`. */
-export async function startBuildkitd(mirror: string): Promise<StartedBuildkitd> {
+/**
+ * A real buildkitd (child process) in its network sandbox, whose docker.io mirror is
+ * `mirror`; its own fetches may reach the mirror and `allowedHosts` (host:port) on this machine.
+ */
+export async function startBuildkitd(mirror: string, options: { allowedHosts?: string[] } = {}): Promise<StartedBuildkitd> {
   const dir = mkdtempSync(join(tmpdir(), 'stv-bk-'));
-  const address = `unix://${join(dir, 'buildkitd.sock')}`;
-  const configFile = join(dir, 'buildkitd.toml');
-  writeFileSync(configFile, buildkitdConfig(join(dir, 'root'), address, mirror));
-  const daemon = new Daemon('buildkitd', TOOLS.buildkitd, ['--config', configFile, '--oci-worker=true', '--containerd-worker=false', '--oci-worker-snapshotter=overlayfs'], dir);
-  daemon.start();
-  const client = new BuildkitClient(new ChildProcessRunner(), TOOLS.buildctl, address);
-  await waitReady(daemon, () => client.workers(2_000), 60_000);
+  const started = await startSandboxedBuildkitd({ dir, buildkitd: TOOLS.buildkitd, buildctl: TOOLS.buildctl, mirror, allowedHosts: options.allowedHosts });
   return {
-    address,
+    address: started.address,
+    network: started.network,
     async stop() {
-      await daemon.stop();
+      await started.stop();
       try { rmSync(dir, { recursive: true, force: true }); } catch { /* a busy mount is left for the OS tmp cleaner */ }
     },
   };

@@ -3,7 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { StartedTestContainer } from 'testcontainers';
 import { startApp, stopApp, type Roles } from '../../src/bootstrap.js';
 import type { AppConfig } from '../../src/config/config.js';
-import { testConfig } from './env.js';
+import { testConfig, testRedisUrl } from './env.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from './services.js';
 
 export const TOKEN = 'test-admin-token-0123456789';
@@ -45,16 +45,17 @@ export interface Stack {
 }
 
 /** Real registry (seeded) and Redis in containers, optionally buildkitd, and the app in-process. */
-export async function startStack(options: { roles?: Roles; buildkit?: boolean; overrides?: Partial<AppConfig> } = {}): Promise<Stack> {
+/** `listenHost`: the REST API's address (0.0.0.0 as `serve` listens, for reachability tests). */
+export async function startStack(options: { roles?: Roles; buildkit?: boolean; overrides?: Partial<AppConfig>; listenHost?: string } = {}): Promise<Stack> {
   const registry = await startSeededRegistry();
   const redis = await startRedis();
-  const redisUrl = `redis://127.0.0.1:${redis.getMappedPort(6379)}/0`;
-  const buildkitd = options.buildkit ? await startBuildkitd(registry.address) : undefined;
+  const redisUrl = testRedisUrl(redis.getMappedPort(6379));
+  const buildkitd = options.buildkit ? await startBuildkitd(registry.address, { allowedHosts: options.overrides?.buildAllowedHosts }) : undefined;
   const extra: { app: NestFastifyApplication }[] = [];
   const boot = async (roles: Roles, overrides: Partial<AppConfig> = {}) => {
     const [httpPort, grpcPort] = [await freePort(), await freePort()];
     const config = testConfig({
-      http: { host: '127.0.0.1', port: httpPort },
+      http: { host: options.listenHost ?? '127.0.0.1', port: httpPort },
       grpc: { port: grpcPort },
       redisUrl,
       buildkitHost: buildkitd?.address,

@@ -18,7 +18,7 @@ describe('resolveBuildSecrets', () => {
     const resolved = await resolveBuildSecrets(['npm', 'pip', 'npm'], 'team-a', { tenantSecrets: store({ 'team-a/npm': VALUE, 'team-b/pip': 'other' }), buildSecrets: { npm: { env: 'SERVER_NPM' }, pip: { file: '/etc/pip.conf' } } });
     assert.deepEqual(resolved.specs, [{ id: 'npm', env: 'STEVEDORE_TENANT_SECRET_0' }, { id: 'pip', file: '/etc/pip.conf' }]);
     assert.deepEqual(resolved.env, { STEVEDORE_TENANT_SECRET_0: VALUE });
-    const args = buildctlArgs('unix:///x.sock', { context: { dir: '/c' }, dockerfileName: 'Dockerfile', buildArgs: {}, platforms: [], tags: [], push: false, labels: {}, noCache: false, secrets: resolved.specs, provenance: false, annotations: {}, insecureRegistries: [], metadataFile: '/m.json' });
+    const args = buildctlArgs('unix:///x.sock', { context: { dir: '/c' }, dockerfileName: 'Dockerfile', buildArgs: {}, platforms: [], tags: [], push: false, labels: {}, noCache: false, secrets: resolved.specs, provenance: false, annotations: {}, insecureRegistries: [], metadataFile: '/m.json', cacheSalt: 'stv-test' });
     assert.ok(args.includes('id=npm,env=STEVEDORE_TENANT_SECRET_0') && args.includes('id=pip,src=/etc/pip.conf'));
     assert.ok(!args.join(' ').includes(VALUE));
   });

@@ -131,9 +131,13 @@ describe('deploy/k8s manifests', () => {
         assert.equal(api.ports.find((p: any) => p.name === 'http').containerPort, config.http.port);
         assert.equal(api.readinessProbe.httpGet.path, '/readyz');
       }
-      // BUILDKIT_HOST and the mirror name Services defined here.
-      const bk = /^tcp:\/\/([a-z0-9-]+):(\d+)$/.exec(config.buildkitHost!)!;
-      assert.ok(bk && find('Service', bk[1]!)?.spec.ports.some((p: any) => p.port === Number(bk[2])), `${role}: BUILDKIT_HOST ${config.buildkitHost}`);
+      // BUILDKIT_HOST (the workers' only) and the mirror name Services defined here.
+      if (role === 'worker') {
+        const bk = /^tcp:\/\/([a-z0-9-]+):(\d+)$/.exec(config.buildkitHost!)!;
+        assert.ok(bk && find('Service', bk[1]!)?.spec.ports.some((p: any) => p.port === Number(bk[2])), `${role}: BUILDKIT_HOST ${config.buildkitHost}`);
+      } else {
+        assert.equal(config.buildkitHost, undefined, 'the api never talks to buildkitd');
+      }
       const mirror = config.registryMirror!.split(':');
       assert.ok(find('Service', mirror[0]!)?.spec.ports.some((p: any) => p.port === Number(mirror[1])), `${role}: STEVEDORE_REGISTRY_MIRROR`);
       assert.ok(config.insecureRegistries.includes(config.registryMirror!), 'the in-cluster mirror is plain HTTP');
@@ -150,9 +154,44 @@ describe('deploy/k8s manifests', () => {
     assert.equal(c.image, `moby/buildkit:${versions.BUILDKIT_VERSION}`);
     assert.equal(c.securityContext.privileged, true);
     assert.ok(c.args.join(' ').includes('tcp://0.0.0.0:1234'));
+    assert.deepEqual(c.args.filter((_: string, i: number) => c.args[i - 1] === '--addr'), ['tcp://0.0.0.0:1234'], 'one listener: TCP');
     const toml = find('ConfigMap', 'buildkitd')!.data['buildkitd.toml'] as string;
     const mirror = environment(container('stevedore-worker', 'worker')).get('STEVEDORE_REGISTRY_MIRROR');
     assert.ok(toml.includes(`mirrors = ["${mirror}"]`), 'buildkitd mirrors docker.io through STEVEDORE_REGISTRY_MIRROR');
+  });
+
+  it('makes buildkitd demand the workers’ client certificate (mutual TLS), its probes included', () => {
+    const c = container('buildkitd', 'buildkitd');
+    const flag = (name: string) => c.args[c.args.indexOf(name) + 1];
+    const mount = (w: any, name: string) => w.spec.template.spec.containers[0].volumeMounts.find((m: any) => m.name === name);
+    const sts = find('StatefulSet', 'buildkitd')!;
+    const tlsVolume = sts.spec.template.spec.volumes.find((v: any) => v.secret?.secretName === 'buildkitd-tls');
+    assert.ok(tlsVolume && !tlsVolume.secret.optional, 'the daemon certificate Secret');
+    const dir = mount(sts, tlsVolume.name).mountPath;
+    assert.deepEqual([flag('--tlscacert'), flag('--tlscert'), flag('--tlskey')], [`${dir}/ca.pem`, `${dir}/cert.pem`, `${dir}/key.pem`]);
+    for (const probe of [c.readinessProbe, c.livenessProbe]) assert.deepEqual(probe.exec.command.slice(0, 5), ['buildctl', '--addr', 'tcp://127.0.0.1:1234', '--tlsdir', dir]);
+    const workerDeployment = find('Deployment', 'stevedore-worker')!;
+    const clientVolume = workerDeployment.spec.template.spec.volumes.find((v: any) => v.secret?.secretName === 'buildkit-client-tls');
+    assert.ok(clientVolume && !clientVolume.secret.optional, 'the client certificate Secret');
+    const env = environment(container('stevedore-worker', 'worker'));
+    assert.equal(env.get('STEVEDORE_BUILDKIT_TLS_DIR'), mount(workerDeployment, clientVolume.name).mountPath);
+    for (const name of ['buildkitd-tls', 'buildkit-client-tls']) assert.deepEqual(Object.keys(find('Secret', name)!.stringData).sort(), ['ca.pem', 'cert.pem', 'key.pem'], name);
+  });
+
+  it('lets only the workers reach buildkitd, and buildkitd no private or metadata address', () => {
+    const policy = find('NetworkPolicy', 'buildkitd')!;
+    assert.deepEqual(policy.spec.podSelector.matchLabels, find('StatefulSet', 'buildkitd')!.spec.template.metadata.labels);
+    assert.deepEqual([...policy.spec.policyTypes].sort(), ['Egress', 'Ingress']);
+    assert.deepEqual(policy.spec.ingress.map((r: any) => r.from.map((f: any) => f.podSelector.matchLabels)), [[{ 'app.kubernetes.io/component': 'worker' }]]);
+    const egress = policy.spec.egress as any[];
+    const blocks = egress.flatMap((r) => (r.to ?? []).filter((t: any) => t.ipBlock).map((t: any) => t.ipBlock));
+    const v4 = blocks.find((b: any) => b.cidr === '0.0.0.0/0');
+    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8']) assert.ok(v4.except.includes(cidr), `egress excepts ${cidr}`);
+    assert.ok(blocks.find((b: any) => b.cidr === '::/0').except.includes('fc00::/7'));
+    // Besides the internet ranges, only DNS and the mirror: no rule lets it reach Redis or the api.
+    const selectors = egress.flatMap((r) => (r.to ?? []).filter((t: any) => t.podSelector).map((t: any) => t.podSelector.matchLabels));
+    assert.deepEqual(selectors, [{ 'k8s-app': 'kube-dns' }, { 'app.kubernetes.io/component': 'registry-mirror' }]);
+    assert.deepEqual(egress[0].ports.map((p: any) => p.port), [53, 53]);
   });
 
   it('runs the Trivy server of the pinned version with the workers’ token', () => {

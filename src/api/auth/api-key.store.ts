@@ -9,6 +9,8 @@ export interface ApiKeyRecord {
   scopes: Scope[];
   rate_limit_per_minute: number | null;
   max_concurrent_jobs: number | null;
+  /** Repository patterns the key may push to and read (normalised); null: the server's default. Absent in keys made before issue 13. */
+  repositories?: string[] | null;
   created_at: string;
 }
 
@@ -58,7 +60,7 @@ export class ApiKeyStore {
     if (!('stvAuthenticate' in redis)) redis.defineCommand('stvAuthenticate', { numberOfKeys: 1, lua: AUTHENTICATE_LUA });
   }
 
-  async create(input: { tenant: string; scopes: Scope[]; rate_limit_per_minute?: number; max_concurrent_jobs?: number }): Promise<{ record: ApiKeyRecord; key: string }> {
+  async create(input: { tenant: string; scopes: Scope[]; rate_limit_per_minute?: number; max_concurrent_jobs?: number; repositories?: string[] }): Promise<{ record: ApiKeyRecord; key: string }> {
     const key = `stvk_${randomBytes(32).toString('base64url')}`;
     const record: ApiKeyRecord = {
       id: randomUUID(),
@@ -66,6 +68,7 @@ export class ApiKeyStore {
       scopes: [...new Set(input.scopes)],
       rate_limit_per_minute: input.rate_limit_per_minute ?? null,
       max_concurrent_jobs: input.max_concurrent_jobs ?? null,
+      repositories: input.repositories ?? null,
       created_at: new Date().toISOString(),
     };
     const tx = this.redis.multi().set(keys.record(record.id), JSON.stringify(record)).set(keys.byHash(hashApiKey(key)), record.id).hset(keys.record(record.id) + ':hash', 'sha256', hashApiKey(key)).zadd(keys.index, Date.now(), record.id);
@@ -79,7 +82,12 @@ export class ApiKeyStore {
     const ids = await this.redis.zrange(keys.index, '0', '-1');
     if (!ids.length) return [];
     const docs = await this.redis.mget(...ids.map(keys.record));
-    return docs.filter((d): d is string => !!d).map((d) => JSON.parse(d) as ApiKeyRecord);
+    return docs
+      .filter((d): d is string => !!d)
+      .map((d) => {
+        const record = JSON.parse(d) as ApiKeyRecord;
+        return { ...record, repositories: record.repositories ?? null };
+      });
   }
 
   /** Revokes at once: the next request with the key is refused. False when unknown. */

@@ -46,6 +46,6 @@ export class Authenticator {
     if (found.retryAfterSeconds !== undefined) {
       throw new AuthFailure('RATE_LIMITED', `rate limit of ${found.limitPerMinute} requests per minute exceeded; retry in ${found.retryAfterSeconds} s`, found.retryAfterSeconds);
     }
-    return { tenant: found.record.tenant, scopes: found.record.scopes, keyId: found.record.id };
+    return { tenant: found.record.tenant, scopes: found.record.scopes, keyId: found.record.id, ...(found.record.repositories ? { repositories: found.record.repositories } : {}) };
   }
 }

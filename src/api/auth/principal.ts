@@ -16,6 +16,8 @@ export interface Principal {
   keyId?: string;
   /** The admin token: manages every tenant's API keys (an `admin` key only its own tenant's). */
   root?: boolean;
+  /** The key's repository patterns (docs/tenancy.md); absent: the server's default for its tenant. */
+  repositories?: readonly string[];
 }
 
 export const hasScope = (principal: Principal, scope: Scope) => principal.scopes.includes('admin') || principal.scopes.includes(scope);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { assertPlatform, formatImageReference, isLoopbackRegistry, parseImageReference } from '../references.js';
 
 /** Everything one build needs, already validated and resolved to local paths. */
@@ -23,6 +24,24 @@ export interface BuildSpec {
   annotations: Record<string, string>;
   insecureRegistries: string[];
   metadataFile: string;
+  /**
+   * Per-tenant cache salt (tenantCacheSalt). BuildKit keys a RUN step by its command, env,
+   * mounts and hostname, never by secret values, and keys cache mounts by id alone; so
+   * the salt goes into every RUN step's hostname and every cache mount's namespace, and
+   * one tenant's step is never served from another's cache.
+   */
+  cacheSalt: string;
+}
+
+/** Build args the Dockerfile frontend reads as its own options; a tenant may set only these. */
+const FRONTEND_ARGS_ALLOWED = new Set(['BUILDKIT_INLINE_CACHE', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR', 'BUILDKIT_MULTI_PLATFORM']);
+/** Whether a tenant may pass this build arg: BUILDKIT_* ones would override the isolation options. */
+export const isTenantBuildArg = (name: string) => !name.startsWith('BUILDKIT_') || FRONTEND_ARGS_ALLOWED.has(name);
+const SALT = /^stv-[a-z0-9]{1,59}$/;
+
+/** The cache salt of a tenant: a hostname-safe label derived from its name. */
+export function tenantCacheSalt(tenant: string): string {
+  return `stv-${createHash('sha256').update(`stevedore-tenant:${tenant}`).digest('hex').slice(0, 20)}`;
 }
 
 const BUILD_ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -54,6 +73,7 @@ export function buildctlArgs(address: string, spec: BuildSpec): string[] {
   }
   for (const [name, value] of Object.entries(spec.buildArgs)) {
     check(BUILD_ARG_NAME.test(name), `invalid build arg name ${JSON.stringify(name)}`);
+    check(isTenantBuildArg(name), `build arg ${name} is reserved`);
     check(!value.includes('\0'), `build arg ${name} contains a NUL byte`);
     args.push('--opt', `build-arg:${name}=${value}`);
   }
@@ -66,6 +86,10 @@ export function buildctlArgs(address: string, spec: BuildSpec): string[] {
     check(!/[\n\r\x00]/.test(value), `label ${key} contains a line break`);
     args.push('--opt', `label:${key}=${value}`);
   }
+  check(SALT.test(spec.cacheSalt), 'invalid cache salt');
+  // `cmdline` makes the built-in frontend ignore `# syntax=` lines (no frontend image of the
+  // tenant's choosing, which could drop the namespace); the gateway frontend is off too.
+  args.push('--opt', `hostname=${spec.cacheSalt}`, '--opt', `build-arg:BUILDKIT_CACHE_MOUNT_NS=${spec.cacheSalt}`, '--opt', 'cmdline=');
   if (spec.noCache) args.push('--no-cache');
   for (const secret of spec.secrets) {
     check(SECRET_ID.test(secret.id), `invalid secret id ${JSON.stringify(secret.id)}`);

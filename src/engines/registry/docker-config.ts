@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 
 export interface RegistryCredentials {
   username: string;
@@ -40,4 +41,12 @@ export class DockerConfigCredentials {
     }
     return undefined;
   }
+}
+
+/**
+ * The DOCKER_CONFIG directory for tools that read `$DOCKER_CONFIG/config.json` (buildctl,
+ * Trivy, cosign): the auth file's directory when the file is named config.json.
+ */
+export function dockerConfigDir(registryAuthFile: string | undefined): string | undefined {
+  return registryAuthFile && basename(registryAuthFile) === 'config.json' ? dirname(registryAuthFile) : undefined;
 }

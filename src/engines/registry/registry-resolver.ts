@@ -20,11 +20,14 @@ export class RegistryResolver {
   constructor(private readonly options: RegistryResolverOptions) {}
 
   clientFor(registry: string): RegistryClient {
-    const host = registry === DOCKER_HUB ? (this.options.dockerHubMirror ?? 'registry-1.docker.io') : registry;
+    const mirror = registry === DOCKER_HUB ? this.options.dockerHubMirror : undefined;
+    const host = registry === DOCKER_HUB ? (mirror ?? 'registry-1.docker.io') : registry;
     let client = this.clients.get(host);
     if (!client) {
       const insecure = isLoopbackRegistry(host) || (this.options.insecureRegistries ?? []).includes(host);
-      client = new RegistryClient(host, { insecure, credentials: this.options.credentials.lookup(registry === DOCKER_HUB ? DOCKER_HUB : host) });
+      // Credentials are those of the host the requests go to: through a mirror, the
+      // mirror's own (serve's embedded registry wants its password), never Docker Hub's.
+      client = new RegistryClient(host, { insecure, credentials: this.options.credentials.lookup(mirror ?? registry) });
       this.clients.set(host, client);
     }
     return client;

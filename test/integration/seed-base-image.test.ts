@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { RegistryClient } from '../../src/engines/registry/registry-client.js';
+import { BASE_IMAGE, baseLayoutDir, layoutDigest, seedBaseImage } from '../../src/runtime/seed-base-image.js';
+import { CACHE_DIR } from '../support/env.js';
+import { startSeededRegistry, type StartedRegistry } from '../support/services.js';
+
+/**
+ * serve's base-image check against a real registry: a library/debian:bookworm-slim that
+ * is not the image made here (someone pushed over it) is restored in serve's own
+ * registry, and only reported in one the operator runs.
+ */
+describe('seeding the base image', () => {
+  let registry: StartedRegistry;
+  let client: RegistryClient;
+  let expected: string;
+  const { repository, tag } = BASE_IMAGE;
+
+  /** Pushes another manifest (the base with an annotation) over the tag; returns its digest. */
+  const tamper = async (note: string) => {
+    const manifest = await client.getManifest(repository, tag);
+    const bytes = Buffer.from(JSON.stringify({ ...manifest.json, annotations: { 'org.example.tampered': note } }));
+    const digest = await client.putManifest(repository, tag, bytes, manifest.mediaType);
+    assert.notEqual(digest, expected);
+    assert.equal(await client.manifestDigest(repository, tag), digest);
+    return digest;
+  };
+
+  before(async () => {
+    registry = await startSeededRegistry();
+    client = new RegistryClient(registry.address);
+    expected = (await layoutDigest(baseLayoutDir(CACHE_DIR)))!;
+    assert.match(expected, /^sha256:[0-9a-f]{64}$/);
+  });
+  after(async () => {
+    await registry?.container.stop();
+  });
+
+  it('finds the seeded tag at the digest of the OCI layout', async () => {
+    assert.equal(await client.manifestDigest(repository, tag), expected);
+    const lines: string[] = [];
+    await seedBaseImage(client, CACHE_DIR, (m) => lines.push(m), { required: true });
+    assert.deepEqual(lines, [], 'nothing to do, nothing said');
+  });
+
+  it("restores serve's own registry with a warning when the tag points elsewhere", async () => {
+    const tampered = await tamper('restore-me');
+    const lines: { message: string; level?: string }[] = [];
+    await seedBaseImage(client, CACHE_DIR, (message, level) => lines.push({ message, level }), { required: true });
+    assert.equal(await client.manifestDigest(repository, tag), expected);
+    const warning = lines.find((l) => l.level === 'warn');
+    assert.ok(warning, JSON.stringify(lines));
+    assert.ok(warning.message.includes(tampered) && warning.message.includes(expected), warning.message);
+    assert.ok(lines.some((l) => /^restored library\/debian:bookworm-slim/.test(l.message)), JSON.stringify(lines));
+  });
+
+  it("only reports a different image in a registry the operator runs (it may be Docker Hub's own)", async () => {
+    const other = await tamper('operator');
+    const lines: { message: string; level?: string }[] = [];
+    await seedBaseImage(client, CACHE_DIR, (message, level) => lines.push({ message, level }), { required: false });
+    assert.equal(await client.manifestDigest(repository, tag), other);
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]!.level, 'warn');
+    // Back to the base for anything else using this registry.
+    await seedBaseImage(client, CACHE_DIR, () => undefined, { required: true });
+    assert.equal(await client.manifestDigest(repository, tag), expected);
+  });
+});
