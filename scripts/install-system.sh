@@ -17,6 +17,11 @@ declare -A PACKAGES=(
   [qemu-user-static]=/usr/bin/qemu-aarch64-static
   [binfmt-support]=/usr/sbin/update-binfmts
   [iptables]=/usr/sbin/iptables
+  # The build sandbox (docs/build-isolation.md): BuildKit's bridge network runs these CNI
+  # plugins (bridge, host-local, loopback, firewall) from /usr/lib/cni; `ip` reads the
+  # host's routes for the firewall and makes the reachability tests' namespaces.
+  [containernetworking-plugins]=/usr/lib/cni/bridge
+  [iproute2]=/usr/sbin/ip
   # headless browser of test/integration/dashboard.test.ts (playwright-core drives it;
   # Playwright's own browser download cannot run here)
   [chromium]=/usr/bin/chromium

@@ -18,7 +18,9 @@
 #
 # usage: service-base-images.sh [--push HOST:PORT] [--context DIR]
 #   --push     also pushes them into that registry (a loopback one, or BuildKit's docker.io
-#              mirror); needs dist/ (npm run build).
+#              mirror); needs dist/ (npm run build). Credentials, for a registry that wants
+#              them (a running serve's): STEVEDORE_REGISTRY_AUTH_FILE, else
+#              $STEVEDORE_STATE_DIR/docker/config.json when it exists.
 #   --context  also puts the offline npm cache into DIR/.npm-cache (git-ignored), for
 #              building the Dockerfile with DIR (this checkout) as the context.
 # Where Docker Hub and ghcr.io are reachable none of this is needed: the Dockerfile's
@@ -163,12 +165,17 @@ if [ -n "$push_to" ]; then
   client="$PROJECT_DIR/dist/src/engines/registry/registry-client.js"
   [ -f "$client" ] || die "$client missing: run npm run build first"
   node --input-type=module -e '
-    const [client, json, host] = process.argv.slice(1);
+    const [client, json, host, authFile] = process.argv.slice(1);
     const { RegistryClient } = await import(client);
-    const registry = new RegistryClient(host);
-    const { images } = JSON.parse((await import("node:fs")).readFileSync(json, "utf8"));
+    // Credentials for registries that want them, e.g. the embedded registry of a running
+    // `stevedore serve` (its <state dir>/docker/config.json).
+    const { DockerConfigCredentials } = await import(client.replace(/registry-client\.js$/, "docker-config.js"));
+    const { existsSync, readFileSync } = await import("node:fs");
+    const credentials = existsSync(authFile) ? DockerConfigCredentials.fromFile(authFile).lookup(host) : undefined;
+    const registry = new RegistryClient(host, { credentials });
+    const { images } = JSON.parse(readFileSync(json, "utf8"));
     for (const image of Object.values(images)) {
       const digest = await registry.pushLayout(image.layout, image.repository, image.tag);
       console.log(`${image.build_arg}=${host}/${image.repository}:${image.tag}  (${digest})`);
-    }' "$client" "$json" "$push_to" || die "push to $push_to failed"
+    }' "$client" "$json" "$push_to" "${STEVEDORE_REGISTRY_AUTH_FILE:-${STEVEDORE_STATE_DIR:-/var/lib/stevedore}/docker/config.json}" || die "push to $push_to failed"
 fi

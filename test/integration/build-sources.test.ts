@@ -20,7 +20,8 @@ describe('build sources: git, a server-side context root, gRPC', () => {
     writeFileSync(join(root, 'svc', 'hello.txt'), 'from the context root\n');
     symlinkSync('/etc', join(root, 'escape'));
     git = await serveGitRepo({ 'app/Dockerfile': 'FROM debian:bookworm-slim\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt\n', 'app/msg.txt': 'from git\n' });
-    stack = await startStack({ buildkit: true, overrides: { contextRoot: root } });
+    // The git server is on loopback: builds may fetch from it only because the operator allows it.
+    stack = await startStack({ buildkit: true, overrides: { contextRoot: root, buildAllowedHosts: [new URL(git.url).host] } });
     server = stack.app.getHttpServer();
   });
   after(async () => {

@@ -10,7 +10,7 @@ import type { StartedTestContainer } from 'testcontainers';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { startAuthRegistry } from '../support/auth-registry.js';
-import { CACHE_DIR, TOOLS, testRedisUrl } from '../support/env.js';
+import { CACHE_DIR, TEST_REDIS_PASSWORD, TOOLS, testRedisUrl } from '../support/env.js';
 import { findPlanted, plantable } from '../support/leak-search.js';
 import { dumpRedis } from '../support/redis-dump.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
@@ -33,6 +33,8 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
     'registry password': plantable('registry-password'),
     'admin token': plantable('admin-token'),
     'secrets-at-rest key': randomBytes(32).toString('base64'),
+    // In REDIS_URL of both processes: never to be printed.
+    'redis password': TEST_REDIS_PASSWORD,
   };
   // Positive control: sent where it is meant to be stored and logged, so the searches
   // below are shown to look where the data really is.

@@ -66,7 +66,7 @@ describe('per-tenant build cache', () => {
     assert.equal(a, tenantCacheSalt('team-a'));
     assert.match(a, /^stv-[0-9a-f]{20}$/);
     const args = buildctlArgs('unix:///x', spec(a)).join(' ');
-    assert.ok(args.includes(`--opt hostname=${a} --opt build-arg:BUILDKIT_CACHE_MOUNT_NS=${a} --opt cmdline=`));
+    assert.ok(args.includes(`--opt add-hosts=${a}.stevedore.invalid=127.0.0.1 --opt build-arg:BUILDKIT_CACHE_MOUNT_NS=${a} --opt cmdline=`));
   });
 
   it('refuses BUILDKIT_* build args that would override the isolation', () => {

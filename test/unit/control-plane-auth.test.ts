@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { assertRedisAuthenticated, ConfigError, loadConfig, redactRedisUrl, redisUrlHasPassword } from '../../src/config/config.js';
+import { BuildkitClient } from '../../src/engines/buildkit/buildkit-client.js';
+import { buildctlWithTls } from '../../src/engines/buildctl-tls.js';
+import type { ProcessRunner, RunResult } from '../../src/engines/process-runner.js';
 import { DockerConfigCredentials, dockerConfigDir } from '../../src/engines/registry/docker-config.js';
 import { RegistryResolver } from '../../src/engines/registry/registry-resolver.js';
 import { PROJECT_DIR } from '../support/env.js';
@@ -133,5 +136,17 @@ describe('RegistryResolver credentials', () => {
     const resolver = new RegistryResolver({ credentials });
     assert.equal(resolver.clientFor('docker.io').host, 'registry-1.docker.io');
     assert.deepEqual(creds(resolver, 'docker.io'), { username: 'hubuser', password: 'hubpass' });
+  });
+});
+
+describe('buildctl with mutual TLS', () => {
+  it('puts --tlsdir before every buildctl command when STEVEDORE_BUILDKIT_TLS_DIR is set', async () => {
+    const calls: { command: string; args: readonly string[] }[] = [];
+    const runner: ProcessRunner = { run: async (command, args) => (calls.push({ command, args }), { stdout: '[]', stderr: '' }) as unknown as RunResult };
+    await new BuildkitClient(buildctlWithTls(runner, '/etc/stevedore/buildkit-tls'), 'buildctl', 'tcp://buildkitd:1234').workers();
+    assert.deepEqual(calls[0]!.args.slice(0, 4), ['--tlsdir', '/etc/stevedore/buildkit-tls', '--addr', 'tcp://buildkitd:1234']);
+    assert.equal(buildctlWithTls(runner, undefined), runner);
+    assert.equal(loadConfig({ STEVEDORE_BUILDKIT_TLS_DIR: '/etc/stevedore/buildkit-tls' }).buildkitTlsDir, '/etc/stevedore/buildkit-tls');
+    assert.throws(() => loadConfig({ STEVEDORE_BUILDKIT_TLS_DIR: 'relative' }), /STEVEDORE_BUILDKIT_TLS_DIR: must be an absolute path/);
   });
 });
