@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -61,6 +61,17 @@ function claimSlot(): number {
   throw new Error(`no free build sandbox slot (${MAX_SLOTS} in use under ${SLOT_DIR})`);
 }
 
+/**
+ * CNI's host-local IPAM keeps a file per address it handed out, under the conflist name
+ * BuildKit always uses. A daemon killed outright never returns its addresses; a new owner
+ * of the slot drops them, or the subnet would run out after enough such kills.
+ */
+function forgetStaleAddresses(index: number): void {
+  const dir = '/var/lib/cni/networks/buildkit';
+  if (!existsSync(dir)) return;
+  for (const file of readdirSync(dir)) if (file.startsWith(`10.213.${index}.`)) rmSync(join(dir, file), { force: true });
+}
+
 /** The host's nameservers and directly attached subnets, read from the machine. */
 export async function readHostNetwork(): Promise<HostNetwork> {
   const nameservers = parseNameservers(existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '');
@@ -116,6 +127,7 @@ export class BuildSandbox {
     if (process.getuid?.() !== 0) throw new Error('the build sandbox needs root (iptables, network namespaces)');
     const index = claimSlot();
     const network: SandboxNetwork = { index, bridge: `${BRIDGE_PREFIX}${index}`, subnet: `10.213.${index}.0/24`, gid: GID_BASE + index };
+    forgetStaleAddresses(index);
     const sandbox = new BuildSandbox(network, await readHostNetwork());
     try {
       await sandbox.apply(await resolveEndpoints(allowedHosts));
@@ -141,6 +153,14 @@ export class BuildSandbox {
       const jump = daemonJump(this.network.index, this.network.gid);
       await ensureFirst(family, jump.chain, jump.rule);
     }
+  }
+
+  /**
+   * Hands the slot to the daemon's own process: a daemon that outlives whoever started it
+   * (a killed `serve` or test) keeps its slot, bridge and subnet until it is gone too.
+   */
+  setOwner(pid: number): void {
+    writeFileSync(join(SLOT_DIR, String(this.network.index)), `${pid}\n`);
   }
 
   /** Removes this daemon's chain and frees its slot; the shared chains stay for the others. */

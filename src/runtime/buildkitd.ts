@@ -62,6 +62,7 @@ export async function startSandboxedBuildkitd(options: { dir: string; buildkitd:
   const args = ['--config', configFile, '--oci-worker=true', '--containerd-worker=false', '--oci-worker-snapshotter=overlayfs'];
   const daemon = new Daemon('buildkitd', options.buildkitd, args, options.runDir ?? options.dir, sandbox.network.gid);
   daemon.start();
+  if (daemon.pid) sandbox.setOwner(daemon.pid);
   const stop = async () => {
     await daemon.stop();
     await sandbox.release();

@@ -38,6 +38,10 @@ export class Daemon {
     if (child.pid) writeFileSync(this.pidFile, `${child.pid}\n${this.command}\n`);
   }
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get running(): boolean {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }

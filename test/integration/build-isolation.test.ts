@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { startTestHosts, type TestHosts } from '../support/netns.js';
-import { AUTH, startStack, type Stack } from '../support/stack.js';
+import { AUTH, blackhole, startStack, type Stack } from '../support/stack.js';
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const METADATA = '169.254.169.254';
@@ -36,6 +36,8 @@ describe('build isolation between tenants (hostile tenant)', () => {
   let hostSvc: Awaited<ReturnType<typeof hostService>>;
   /** An allowed host whose page is not a git repository (it plays the registry catalog). */
   let catalog: Awaited<ReturnType<typeof hostService>>;
+  /** An allowed host that accepts connections and never answers. */
+  let hang: Awaited<ReturnType<typeof blackhole>>;
   const keys: Record<string, string> = {};
   const submit = (key: string, body: object) => request(server).post('/v1/jobs').set(bearer(key)).send(body);
   const finish = async (key: string, body: object): Promise<any> => {
@@ -63,7 +65,8 @@ describe('build isolation between tenants (hostile tenant)', () => {
     ]);
     hostSvc = await hostService('HOST-SERVICE-SECRET');
     catalog = await hostService('{"repositories":["team-a/private-catalog-entry"]}');
-    stack = await startStack({ buildkit: true, listenHost: '0.0.0.0', overrides: { concurrency: { build: 2 }, buildAllowedHosts: [`127.0.0.1:${catalog.port}`] } });
+    hang = await blackhole();
+    stack = await startStack({ buildkit: true, listenHost: '0.0.0.0', overrides: { concurrency: { build: 2 }, buildAllowedHosts: [`127.0.0.1:${catalog.port}`, hang.address] } });
     server = stack.app.getHttpServer();
     for (const tenant of ['team-a', 'team-b']) {
       const body = { tenant, scopes: ['jobs:read', 'jobs:write', 'secrets:write'], rate_limit_per_minute: 100_000, repositories: [`${stack.registry.address}/${tenant}/*`] };
@@ -74,6 +77,7 @@ describe('build isolation between tenants (hostile tenant)', () => {
     await stack?.stop();
     hostSvc?.close();
     catalog?.close();
+    hang?.close();
     await hosts?.stop();
   });
 
@@ -177,6 +181,12 @@ describe('build isolation between tenants (hostile tenant)', () => {
     assert.ok(catalog.hits() > 0, 'the allowed host was fetched');
     const events = (await request(server).get(`/v1/jobs/${job.id}/events?follow=false`).set(bearer(keys['team-b']!)).expect(200)).text;
     assert.ok(!`${JSON.stringify(job)}${events}`.includes('private-catalog-entry'), 'fetched content in the job or its events');
+  });
+
+  it('a git fetch that hangs ends at the job time limit with a clear code', async () => {
+    const job = await finish(keys['team-b']!, { action: 'build', context: { git: `http://${hang.address}/repo.git` }, timeout_seconds: 5 });
+    assert.equal(job.state, 'timed_out');
+    assert.equal(job.error.code, 'TIMED_OUT');
   });
 
   it('the installed ruleset refuses what the probes cannot exercise (other private ranges, the host LAN, IPv6)', async () => {
