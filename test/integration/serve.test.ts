@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -12,11 +12,28 @@ import { PROJECT_DIR, CACHE_DIR, TOOLS } from '../support/env.js';
 import { freePort } from '../support/stack.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 
+/**
+ * A free port below the kernel's ephemeral range: the restart binds the same ports again,
+ * and a port from that range may meanwhile be the source port of some client connection
+ * on loopback (this test's own polling, say), which makes the bind fail with EADDRINUSE.
+ */
+async function freeListenPort(): Promise<number> {
+  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  for (let i = 0; i < 200; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return freePort();
+}
+
 // Free ports of their own, chosen once for the file (the restart reuses them): a stevedore
 // someone runs by hand on the defaults, or another test run on this machine, is left alone.
-const HTTP_PORT = await freePort();
-const GRPC_PORT = await freePort();
-const REGISTRY = `127.0.0.1:${await freePort()}`;
+const HTTP_PORT = await freeListenPort();
+const GRPC_PORT = await freeListenPort();
+const REGISTRY = `127.0.0.1:${await freeListenPort()}`;
 const KEY_PASSWORD = `serve-key-${Date.now()}`;
 
 /** A cosign key pair and keys.json for serve, and a Trivy cache with the test DB: so a build can scan and sign. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assertPlatform, parseImageReference } from '../../engines/references.js';
-import { isTenantBuildArg } from '../../engines/buildkit/build-command.js';
+import { isTenantBuildArg, RESERVED_BUILD_ARG_NOTE } from '../../engines/buildkit/build-command.js';
 
 const digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex>, the digest POST /v1/contexts returned');
 /** A relative path inside a context: no absolute paths, no `..`, nothing option-like. */
@@ -32,7 +32,7 @@ const platform = z.string().superRefine((value, ctx) => {
 const buildArgName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'build arg names match [A-Za-z_][A-Za-z0-9_]*')
-  .refine(isTenantBuildArg, 'BUILDKIT_* build args are reserved (only BUILDKIT_INLINE_CACHE, BUILDKIT_CONTEXT_KEEP_GIT_DIR and BUILDKIT_MULTI_PLATFORM may be set): they would override build isolation');
+  .refine(isTenantBuildArg, RESERVED_BUILD_ARG_NOTE);
 const labelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'label keys are letters, digits and . _ / -');
 const noBreaks = (max: number) => z.string().max(max).refine((v) => !/[\n\r\x00]/.test(v), 'must not contain line breaks or NUL');
 

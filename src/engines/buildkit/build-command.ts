@@ -35,10 +35,17 @@ export interface BuildSpec {
   cacheSalt: string;
 }
 
-/** Build args the Dockerfile frontend reads as its own options; a tenant may set only these. */
-const FRONTEND_ARGS_ALLOWED = new Set(['BUILDKIT_INLINE_CACHE', 'BUILDKIT_CONTEXT_KEEP_GIT_DIR', 'BUILDKIT_MULTI_PLATFORM']);
-/** Whether a tenant may pass this build arg: BUILDKIT_* ones would override the isolation options. */
-export const isTenantBuildArg = (name: string) => !name.startsWith('BUILDKIT_') || FRONTEND_ARGS_ALLOWED.has(name);
+/**
+ * Build args the Dockerfile frontend reads as its own options and that would undo the
+ * isolation below: the cache-mount namespace, the RUN hostname, a `# syntax` frontend
+ * image, and attestation options (which can name a generator image). Other BUILDKIT_*
+ * names (BUILDKIT_INLINE_CACHE, BUILDKIT_MULTI_PLATFORM, a Dockerfile's own
+ * BUILDKIT_IMAGE, …) are ordinary.
+ */
+const RESERVED_BUILD_ARGS = new Set(['BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_SANDBOX_HOSTNAME', 'BUILDKIT_SYNTAX']);
+export const RESERVED_BUILD_ARG_NOTE = 'BUILDKIT_CACHE_MOUNT_NS, BUILDKIT_SANDBOX_HOSTNAME, BUILDKIT_SYNTAX and BUILDKIT_ATTEST_* are reserved: they would override build isolation';
+/** Whether a tenant may pass this build arg. */
+export const isTenantBuildArg = (name: string) => !RESERVED_BUILD_ARGS.has(name) && !name.startsWith('BUILDKIT_ATTEST_');
 const SALT = /^stv-[a-z0-9]{1,59}$/;
 
 /** The cache salt of a tenant: a hostname-safe label derived from its name. */
