@@ -10,6 +10,7 @@ import { AuthGuard } from './auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { canonicalRepository } from './auth/repository-patterns.js';
 import { assertRepositoriesAllowed } from './repository-policy.js';
+import { assertRegistriesAllowed } from './registry-policy.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { inspectQuerySchema } from './dto/job-request.schema.js';
@@ -38,14 +39,15 @@ export class ImagesController {
   @ApiQuery({ name: 'ref', required: true, example: 'debian:bookworm-slim' })
   @ApiQuery({ name: 'platform', required: false, example: 'linux/amd64' })
   @ApiResponse({ status: 200, description: 'image_info' })
-  @ApiResponse({ status: 400, description: 'Invalid reference or platform.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 400, description: 'Invalid reference or platform, or REGISTRY_FORBIDDEN (a loopback, private, link-local or metadata address that is not a configured registry).', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 403, description: 'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (the image is outside the API key’s repositories and the shared read-only ones).', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'IMAGE_NOT_FOUND or PLATFORM_NOT_FOUND.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 502, description: 'REGISTRY_UNAVAILABLE / REGISTRY_UNAUTHORIZED / REGISTRY_ERROR.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 502, description: 'REGISTRY_UNAVAILABLE (the registry could not be reached, whatever the cause) / REGISTRY_UNAUTHORIZED / REGISTRY_ERROR (an answer that is not what the distribution spec says).', schema: ERROR_SCHEMA })
   async inspect(@Query() query: unknown, @CurrentPrincipal() principal: Principal): Promise<ImageInfo> {
     const { ref, platform } = validate(inspectQuerySchema, query, 'query');
     // Refused before the registry is asked, so a refusal says nothing about what exists.
     assertRepositoriesAllowed([{ path: 'ref', reference: ref, access: 'read' }], principal, this.config);
+    await assertRegistriesAllowed([{ path: 'ref', reference: ref }], this.config);
     try {
       const digest = await this.inspector.resolveDigest(ref);
       // A digest reference is not looked up in the registry (resolveDigest answers it

@@ -7,6 +7,7 @@ import { AuthGuard } from './auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { assertBuildSecretsExist, assertBuildSourcesAllowed, checkBuildPolicy } from './build-policy.js';
 import { checkJobRepositories } from './repository-policy.js';
+import { checkJobRegistries } from './registry-policy.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { toContextApiError } from './contexts.controller.js';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -52,7 +53,7 @@ export class JobsController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original job (200); same key + different body is 409.' })
   @ApiResponse({ status: 202, description: 'Queued.', schema: SUBMITTED_SCHEMA })
   @ApiResponse({ status: 200, description: 'An earlier job with the same Idempotency-Key and body.', schema: SUBMITTED_SCHEMA })
-  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path).'], [401, 'Missing or wrong token.'], [403, 'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (an image outside the API key’s repositories; details.path names the field).'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
+  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path), or REGISTRY_FORBIDDEN (an image on a loopback, private, link-local or metadata address that is not a configured registry; details.path names the field).'], [401, 'Missing or wrong token.'], [403, 'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (an image outside the API key’s repositories; details.path names the field).'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
   async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const request = parseJobRequest(body);
     await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant: principal.tenant, principal, secrets: this.secrets });
@@ -114,6 +115,7 @@ export interface SubmitChecks {
 export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant, principal, secrets }: SubmitChecks): Promise<void> {
   checkBuildPolicy(request, config);
   checkJobRepositories(request, principal, config);
+  await checkJobRegistries(request, config);
   await assertBuildSecretsExist(request, tenant, config, secrets);
   await assertBuildSourcesAllowed(request, config);
   if (request.callback_url) await assertCallbackAllowed(request.callback_url, config.webhooks.allowedHosts);

@@ -25,6 +25,7 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_CONCURRENCY: { default: '', doc: 'Worker concurrency per queue, e.g. `inspect=16,build=2`. Defaults: build 2, scan 2, push 4, sign 4, verify 4, inspect 8, optimize 2.' },
   STEVEDORE_REGISTRY_AUTH_FILE: { default: '', doc: 'Docker `config.json` with registry credentials (`auths`), read by the server; jobs never carry credentials. `serve` with its embedded registry uses `<state dir>/docker/config.json`: this file (when set) plus the embedded registry\'s credentials.' },
   STEVEDORE_INSECURE_REGISTRIES: { default: '', doc: 'Comma-separated host:port list reached over plain HTTP (loopback registries always are).' },
+  STEVEDORE_REGISTRY_ALLOWED_HOSTS: { default: '', doc: 'Comma-separated `host[:port]` registries a job may name although they are loopback, private, link-local or metadata addresses (after DNS resolution), e.g. an internal registry; a host without a port allows all its ports. The mirror (or the embedded registry) and `STEVEDORE_INSECURE_REGISTRIES` are always allowed. Others are refused at submission (400 REGISTRY_FORBIDDEN) and at connect time, redirects and token realms included.' },
   STEVEDORE_BODY_LIMIT_BYTES: { default: '10485760', doc: 'Largest JSON request body accepted (413 above it).' },
   STEVEDORE_CONTEXT_ROOT: { default: '', doc: 'Server directory under which a build without a context finds `dockerfile_path` (its directory is the context). Unset: such builds are refused.' },
   STEVEDORE_CONTEXT_MAX_BYTES: { default: '536870912', doc: 'Largest uploaded build context (POST /v1/contexts), default 512 MiB.' },
@@ -95,6 +96,7 @@ const schema = z.object({
   STEVEDORE_CONCURRENCY: z.string().regex(/^$|^[a-z]+=\d{1,3}(,[a-z]+=\d{1,3})*$/, 'must look like inspect=16,build=2'),
   STEVEDORE_REGISTRY_AUTH_FILE: optional(absolutePath),
   STEVEDORE_INSECURE_REGISTRIES: z.string().transform((v) => v.split(',').map((h) => h.trim()).filter(Boolean)).pipe(z.array(hostPort)),
+  STEVEDORE_REGISTRY_ALLOWED_HOSTS: z.string().transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)).pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'must be host or host:port entries'))),
   STEVEDORE_BODY_LIMIT_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number').min(1024, 'must be at least 1024').max(1024 ** 3, 'must be at most 1 GiB'),
   STEVEDORE_CONTEXT_ROOT: optional(absolutePath),
   STEVEDORE_CONTEXT_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number').min(1024, 'must be at least 1024'),
@@ -145,6 +147,8 @@ export interface AppConfig {
   concurrency: Record<string, number>;
   registryAuthFile?: string;
   insecureRegistries: string[];
+  /** host[:port]s a job's registry may be although local or private (STEVEDORE_REGISTRY_ALLOWED_HOSTS). */
+  registryAllowedHosts: string[];
   bodyLimitBytes: number;
   sseHeartbeatMs: number;
   contextRoot?: string;
@@ -210,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     concurrency: Object.fromEntries(c.STEVEDORE_CONCURRENCY.split(',').filter(Boolean).map((pair) => [pair.split('=')[0]!, Number(pair.split('=')[1])])),
     registryAuthFile: c.STEVEDORE_REGISTRY_AUTH_FILE,
     insecureRegistries: c.STEVEDORE_INSECURE_REGISTRIES,
+    registryAllowedHosts: c.STEVEDORE_REGISTRY_ALLOWED_HOSTS,
     bodyLimitBytes: c.STEVEDORE_BODY_LIMIT_BYTES,
     sseHeartbeatMs: Math.round(c.STEVEDORE_SSE_HEARTBEAT_SECONDS * 1000),
     contextRoot: c.STEVEDORE_CONTEXT_ROOT,

@@ -4,6 +4,7 @@ import type { AppConfig } from '../config/config.js';
 import { DockerConfigCredentials } from './registry/docker-config.js';
 import { ImageInspector } from './registry/image-inspector.js';
 import { RegistryResolver } from './registry/registry-resolver.js';
+import { RegistryGuard } from './registry/registry-guard.js';
 import { BuildkitClient } from './buildkit/buildkit-client.js';
 import { ChildProcessRunner } from './process-runner.js';
 import { buildctlWithTls } from './buildctl-tls.js';
@@ -20,7 +21,7 @@ import { basename, dirname } from 'node:path';
       provide: RegistryResolver,
       inject: [APP_CONFIG],
       useFactory: (c: AppConfig) =>
-        new RegistryResolver({ dockerHubMirror: c.registryMirror, insecureRegistries: c.insecureRegistries, credentials: DockerConfigCredentials.fromFile(c.registryAuthFile) }),
+        new RegistryResolver({ dockerHubMirror: c.registryMirror, insecureRegistries: c.insecureRegistries, credentials: DockerConfigCredentials.fromFile(c.registryAuthFile), guard: RegistryGuard.fromConfig(c) }),
     },
     { provide: ImageInspector, inject: [RegistryResolver], useFactory: (r: RegistryResolver) => new ImageInspector(r) },
     { provide: BuildkitClient, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new BuildkitClient(buildctlWithTls(new ChildProcessRunner(), c.buildkitTlsDir), c.tools.buildctl, c.buildkitHost ?? '') },

@@ -34,6 +34,8 @@ export function toInspectFailure(err: unknown): unknown {
         return new JobFailure('REGISTRY_UNAUTHORIZED', err.message);
       case 'unavailable':
         return new JobFailure('REGISTRY_UNAVAILABLE', err.message, true);
+      // 'protocol' and 'forbidden' (a redirect, realm or DNS answer leading to an address
+      // the server may not reach): the registry misbehaved, not the tenant.
       default:
         return new JobFailure('REGISTRY_ERROR', err.message);
     }

@@ -21,9 +21,11 @@ describe('jobs over REST with real Redis, registry and workers', () => {
   };
 
   before(async () => {
-    stack = await startStack({ buildkit: true, overrides: { concurrency: { inspect: 1 } } });
-    server = stack.app.getHttpServer();
     hang = await blackhole();
+    // Loopback registries other than the mirror must be configured (issue 14): the hanging
+    // one and a closed port stand for registries the operator named.
+    stack = await startStack({ buildkit: true, overrides: { concurrency: { inspect: 1 }, registryAllowedHosts: [hang.address, '127.0.0.1:1'] } });
+    server = stack.app.getHttpServer();
     await pushTwoPlatformImage(stack.buildkitd!.address, `${stack.registry.address}/multi/app:1`);
   });
   after(async () => {

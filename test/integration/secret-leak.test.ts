@@ -87,6 +87,8 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
       REDIS_URL: testRedisUrl(redis.getMappedPort(6379)),
       BUILDKIT_HOST: buildkitd.address,
       STEVEDORE_REGISTRY_MIRROR: open.address,
+      // The second loopback registry is one the operator names (issue 14).
+      STEVEDORE_REGISTRY_ALLOWED_HOSTS: locked.address,
       STEVEDORE_TOKEN: planted['admin token'],
       STEVEDORE_SECRETS_KEY: planted['secrets-at-rest key'],
       STEVEDORE_REGISTRY_AUTH_FILE: join(dir, 'config.json'),

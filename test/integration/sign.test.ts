@@ -36,9 +36,10 @@ describe('sign, verify and push with the real cosign and real registries', () =>
     // Signing keys are server configuration: a keys file, password from the environment.
     const keysFile = join(keysDir, 'keys.json');
     writeFileSync(keysFile, JSON.stringify({ default: 'release', keys: [{ name: 'release', key: release.key, password_env: 'STV_TEST_COSIGN_PASSWORD' }] }));
-    stack = await startStack({ overrides: { signing: { offline: true, keysFile } } });
-    server = stack.app.getHttpServer();
     other = await startSeededRegistry();
+    // A second loopback registry (and a closed port) must be configured to be named (issue 14).
+    stack = await startStack({ overrides: { signing: { offline: true, keysFile }, registryAllowedHosts: [other.address, '127.0.0.1:1'] } });
+    server = stack.app.getHttpServer();
   });
   after(async () => {
     await other?.container.stop();

@@ -64,7 +64,7 @@ describe('signed job webhooks (Standard Webhooks) with real Redis, registry and 
     receiver = new Receiver(await freePort());
     await receiver.up();
     hang = await blackhole();
-    stack = await startStack({ overrides: { webhooks: { allowedHosts: ['127.0.0.1'], attempts: 8, retryBaseMs: 300, timeoutMs: 2_000 } } });
+    stack = await startStack({ overrides: { webhooks: { allowedHosts: ['127.0.0.1'], attempts: 8, retryBaseMs: 300, timeoutMs: 2_000 }, registryAllowedHosts: [hang.address] } });
     server = stack.app.getHttpServer();
     image = `${stack.registry.address}/library/debian:bookworm-slim`;
   });

@@ -11,6 +11,7 @@ import { buildctlWithTls } from '../../src/engines/buildctl-tls.js';
 import type { ProcessRunner, RunResult } from '../../src/engines/process-runner.js';
 import { DockerConfigCredentials, dockerConfigDir } from '../../src/engines/registry/docker-config.js';
 import { RegistryResolver } from '../../src/engines/registry/registry-resolver.js';
+import { RegistryGuard } from '../../src/engines/registry/registry-guard.js';
 import { PROJECT_DIR } from '../support/env.js';
 import { dockerConfigWith, ensureStateSecret, htpasswdLine, redisConfig, REGISTRY_USER } from '../../src/runtime/credentials.js';
 
@@ -127,13 +128,13 @@ describe('RegistryResolver credentials', () => {
   const creds = (resolver: RegistryResolver, registry: string) => (resolver.clientFor(registry).session as unknown as { options: { credentials?: unknown } }).options.credentials;
 
   it('sends Docker Hub references to the mirror with the mirror’s credentials, never Docker Hub’s', () => {
-    const resolver = new RegistryResolver({ dockerHubMirror: '127.0.0.1:5000', credentials });
+    const resolver = new RegistryResolver({ dockerHubMirror: '127.0.0.1:5000', credentials, guard: new RegistryGuard(['127.0.0.1:5000']) });
     assert.equal(resolver.clientFor('docker.io').host, '127.0.0.1:5000');
     assert.deepEqual(creds(resolver, 'docker.io'), { username: 'stevedore', password: 'mirrorpass' });
   });
 
   it('uses Docker Hub’s credentials for Docker Hub itself', () => {
-    const resolver = new RegistryResolver({ credentials });
+    const resolver = new RegistryResolver({ credentials, guard: new RegistryGuard([]) });
     assert.equal(resolver.clientFor('docker.io').host, 'registry-1.docker.io');
     assert.deepEqual(creds(resolver, 'docker.io'), { username: 'hubuser', password: 'hubpass' });
   });

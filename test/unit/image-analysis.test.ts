@@ -182,7 +182,9 @@ describe('analyzeImage against an in-process registry', () => {
       Object.assign(proto, originals);
     }
     for (const layer of layerDigests) assert.ok(!bufferedUrls.some((url) => url.includes(layer)), `layer ${layer} was read whole`);
-    assert.ok(bufferedUrls.some((url) => url.includes('/manifests/')), 'the spy saw the manifest read');
+    // No positive control here any more: the registry client reads manifests and configs
+    // through its own capped stream reader (issue 14), not these methods; the memory bound
+    // below is what shows the 40 MiB layer was streamed.
     // Layer GETs ride the client's session: the token fetched for the manifest is reused.
     assert.equal(tokenRequests, 1);
     assert.ok(peakGrowth < 16 * MiB, `live array buffers grew by ${(peakGrowth / MiB).toFixed(1)} MiB while streaming`);

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { assertDigest, assertRepository, assertTag, isLoopbackRegistry } from '../references.js';
 import type { RegistryCredentials } from './docker-config.js';
 import { RegistryError } from './registry-errors.js';
+import type { RegistryGuard } from './registry-guard.js';
 import { RegistryHttp } from './registry-http.js';
+import { checkManifest, manifestMediaType } from './manifest-shape.js';
+import { parseRegistryJson, readCapped } from './registry-transport.js';
 
 export { RegistryError } from './registry-errors.js';
 
@@ -16,7 +19,14 @@ export const MANIFEST_MEDIA_TYPES = {
 } as const;
 const ACCEPT_MANIFESTS = Object.values(MANIFEST_MEDIA_TYPES).join(', ');
 /** Manifests and configs are small; anything bigger is not what we asked for. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/**
+ * A blob read into memory (push copies) when its size is not known: layers are bounded
+ * by the manifest's descriptor, this only stops a registry that streams without end.
+ */
+const MAX_BLOB_BYTES = 2 * 1024 ** 3;
+/** Error bodies are kept for a message only. */
+const MAX_ERROR_TEXT_BYTES = 4096;
 
 export interface Descriptor {
   mediaType: string;
@@ -40,6 +50,8 @@ export interface RegistryClientOptions {
   insecure?: boolean;
   credentials?: RegistryCredentials;
   timeoutMs?: number;
+  /** Where requests may go (RegistryGuard); absent for the server's own registry. */
+  guard?: RegistryGuard;
 }
 
 /**
@@ -51,7 +63,7 @@ export class RegistryClient {
 
   constructor(readonly host: string, options: RegistryClientOptions = {}) {
     const insecure = options.insecure ?? isLoopbackRegistry(host);
-    this.http = new RegistryHttp(host, { scheme: insecure ? 'http' : 'https', credentials: options.credentials, timeoutMs: options.timeoutMs });
+    this.http = new RegistryHttp(host, { scheme: insecure ? 'http' : 'https', credentials: options.credentials, timeoutMs: options.timeoutMs, guard: options.guard });
   }
 
   /** The authenticated HTTP session, for callers that stream blobs themselves (image analysis). */
@@ -85,11 +97,12 @@ export class RegistryClient {
     const res = await this.http.request('GET', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, scope: pull(repository) });
     if (res.status === 404) throw new RegistryError('not_found', `${this.host}/${repository}:${reference} not found`, 404);
     if (!res.ok) throw statusError(res.status, `GET manifest ${repository}:${reference}`);
-    const bytes = await readCapped(res, MAX_MANIFEST_BYTES);
+    const what = `manifest ${repository}:${reference}`;
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, what, this.host);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError('protocol', `manifest ${reference} has digest ${digest}`);
-    const json = JSON.parse(bytes.toString('utf8')) as FetchedManifest['json'];
-    const mediaType = json.mediaType ?? res.headers.get('content-type')?.split(';')[0] ?? MANIFEST_MEDIA_TYPES.ociManifest;
+    const json = checkManifest(parseRegistryJson<unknown>(bytes, what), what);
+    const mediaType = manifestMediaType(json, res.headers.get('content-type'), what);
     return { mediaType, digest, size: bytes.length, bytes, json };
   }
 
@@ -99,18 +112,18 @@ export class RegistryClient {
     if (reference.includes(':')) assertDigest(reference);
     else assertTag(reference);
     const res = await this.http.request('PUT', `/v2/${repository}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body: bytes, scope: push(repository) });
-    if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${reference}: ${await res.text()}`);
+    if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${reference}: ${await errorText(res)}`);
     return res.headers.get('docker-content-digest') ?? '';
   }
 
-  /** A blob's bytes (layers can be large: held in memory, checked against the digest). */
-  async getBlob(repository: string, digest: string): Promise<Buffer> {
+  /** A blob's bytes (layers can be large: held in memory, checked against the digest), at most `size` of them when known. */
+  async getBlob(repository: string, digest: string, size?: number): Promise<Buffer> {
     assertRepository(repository);
     assertDigest(digest);
     const res = await this.http.request('GET', `/v2/${repository}/blobs/${digest}`, { scope: pull(repository), timeoutMs: 600_000 });
     if (res.status === 404) throw new RegistryError('not_found', `blob ${digest} not found in ${this.host}/${repository}`, 404);
     if (!res.ok) throw statusError(res.status, `GET blob ${digest}`);
-    const bytes = Buffer.from(await res.arrayBuffer());
+    const bytes = await readCapped(res, size !== undefined && Number.isSafeInteger(size) && size >= 0 ? Math.min(size, MAX_BLOB_BYTES) : MAX_BLOB_BYTES, `blob ${digest}`, this.host);
     if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
     return bytes;
   }
@@ -122,9 +135,11 @@ export class RegistryClient {
     const res = await this.http.request('GET', `/v2/${repository}/blobs/${digest}`, { scope: pull(repository) });
     if (res.status === 404) throw new RegistryError('not_found', `blob ${digest} not found in ${this.host}/${repository}`, 404);
     if (!res.ok) throw statusError(res.status, `GET blob ${digest}`);
-    const bytes = await readCapped(res, MAX_MANIFEST_BYTES);
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, `blob ${digest}`, this.host);
     if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
-    return JSON.parse(bytes.toString('utf8')) as T;
+    const json = parseRegistryJson<T>(bytes, `blob ${digest}`);
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new RegistryError('protocol', `blob ${digest} is not a JSON object`);
+    return json;
   }
 
   /** Pushes the first image of an OCI layout directory as repository:tag. Returns its digest. */
@@ -138,7 +153,7 @@ export class RegistryClient {
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
     for (const blob of [manifest.config, ...manifest.layers]) await this.ensureBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
     const res = await this.http.request('PUT', `/v2/${repository}/manifests/${tag}`, { headers: { 'content-type': top.mediaType }, body: manifestBytes, scope: push(repository) });
-    if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${tag}: ${await res.text()}`);
+    if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${tag}: ${await errorText(res)}`);
     return top.digest;
   }
 
@@ -167,12 +182,9 @@ function statusError(status: number, what: string): RegistryError {
   return new RegistryError('protocol', `${what}: registry answered ${status}`, status);
 }
 
-async function readCapped(res: Response, limit: number): Promise<Buffer> {
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > limit) throw new RegistryError('protocol', `response of ${declared} bytes is over the ${limit}-byte limit`);
-  const bytes = Buffer.from(await res.arrayBuffer());
-  if (bytes.length > limit) throw new RegistryError('protocol', `response of ${bytes.length} bytes is over the ${limit}-byte limit`);
-  return bytes;
+async function errorText(res: Response): Promise<string> {
+  const bytes = await readCapped(res, 1024 ** 2, 'error answer', '').catch(() => Buffer.alloc(0));
+  return bytes.subarray(0, MAX_ERROR_TEXT_BYTES).toString('utf8');
 }
 
 async function readLayoutBlob(layoutDir: string, digest: string): Promise<Buffer> {

@@ -1,6 +1,7 @@
 import { DOCKER_HUB, isLoopbackRegistry } from '../references.js';
 import type { DockerConfigCredentials } from './docker-config.js';
 import { RegistryClient } from './registry-client.js';
+import type { RegistryGuard } from './registry-guard.js';
 
 export interface RegistryResolverOptions {
   /** host:port serving Docker Hub's content (the BuildKit docker.io mirror). */
@@ -8,6 +9,8 @@ export interface RegistryResolverOptions {
   /** Hosts reached over plain HTTP besides loopback. */
   insecureRegistries?: string[];
   credentials: DockerConfigCredentials;
+  /** Every registry a job names is reached through this guard (RegistryGuard.fromConfig). */
+  guard: RegistryGuard;
 }
 
 /**
@@ -27,7 +30,7 @@ export class RegistryResolver {
       const insecure = isLoopbackRegistry(host) || (this.options.insecureRegistries ?? []).includes(host);
       // Credentials are those of the host the requests go to: through a mirror, the
       // mirror's own (serve's embedded registry wants its password), never Docker Hub's.
-      client = new RegistryClient(host, { insecure, credentials: this.options.credentials.lookup(mirror ?? registry) });
+      client = new RegistryClient(host, { insecure, credentials: this.options.credentials.lookup(mirror ?? registry), guard: this.options.guard });
       this.clients.set(host, client);
     }
     return client;
