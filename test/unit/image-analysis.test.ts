@@ -265,7 +265,9 @@ describe('analyzeImage against an in-process registry', () => {
     const fetchBlobStream = async (_repository: string, layer: string) => {
       let sent = false; // one 8 GiB file header, then zeros for as long as anyone reads
       // Pushed on later turns, like a socket: a synchronous endless source would starve the abort timer.
-      const endless = new Readable({ read() { setImmediate(() => this.push(sent ? Buffer.alloc(64 * 1024) : ((sent = true), header('huge', 8 * 1024 ** 3 - 1, '0')))); } });
+      // A trickle (16 bytes a millisecond), so in 100 ms no layer passes its descriptor size,
+      // which would stop it first (the registry client cuts off longer layers, issue 14).
+      const endless = new Readable({ read() { setTimeout(() => this.push(sent ? Buffer.alloc(16) : ((sent = true), header('huge', 8 * 1024 ** 3 - 1, '0'))), 1); } });
       sources.push(endless);
       return layer === layerDigests[2] ? endless : pipeline(endless, createGzip(), () => {}); // the third layer is plain tar
     };

@@ -7,6 +7,7 @@ import { ApiError } from '../../src/api/errors/api-error.js';
 import { RegistryClient, RegistryError } from '../../src/engines/registry/registry-client.js';
 import { RegistryGuard } from '../../src/engines/registry/registry-guard.js';
 import { readCapped } from '../../src/engines/registry/registry-transport.js';
+import { readLayerStream } from '../../src/engines/registry/tar-stream-reader.js';
 import { checkManifest, manifestMediaType } from '../../src/engines/registry/manifest-shape.js';
 import type { JobRequest } from '../../src/jobs/job.types.js';
 
@@ -114,6 +115,32 @@ describe('registry answers', () => {
     }, { highWaterMark: 0 });
     await assert.rejects(readCapped(new Response(body), 1024 * 1024, 'manifest x', 'h'), (err: RegistryError) => err.kind === 'protocol' && /limit/.test(err.message));
     assert.ok(pulled <= 1024 * 1024 + 2 * 64 * 1024, `pulled ${pulled} bytes`);
+  });
+
+  it('cuts off a layer that streams past its descriptor size', async () => {
+    // A well-formed tar of one endless file, so only the size check can stop it.
+    const header = Buffer.alloc(512);
+    header.write('big.bin', 0);
+    header.write('0000644\0', 100);
+    header.write('0000000\0', 108);
+    header.write('0000000\0', 116);
+    header.write(`${(64 * 1024 ** 3).toString(8).padStart(11, '0')}\0`, 124);
+    header.write('00000000000\0', 136);
+    header.write('        ', 148);
+    header.write('0', 156);
+    header.write('ustar\0', 257);
+    header.write('00', 263);
+    header.write(`${header.reduce((sum, b) => sum + b, 0).toString(8).padStart(6, '0')}\0 `, 148);
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(pulled === 0 ? new Uint8Array(header) : new Uint8Array(64 * 1024));
+        pulled += pulled === 0 ? 512 : 64 * 1024;
+      },
+    }, { highWaterMark: 0 });
+    const blob = { digest: `sha256:${'a'.repeat(64)}`, size: 1024 * 1024, mediaType: 'application/vnd.oci.image.layer.v1.tar' };
+    await assert.rejects(readLayerStream(body, blob, () => undefined), (err: RegistryError) => err.kind === 'protocol' && /longer than/.test(err.message));
+    assert.ok(pulled < 2 * 1024 * 1024, `pulled ${pulled} bytes`);
   });
 
   it('refuses a manifest of the wrong shape or media type as a registry error', () => {

@@ -190,6 +190,9 @@ export async function readLayerStream(body: Readable | ReadableStream<Uint8Array
     transform(chunk: Buffer, _encoding, done) {
       hash?.update(chunk);
       compressed += chunk.length;
+      // A registry that sends more than the descriptor said is cut off here, while the body
+      // streams (issue 14), not after it has been read to its end, if it has one.
+      if (compressed > blob.size) return done(new RegistryError('protocol', `layer ${blob.digest} is longer than the ${blob.size} bytes its descriptor says (stopped reading)`));
       done(null, chunk);
     },
   });
