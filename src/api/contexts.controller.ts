@@ -1,4 +1,4 @@
-import { Controller, Headers, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Headers, Inject, Logger, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -12,7 +12,15 @@ import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
 
 export const CONTEXT_MEDIA_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip'] as const;
-const STATUS: Record<ContextError['code'], number> = { CONTEXT_TOO_LARGE: 413, INVALID_CONTEXT: 400, CONTEXT_NOT_FOUND: 400 };
+const STATUS: Record<ContextError['code'], number> = {
+  CONTEXT_TOO_LARGE: 413,
+  INVALID_CONTEXT: 400,
+  CONTEXT_NOT_FOUND: 400,
+  CONTEXT_QUOTA_EXCEEDED: 429,
+  UPLOAD_TIMEOUT: 408,
+  // Nobody reads this answer: the client is gone.
+  UPLOAD_ABORTED: 400,
+};
 
 export function toContextApiError(err: unknown): unknown {
   return err instanceof ContextError ? new ApiError(STATUS[err.code], err.code, err.message) : err;
@@ -24,6 +32,8 @@ export function toContextApiError(err: unknown): unknown {
 @RequireScope('jobs:write')
 @Controller('v1/contexts')
 export class ContextsController {
+  private readonly logger = new Logger('Contexts');
+
   constructor(
     private readonly contexts: ContextStore,
     private readonly owners: ContextOwners,
@@ -33,15 +43,20 @@ export class ContextsController {
   @Post()
   @ApiOperation({
     summary: 'Upload a build context (tar or tar.gz). Stored content-addressed; use the digest as `context: {upload: digest}` in a build.',
-    description: 'Entries with absolute paths, `..`, links that leave the context, or device files are refused. Unused contexts are deleted after STEVEDORE_CONTEXT_TTL_SECONDS.',
+    description:
+      'Entries with absolute paths, `..`, links that leave the context, or device files are refused; setuid, setgid and sticky bits are dropped. ' +
+      'Limits: STEVEDORE_CONTEXT_MAX_BYTES as sent, STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES and STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS in all, ' +
+      "and the tenant's STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES. Unused contexts are deleted after STEVEDORE_CONTEXT_TTL_SECONDS.",
   })
   @ApiConsumes(...CONTEXT_MEDIA_TYPES)
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 201, description: 'Stored.', schema: { type: 'object', required: ['digest', 'size_bytes'], properties: { digest: { type: 'string', example: 'sha256:…' }, size_bytes: { type: 'integer' } } } })
   @ApiResponse({ status: 200, description: 'The same bytes were uploaded before.' })
-  @ApiResponse({ status: 400, description: 'INVALID_CONTEXT: not a tar, or an entry that would escape the context.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 413, description: 'CONTEXT_TOO_LARGE (over STEVEDORE_CONTEXT_MAX_BYTES).', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 400, description: 'INVALID_CONTEXT: not a tar (or data appended after its end), an entry that would escape the context, or a path too long.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 408, description: 'UPLOAD_TIMEOUT: the body did not arrive within STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 413, description: 'CONTEXT_TOO_LARGE: over STEVEDORE_CONTEXT_MAX_BYTES as sent, over STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES or STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, or not unpacked within the time limit.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 415, description: 'Not application/x-tar or application/gzip.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 429, description: "CONTEXT_QUOTA_EXCEEDED: the tenant's contexts would take more than STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES unpacked (details: quota_bytes, used_bytes).", schema: ERROR_SCHEMA })
   async upload(@Req() request: FastifyRequest, @Headers('content-type') contentType: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
     if (!(CONTEXT_MEDIA_TYPES as readonly string[]).includes(type)) {
@@ -50,12 +65,25 @@ export class ContextsController {
     // A declared size over the limit gets its 413 before a byte is read.
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > this.config.contextMaxBytes) throw new ApiError(413, 'CONTEXT_TOO_LARGE', `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`);
+    const tenant = principal.tenant;
+    const quota = this.config.tenantContextQuotaBytes;
+    const used = quota > 0 ? await this.owners.usage(tenant) : 0;
+    const overQuota = (extra: string) => new ApiError(429, 'CONTEXT_QUOTA_EXCEEDED', `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`, { quota_bytes: quota, used_bytes: used });
+    if (quota > 0 && used >= quota) throw overQuota('');
     try {
-      const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip');
-      await this.owners.add(principal.tenant, stored.digest);
+      const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip', { budgetBytes: quota > 0 ? quota - used : undefined });
+      // The same bytes were stored before (by anyone): charged now unless the tenant holds them already.
+      if (quota > 0 && !stored.created && used + stored.expanded_bytes > quota && !(await this.owners.owns(tenant, stored.digest))) {
+        throw overQuota(`, and this one unpacks to ${stored.expanded_bytes}`);
+      }
+      await this.owners.add(tenant, stored.digest, stored.expanded_bytes);
       void reply.status(stored.created ? 201 : 200);
       return { digest: stored.digest, size_bytes: stored.size_bytes };
     } catch (err) {
+      // Refused before the whole body was read: the rest is not waited for.
+      if (!request.raw.complete) void reply.header('connection', 'close');
+      if (err instanceof ContextError && err.code === 'UPLOAD_ABORTED') this.logger.warn(`tenant ${tenant}: ${err.message}`);
+      if (err instanceof ContextError && err.code === 'CONTEXT_QUOTA_EXCEEDED') throw overQuota(', and this one unpacks to more than what is left');
       throw toContextApiError(err);
     }
   }
