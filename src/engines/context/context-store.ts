@@ -82,8 +82,7 @@ export class ContextStore {
       // A body labelled gzip without the magic bytes is not what the client meant to send.
       if (contentType === 'application/gzip' && !(head[0] === 0x1f && head[1] === 0x8b)) throw invalid('the body is labelled application/gzip but is not gzip');
 
-      const budget = options.budgetBytes;
-      const limits = { maxExpandedBytes: Math.min(this.maxExpandedBytes, budget ?? Infinity), maxEntries: this.maxEntries, bytesAreQuota: budget !== undefined && budget < this.maxExpandedBytes };
+      const limits = { maxExpandedBytes: this.maxExpandedBytes, maxEntries: this.maxEntries, budgetBytes: options.budgetBytes };
       const staging = `${final}.tmp-${randomBytes(8).toString('hex')}`;
       try {
         await mkdir(join(staging, 'ctx'), { recursive: true });

@@ -36,14 +36,12 @@ export interface UnpackLimits {
   /** Sum of file sizes, and length of the decompressed tar stream. */
   maxExpandedBytes: number;
   maxEntries: number;
-  /** maxExpandedBytes is what is left of the tenant's quota, not the per-context limit. */
-  bytesAreQuota?: boolean;
+  /** What is left of the tenant's quota: a second bound on the sum of file sizes. */
+  budgetBytes?: number;
 }
 
 export function overExpanded(limits: UnpackLimits): ContextError {
-  return limits.bytesAreQuota
-    ? new ContextError('CONTEXT_QUOTA_EXCEEDED', `build context would take the tenant past its context quota (STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES): ${limits.maxExpandedBytes} bytes are left`)
-    : new ContextError('CONTEXT_TOO_LARGE', `build context unpacks to more than ${limits.maxExpandedBytes} bytes (STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES)`);
+  return new ContextError('CONTEXT_TOO_LARGE', `build context unpacks to more than ${limits.maxExpandedBytes} bytes (STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES)`);
 }
 
 /** Components of an archive path; refuses what could point outside the context. */
@@ -126,6 +124,7 @@ export class EntryPolicy {
     if (kind === 'hardlink') this.checkHardlink(entry.linkpath ?? '', name);
     if (kind === 'file') this.unpackedBytes += entry.size;
     if (this.unpackedBytes > this.limits.maxExpandedBytes) throw overExpanded(this.limits);
+    if (this.unpackedBytes > (this.limits.budgetBytes ?? Infinity)) throw new ContextError('CONTEXT_QUOTA_EXCEEDED', `build context would take the tenant past its context quota (STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES): ${this.limits.budgetBytes} bytes are left`);
     if (kind === 'file' || kind === 'hardlink') this.files.add(key);
     else this.files.delete(key);
     if (kind === 'symlink') this.symlinks.set(key, entry.linkpath!);
