@@ -20,7 +20,11 @@ const STATUS: Record<ContextError['code'], number> = {
   UPLOAD_TIMEOUT: 408,
   // Nobody reads this answer: the client is gone.
   UPLOAD_ABORTED: 400,
+  UNPACKER_BUSY: 503,
 };
+// Uploads of one tenant at once, per api process: a tenant's slow or hostile uploads
+// take its own turns, not everyone's unpackers and connections.
+const MAX_UPLOADS_PER_TENANT = 4;
 
 export function toContextApiError(err: unknown): unknown {
   return err instanceof ContextError ? new ApiError(STATUS[err.code], err.code, err.message) : err;
@@ -33,6 +37,7 @@ export function toContextApiError(err: unknown): unknown {
 @Controller('v1/contexts')
 export class ContextsController {
   private readonly logger = new Logger('Contexts');
+  private readonly inFlight = new Map<string, number>();
 
   constructor(
     private readonly contexts: ContextStore,
@@ -56,7 +61,8 @@ export class ContextsController {
   @ApiResponse({ status: 408, description: 'UPLOAD_TIMEOUT: the body did not arrive within STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 413, description: 'CONTEXT_TOO_LARGE: over STEVEDORE_CONTEXT_MAX_BYTES as sent, over STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES or STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, or not unpacked within the time limit.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 415, description: 'Not application/x-tar or application/gzip.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 429, description: "CONTEXT_QUOTA_EXCEEDED: the tenant's contexts would take more than STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES unpacked (details: quota_bytes, used_bytes).", schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 429, description: "CONTEXT_QUOTA_EXCEEDED: the tenant's contexts would take more than STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES unpacked (details: quota_bytes, used_bytes). TOO_MANY_UPLOADS: the tenant has 4 uploads in progress already (Retry-After).", schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 503, description: 'UNPACKER_BUSY: every context unpacker stayed busy for the upload time limit; retry.', schema: ERROR_SCHEMA })
   async upload(@Req() request: FastifyRequest, @Headers('content-type') contentType: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
     if (!(CONTEXT_MEDIA_TYPES as readonly string[]).includes(type)) {
@@ -66,11 +72,27 @@ export class ContextsController {
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > this.config.contextMaxBytes) throw new ApiError(413, 'CONTEXT_TOO_LARGE', `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`);
     const tenant = principal.tenant;
+    const running = this.inFlight.get(tenant) ?? 0;
+    if (running >= MAX_UPLOADS_PER_TENANT) {
+      void reply.header('connection', 'close').header('retry-after', '5');
+      throw new ApiError(429, 'TOO_MANY_UPLOADS', `the tenant already has ${running} context uploads in progress (at most ${MAX_UPLOADS_PER_TENANT} at once); retry when one has finished`);
+    }
+    this.inFlight.set(tenant, running + 1);
+    try {
+      return await this.store(request, type, reply, tenant);
+    } finally {
+      const left = (this.inFlight.get(tenant) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(tenant, left);
+      else this.inFlight.delete(tenant);
+    }
+  }
+
+  private async store(request: FastifyRequest, type: string, reply: FastifyReply, tenant: string) {
     const quota = this.config.tenantContextQuotaBytes;
     const used = quota > 0 ? await this.owners.usage(tenant) : 0;
     const overQuota = (extra: string) => new ApiError(429, 'CONTEXT_QUOTA_EXCEEDED', `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`, { quota_bytes: quota, used_bytes: used });
-    if (quota > 0 && used >= quota) throw overQuota('');
     try {
+      if (quota > 0 && used >= quota) throw overQuota('');
       const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip', { budgetBytes: quota > 0 ? quota - used : undefined });
       // The same bytes were stored before (by anyone): charged now unless the tenant holds them already.
       if (quota > 0 && !stored.created && used + stored.expanded_bytes > quota && !(await this.owners.owns(tenant, stored.digest))) {

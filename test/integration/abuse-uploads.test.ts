@@ -48,6 +48,8 @@ describe('hostile context uploads', () => {
     const warm = startProbe([{ url: `${stack.base}/healthz` }, { url: `${stack.base}/v1/jobs?limit=1`, headers: keys.other }]);
     await sleep(300);
     await warm.stop();
+    // And the upload path, whose first run (lazy loading, first fork) stalls once, by itself.
+    await request(server).post('/v1/contexts').set(AUTH).set('content-type', 'application/gzip').send(gzipSync(rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n' }]))).expect(201);
     for (const level of ['warn', 'error'] as const) {
       Logger.prototype[level] = function (this: Logger, message: unknown, ...rest: unknown[]) {
         logged.push({ level, message: String(message) });
@@ -118,11 +120,23 @@ describe('hostile context uploads', () => {
     });
   }
 
-  it('answers an upload that trickles in with 408 UPLOAD_TIMEOUT', async () => {
+  it('answers uploads that trickle in with 408 UPLOAD_TIMEOUT, and a fifth at once with 429', async () => {
     const started = Date.now();
-    const answer = await probed('a slow-loris upload', () => trickleUpload(`${stack.base}/v1/contexts`, keys.hostile));
-    assert.equal(answer.status, 408);
-    assert.equal(answer.body.error.code, 'UPLOAD_TIMEOUT');
+    const small = gzipSync(rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n# other\n' }]));
+    const [answers, fifth, other] = await probed('four slow-loris uploads', async () => {
+      const trickles = Promise.all([1, 2, 3, 4].map(() => trickleUpload(`${stack.base}/v1/contexts`, keys.hostile)));
+      await sleep(500);
+      const fifth = await request(server).post('/v1/contexts').set(keys.hostile).set('content-type', 'application/gzip').send(small);
+      const other = await request(server).post('/v1/contexts').set(keys.other).set('content-type', 'application/gzip').send(small);
+      return [await trickles, fifth, other] as const;
+    });
+    for (const answer of answers) {
+      assert.equal(answer.status, 408, JSON.stringify(answer.body));
+      assert.equal(answer.body.error.code, 'UPLOAD_TIMEOUT');
+    }
+    assert.equal(fifth.status, 429, JSON.stringify(fifth.body));
+    assert.equal(fifth.body.error.code, 'TOO_MANY_UPLOADS');
+    assert.equal(other.status, 201, JSON.stringify(other.body));
     assert.ok(Date.now() - started < 10_000);
     await assertNoLeftovers();
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ContextError, invalid } from './tar-entry-policy.js';
-import { unpackInChild } from './unpack-runner.js';
+import { unpackWhenFree } from './unpack-runner.js';
 
 /**
  * Content-addressed store of uploaded build contexts: `<root>/<hex>/ctx` holds the
@@ -86,7 +86,7 @@ export class ContextStore {
       const staging = `${final}.tmp-${randomBytes(8).toString('hex')}`;
       try {
         await mkdir(join(staging, 'ctx'), { recursive: true });
-        const result = await unpackInChild({ file: upload, dest: join(staging, 'ctx'), limits }, Math.max(1000, deadline - Date.now()));
+        const result = await unpackWhenFree({ file: upload, dest: join(staging, 'ctx'), limits }, Math.max(1000, deadline - Date.now()));
         await writeFile(join(staging, META), JSON.stringify({ expanded_bytes: result.expandedBytes, entries: result.entries }));
         const stored = { digest: `sha256:${hex}`, size_bytes: size, expanded_bytes: result.expandedBytes };
         try {

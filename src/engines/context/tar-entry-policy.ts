@@ -5,7 +5,7 @@ import type { ReadEntry } from 'tar';
  * The checks every entry of an uploaded context passes before anything is written:
  * a bad entry refuses the whole upload instead of being skipped or rewritten.
  */
-export type ContextErrorCode = 'CONTEXT_TOO_LARGE' | 'INVALID_CONTEXT' | 'CONTEXT_NOT_FOUND' | 'CONTEXT_QUOTA_EXCEEDED' | 'UPLOAD_TIMEOUT' | 'UPLOAD_ABORTED';
+export type ContextErrorCode = 'CONTEXT_TOO_LARGE' | 'INVALID_CONTEXT' | 'CONTEXT_NOT_FOUND' | 'CONTEXT_QUOTA_EXCEEDED' | 'UPLOAD_TIMEOUT' | 'UPLOAD_ABORTED' | 'UNPACKER_BUSY';
 
 export class ContextError extends Error {
   constructor(readonly code: ContextErrorCode, message: string) {

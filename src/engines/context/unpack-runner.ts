@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ContextError } from './tar-entry-policy.js';
 import type { UnpackAnswer } from './unpack-child.js';
@@ -6,6 +7,46 @@ import type { UnpackRequest, UnpackResult } from './upload-unpacker.js';
 
 const CHILD = fileURLToPath(new URL('./unpack-child.js', import.meta.url));
 const HEAP_MB = 256;
+// Unpackers at once in this process; more wait their turn (within their time limit):
+// fifty parallel uploads must not mean fifty processes of up to HEAP_MB each.
+const SLOTS = Math.max(2, availableParallelism());
+let busy = 0;
+const waiting: (() => void)[] = [];
+
+/** Resolves with a release function once a slot is free; rejects at the deadline. */
+function acquire(deadline: number): Promise<() => void> {
+  const release = () => {
+    busy--;
+    waiting.shift()?.();
+  };
+  if (busy < SLOTS) {
+    busy++;
+    return Promise.resolve(release);
+  }
+  return new Promise((resolve, reject) => {
+    const turn = () => {
+      clearTimeout(timer);
+      busy++;
+      resolve(release);
+    };
+    const timer = setTimeout(() => {
+      waiting.splice(waiting.indexOf(turn), 1);
+      reject(new ContextError('UNPACKER_BUSY', `every context unpacker (${SLOTS}) stayed busy for the upload's time limit; retry shortly`));
+    }, Math.max(0, deadline - Date.now()));
+    waiting.push(turn);
+  });
+}
+
+/** unpackInChild(), once one of the SLOTS is free: waiting counts against `timeoutMs`. */
+export async function unpackWhenFree(request: UnpackRequest, timeoutMs: number): Promise<UnpackResult> {
+  const deadline = Date.now() + timeoutMs;
+  const release = await acquire(deadline);
+  try {
+    return await unpackInChild(request, Math.max(1000, deadline - Date.now()));
+  } finally {
+    release();
+  }
+}
 
 /**
  * Runs unpackUpload() in a child process rather than a worker thread: it can be killed
