@@ -86,6 +86,15 @@ describe('context upload limits', () => {
     await refused({}, rawTar([ok, { name: 'PaxHeader/y', type: 'x', content: paxRecord('path', longPath) }, { name: 'y', type: '0' }]), 'INVALID_CONTEXT', 'application/x-tar');
   });
 
+  it('refuses thousands of deep, long, distinct paths quickly', async () => {
+    // 20 000 paths 200 levels deep, each distinct from the root: ~20 GB of prefix strings if tracked naively.
+    const deep = (i: number) => [`r${i}`, ...Array.from({ length: 199 }, () => 'dddddddddddddddddd')].join('/');
+    const entries = Array.from({ length: 20_000 }, (_, i) => ({ name: `PaxHeader/${i}`, type: 'x', content: paxRecord('path', `${deep(i)}/f`) }));
+    const body = rawTar(entries.flatMap((pax, i) => [pax, { name: `f${i}`, type: '0' }]));
+    const ms = await refused({ maxEntries: 100_000 }, gzipSync(body), 'CONTEXT_TOO_LARGE');
+    assert.ok(ms < 15_000, `${ms} ms`);
+  });
+
   it('refuses a gzip inside the gzip', async () => {
     await refused({}, gzipSync(gzipSync(rawTar([ok]))), 'INVALID_CONTEXT');
   });

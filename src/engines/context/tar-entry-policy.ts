@@ -19,6 +19,11 @@ export class ContextError extends Error {
 export const MAX_DEPTH = 256;
 const MAX_PATH_BYTES = 4096; // PATH_MAX
 const MAX_NAME_BYTES = 255; // NAME_MAX of every Linux file system a context lands on
+// Each entry costs about depth × length in prefix strings (built, hashed, kept). Bounded
+// in sum, so deep long paths by the ten thousand are a quick refusal rather than minutes
+// of CPU and a heap blown in the unpacker; real contexts use a fraction of it. It grows
+// with STEVEDORE_CONTEXT_MAX_ENTRIES past the default 65 536.
+const pathWorkLimit = (maxEntries: number) => Math.max(2 ** 27, maxEntries * 2048);
 const MAX_LINK_HOPS = 40; // Linux gives up (ELOOP) after as many
 
 type Kind = 'file' | 'dir' | 'symlink' | 'hardlink';
@@ -90,6 +95,7 @@ function prefixes(parts: readonly string[]): string[] {
 /** The rules every entry must pass, in archive order; then finish() for the whole. */
 export class EntryPolicy {
   private entries = 0;
+  private pathWork = 0;
   private unpackedBytes = 0;
   private readonly seen = new Set<string>(); // every path, with the parents it implies
   private readonly files = new Set<string>(); // regular files: the only allowed hard-link targets
@@ -113,6 +119,8 @@ export class EntryPolicy {
     if (!kind) throw invalid(`${name} has entry type ${entry.type}; only files, directories and links are allowed`);
     const parts = components(entry.path, 'entry');
     const key = parts.join('/');
+    this.pathWork += parts.length * key.length;
+    if (this.pathWork > pathWorkLimit(this.limits.maxEntries)) throw new ContextError('CONTEXT_TOO_LARGE', `build context has too many deep, long paths (sum of depth × length over ${pathWorkLimit(this.limits.maxEntries)})`);
     if (parts.length === 0 && kind !== 'dir') throw invalid(`${name} would replace the context root`);
     // A symlink is never written through, nor replaced: node-tar would refuse the
     // first, and the second would invalidate what was checked about earlier entries.

@@ -6,7 +6,7 @@ import type { UnpackAnswer } from './unpack-child.js';
 import type { UnpackRequest, UnpackResult } from './upload-unpacker.js';
 
 const CHILD = fileURLToPath(new URL('./unpack-child.js', import.meta.url));
-const HEAP_MB = 256;
+const HEAP_MB = 384;
 // Unpackers at once in this process; more wait their turn (within their time limit):
 // fifty parallel uploads must not mean fifty processes of up to HEAP_MB each.
 const SLOTS = Math.max(2, availableParallelism());
