@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
@@ -105,6 +106,12 @@ describe('context upload limits', () => {
     await assert.rejects(store.put(chunked(body), 'application/x-tar', { budgetBytes: 5_000 }), isCode('CONTEXT_QUOTA_EXCEEDED'));
     assert.deepEqual(await readdir(root), []);
     assert.equal((await store.put(chunked(body), 'application/x-tar', { budgetBytes: 50_000 })).expanded_bytes, 10_013);
+  });
+
+  it('calls a body that is gone before it is read an aborted upload', async () => {
+    const gone = new Readable({ read() {} });
+    gone.destroy();
+    await refused({}, gone, 'UPLOAD_ABORTED');
   });
 
   it('gives up on a body that trickles in past the time limit', async () => {

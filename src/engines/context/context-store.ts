@@ -170,6 +170,8 @@ export class ContextStore {
     try {
       // Opened before streaming, so the file exists by the time a failed upload is cleaned up.
       const handle = await open(file, 'wx', 0o600);
+      // Gone already (while the quota was looked up): no 'close' is coming to say so.
+      if (source.readableAborted) onSourceError();
       source.pipe(meter);
       await pipeline(meter, handle.createWriteStream());
     } finally {

@@ -18,6 +18,8 @@ try {
   // not allowed here: run at normal priority
 }
 process.umask(0o022);
+// The API process went away: nobody waits for this answer any more.
+process.on('disconnect', () => process.exit(1));
 
 function answer(message: UnpackAnswer): void {
   process.send!(message, () => process.exit(0));
