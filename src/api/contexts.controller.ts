@@ -38,6 +38,7 @@ export function toContextApiError(err: unknown): unknown {
 export class ContextsController {
   private readonly logger = new Logger('Contexts');
   private readonly inFlight = new Map<string, number>();
+  private readonly quotaTurns = new Map<string, Promise<void>>();
 
   constructor(
     private readonly contexts: ContextStore,
@@ -87,13 +88,38 @@ export class ContextsController {
     }
   }
 
+  /**
+   * A tenant's uploads are unpacked against its quota one at a time (per process): each
+   * gets what is left after the one before was counted, so parallel uploads cannot each
+   * spend the same remainder. Resolves, in turn, with the release.
+   */
+  private async quotaTurn(tenant: string): Promise<() => void> {
+    const previous = this.quotaTurns.get(tenant) ?? Promise.resolve();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const chained = previous.then(() => gate);
+    this.quotaTurns.set(tenant, chained);
+    await previous;
+    return () => {
+      release();
+      if (this.quotaTurns.get(tenant) === chained) this.quotaTurns.delete(tenant);
+    };
+  }
+
   private async store(request: FastifyRequest, type: string, reply: FastifyReply, tenant: string) {
     const quota = this.config.tenantContextQuotaBytes;
-    const used = quota > 0 ? await this.owners.usage(tenant) : 0;
+    let used = quota > 0 ? await this.owners.usage(tenant) : 0;
     const overQuota = (extra: string) => new ApiError(429, 'CONTEXT_QUOTA_EXCEEDED', `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`, { quota_bytes: quota, used_bytes: used });
+    let release: (() => void) | undefined;
+    const budget = async () => {
+      release = await this.quotaTurn(tenant);
+      used = await this.owners.usage(tenant);
+      if (used >= quota) throw overQuota('');
+      return quota - used;
+    };
     try {
       if (quota > 0 && used >= quota) throw overQuota('');
-      const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip', { budgetBytes: quota > 0 ? quota - used : undefined });
+      const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip', { budgetBytes: quota > 0 ? budget : undefined });
       // The same bytes were stored before (by anyone): charged now unless the tenant holds them already.
       if (quota > 0 && !stored.created && used + stored.expanded_bytes > quota && !(await this.owners.owns(tenant, stored.digest))) {
         throw overQuota(`, and this one unpacks to ${stored.expanded_bytes}`);
@@ -107,6 +133,8 @@ export class ContextsController {
       if (err instanceof ContextError && err.code === 'UPLOAD_ABORTED') this.logger.warn(`tenant ${tenant}: ${err.message}`);
       if (err instanceof ContextError && err.code === 'CONTEXT_QUOTA_EXCEEDED') throw overQuota(', and this one unpacks to more than what is left');
       throw toContextApiError(err);
+    } finally {
+      release?.();
     }
   }
 }

@@ -161,6 +161,10 @@ describe('hostile context uploads', () => {
     // The same bytes again cost nothing more; another tenant has its own quota.
     assert.equal((await upload(context(1), keys.quota)).status, 200);
     assert.equal((await upload(context(2), keys.other)).status, 201);
+    // Two at once cannot both spend the same remainder.
+    const { key } = (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant: 'team-parallel', scopes: ['jobs:write'] }).expect(201)).body;
+    const both = await Promise.all([3, 4].map((n) => upload(context(n), { authorization: `Bearer ${key}` })));
+    assert.deepEqual(both.map((r) => r.status).sort(), [201, 429], JSON.stringify(both.map((r) => r.body)));
     await assertNoLeftovers();
   });
 });

@@ -30,8 +30,11 @@ export interface ContextStoreOptions {
 }
 
 export interface PutOptions {
-  /** What is left of the uploading tenant's quota, in unpacked bytes. */
-  budgetBytes?: number;
+  /**
+   * What is left of the uploading tenant's quota, in unpacked bytes; a function is
+   * asked only when the upload is about to be unpacked (not for bytes stored before).
+   */
+  budgetBytes?: number | (() => Promise<number>);
 }
 
 export interface StoredContext {
@@ -82,7 +85,8 @@ export class ContextStore {
       // A body labelled gzip without the magic bytes is not what the client meant to send.
       if (contentType === 'application/gzip' && !(head[0] === 0x1f && head[1] === 0x8b)) throw invalid('the body is labelled application/gzip but is not gzip');
 
-      const limits = { maxExpandedBytes: this.maxExpandedBytes, maxEntries: this.maxEntries, budgetBytes: options.budgetBytes };
+      const budgetBytes = typeof options.budgetBytes === 'function' ? await options.budgetBytes() : options.budgetBytes;
+      const limits = { maxExpandedBytes: this.maxExpandedBytes, maxEntries: this.maxEntries, budgetBytes };
       const staging = `${final}.tmp-${randomBytes(8).toString('hex')}`;
       try {
         await mkdir(join(staging, 'ctx'), { recursive: true });
