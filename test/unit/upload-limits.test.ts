@@ -108,6 +108,12 @@ describe('context upload limits', () => {
     assert.equal((await store.put(chunked(body), 'application/x-tar', { budgetBytes: 50_000 })).expanded_bytes, 10_013);
   });
 
+  it('kills an unpacker that runs out of time, leaving nothing behind', async () => {
+    const entries = Array.from({ length: 50_000 }, (_, i) => ({ name: `d${i % 100}/f${i}`, type: '0', content: 'x' }));
+    const ms = await refused({ uploadTimeoutMs: 1500 }, rawTar(entries), 'CONTEXT_TOO_LARGE', 'application/x-tar');
+    assert.ok(ms < 10_000, `${ms} ms`);
+  });
+
   it('calls a body that is gone before it is read an aborted upload', async () => {
     const gone = new Readable({ read() {} });
     gone.destroy();

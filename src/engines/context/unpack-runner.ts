@@ -55,22 +55,25 @@ export async function unpackWhenFree(request: UnpackRequest, timeoutMs: number):
  * work), and it runs at a lower CPU priority. Settles only once the child is gone, so
  * the caller can remove what it wrote without racing its last writes.
  */
-export function unpackInChild(request: UnpackRequest, timeoutMs: number, signal?: AbortSignal): Promise<UnpackResult> {
+export function unpackInChild(request: UnpackRequest, timeoutMs: number): Promise<UnpackResult> {
   return new Promise((resolve, reject) => {
     // No inherited execArgv or NODE_OPTIONS: the child loads nothing the request did not ask for.
     const child = fork(CHILD, [], { execArgv: [`--max-old-space-size=${HEAP_MB}`], env: {}, serialization: 'json', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4096);
     });
     let outcome: (() => void) | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      outcome!();
+    };
     const settle = (then: () => void) => {
       outcome ??= then;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.pid === undefined) done(); // never started: no 'exit' will come
+      else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
     const timer = setTimeout(() => settle(() => reject(new ContextError('CONTEXT_TOO_LARGE', `build context could not be checked and unpacked within ${Math.round(timeoutMs / 1000)} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS)`))), timeoutMs);
-    const onAbort = () => settle(() => reject(signal!.reason));
-    signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', (answer: UnpackAnswer) => {
       if (answer.ok) return settle(() => resolve({ expandedBytes: answer.expandedBytes, entries: answer.entries }));
       if (answer.code) return settle(() => reject(new ContextError(answer.code!, answer.message)));
@@ -78,14 +81,13 @@ export function unpackInChild(request: UnpackRequest, timeoutMs: number, signal?
     });
     child.on('error', (err) => settle(() => reject(err)));
     child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (outcome) return outcome();
-      // Over its heap limit (what a hostile archive could still try) is the upload's doing.
-      if (/heap limit|out of memory/i.test(stderr)) return reject(new ContextError('CONTEXT_TOO_LARGE', 'build context could not be checked within the memory of its unpacker'));
-      reject(new Error(`the context unpacker exited (${sig ?? `code ${code}`}) without an answer: ${stderr.trim().slice(-500)}`));
+      if (!outcome) {
+        // Over its heap limit (what a hostile archive could still try) is the upload's doing.
+        if (/heap limit|out of memory/i.test(stderr)) outcome = () => reject(new ContextError('CONTEXT_TOO_LARGE', 'build context could not be checked within the memory of its unpacker'));
+        else outcome = () => reject(new Error(`the context unpacker exited (${sig ?? `code ${code}`}) without an answer: ${stderr.trim().slice(-500)}`));
+      }
+      done();
     });
-    child.send(request);
-    if (signal?.aborted) onAbort();
+    if (child.pid !== undefined) child.send(request, (err) => err && settle(() => reject(err)));
   });
 }
