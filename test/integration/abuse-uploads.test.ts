@@ -38,7 +38,7 @@ describe('hostile context uploads', () => {
     await gzipToFile(files.bomb, bombParts(2 * GiB));
     await gzipToFile(files.trailing, [rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n' }]), Buffer.alloc(64 * MiB, 'trailing')]);
     await gzipToFile(files.many, [manyEmptyFiles(100_000)]);
-    stack = await startStack({ roles: { api: true, worker: false }, overrides: { stateDir, contextMaxExpandedBytes: GiB, contextUploadTimeoutMs: 4000, tenantContextQuotaBytes: QUOTA } });
+    stack = await startStack({ roles: { api: true, worker: false }, overrides: { stateDir, contextMaxBytes: 32 * MiB, contextMaxExpandedBytes: GiB, contextUploadTimeoutMs: 4000, tenantContextQuotaBytes: QUOTA } });
     server = stack.app.getHttpServer();
     for (const tenant of ['hostile', 'other', 'quota'] as const) {
       const { key } = (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant: `team-${tenant}`, scopes: ['jobs:read', 'jobs:write'] }).expect(201)).body;
@@ -138,6 +138,13 @@ describe('hostile context uploads', () => {
     assert.equal(fifth.body.error.code, 'TOO_MANY_UPLOADS');
     assert.equal(other.status, 201, JSON.stringify(other.body));
     assert.ok(Date.now() - started < 10_000);
+    await assertNoLeftovers();
+  });
+
+  it('answers a body without content-length that runs past the upload limit with 413, not a reset', async () => {
+    const answer = await probed('an endless chunked body', () => trickleUpload(`${stack.base}/v1/contexts`, keys.hostile, 1, Buffer.alloc(MiB, 7)));
+    assert.equal(answer.status, 413, JSON.stringify(answer.body));
+    assert.equal(answer.body.error.code, 'CONTEXT_TOO_LARGE');
     await assertNoLeftovers();
   });
 

@@ -86,13 +86,14 @@ export function startProbe(urls: { url: string; headers?: Record<string, string>
 }
 
 /**
- * POSTs a body that trickles in (`bytes` every `everyMs`) until the server answers;
+ * POSTs a body that trickles in (`chunk` every `everyMs`) until the server answers;
  * resolves with the status and body of that answer.
  */
-export function trickleUpload(url: string, headers: Record<string, string>, everyMs = 200): Promise<{ status: number; body: any }> {
+export function trickleUpload(url: string, headers: Record<string, string>, everyMs = 200, chunk = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
+    // Chunked, no content-length: the server learns the size only as the bytes come.
     const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/gzip', 'transfer-encoding': 'chunked' } });
-    const timer = setInterval(() => req.write(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])), everyMs);
+    const timer = setInterval(() => req.write(chunk), everyMs);
     req.on('response', (res) => {
       clearInterval(timer);
       let text = '';
