@@ -30,6 +30,10 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_CONTEXT_ROOT: { default: '', doc: 'Server directory under which a build without a context finds `dockerfile_path` (its directory is the context). Unset: such builds are refused.' },
   STEVEDORE_CONTEXT_MAX_BYTES: { default: '536870912', doc: 'Largest uploaded build context (POST /v1/contexts), default 512 MiB.' },
   STEVEDORE_CONTEXT_TTL_SECONDS: { default: '86400', doc: 'Uploaded contexts unused this long are deleted.' },
+  STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES: { default: '2147483648', doc: 'Largest uploaded context once unpacked (sum of file sizes, and the decompressed tar stream), default 2 GiB: a small gzip can expand a thousandfold. 413 `CONTEXT_TOO_LARGE` above it.' },
+  STEVEDORE_CONTEXT_MAX_ENTRIES: { default: '65536', doc: 'Most entries (files, directories, links) in one uploaded context (413 `CONTEXT_TOO_LARGE` above it).' },
+  STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS: { default: '300', doc: 'Time limit of one context upload: receiving it (408 `UPLOAD_TIMEOUT` when the body is still arriving), then checking and unpacking it (413 `CONTEXT_TOO_LARGE`).' },
+  STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES: { default: '10737418240', doc: 'Disk a tenant\'s uploaded contexts may take, unpacked (default 10 GiB; 0 = no quota). Each tenant is charged the full size of every context it holds until its TTL passes; an upload past it gets 429 `CONTEXT_QUOTA_EXCEEDED`.' },
   STEVEDORE_BUILD_PLATFORMS: { default: 'linux/amd64,linux/arm64', doc: 'Platforms a build may ask for (foreign ones run through QEMU).' },
   STEVEDORE_BUILD_ALLOWED_HOSTS: { default: '', doc: 'Comma-separated `host[:port]` a build\'s own fetches (`ADD <url>`, git contexts, registry pulls and pushes) may reach although they are loopback, private or link-local (e.g. an internal git server or registry). The registry mirror is always allowed. Everything else local or private is refused: at submission (git contexts, 400) and by the build firewall (docs/build-isolation.md).' },
   STEVEDORE_BUILD_SECRETS: { default: '', doc: 'Build secrets by name: `npm_token=env:NPM_TOKEN,pip_conf=file:/etc/stevedore/pip.conf`. Builds name them in `secrets`; values never enter Redis, events or logs.' },
@@ -101,6 +105,10 @@ const schema = z.object({
   STEVEDORE_CONTEXT_ROOT: optional(absolutePath),
   STEVEDORE_CONTEXT_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number').min(1024, 'must be at least 1024'),
   STEVEDORE_CONTEXT_TTL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be a whole number').min(60, 'must be at least 60'),
+  STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES: count('bytes', 1024, Number.MAX_SAFE_INTEGER),
+  STEVEDORE_CONTEXT_MAX_ENTRIES: count('entries', 1, 10_000_000),
+  STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS: count('seconds', 1, 86_400),
+  STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES: count('bytes', 0, Number.MAX_SAFE_INTEGER),
   STEVEDORE_BUILD_PLATFORMS: z.string().transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant] entries')).min(1, 'must list at least one platform')),
   STEVEDORE_BUILD_ALLOWED_HOSTS: z.string().transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)).pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'must be host or host:port entries'))),
   STEVEDORE_BUILD_SECRETS: z.string().regex(/^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+)(,[A-Za-z0-9][A-Za-z0-9._-]{0,63}=(env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^,]+))*$/, 'must look like name=env:VAR,name2=file:/abs/path'),
@@ -154,6 +162,11 @@ export interface AppConfig {
   contextRoot?: string;
   contextMaxBytes: number;
   contextTtlSeconds: number;
+  contextMaxExpandedBytes: number;
+  contextMaxEntries: number;
+  contextUploadTimeoutMs: number;
+  /** STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES: unpacked bytes of contexts per tenant (0 = none). */
+  tenantContextQuotaBytes: number;
   buildPlatforms: string[];
   /** host[:port]s a build's own fetches may reach although local or private (STEVEDORE_BUILD_ALLOWED_HOSTS). */
   buildAllowedHosts: string[];
@@ -220,6 +233,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     contextRoot: c.STEVEDORE_CONTEXT_ROOT,
     contextMaxBytes: c.STEVEDORE_CONTEXT_MAX_BYTES,
     contextTtlSeconds: c.STEVEDORE_CONTEXT_TTL_SECONDS,
+    contextMaxExpandedBytes: c.STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES,
+    contextMaxEntries: c.STEVEDORE_CONTEXT_MAX_ENTRIES,
+    contextUploadTimeoutMs: c.STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS * 1000,
+    tenantContextQuotaBytes: c.STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES,
     buildPlatforms: c.STEVEDORE_BUILD_PLATFORMS,
     buildAllowedHosts: c.STEVEDORE_BUILD_ALLOWED_HOSTS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),

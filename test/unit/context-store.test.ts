@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { create } from 'tar';
 import { ContextError, ContextStore } from '../../src/engines/context/context-store.js';
+import { chunked, rawTar, type RawEntry } from '../support/tar-fixtures.js';
 
 /** A real archive of a small tree, made by node-tar the way a client would. */
 async function packTree(dir: string, gzip = false): Promise<Buffer> {
@@ -16,55 +17,8 @@ async function packTree(dir: string, gzip = false): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-interface RawEntry {
-  name: string;
-  /** ustar typeflag: 0 file, 1 hard link, 2 symlink, 3 char device, 4 block device, 5 dir, 6 FIFO. */
-  type: string;
-  linkname?: string;
-  content?: string;
-}
-
-function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
-}
-
-/** One 512-byte ustar header, written by hand: node-tar will not create the hostile ones. */
-function ustarHeader(entry: RawEntry, size: number): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(entry.name, 0, 100, 'utf8');
-  block.write(octal(entry.type === '5' ? 0o755 : 0o644, 8), 100);
-  block.write(octal(0, 8), 108);
-  block.write(octal(0, 8), 116);
-  block.write(octal(size, 12), 124);
-  block.write(octal(1_700_000_000, 12), 136);
-  block.write(' '.repeat(8), 148); // the checksum is summed with its own field as spaces
-  block.write(entry.type, 156);
-  block.write(entry.linkname ?? '', 157, 100, 'utf8');
-  block.write('ustar\0', 257);
-  block.write('00', 263);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  block.write(octal(sum, 7) + ' ', 148);
-  return block;
-}
-
-function rawTar(entries: RawEntry[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const entry of entries) {
-    const content = Buffer.from(entry.content ?? '');
-    blocks.push(ustarHeader(entry, content.length), content, Buffer.alloc((512 - (content.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
-}
-
 function sha256(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-/** Upload bodies arrive in pieces; split so that headers straddle chunks. */
-async function* chunked(bytes: Buffer, size = 700): AsyncGenerator<Buffer> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
 }
 
 function isCode(code: ContextError['code']) {
@@ -100,7 +54,8 @@ describe('ContextStore', () => {
     const store = newStore();
     const tar = await packTree(tree);
     const stored = await store.put(Readable.from([tar]), 'application/x-tar');
-    assert.deepEqual(stored, { digest: sha256(tar), size_bytes: tar.length, created: true });
+    assert.deepEqual(stored, { digest: sha256(tar), size_bytes: tar.length, expanded_bytes: stored.expanded_bytes, created: true });
+    assert.ok(stored.expanded_bytes > 0);
     await assertTree(await store.path(stored.digest));
   });
 
@@ -155,7 +110,7 @@ describe('ContextStore', () => {
 
   it('refuses a gzip body that unpacks past the unpacked-size cap', async () => {
     const root = newRoot();
-    const store = new ContextStore({ root, maxBytes: 1 << 20, ttlSeconds: 60, maxUnpackedBytes: 10_000 });
+    const store = new ContextStore({ root, maxBytes: 1 << 20, ttlSeconds: 60, maxExpandedBytes: 10_000 });
     const bomb = gzipSync(rawTar([{ name: 'zeros', type: '0', content: '\0'.repeat(50_000) }]));
     await assert.rejects(store.put(chunked(bomb), 'application/gzip'), isCode('CONTEXT_TOO_LARGE'));
     assert.deepEqual(await readdir(root), []);

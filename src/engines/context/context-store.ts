@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar';
-import { ContextError, EntryPolicy, inspect, invalid, MAX_DEPTH } from './tar-entry-policy.js';
+import { ContextError, invalid } from './tar-entry-policy.js';
+import { unpackWhenFree } from './unpack-runner.js';
 
 /**
  * Content-addressed store of uploaded build contexts: `<root>/<hex>/ctx` holds the
@@ -20,13 +21,27 @@ export interface ContextStoreOptions {
   maxBytes: number;
   /** Contexts not used for this long are removed by gc(). */
   ttlSeconds: number;
-  /** Largest sum of file sizes once unpacked; gzip hides it. Default 10 × maxBytes. */
-  maxUnpackedBytes?: number;
+  /** Largest sum of file sizes once unpacked (and decompressed tar stream); gzip hides it. Default 10 × maxBytes. */
+  maxExpandedBytes?: number;
+  /** Most entries in one context. Default 65 536. */
+  maxEntries?: number;
+  /** Receiving, checking and unpacking one upload, all told. Default 300 s. */
+  uploadTimeoutMs?: number;
+}
+
+export interface PutOptions {
+  /**
+   * What is left of the uploading tenant's quota, in unpacked bytes; a function is
+   * asked only when the upload is about to be unpacked (not for bytes stored before).
+   */
+  budgetBytes?: number | (() => Promise<number>);
 }
 
 export interface StoredContext {
   digest: string;
   size_bytes: number;
+  /** Sum of the file sizes once unpacked: what the context takes on disk. */
+  expanded_bytes: number;
   /** False when the same bytes were stored before. */
   created: boolean;
 }
@@ -34,8 +49,7 @@ export interface StoredContext {
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
 const HEX = /^[a-f0-9]{64}$/;
 const STALE_TEMP_MS = 3600_000;
-// Failures of this machine, not of the upload: they must not be answered with a 400.
-const SERVER_SIDE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE', 'ENOMEM', 'EROFS']);
+const META = 'meta.json';
 
 function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
@@ -43,33 +57,42 @@ function errorCode(err: unknown): string | undefined {
 
 export class ContextStore {
   private readonly root: string;
-  private readonly maxUnpackedBytes: number;
+  private readonly maxExpandedBytes: number;
+  private readonly maxEntries: number;
+  private readonly uploadTimeoutMs: number;
 
   constructor(private readonly options: ContextStoreOptions) {
     this.root = options.root;
-    this.maxUnpackedBytes = options.maxUnpackedBytes ?? options.maxBytes * 10;
+    this.maxExpandedBytes = options.maxExpandedBytes ?? options.maxBytes * 10;
+    this.maxEntries = options.maxEntries ?? 65_536;
+    this.uploadTimeoutMs = options.uploadTimeoutMs ?? 300_000;
   }
 
-  /** Stores an upload; the digest is of the bytes as sent, so a client can compute it too. */
-  async put(body: NodeJS.ReadableStream | AsyncIterable<Buffer>, contentType: 'application/x-tar' | 'application/gzip'): Promise<StoredContext> {
+  /**
+   * Stores an upload; the digest is of the bytes as sent, so a client can compute it too.
+   * The body is streamed to a temp file here; everything that costs CPU in proportion
+   * to what it expands to (inflating, tar parsing, entry checks, writing the tree) runs
+   * in a child process with hard limits. Nothing of a refused upload stays on disk.
+   */
+  async put(body: NodeJS.ReadableStream | AsyncIterable<Buffer>, contentType: 'application/x-tar' | 'application/gzip', options: PutOptions = {}): Promise<StoredContext> {
+    const deadline = Date.now() + this.uploadTimeoutMs;
     await mkdir(this.root, { recursive: true });
     const upload = join(this.root, `upload.tmp-${randomBytes(8).toString('hex')}`);
     try {
-      const { hex, size, head } = await this.receive(body, upload);
-      const stored = { digest: `sha256:${hex}`, size_bytes: size };
+      const { hex, size, head } = await this.receive(body, upload, deadline);
       const final = join(this.root, hex);
-      if (await this.touch(final)) return { ...stored, created: false };
-      // node-tar recognises gzip by its magic bytes whatever the label; a body
-      // labelled gzip without them is not what the client meant to send.
+      if (await this.touch(final)) return { digest: `sha256:${hex}`, size_bytes: size, expanded_bytes: await this.expandedBytes(final, size), created: false };
+      // A body labelled gzip without the magic bytes is not what the client meant to send.
       if (contentType === 'application/gzip' && !(head[0] === 0x1f && head[1] === 0x8b)) throw invalid('the body is labelled application/gzip but is not gzip');
 
-      const policy = new EntryPolicy(this.maxUnpackedBytes);
-      await inspect(upload, policy);
-      policy.finish();
+      const budgetBytes = typeof options.budgetBytes === 'function' ? await options.budgetBytes() : options.budgetBytes;
+      const limits = { maxExpandedBytes: this.maxExpandedBytes, maxEntries: this.maxEntries, budgetBytes };
       const staging = `${final}.tmp-${randomBytes(8).toString('hex')}`;
       try {
         await mkdir(join(staging, 'ctx'), { recursive: true });
-        await this.unpack(upload, join(staging, 'ctx'));
+        const result = await unpackWhenFree({ file: upload, dest: join(staging, 'ctx'), limits }, Math.max(1000, deadline - Date.now()));
+        await writeFile(join(staging, META), JSON.stringify({ expanded_bytes: result.expandedBytes, entries: result.entries }));
+        const stored = { digest: `sha256:${hex}`, size_bytes: size, expanded_bytes: result.expandedBytes };
         try {
           await rename(staging, final);
         } catch (err) {
@@ -120,26 +143,59 @@ export class ContextStore {
     return removed;
   }
 
-  /** Streams the body to `file`, hashing and counting; stops at maxBytes. */
-  private async receive(body: NodeJS.ReadableStream | AsyncIterable<Buffer>, file: string) {
+  /**
+   * Streams the body to `file`, hashing and counting; stops at maxBytes and at the
+   * deadline. The request is unpiped, never destroyed, so that its socket can still
+   * carry the error answer (with `connection: close`).
+   */
+  private async receive(body: NodeJS.ReadableStream | AsyncIterable<Buffer>, file: string, deadline: number) {
     const hash = createHash('sha256');
     const limit = this.options.maxBytes;
     let size = 0;
     let head = Buffer.alloc(0);
-    async function* meter(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
-      for await (const chunk of source) {
+    const meter = new Transform({
+      transform(chunk: Buffer | string, _encoding, done) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         size += bytes.length;
-        if (size > limit) throw new ContextError('CONTEXT_TOO_LARGE', `build context is larger than ${limit} bytes`);
+        if (size > limit) return done(new ContextError('CONTEXT_TOO_LARGE', `build context is larger than ${limit} bytes (STEVEDORE_CONTEXT_MAX_BYTES)`));
         if (head.length < 2) head = Buffer.concat([head, bytes.subarray(0, 2 - head.length)]);
         hash.update(bytes);
-        yield bytes;
-      }
+        done(null, bytes);
+      },
+    });
+    const source = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
+    const seconds = Math.round(this.uploadTimeoutMs / 1000);
+    const timer = setTimeout(() => meter.destroy(new ContextError('UPLOAD_TIMEOUT', `the upload did not arrive within ${seconds} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS); ${size} bytes came`)), Math.max(0, deadline - Date.now()));
+    const onSourceError = () => meter.destroy(new ContextError('UPLOAD_ABORTED', `the client closed the connection after ${size} bytes of the upload`));
+    // 'close' before 'end': the client went away (not every abort is an 'error').
+    const onAborted = () => !source.readableEnded && onSourceError();
+    source.once('error', onSourceError);
+    source.once('close', onAborted);
+    try {
+      // Opened before streaming, so the file exists by the time a failed upload is cleaned up.
+      const handle = await open(file, 'wx', 0o600);
+      // Gone already (while the quota was looked up): no 'close' is coming to say so.
+      if (source.readableAborted) onSourceError();
+      source.pipe(meter);
+      await pipeline(meter, handle.createWriteStream());
+    } finally {
+      clearTimeout(timer);
+      source.unpipe(meter);
+      source.removeListener('error', onSourceError);
+      source.removeListener('close', onAborted);
+      if (!(body instanceof Readable)) source.destroy();
     }
-    // Opened before streaming, so the file exists by the time a failed upload is cleaned up.
-    const handle = await open(file, 'wx', 0o600);
-    await pipeline(body, meter, handle.createWriteStream());
     return { hex: hash.digest('hex'), size, head };
+  }
+
+  /** Unpacked size recorded with a stored context (its upload size for older ones). */
+  private async expandedBytes(dir: string, fallback: number): Promise<number> {
+    try {
+      const meta = JSON.parse(await readFile(join(dir, META), 'utf8')) as { expanded_bytes?: unknown };
+      return typeof meta.expanded_bytes === 'number' ? meta.expanded_bytes : fallback;
+    } catch {
+      return fallback;
+    }
   }
 
   /** Marks a context as used; false if it is not there. */
@@ -152,21 +208,6 @@ export class ContextStore {
     } catch (err) {
       if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return false;
       throw err;
-    }
-  }
-
-  /**
-   * Second pass, after inspect() accepted every entry and the archive as a whole.
-   * strict turns any refusal of node-tar's own (its symlink and path checks stay on:
-   * preservePaths false) into an error, never a silently skipped entry.
-   */
-  private async unpack(file: string, cwd: string): Promise<void> {
-    try {
-      await extract({ file, cwd, strict: true, preservePaths: false, preserveOwner: false, chmod: false, zstd: false, brotli: false, maxDepth: MAX_DEPTH });
-    } catch (err) {
-      if (SERVER_SIDE.has(errorCode(err) ?? '')) throw err;
-      // Writes still in flight may outlive this; gc() sweeps the staging dir they land in.
-      throw invalid(`could not unpack: ${(err as Error).message}`);
     }
   }
 }

@@ -20,7 +20,8 @@ const GC_INTERVAL_MS = 3600_000;
     {
       provide: ContextStore,
       inject: [APP_CONFIG],
-      useFactory: (c: AppConfig) => new ContextStore({ root: join(c.stateDir, 'contexts'), maxBytes: c.contextMaxBytes, ttlSeconds: c.contextTtlSeconds }),
+      useFactory: (c: AppConfig) =>
+        new ContextStore({ root: join(c.stateDir, 'contexts'), maxBytes: c.contextMaxBytes, ttlSeconds: c.contextTtlSeconds, maxExpandedBytes: c.contextMaxExpandedBytes, maxEntries: c.contextMaxEntries, uploadTimeoutMs: c.contextUploadTimeoutMs }),
     },
     { provide: ContextOwners, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new ContextOwners(r, c.contextTtlSeconds) },
   ],

@@ -1,12 +1,11 @@
-import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 
 /**
  * The checks every entry of an uploaded context passes before anything is written:
  * a bad entry refuses the whole upload instead of being skipped or rewritten.
  */
-export type ContextErrorCode = 'CONTEXT_TOO_LARGE' | 'INVALID_CONTEXT' | 'CONTEXT_NOT_FOUND';
+export type ContextErrorCode = 'CONTEXT_TOO_LARGE' | 'INVALID_CONTEXT' | 'CONTEXT_NOT_FOUND' | 'CONTEXT_QUOTA_EXCEEDED' | 'UPLOAD_TIMEOUT' | 'UPLOAD_ABORTED' | 'UNPACKER_BUSY';
 
 export class ContextError extends Error {
   constructor(readonly code: ContextErrorCode, message: string) {
@@ -15,8 +14,16 @@ export class ContextError extends Error {
   }
 }
 
-const MAX_ENTRIES = 100_000;
-export const MAX_DEPTH = 1024; // node-tar's own limit, refused here before anything is written
+// Every entry's parent chain is tracked (and handed to node-tar's maxDepth): depth and
+// length bound that work per entry, where node-tar's own 1024 levels would not.
+export const MAX_DEPTH = 256;
+const MAX_PATH_BYTES = 4096; // PATH_MAX
+const MAX_NAME_BYTES = 255; // NAME_MAX of every Linux file system a context lands on
+// Each entry costs about depth × length in prefix strings (built, hashed, kept). Bounded
+// in sum, so deep long paths by the ten thousand are a quick refusal rather than minutes
+// of CPU and a heap blown in the unpacker; real contexts use a fraction of it. It grows
+// with STEVEDORE_CONTEXT_MAX_ENTRIES past the default 65 536.
+const pathWorkLimit = (maxEntries: number) => Math.max(2 ** 27, maxEntries * 2048);
 const MAX_LINK_HOPS = 40; // Linux gives up (ELOOP) after as many
 
 type Kind = 'file' | 'dir' | 'symlink' | 'hardlink';
@@ -29,13 +36,28 @@ export function invalid(message: string): ContextError {
   return new ContextError('INVALID_CONTEXT', `build context refused: ${message}`);
 }
 
+/** What one upload may expand to; the checks run in the unpacker's child process. */
+export interface UnpackLimits {
+  /** Sum of file sizes, and length of the decompressed tar stream. */
+  maxExpandedBytes: number;
+  maxEntries: number;
+  /** What is left of the tenant's quota: a second bound on the sum of file sizes. */
+  budgetBytes?: number;
+}
+
+export function overExpanded(limits: UnpackLimits): ContextError {
+  return new ContextError('CONTEXT_TOO_LARGE', `build context unpacks to more than ${limits.maxExpandedBytes} bytes (STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES)`);
+}
+
 /** Components of an archive path; refuses what could point outside the context. */
 function components(name: string, what: string): string[] {
   if (name.includes('\0')) throw invalid(`${what} ${JSON.stringify(name)} contains a NUL byte`);
+  if (Buffer.byteLength(name) > MAX_PATH_BYTES) throw invalid(`${what} ${JSON.stringify(name.slice(0, 64))}… is longer than ${MAX_PATH_BYTES} bytes`);
   if (name.startsWith('/')) throw invalid(`${what} ${JSON.stringify(name)} is absolute`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw invalid(`${what} ${JSON.stringify(name)} contains '..'`);
   if (parts.length > MAX_DEPTH) throw invalid(`${what} ${JSON.stringify(name)} is nested deeper than ${MAX_DEPTH}`);
+  if (parts.some((p) => Buffer.byteLength(p) > MAX_NAME_BYTES)) throw invalid(`${what} ${JSON.stringify(name)} has a name longer than ${MAX_NAME_BYTES} bytes`);
   return parts;
 }
 
@@ -73,20 +95,32 @@ function prefixes(parts: readonly string[]): string[] {
 /** The rules every entry must pass, in archive order; then finish() for the whole. */
 export class EntryPolicy {
   private entries = 0;
+  private pathWork = 0;
   private unpackedBytes = 0;
   private readonly seen = new Set<string>(); // every path, with the parents it implies
   private readonly files = new Set<string>(); // regular files: the only allowed hard-link targets
   private readonly symlinks = new Map<string, string>();
 
-  constructor(private readonly maxUnpackedBytes: number) {}
+  constructor(private readonly limits: UnpackLimits) {}
+
+  /** Sum of the file sizes accepted so far: the disk the tree takes, as charged to a quota. */
+  get expandedBytes(): number {
+    return this.unpackedBytes;
+  }
+
+  get entryCount(): number {
+    return this.entries;
+  }
 
   check(entry: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'size'>): void {
     const name = JSON.stringify(entry.path);
-    if (++this.entries > MAX_ENTRIES) throw invalid(`more than ${MAX_ENTRIES} entries`);
+    if (++this.entries > this.limits.maxEntries) throw new ContextError('CONTEXT_TOO_LARGE', `build context has more than ${this.limits.maxEntries} entries (STEVEDORE_CONTEXT_MAX_ENTRIES)`);
     const kind = KINDS[entry.type];
     if (!kind) throw invalid(`${name} has entry type ${entry.type}; only files, directories and links are allowed`);
     const parts = components(entry.path, 'entry');
     const key = parts.join('/');
+    this.pathWork += parts.length * key.length;
+    if (this.pathWork > pathWorkLimit(this.limits.maxEntries)) throw new ContextError('CONTEXT_TOO_LARGE', `build context has too many deep, long paths (sum of depth × length over ${pathWorkLimit(this.limits.maxEntries)})`);
     if (parts.length === 0 && kind !== 'dir') throw invalid(`${name} would replace the context root`);
     // A symlink is never written through, nor replaced: node-tar would refuse the
     // first, and the second would invalidate what was checked about earlier entries.
@@ -97,7 +131,8 @@ export class EntryPolicy {
     if (kind === 'symlink') this.checkSymlink(parts, entry.linkpath ?? '', name);
     if (kind === 'hardlink') this.checkHardlink(entry.linkpath ?? '', name);
     if (kind === 'file') this.unpackedBytes += entry.size;
-    if (this.unpackedBytes > this.maxUnpackedBytes) throw new ContextError('CONTEXT_TOO_LARGE', `build context unpacks to more than ${this.maxUnpackedBytes} bytes`);
+    if (this.unpackedBytes > this.limits.maxExpandedBytes) throw overExpanded(this.limits);
+    if (this.unpackedBytes > (this.limits.budgetBytes ?? Infinity)) throw new ContextError('CONTEXT_QUOTA_EXCEEDED', `build context would take the tenant past its context quota (STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES): ${this.limits.budgetBytes} bytes are left`);
     if (kind === 'file' || kind === 'hardlink') this.files.add(key);
     else this.files.delete(key);
     if (kind === 'symlink') this.symlinks.set(key, entry.linkpath!);
@@ -118,6 +153,7 @@ export class EntryPolicy {
   private checkSymlink(parts: string[], target: string, name: string): void {
     const shown = `symlink ${name} -> ${JSON.stringify(target)}`;
     if (target === '' || target.includes('\0')) throw invalid(`${shown} has an empty or malformed target`);
+    if (Buffer.byteLength(target) > MAX_PATH_BYTES) throw invalid(`${shown} has a target longer than ${MAX_PATH_BYTES} bytes`);
     if (target.startsWith('/')) throw invalid(`${shown} is absolute`);
     // Relative to the link's own directory, as the kernel will read it.
     const resolved = posix.normalize(posix.join(parts.slice(0, -1).join('/') || '.', target));
@@ -136,40 +172,4 @@ export class EntryPolicy {
     if (through !== undefined) throw invalid(`${shown} runs through or onto the symlink ${JSON.stringify(through)}`);
     if (!this.files.has(parts.join('/'))) throw invalid(`${shown} does not name an earlier regular file in the archive`);
   }
-}
-
-/** First pass: reads every header (writing nothing) so a bad entry is refused before extraction. */
-export function inspect(file: string, policy: EntryPolicy): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // strict: a checksum failure or truncated archive is an error, not a skipped entry.
-    const parser = new Parser({ strict: true, zstd: false, brotli: false });
-    const source = createReadStream(file);
-    let refusal: unknown;
-    const fail = (err: unknown) => {
-      source.destroy();
-      reject(refusal ?? (err instanceof ContextError ? err : invalid(`not a readable tar archive: ${(err as Error).message}`)));
-    };
-    parser.on('entry', (entry: ReadEntry) => {
-      try {
-        if (!refusal) policy.check(entry);
-      } catch (err) {
-        refusal = err;
-        parser.abort(new Error((err as Error).message));
-      }
-      entry.resume();
-    });
-    // Entries of types node-tar does not know (and oversized headers) are skipped by
-    // it, silently; here they refuse the upload.
-    parser.on('ignoredEntry', (entry: ReadEntry) => {
-      refusal ??= invalid(`${JSON.stringify(entry.path)} has entry type ${entry.type}, which is not supported`);
-      parser.abort(new Error('unsupported entry'));
-    });
-    parser.on('error', fail);
-    parser.on('end', () => (refusal ? fail(refusal) : resolve()));
-    source.on('error', (err) => {
-      reject(err); // our own temp file: a server-side failure, settled before the abort below
-      parser.abort(err);
-    });
-    source.pipe(parser as unknown as NodeJS.WritableStream);
-  });
 }
