@@ -95,7 +95,7 @@ export class EventStreamHub implements OnApplicationShutdown {
   private start(): void {
     if (this.running || this.closed) return;
     this.running = true;
-    void this.loop().finally(() => (this.running = false));
+    void this.loop();
   }
 
   private connection(): Redis {
@@ -111,7 +111,9 @@ export class EventStreamHub implements OnApplicationShutdown {
 
   private async loop(): Promise<void> {
     const reader = this.connection();
-    while (!this.closed && this.streams.size) {
+    for (;;) {
+      // Cleared in the same step as the check: a watch() right after sees it and restarts.
+      if (this.closed || !this.streams.size) return void (this.running = false);
       const followed = [...this.streams];
       this.readingGeneration = this.generation;
       let res: [string, [string, string[]][]][] | null;
@@ -119,7 +121,7 @@ export class EventStreamHub implements OnApplicationShutdown {
         this.readerId ??= Number(await reader.client('ID'));
         res = (await reader.xread('COUNT', 100, 'BLOCK', this.blockMs, 'STREAMS', ...followed.map(([k]) => k), ...followed.map(([, s]) => s.cursor))) as typeof res;
       } catch {
-        if (this.closed) return;
+        if (this.closed) return void (this.running = false);
         // Redis away: followers poll on their own timers meanwhile; try again shortly.
         await new Promise((r) => setTimeout(r, 500));
         continue;

@@ -27,6 +27,10 @@ export async function* followJobEvents(hub: EventStreamHub, store: JobStore, job
   };
   if (yield* drain()) return;
   if (signal.aborted) return;
+  // Resumed after its terminal event (or after an id past every event): nothing more
+  // will come, so end now rather than wait for the record to expire.
+  const current = await store.get(jobId);
+  if (!current || isTerminal(current.state)) return void (yield* drain());
   const watch = hub.watch(jobId, last);
   const stop = () => watch.close();
   signal.addEventListener('abort', stop, { once: true });
