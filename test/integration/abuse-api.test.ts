@@ -93,7 +93,10 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
       ['a 2 KiB image reference', { action: 'inspect', image: `debian:${'a'.repeat(2048)}` }, 'image'],
     ];
     for (const [what, body, path] of cases) {
+      const started = performance.now();
       const res = await probe(what, request(server).post('/v1/jobs').set(bearer(keys['team-a']!)).send(body));
+      const ms = performance.now() - started;
+      if (what.startsWith('400 000')) console.log(`# abuse-api ${what} (${(JSON.stringify(body).length / 1e6).toFixed(1)} MB body): ${res.status} in ${ms.toFixed(0)} ms, client serialising and upload included`);
       assert.equal(res.status, 400, `${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
       assert.ok(res.body.error.details.fields.some((f: { path: string }) => f.path === path), `${what}: ${JSON.stringify(res.body.error.details.fields.slice(0, 3))}`);
       assert.ok(res.body.error.details.fields.length <= 100 && JSON.stringify(res.body).length < 20_000, `${what}: a bounded answer`);
