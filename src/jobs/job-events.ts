@@ -41,8 +41,12 @@ export async function* followJobEvents(hub: EventStreamHub, store: JobStore, job
       if (yield* drain()) return;
       const woken = await watch.wait(IDLE_CHECK_MS);
       if (signal.aborted) return;
-      // Idle: make sure the job still exists (a record that expired ends the stream).
-      if (!woken && !(await store.get(jobId))) return;
+      // Idle: a record that expired ends the stream, and so does a finished job whose
+      // terminal event lies before `last` (a resume past the end).
+      if (!woken) {
+        const job = await store.get(jobId);
+        if (!job || isTerminal(job.state)) return void (yield* drain());
+      }
     }
   } finally {
     signal.removeEventListener('abort', stop);
