@@ -1,4 +1,6 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { EventStreamHub } from './jobs/event-stream-hub.js';
+import { StreamLimits } from './api/stream-limits.js';
 import { LoggerModule } from 'nestjs-pino';
 import { stdTimeFunctions } from 'pino';
 import { randomUUID } from 'node:crypto';
@@ -82,6 +84,9 @@ export class AppModule {
         ? [
             SystemService,
             { provide: ApiKeyStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new ApiKeyStore(r, c.tenancy.apiKeyRateLimit) },
+            // Live event streams: one shared blocking reader, and caps per key and tenant.
+            { provide: EventStreamHub, inject: [REDIS], useFactory: (r: Redis) => new EventStreamHub(r) },
+            { provide: StreamLimits, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new StreamLimits(c.streams) },
             Authenticator,
             AuthGuard,
             GrpcAuth,

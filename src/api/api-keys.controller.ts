@@ -9,6 +9,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ERROR_SCHEMA, REPOSITORIES_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
+import { grantableLimits } from './key-limits.js';
 import { writablePatterns } from './repository-policy.js';
 import { validate } from './validation.js';
 
@@ -69,11 +70,13 @@ export class ApiKeysController {
   @ApiResponse({ status: 201, schema: CREATED_SCHEMA })
   @ApiResponse({ status: 400, description: 'Invalid body.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 403, description: 'Not admin, another tenant, or (REPOSITORY_FORBIDDEN) repositories wider than the creating key’s.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 403, description: 'Not admin, another tenant, (REPOSITORY_FORBIDDEN) repositories wider than the creating key’s, or (LIMIT_FORBIDDEN) a rate_limit_per_minute or max_concurrent_jobs above the creating key’s own or the operator’s ceiling (details.path names the field).', schema: ERROR_SCHEMA })
   async create(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     const input = validate(createKeySchema, body ?? {}, 'body');
     if (!principal.root && input.tenant !== principal.tenant) throw new ApiError(403, 'FORBIDDEN', `an admin key of tenant ${principal.tenant} cannot create keys for another tenant`);
-    const { record, key } = await this.keys.create({ ...input, repositories: this.grantable(input.repositories, principal) });
+    const repositories = this.grantable(input.repositories, principal);
+    const limits = grantableLimits(input, principal, this.config, principal.root ? undefined : await this.keys.tenantCap(input.tenant));
+    const { record, key } = await this.keys.create({ ...input, ...limits, repositories });
     return { key, ...record };
   }
 

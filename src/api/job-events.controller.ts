@@ -1,26 +1,25 @@
-import { Controller, Get, Headers, Inject, Param, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Headers, Inject, Logger, Param, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
+import { EventStreamHub } from '../jobs/event-stream-hub.js';
+import { EVENT_ID_PATTERN, parseEventId } from '../jobs/ids.js';
 import { followJobEvents } from '../jobs/job-events.js';
 import { JobStore } from '../jobs/job-store.js';
 import { JobService } from '../jobs/job.service.js';
 import type { JobEvent } from '../jobs/job.types.js';
-import { REDIS } from '../jobs/redis.module.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
 import { eventsQuerySchema } from './dto/job-request.schema.js';
 import { ERROR_SCHEMA, EVENT_SCHEMA } from './dto/openapi-schemas.js';
 import { ApiError } from './errors/api-error.js';
 import { mapJobErrors } from './errors/job-errors.js';
+import { StreamLimits } from './stream-limits.js';
 import { validate } from './validation.js';
 
-const EVENT_ID = /^\d{1,20}-\d{1,20}$/;
-const MAX_UINT64 = 2n ** 64n - 1n;
-/** A Redis stream id: both parts are unsigned 64-bit (Redis refuses larger ones with an error). */
-const isEventId = (id: string): boolean => EVENT_ID.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_UINT64);
+/** What a broken live stream tells the client: never Redis's own words (they are the log's). */
+export const STREAM_FAILED = { code: 'STREAM_FAILED', message: 'the event stream failed; reconnect with Last-Event-ID to resume' };
 
 /** One SSE frame: `id:`, `event:` (the type) and the event's JSON on `data:`. */
 export const sseFrame = (e: JobEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ at: e.at, ...e.data })}\n\n`;
@@ -34,9 +33,12 @@ export class JobEventsController {
   constructor(
     private readonly jobs: JobService,
     private readonly store: JobStore,
-    @Inject(REDIS) private readonly redis: Redis,
+    private readonly hub: EventStreamHub,
+    private readonly limits: StreamLimits,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  private readonly logger = new Logger(JobEventsController.name);
 
   @Get(':id/events')
   @ApiOperation({
@@ -45,15 +47,17 @@ export class JobEventsController {
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiQuery({ name: 'follow', required: false, enum: ['true', 'false'] })
-  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id.', schema: { type: 'string', pattern: EVENT_ID.source } })
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id.', schema: { type: 'string', pattern: EVENT_ID_PATTERN } })
   @ApiProduces('text/event-stream', 'application/json')
   @ApiResponse({ status: 200, description: 'text/event-stream, or with follow=false `{items: [event]}`.', schema: { type: 'object', properties: { items: { type: 'array', items: EVENT_SCHEMA } } } })
   @ApiResponse({ status: 400, description: 'Invalid query or Last-Event-ID.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
-  async events(@Param('id') id: string, @Query() query: unknown, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
+  @ApiResponse({ status: 404, description: 'No such job (also any id that is not a uuid).', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 429, description: 'TOO_MANY_STREAMS: the API key or its tenant holds STEVEDORE_STREAMS_PER_KEY / _PER_TENANT live streams already.', schema: ERROR_SCHEMA })
+  async events(@Param('id') id: string, @Query() query: unknown, @Headers('last-event-id') lastEventIdHeader: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
     const { follow } = validate(eventsQuerySchema, query, 'query');
-    if (lastEventId !== undefined && !isEventId(lastEventId)) {
-      throw new ApiError(400, 'VALIDATION_FAILED', 'invalid header: Last-Event-ID: must be an event id like 1700000000000-0', { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] });
+    const lastEventId = lastEventIdHeader === undefined ? undefined : parseEventId(lastEventIdHeader);
+    if (lastEventIdHeader !== undefined && !lastEventId) {
+      throw new ApiError(400, 'VALIDATION_FAILED', 'invalid header: Last-Event-ID: must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)', { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] });
     }
     await mapJobErrors(this.jobs.get(id, principal.tenant));
     if (follow === 'false') {
@@ -62,6 +66,7 @@ export class JobEventsController {
       await reply.send({ items });
       return;
     }
+    const release = this.limits.acquire(principal);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': String(request.id) });
@@ -70,10 +75,12 @@ export class JobEventsController {
     request.raw.on('close', () => abort.abort());
     const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), this.config.sseHeartbeatMs);
     try {
-      for await (const event of followJobEvents(this.redis, this.store, id, lastEventId, abort.signal)) raw.write(sseFrame(event));
+      for await (const event of followJobEvents(this.hub, this.store, id, lastEventId, abort.signal)) raw.write(sseFrame(event));
     } catch (err) {
-      raw.write(`event: error\ndata: ${JSON.stringify({ code: 'STREAM_FAILED', message: (err as Error).message })}\n\n`);
+      this.logger.error(`event stream of job ${id} failed: ${(err as Error)?.stack ?? String(err)}`);
+      raw.write(`event: error\ndata: ${JSON.stringify(STREAM_FAILED)}\n\n`);
     } finally {
+      release();
       clearInterval(heartbeat);
       raw.end();
     }

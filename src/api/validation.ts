@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import { ApiError } from './errors/api-error.js';
 
+const MAX_FIELDS = 100;
+
 /** Parses with a zod schema; a failure is a 400 listing every field path and what is wrong. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'header'): z.infer<S> {
   const parsed = schema.safeParse(value);
@@ -9,5 +11,9 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 
     path: issue.path.length ? issue.path.join('.') : (issue.code === 'unrecognized_keys' ? (issue as { keys?: string[] }).keys?.join(',') : '') || where,
     message: issue.message,
   }));
-  throw new ApiError(400, 'VALIDATION_FAILED', `invalid ${where}: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, { fields });
+  // A body with thousands of bad entries gets a bounded answer, not one line per entry.
+  const shown = fields.slice(0, MAX_FIELDS);
+  const more = fields.length - shown.length;
+  const message = `invalid ${where}: ${shown.slice(0, 20).map((f) => `${f.path}: ${f.message}`).join('; ')}${fields.length > 20 ? `; and ${fields.length - 20} more` : ''}`;
+  throw new ApiError(400, 'VALIDATION_FAILED', message, { fields: shown, ...(more ? { more_fields: more } : {}) });
 }

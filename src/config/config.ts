@@ -47,6 +47,10 @@ export const CONFIG_VARIABLES = {
   STEVEDORE_SECRETS_KEY: { default: '', doc: 'AES-256-GCM key (32 bytes, base64) that encrypts tenant secrets and webhook secrets at rest. `serve` generates one into `<state dir>/secrets.key` when unset; `api` and `worker` require it (the same value everywhere).' },
   STEVEDORE_API_KEY_RATE_LIMIT: { default: '600', doc: 'Requests per minute per API key when the key sets no `rate_limit_per_minute` (429 with Retry-After above it; 0 = unlimited). The admin token is not limited.' },
   STEVEDORE_TENANT_MAX_CONCURRENT_JOBS: { default: '0', doc: "Running jobs per tenant when the submitting key sets no `max_concurrent_jobs` (0 = only the workers' concurrency limits)." },
+  STEVEDORE_TENANT_MAX_RATE_LIMIT: { default: '600', doc: 'Ceiling on `rate_limit_per_minute` of keys a tenant\'s own `admin` key creates (403 LIMIT_FORBIDDEN above it, or above the creating key\'s own limit); 0 = only the creating key\'s limit bounds it. The admin token may set any value.' },
+  STEVEDORE_TENANT_MAX_CONCURRENT_JOBS_CEILING: { default: '8', doc: 'Ceiling on `max_concurrent_jobs` of keys a tenant\'s own `admin` key creates (403 LIMIT_FORBIDDEN above it, or above the creating key\'s or tenant\'s current cap); 0 = no ceiling of its own. The admin token may set any value.' },
+  STEVEDORE_STREAMS_PER_KEY: { default: '20', doc: 'Live event streams (SSE `/events` following, gRPC `Watch`) one API key may hold open on one API process; 429 TOO_MANY_STREAMS above it. 0 = no cap. The admin token is not capped.' },
+  STEVEDORE_STREAMS_PER_TENANT: { default: '100', doc: 'Live event streams all keys of one tenant may hold open on one API process; 429 TOO_MANY_STREAMS above it. 0 = no cap.' },
   STEVEDORE_DEFAULT_TENANT_REPOSITORIES: { default: '', doc: 'Comma-separated repository patterns an API key without `repositories` may push to (and read), `{tenant}` standing for its tenant, e.g. `registry.example:5000/{tenant}/**`. Empty: such keys write nothing (403 REPOSITORY_FORBIDDEN). Syntax: docs/tenancy.md.' },
   STEVEDORE_SHARED_READ_REPOSITORIES: { default: 'docker.io/library/**,{mirror}/library/**', doc: 'Comma-separated repository patterns every API key may read (inspect, scan, verify, push source) besides its own; `{mirror}` is the docker.io mirror registry. Tenants never write Docker Hub names or `library/`.' },
   STEVEDORE_WEBHOOK_ALLOWED_HOSTS: { default: '', doc: 'Comma-separated callback hosts exempt from the SSRF guard (e.g. an in-cluster receiver). Others may not resolve to loopback, private, link-local, multicast or unspecified addresses.' },
@@ -122,6 +126,10 @@ const schema = z.object({
   STEVEDORE_SECRETS_KEY: optional(z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')),
   STEVEDORE_API_KEY_RATE_LIMIT: count('requests per minute', 0, 1_000_000),
   STEVEDORE_TENANT_MAX_CONCURRENT_JOBS: count('jobs', 0, 10_000),
+  STEVEDORE_TENANT_MAX_RATE_LIMIT: count('requests per minute', 0, 1_000_000),
+  STEVEDORE_TENANT_MAX_CONCURRENT_JOBS_CEILING: count('jobs', 0, 10_000),
+  STEVEDORE_STREAMS_PER_KEY: count('streams', 0, 100_000),
+  STEVEDORE_STREAMS_PER_TENANT: count('streams', 0, 1_000_000),
   STEVEDORE_DEFAULT_TENANT_REPOSITORIES: repositoryPatterns,
   STEVEDORE_SHARED_READ_REPOSITORIES: repositoryPatterns,
   STEVEDORE_WEBHOOK_ALLOWED_HOSTS: z.string().transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)).pipe(z.array(z.string().regex(/^[a-z0-9.-]+$|^\[?[0-9a-f:]+\]?$/, 'must be host names or IP addresses'))),
@@ -177,7 +185,10 @@ export interface AppConfig {
   buildSecrets: Record<string, { env?: string; file?: string }>;
   /** AES-256-GCM key for secrets at rest (absent only where nothing needs it). */
   secretsKey?: Buffer;
-  tenancy: { apiKeyRateLimit: number; maxConcurrentJobs: number };
+  /** Defaults, and the ceilings a tenant's own admin key may grant (0 = none; see ApiKeysController). */
+  tenancy: { apiKeyRateLimit: number; maxConcurrentJobs: number; tenantMaxRateLimit: number; tenantMaxConcurrentJobs: number };
+  /** Open live event streams per API key and per tenant, per API process (0 = no cap). */
+  streams: { perKey: number; perTenant: number };
   /** Repository patterns (docs/tenancy.md): `{tenant}` and `{mirror}` are filled in at use. */
   repositories: { tenantDefault: string[]; sharedRead: string[] };
   webhooks: { allowedHosts: string[]; attempts: number; retryBaseMs: number; timeoutMs: number };
@@ -244,7 +255,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     trivy: { cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'), dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'true', serverUrl: c.TRIVY_SERVER_URL, serverToken: c.TRIVY_TOKEN },
     secretsKey: c.STEVEDORE_SECRETS_KEY ? Buffer.from(c.STEVEDORE_SECRETS_KEY, 'base64') : undefined,
-    tenancy: { apiKeyRateLimit: c.STEVEDORE_API_KEY_RATE_LIMIT, maxConcurrentJobs: c.STEVEDORE_TENANT_MAX_CONCURRENT_JOBS },
+    tenancy: { apiKeyRateLimit: c.STEVEDORE_API_KEY_RATE_LIMIT, maxConcurrentJobs: c.STEVEDORE_TENANT_MAX_CONCURRENT_JOBS, tenantMaxRateLimit: c.STEVEDORE_TENANT_MAX_RATE_LIMIT, tenantMaxConcurrentJobs: c.STEVEDORE_TENANT_MAX_CONCURRENT_JOBS_CEILING },
+    streams: { perKey: c.STEVEDORE_STREAMS_PER_KEY, perTenant: c.STEVEDORE_STREAMS_PER_TENANT },
     repositories: { tenantDefault: c.STEVEDORE_DEFAULT_TENANT_REPOSITORIES, sharedRead: c.STEVEDORE_SHARED_READ_REPOSITORIES },
     webhooks: { allowedHosts: c.STEVEDORE_WEBHOOK_ALLOWED_HOSTS, attempts: c.STEVEDORE_WEBHOOK_ATTEMPTS, retryBaseMs: c.STEVEDORE_WEBHOOK_RETRY_BASE_MS, timeoutMs: c.STEVEDORE_WEBHOOK_TIMEOUT_MS },
     jobLockMs: c.STEVEDORE_JOB_LOCK_SECONDS * 1000,

@@ -1,7 +1,6 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod, RpcException } from '@nestjs/microservices';
 import type { Metadata } from '@grpc/grpc-js';
-import type { Redis } from 'ioredis';
 import { Observable } from 'rxjs';
 import { checkSubmittable, parseJobRequest } from '../api/jobs.controller.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
@@ -12,11 +11,13 @@ import { ContextOwners } from '../engines/context/context-owners.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { idempotencyKeySchema, listJobsQuerySchema } from '../api/dto/job-request.schema.js';
 import { validate } from '../api/validation.js';
+import { StreamLimits } from '../api/stream-limits.js';
+import { EventStreamHub } from '../jobs/event-stream-hub.js';
+import { parseEventId } from '../jobs/ids.js';
 import { followJobEvents } from '../jobs/job-events.js';
 import { JobStore } from '../jobs/job-store.js';
 import { JobService } from '../jobs/job.service.js';
 import type { JobRecord } from '../jobs/job.types.js';
-import { REDIS } from '../jobs/redis.module.js';
 import { GrpcAuth } from './grpc-auth.js';
 import { toGrpcError } from './grpc-errors.js';
 import { GrpcExceptionFilter } from './grpc-exception.filter.js';
@@ -104,7 +105,8 @@ export class JobsGrpcController {
     private readonly jobs: JobService,
     private readonly store: JobStore,
     private readonly auth: GrpcAuth,
-    @Inject(REDIS) private readonly redis: Redis,
+    private readonly hub: EventStreamHub,
+    private readonly limits: StreamLimits,
     private readonly contexts: ContextStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keys: SigningKeys,
@@ -147,16 +149,26 @@ export class JobsGrpcController {
   watch(msg: { id: string; after_event_id?: string }, metadata: Metadata): Observable<unknown> {
     return new Observable((subscriber) => {
       const abort = new AbortController();
+      let release = () => undefined as void;
       (async () => {
-        const { tenant } = await this.auth.authorize(metadata, 'jobs:read');
-        await this.jobs.get(msg.id, tenant);
-        if (msg.after_event_id && !/^\d{1,20}-\d{1,20}$/.test(msg.after_event_id)) throw new RpcException({ code: 3, message: 'VALIDATION_FAILED: after_event_id must be an event id like 1700000000000-0' });
-        for await (const e of followJobEvents(this.redis, this.store, msg.id, msg.after_event_id || undefined, abort.signal)) {
+        const principal = await this.auth.authorize(metadata, 'jobs:read');
+        // Checked before the job is looked up, as REST checks Last-Event-ID.
+        const after = msg.after_event_id ? parseEventId(msg.after_event_id) : undefined;
+        if (msg.after_event_id && !after) throw new RpcException({ code: 3, message: 'VALIDATION_FAILED: after_event_id must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)' });
+        await this.jobs.get(msg.id, principal.tenant);
+        release = this.limits.acquire(principal);
+        if (abort.signal.aborted) return release();
+        for await (const e of followJobEvents(this.hub, this.store, msg.id, after, abort.signal)) {
           subscriber.next({ id: e.id, type: e.type, at: e.at, data_json: JSON.stringify(e.data) });
         }
         subscriber.complete();
-      })().catch((err: unknown) => subscriber.error(toGrpcError(err) ?? { code: 13, message: 'internal error; see the server log' }));
-      return () => abort.abort();
+      })()
+        .catch((err: unknown) => subscriber.error(toGrpcError(err) ?? { code: 13, message: 'the event stream failed; watch again with after_event_id to resume' }))
+        .finally(() => release());
+      return () => {
+        abort.abort();
+        release();
+      };
     });
   }
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { fairKey, FAIR_PRIORITY_LUA } from './fair-scheduler.js';
+import { MAX_EVENT_ID } from './ids.js';
 import { isTerminal, type JobEvent, type JobEventType, type JobRecord, type JobState } from './job.types.js';
 
 /** Redis keys, all under one prefix so an operator can find (and only find) ours. */
@@ -166,6 +167,8 @@ export class JobStore {
 
   /** Events after `afterId` (exclusive; from the start when absent). */
   async readEvents(id: string, afterId?: string, count = 1000): Promise<JobEvent[]> {
+    // Redis refuses an exclusive range after the largest id; nothing can follow it anyway.
+    if (afterId === MAX_EVENT_ID) return [];
     const start = afterId ? `(${afterId}` : '-';
     const entries = await this.redis.xrange(keys.events(id), start, '+', 'COUNT', count);
     return entries.map(([eventId, fields]) => toEvent(eventId, fields));

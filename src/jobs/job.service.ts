@@ -1,6 +1,7 @@
 import { randomUUID, createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { CancelBus } from './cancel-bus.js';
+import { isJobId } from './ids.js';
 import { keys, type JobStore, type ListFilter } from './job-store.js';
 import type { JobQueues } from './queues.js';
 import type { JobNotifier } from './job-notifier.js';
@@ -118,8 +119,12 @@ export class JobService {
     void attempt();
   }
 
-  /** Another tenant's job answers exactly like a missing one. */
+  /**
+   * Another tenant's job answers exactly like a missing one, and so does an id that is
+   * not a uuid: it is never looked up (it could name another Redis key).
+   */
   async get(id: string, tenant: string): Promise<JobRecord> {
+    if (!isJobId(id)) throw new JobOperationError('NOT_FOUND', `no job ${String(id).slice(0, 100)}`);
     const job = await this.store.get(id);
     if (!job || job.tenant !== tenant) throw new JobOperationError('NOT_FOUND', `no job ${id}`);
     return job;

@@ -1,23 +1,18 @@
 import { Controller, Get, Headers, Inject, Param, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
-import { sseFrame } from '../api/job-events.controller.js';
+import { sseFrame, STREAM_FAILED } from '../api/job-events.controller.js';
 import { ApiError } from '../api/errors/api-error.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
+import { EventStreamHub } from '../jobs/event-stream-hub.js';
+import { isJobId, parseEventId } from '../jobs/ids.js';
 import { followJobEvents } from '../jobs/job-events.js';
 import { JobStore } from '../jobs/job-store.js';
-import { REDIS } from '../jobs/redis.module.js';
 import { JOB_HTML, NOT_FOUND_HTML } from './assets/job-page.js';
 import { DashboardGuard, DashboardRefusalFilter } from './dashboard.guard.js';
 import { toJobView } from './job-view.js';
 import { PAGE_HEADERS, sendPage } from './ui-pages.controller.js';
-
-const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MAX_UINT64 = 2n ** 64n - 1n;
-/** A Redis stream id (both parts unsigned 64-bit): anything else would be a Redis error. */
-const isEventId = (id: string) => /^\d{1,20}-\d{1,20}$/.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_UINT64);
 
 /**
  * The job page and its data, for the operator: any tenant's job (the admin token sees
@@ -32,19 +27,19 @@ const isEventId = (id: string) => /^\d{1,20}-\d{1,20}$/.test(id) && id.split('-'
 export class UiJobsController {
   constructor(
     private readonly store: JobStore,
-    @Inject(REDIS) private readonly redis: Redis,
+    private readonly hub: EventStreamHub,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   @Get('jobs/:id')
   async page(@Param('id') id: string, @Res() reply: FastifyReply) {
-    const found = JOB_ID.test(id) && (await this.store.get(id));
+    const found = isJobId(id) && (await this.store.get(id));
     return found ? sendPage(reply, JOB_HTML) : sendPage(reply, NOT_FOUND_HTML, 404);
   }
 
   @Get('api/jobs/:id')
   async view(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply) {
-    const job = JOB_ID.test(id) ? await this.store.get(id) : undefined;
+    const job = isJobId(id) ? await this.store.get(id) : undefined;
     if (!job) throw new ApiError(404, 'NOT_FOUND', `job ${id} not found`);
     void reply.header('cache-control', 'no-store');
     return toJobView(job);
@@ -52,9 +47,9 @@ export class UiJobsController {
 
   @Get('api/jobs/:id/events')
   async events(@Param('id') id: string, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    if (!JOB_ID.test(id) || !(await this.store.get(id))) throw new ApiError(404, 'NOT_FOUND', `job ${id} not found`);
+    if (!isJobId(id) || !(await this.store.get(id))) throw new ApiError(404, 'NOT_FOUND', `job ${id} not found`);
     // A browser's reconnect resumes after the last event it saw; a bad id restarts the replay.
-    const after = lastEventId !== undefined && isEventId(lastEventId) ? lastEventId : undefined;
+    const after = lastEventId !== undefined ? parseEventId(lastEventId) : undefined;
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': String(request.id) });
@@ -63,9 +58,9 @@ export class UiJobsController {
     request.raw.on('close', () => abort.abort());
     const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), this.config.sseHeartbeatMs);
     try {
-      for await (const event of followJobEvents(this.redis, this.store, id, after, abort.signal)) raw.write(sseFrame(event));
-    } catch (err) {
-      raw.write(`event: error\ndata: ${JSON.stringify({ code: 'STREAM_FAILED', message: (err as Error).message })}\n\n`);
+      for await (const event of followJobEvents(this.hub, this.store, id, after, abort.signal)) raw.write(sseFrame(event));
+    } catch {
+      raw.write(`event: error\ndata: ${JSON.stringify(STREAM_FAILED)}\n\n`);
     } finally {
       clearInterval(heartbeat);
       raw.end();

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { AppConfig } from '../config/config.js';
 import type { BuildSpec } from '../engines/buildkit/build-command.js';
 import { SecretsUnavailableError, SecretUnreadableError, type TenantSecrets } from '../secrets/tenant-secrets.js';
@@ -8,6 +9,11 @@ export interface ResolvedBuildSecrets {
   specs: BuildSpec['secrets'];
   /** Decrypted tenant secrets by env var name: for buildctl's child env, nowhere else. */
   env: Record<string, string>;
+  /**
+   * Every value the build can read (tenant ones, and the server's from their env var or
+   * file): for masking its output only (SecretMasker), never written anywhere.
+   */
+  values: string[];
 }
 
 /** buildctl's env holds only PATH, HOME and secret variables: these names are the tenant ones'. */
@@ -22,20 +28,30 @@ const envName = (i: number) => `STEVEDORE_TENANT_SECRET_${i}`;
 export async function resolveBuildSecrets(names: readonly string[], tenant: string, deps: { tenantSecrets?: Pick<TenantSecrets, 'resolve'>; buildSecrets: AppConfig['buildSecrets'] }): Promise<ResolvedBuildSecrets> {
   const specs: BuildSpec['secrets'] = [];
   const env: Record<string, string> = {};
+  const values: string[] = [];
   for (const name of new Set(names)) {
     const value = await tenantValue(name, tenant, deps.tenantSecrets);
     if (value !== undefined) {
       const variable = envName(specs.length);
       env[variable] = value;
+      values.push(value);
       specs.push({ id: name, env: variable });
     } else if (deps.buildSecrets[name]) {
       specs.push({ id: name, ...deps.buildSecrets[name] });
+      const known = await serverValue(deps.buildSecrets[name]);
+      if (known !== undefined) values.push(known);
     } else {
       // Deleted since the job was submitted.
       throw new JobFailure('SECRET_NOT_FOUND', `no secret named ${name}`, false, { secret: name });
     }
   }
-  return { specs, env };
+  return { specs, env, values };
+}
+
+/** A server build secret's value as buildctl will read it; unreadable: buildctl reports that. */
+async function serverValue(source: { env?: string; file?: string }): Promise<string | undefined> {
+  if (source.env) return process.env[source.env];
+  return source.file ? readFile(source.file, 'utf8').catch(() => undefined) : undefined;
 }
 
 async function tenantValue(name: string, tenant: string, store: Pick<TenantSecrets, 'resolve'> | undefined): Promise<string | undefined> {

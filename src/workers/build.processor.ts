@@ -39,6 +39,8 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     const request = ctx.job.request;
     const started = Date.now();
     const secrets = await resolveBuildSecrets(request.secrets ?? [], ctx.job.tenant, { tenantSecrets: this.deps.tenantSecrets, buildSecrets: this.deps.config.buildSecrets });
+    // A RUN step may print a mounted secret: its value is `***` in everything this job writes.
+    ctx.maskSecrets?.(secrets.values);
     const sources = await resolveSources(request, { uploadDir: this.deps.uploadDir, contextRoot: this.deps.config.contextRoot });
     try {
       const spec = this.spec(request, sources, join(sources.scratch, 'metadata.json'), secrets.specs, tenantCacheSalt(ctx.job.tenant));

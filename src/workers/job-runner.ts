@@ -6,6 +6,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { QueuePayload } from '../jobs/queues.js';
 import { emptyResult, isTerminal, type AvailableAction, type JobError, type JobRecord } from '../jobs/job.types.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
+import { SecretMasker } from './secret-masker.js';
 
 const nowIso = () => new Date().toISOString();
 
@@ -73,19 +74,22 @@ export function createJobRunner<A extends AvailableAction>(processor: ActionProc
     if (job.cancel_requested) controller.abort('cancelled');
     if (deps.shutdown.aborted) controller.abort('shutdown');
 
+    // Everything this job writes from here on passes through its masker.
+    const masker = new SecretMasker();
     const ctx: JobContext<A> = {
       job,
       signal: controller.signal,
-      progress: async (message, extra = {}) => void (await store.appendEvent(id, 'progress', { message, ...extra })),
-      log: async (line, stream = 'stdout', fields = {}) => void (await store.appendEvent(id, 'log', { ...fields, stream, line })),
-      emit: async (type, data) => void (await store.appendEvent(id, type, data)),
+      progress: async (message, extra = {}) => void (await store.appendEvent(id, 'progress', masker.maskDeep({ message, ...extra }))),
+      log: async (line, stream = 'stdout', fields = {}) => void (await store.appendEvent(id, 'log', masker.maskDeep({ ...fields, stream, line }))),
+      emit: async (type, data) => void (await store.appendEvent(id, type, masker.maskDeep(data))),
+      maskSecrets: (values) => masker.add(values),
     };
     let work: Promise<unknown> | undefined;
     try {
       controller.signal.throwIfAborted();
       const processing = processor.process(ctx);
       work = processing;
-      const result = { ...emptyResult(), ...(await abortable(processing, controller.signal)) };
+      const result = masker.maskDeep({ ...emptyResult(), ...(await abortable(processing, controller.signal)) });
       await store.appendEvent(id, 'result', { result });
       await store.transition(id, ['running'], 'succeeded', { result, finished_at: nowIso() });
       await notifier.finished(id);
@@ -111,14 +115,15 @@ export function createJobRunner<A extends AvailableAction>(processor: ActionProc
         return;
       }
       const failure = err instanceof JobFailure ? err : new JobFailure('INTERNAL', 'the job failed unexpectedly; see the worker log');
-      if (!(err instanceof JobFailure)) logger.error(`job ${id} (${processor.action}) failed: ${(err as Error)?.stack ?? String(err)}`);
-      const error: JobError = { code: failure.code, message: failure.message, details: failure.details };
+      if (!(err instanceof JobFailure)) logger.error(masker.mask(`job ${id} (${processor.action}) failed: ${(err as Error)?.stack ?? String(err)}`));
+      const error: JobError = masker.maskDeep({ code: failure.code, message: failure.message, details: failure.details });
       if (failure.retryable && bullJob.attemptsMade + 1 < (bullJob.opts.attempts ?? 1)) {
         await store.transition(id, ['running'], 'queued', { error }, { retry: true, attempt, error });
-        throw failure;
+        // BullMQ keeps the thrown error's message in Redis: the masked one.
+        throw new JobFailure(error.code, error.message, true, error.details);
       }
       await finishAndNotify(deps, job, 'failed', error);
-      throw new UnrecoverableError(failure.message);
+      throw new UnrecoverableError(error.message);
     } finally {
       clearTimeout(timer);
       bullSignal?.removeEventListener('abort', onBullAbort);

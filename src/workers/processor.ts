@@ -8,6 +8,11 @@ export interface JobContext<A extends AvailableAction> {
   log(line: string, stream?: 'stdout' | 'stderr', fields?: Record<string, unknown>): Promise<void>;
   /** Any other event of the job's log (a build's `step` events). */
   emit(type: 'step' | 'progress' | 'log', data: Record<string, unknown>): Promise<void>;
+  /**
+   * Values this job must never write (the build secrets it mounted): from now on they
+   * are `***` in its events, result and error (see SecretMasker).
+   */
+  maskSecrets?(values: Iterable<string>): void;
 }
 
 /** One per action, in its own file: src/workers/<action>.processor.ts. */

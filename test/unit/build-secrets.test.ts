@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { buildctlArgs } from '../../src/engines/buildkit/build-command.js';
 import { SecretUnreadableError } from '../../src/secrets/tenant-secrets.js';
 import { resolveBuildSecrets } from '../../src/workers/build-secrets.js';
+import { SecretMasker } from '../../src/workers/secret-masker.js';
 import { JobFailure } from '../../src/workers/processor.js';
 
 const VALUE = 'tenant-value-9f2c1e';
@@ -27,6 +28,25 @@ describe('resolveBuildSecrets', () => {
     const deps = { tenantSecrets: store({}), buildSecrets: {} };
     await assert.rejects(resolveBuildSecrets(['gone'], 'team-a', deps), (err: JobFailure) => err.code === 'SECRET_NOT_FOUND' && /gone/.test(err.message));
     await assert.rejects(resolveBuildSecrets(['broken'], 'team-a', deps), (err: JobFailure) => err.code === 'SECRET_UNREADABLE' && /broken/.test(err.message));
-    assert.deepEqual(await resolveBuildSecrets([], 'team-a', deps), { specs: [], env: {} });
+    assert.deepEqual(await resolveBuildSecrets([], 'team-a', deps), { specs: [], env: {}, values: [] });
+  });
+
+  it('lists the values a build can read, for masking (tenant and server-env ones)', async () => {
+    process.env.STV_TEST_SERVER_SECRET = 'server-value-1234';
+    const resolved = await resolveBuildSecrets(['npm', 'srv', 'nofile'], 'team-a', { tenantSecrets: store({ 'team-a/npm': VALUE }), buildSecrets: { srv: { env: 'STV_TEST_SERVER_SECRET' }, nofile: { file: '/nonexistent/stv' } } });
+    assert.deepEqual(resolved.values, [VALUE, 'server-value-1234']);
+    delete process.env.STV_TEST_SERVER_SECRET;
+  });
+});
+
+describe('SecretMasker', () => {
+  it('masks every occurrence, longest value first, in nested data, and skips values under 4 characters', () => {
+    const m = new SecretMasker();
+    assert.equal(m.maskDeep({ a: 'hunter2hunter2' }).a, 'hunter2hunter2', 'nothing to mask yet');
+    m.add(['hunter2', 'hunter2-long', 'abc', '  padded-secret \n', 'line-one\nline-two']);
+    assert.equal(m.mask('x hunter2 y hunter2hunter2 z hunter2-long'), 'x *** y ****** z ***');
+    assert.equal(m.mask('abc stays: short values are not masked'), 'abc stays: short values are not masked');
+    assert.equal(m.mask('padded-secret line-two'), '*** ***');
+    assert.deepEqual(m.maskDeep({ line: 'got hunter2', n: 3, logs: ['hunter2', { e: 'line-one' }], nil: null }), { line: 'got ***', n: 3, logs: ['***', { e: '***' }], nil: null });
   });
 });

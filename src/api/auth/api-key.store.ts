@@ -78,6 +78,12 @@ export class ApiKeyStore {
     return { record, key };
   }
 
+  /** The tenant's running-job cap as its latest key set it; undefined when none did. */
+  async tenantCap(tenant: string): Promise<number | undefined> {
+    const value = await this.redis.hget(keys.tenantLimits(tenant), 'max_concurrent_jobs');
+    return value === null ? undefined : Number(value);
+  }
+
   async list(): Promise<ApiKeyRecord[]> {
     const ids = await this.redis.zrange(keys.index, '0', '-1');
     if (!ids.length) return [];

@@ -46,6 +46,8 @@ export class Authenticator {
     if (found.retryAfterSeconds !== undefined) {
       throw new AuthFailure('RATE_LIMITED', `rate limit of ${found.limitPerMinute} requests per minute exceeded; retry in ${found.retryAfterSeconds} s`, found.retryAfterSeconds);
     }
-    return { tenant: found.record.tenant, scopes: found.record.scopes, keyId: found.record.id, ...(found.record.repositories ? { repositories: found.record.repositories } : {}) };
+    const { record } = found;
+    const limits = { rate_limit_per_minute: record.rate_limit_per_minute ?? null, max_concurrent_jobs: record.max_concurrent_jobs ?? null };
+    return { tenant: record.tenant, scopes: record.scopes, keyId: record.id, limits, ...(record.repositories ? { repositories: record.repositories } : {}) };
   }
 }

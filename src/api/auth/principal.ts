@@ -18,6 +18,8 @@ export interface Principal {
   root?: boolean;
   /** The key's repository patterns (docs/tenancy.md); absent: the server's default for its tenant. */
   repositories?: readonly string[];
+  /** The key's own limits as stored (null: the server's default); absent for the admin token. */
+  limits?: { rate_limit_per_minute: number | null; max_concurrent_jobs: number | null };
 }
 
 export const hasScope = (principal: Principal, scope: Scope) => principal.scopes.includes('admin') || principal.scopes.includes(scope);

@@ -14,7 +14,7 @@ const gitUrl = z
   .max(2048)
   .regex(/^(https?:\/\/[^\s#]+|ssh:\/\/[^\s#]+|git@[A-Za-z0-9.-]+:[^\s#]+)$/, 'must be an http(s):// or ssh:// git URL (or git@host:path)');
 const gitRef = z.string().max(255).regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'must be a branch, tag or commit');
-const tag = z.string().superRefine((value, ctx) => {
+const tag = z.string().max(512).superRefine((value, ctx) => {
   try {
     const ref = parseImageReference(value);
     if (ref.digest) ctx.addIssue({ code: 'custom', message: 'a tag must not carry a digest' });
@@ -22,7 +22,7 @@ const tag = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
 });
-const platform = z.string().superRefine((value, ctx) => {
+const platform = z.string().max(64).superRefine((value, ctx) => {
   try {
     assertPlatform(value);
   } catch (err) {
@@ -31,9 +31,17 @@ const platform = z.string().superRefine((value, ctx) => {
 });
 const buildArgName = z
   .string()
+  .max(128)
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'build arg names match [A-Za-z_][A-Za-z0-9_]*')
   .refine(isTenantBuildArg, RESERVED_BUILD_ARG_NOTE);
 const labelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'label keys are letters, digits and . _ / -');
+/**
+ * A map with at most `max` entries (maxProperties in openapi). Every request is stored
+ * whole in the job record: an unbounded map was a 7.5 MB Redis record.
+ */
+const boundedRecord = <K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V, max: number) =>
+  z.record(key, value).refine((o) => Object.keys(o).length <= max, `at most ${max} entries`).meta({ maxProperties: max });
+export const BUILD_LIMITS = { buildArgs: 100, buildArgValueBytes: 8 * 1024, labels: 64 } as const;
 const noBreaks = (max: number) => z.string().max(max).refine((v) => !/[\n\r\x00]/.test(v), 'must not contain line breaks or NUL');
 
 export const buildJobFields = {
@@ -42,13 +50,13 @@ export const buildJobFields = {
   dockerfile_inline: z.string().min(1).max(1024 * 1024).optional(),
   dockerfile_path: relativePath.optional(),
   target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a stage name').optional(),
-  build_args: z.record(buildArgName, z.string().max(32 * 1024).refine((v) => !v.includes('\0'), 'must not contain NUL')).optional(),
+  build_args: boundedRecord(buildArgName, z.string().max(BUILD_LIMITS.buildArgValueBytes).refine((v) => !v.includes('\0'), 'must not contain NUL'), BUILD_LIMITS.buildArgs).optional(),
   platforms: z.array(platform).min(1).max(8).optional(),
   tags: z.array(tag).min(1).max(16).optional(),
-  registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a registry host[:port]').optional(),
+  registry: z.string().max(255).regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a registry host[:port]').optional(),
   image: z.string().max(255).optional(),
   push: z.boolean().optional(),
-  labels: z.record(labelKey, noBreaks(4096)).optional(),
+  labels: boundedRecord(labelKey, noBreaks(4096), BUILD_LIMITS.labels).optional(),
   cache: z.boolean().optional(),
   no_cache: z.boolean().optional(),
   secrets: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a secret name')).max(32).optional(),

@@ -5,8 +5,8 @@ import { parseSize } from '../../engines/optimize/target-size.js';
 import { ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
 
 /** A refinement that runs one of our assert/parse functions and keeps its message. */
-const checkedBy = (check: (v: string) => unknown) =>
-  z.string().superRefine((value, ctx) => {
+const checkedBy = (check: (v: string) => unknown, max: number) =>
+  z.string().max(max).superRefine((value, ctx) => {
     try {
       check(value);
     } catch (err) {
@@ -14,8 +14,8 @@ const checkedBy = (check: (v: string) => unknown) =>
     }
   });
 
-export const imageReferenceSchema = checkedBy(parseImageReference).describe('An OCI image reference: [registry/]repository[:tag][@sha256:digest]. Docker Hub names work as in `docker pull`.');
-export const platformSchema = checkedBy(assertPlatform).describe('os/arch[/variant], e.g. linux/amd64 or linux/arm64.');
+export const imageReferenceSchema = checkedBy(parseImageReference, 1024).describe('An OCI image reference: [registry/]repository[:tag][@sha256:digest]. Docker Hub names work as in `docker pull`.');
+export const platformSchema = checkedBy(assertPlatform, 64).describe('os/arch[/variant], e.g. linux/amd64 or linux/arm64.');
 
 const commonFields = {
   callback_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048).optional().describe('Called with a signed webhook when the job ends.'),
@@ -51,7 +51,7 @@ export const scanPolicySchema = z
           })
           .strict(),
       )
-      .max(1000)
+      .max(500)
       .optional(),
   })
   .strict()
@@ -87,7 +87,7 @@ export const pushJobSchema = z
     action: z.literal('push'),
     image: imageReferenceSchema,
     destinations: z.array(imageReferenceSchema).min(1).max(16).optional(),
-    registry: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a registry host[:port]').optional(),
+    registry: z.string().max(255).regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a registry host[:port]').optional(),
     ...commonFields,
   })
   .strict()
