@@ -92,14 +92,29 @@ export async function killStaleDaemons(runDir: string): Promise<void> {
   while (killed.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
-/** Running (a zombie has already closed its sockets and files). */
+/**
+ * Still holding its ports and files: some thread of it has not exited yet. Not just the
+ * leader's state: a SIGKILLed multi-threaded process (docker-registry and buildkitd are Go)
+ * shows its leader as a zombie while the other threads still tear down, and the shared
+ * file table (the listening socket) closes only with the last of them. Checking the leader
+ * alone let a restarted `serve` find the registry port still taken under load.
+ */
 function isAlive(pid: number): boolean {
+  let tasks: string[];
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return false;
   }
+  return tasks.some((tid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Kills the process a pidfile names, if it still runs the program that wrote it. */

@@ -189,10 +189,18 @@ async function pickPort(preferred: number): Promise<number> {
 
 async function assertPortFree(hostPort: string, hint: string): Promise<void> {
   const i = hostPort.lastIndexOf(':');
-  try {
-    await listenOnce(Number(hostPort.slice(i + 1)), hostPort.slice(0, i).replace(/^\[|\]$/g, ''));
-  } catch (err) {
-    throw new Error(`cannot listen on ${hostPort} for the embedded registry (${(err as NodeJS.ErrnoException).code}); set ${hint}`);
+  // A few seconds of patience: a registry an earlier `serve` left behind was just killed,
+  // and a loaded machine may take a moment to close its socket.
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      await listenOnce(Number(hostPort.slice(i + 1)), hostPort.slice(0, i).replace(/^\[|\]$/g, ''));
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EADDRINUSE' || Date.now() > deadline) throw new Error(`cannot listen on ${hostPort} for the embedded registry (${code}); set ${hint}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 
