@@ -10,7 +10,7 @@ import { buildctlArgs } from '../src/engines/buildkit/build-command.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { analyzeDockerfile } from '../src/engines/dockerfile/index.js';
+import { analyzeDockerfile } from '../src/analysis/dockerfile/index.js';
 import { analyzeImage } from '../src/engines/registry/image-analysis.js';
 import { CACHE_DIR, fmt, median, percentile, PROJECT_DIR, startBuildkitd, startRegistry, TOOLS } from './support.js';
 

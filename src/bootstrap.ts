@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
-import { ApiExceptionFilter } from './api/errors/api-exception.filter.js';
+import { ApiExceptionFilter } from './api/api-exception.filter.js';
 import { AppModule, type Roles } from './app.module.js';
 
 export type { Roles } from './app.module.js';

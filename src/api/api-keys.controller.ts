@@ -1,17 +1,17 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { ApiKeyStore, type ApiKeyRecord } from './auth/api-key.store.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, SCOPES, TENANT_PATTERN, type Principal } from './auth/principal.js';
-import { MAX_PATTERNS, normalizePattern, patternCovers } from './auth/repository-patterns.js';
+import { ApiKeyStore, type ApiKeyRecord } from '../auth/api-key-store.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, SCOPES, TENANT_PATTERN, type Principal } from '../auth/principal.js';
+import { MAX_PATTERNS, normalizePattern, patternCovers } from '../auth/repository-patterns.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { ERROR_SCHEMA, REPOSITORIES_SCHEMA } from './dto/openapi-schemas.js';
-import { ApiError } from './errors/api-error.js';
-import { grantableLimits } from './key-limits.js';
-import { writablePatterns } from './repository-policy.js';
-import { validate } from './validation.js';
+import { ERROR_SCHEMA, REPOSITORIES_SCHEMA } from '../openapi/openapi-schemas.js';
+import { ApiError } from '../errors/api-error.js';
+import { grantableLimits } from '../auth/key-limits.js';
+import { writablePatterns } from '../admission/repository-policy.js';
+import { validate } from '../errors/validation.js';
 
 const createKeySchema = z
   .object({

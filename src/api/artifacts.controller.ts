@@ -3,11 +3,11 @@ import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@ne
 import type { FastifyReply } from 'fastify';
 import { ARTIFACT_MEDIA_TYPES, ArtifactStore } from '../jobs/artifact-store.js';
 import { JobService } from '../jobs/job.service.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
-import { ApiError } from './errors/api-error.js';
-import { mapJobErrors } from './errors/job-errors.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
+import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
+import { ApiError } from '../errors/api-error.js';
+import { mapJobErrors } from '../errors/job-errors.js';
 
 @ApiTags('jobs')
 @ApiBearerAuth()

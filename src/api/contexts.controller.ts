@@ -4,12 +4,12 @@ import type { AppConfig } from '../config/config.js';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
-import { ContextError, ContextStore } from '../engines/context/context-store.js';
-import { ContextOwners } from '../engines/context/context-owners.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
-import { ApiError } from './errors/api-error.js';
+import { ContextError, ContextStore } from '../contexts/context-store.js';
+import { ContextOwners } from '../contexts/context-owners.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
+import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
+import { ApiError } from '../errors/api-error.js';
 
 export const CONTEXT_MEDIA_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip'] as const;
 const STATUS: Record<ContextError['code'], number> = {

@@ -6,17 +6,17 @@ import { formatImageReference, parseImageReference } from '../engines/references
 import { REDIS } from '../jobs/redis.module.js';
 import { JobFailure } from '../workers/processor.js';
 import { toInspectFailure } from '../workers/inspect.processor.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { canonicalRepository } from './auth/repository-patterns.js';
-import { assertRepositoriesAllowed } from './repository-policy.js';
-import { assertRegistriesAllowed } from './registry-policy.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
+import { canonicalRepository } from '../auth/repository-patterns.js';
+import { assertRepositoriesAllowed } from '../admission/repository-policy.js';
+import { assertRegistriesAllowed } from '../admission/registry-policy.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { inspectQuerySchema } from './dto/job-request.schema.js';
-import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
-import { ApiError } from './errors/api-error.js';
-import { validate } from './validation.js';
+import { inspectQuerySchema } from '../jobs/job-request.schema.js';
+import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
+import { ApiError } from '../errors/api-error.js';
+import { validate } from '../errors/validation.js';
 
 /** An image's content never changes for a digest: cache by digest (and platform) for a day. */
 const CACHE_TTL_SECONDS = 24 * 3600;

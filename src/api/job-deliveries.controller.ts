@@ -1,14 +1,14 @@
 import { Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { JobService } from '../jobs/job.service.js';
-import { isTerminal } from '../jobs/job.types.js';
+import { isTerminal } from '../jobs/job-types.js';
 import { DeliveryLog } from '../webhooks/delivery-log.js';
 import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
-import { ApiError } from './errors/api-error.js';
-import { mapJobErrors } from './errors/job-errors.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
+import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
+import { ApiError } from '../errors/api-error.js';
+import { mapJobErrors } from '../errors/job-errors.js';
 
 const ATTEMPT_SCHEMA = {
   type: 'object',

@@ -8,15 +8,15 @@ import { EVENT_ID_PATTERN, parseEventId } from '../jobs/ids.js';
 import { followJobEvents } from '../jobs/job-events.js';
 import { JobStore } from '../jobs/job-store.js';
 import { JobService } from '../jobs/job.service.js';
-import type { JobEvent } from '../jobs/job.types.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { eventsQuerySchema } from './dto/job-request.schema.js';
-import { ERROR_SCHEMA, EVENT_SCHEMA } from './dto/openapi-schemas.js';
-import { ApiError } from './errors/api-error.js';
-import { mapJobErrors } from './errors/job-errors.js';
-import { StreamLimits } from './stream-limits.js';
-import { validate } from './validation.js';
+import type { JobEvent } from '../jobs/job-types.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
+import { eventsQuerySchema } from '../jobs/job-request.schema.js';
+import { ERROR_SCHEMA, EVENT_SCHEMA } from '../openapi/openapi-schemas.js';
+import { ApiError } from '../errors/api-error.js';
+import { mapJobErrors } from '../errors/job-errors.js';
+import { StreamLimits } from '../jobs/stream-limits.js';
+import { validate } from '../errors/validation.js';
 
 /** What a broken live stream tells the client: never Redis's own words (they are the log's). */
 export const STREAM_FAILED = { code: 'STREAM_FAILED', message: 'the event stream failed; reconnect with Last-Event-ID to resume' };

@@ -3,11 +3,11 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } 
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { MAX_SECRET_VALUE_BYTES, SECRET_NAME_PATTERN, SECRET_NAME_RULE, SecretsUnavailableError, TenantSecrets, type SecretMetadata } from '../secrets/tenant-secrets.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
-import { ApiError } from './errors/api-error.js';
-import { validate } from './validation.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
+import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
+import { ApiError } from '../errors/api-error.js';
+import { validate } from '../errors/validation.js';
 
 // Messages are fixed strings: a refused value is never echoed back or logged.
 const putSecretSchema = z

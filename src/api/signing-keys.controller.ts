@@ -2,9 +2,9 @@ import { Controller, Get, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CosignClient } from '../engines/cosign/cosign-client.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { RequireScope } from './auth/principal.js';
-import { ApiError } from './errors/api-error.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { RequireScope } from '../auth/principal.js';
+import { ApiError } from '../errors/api-error.js';
 
 @ApiTags('signing')
 @ApiBearerAuth()

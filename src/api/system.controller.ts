@@ -1,9 +1,9 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import { AuthGuard } from './auth/auth.guard.js';
-import { RequireScope } from './auth/principal.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { RequireScope } from '../auth/principal.js';
 import { ErrorResponseDto, SystemInfoDto } from './dto/system-info.dto.js';
-import { SystemService } from './system.service.js';
+import { SystemService } from '../engines/versions/system.service.js';
 
 @ApiTags('system')
 @ApiBearerAuth()

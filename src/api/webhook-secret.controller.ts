@@ -1,9 +1,9 @@
 import { Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { WebhookSecrets } from '../webhooks/signing-secrets.js';
-import { AuthGuard } from './auth/auth.guard.js';
-import { CurrentPrincipal, RequireScope, type Principal } from './auth/principal.js';
-import { ERROR_SCHEMA } from './dto/openapi-schemas.js';
+import { AuthGuard } from '../auth/auth.guard.js';
+import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
+import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
 
 const SECRET_SCHEMA = { type: 'object', required: ['secret'], properties: { secret: { type: 'string', example: 'whsec_…', description: 'Standard Webhooks secret: verify `webhook-signature` with it.' } } };
 

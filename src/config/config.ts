@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { z } from 'zod';
-import { MAX_PATTERNS, normalizePattern } from '../api/auth/repository-patterns.js';
+import { MAX_PATTERNS, normalizePattern } from '../auth/repository-patterns.js';
 
 /**
  * Every environment variable the service reads, with its default and meaning. The

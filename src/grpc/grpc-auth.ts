@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { status, type Metadata } from '@grpc/grpc-js';
-import { AuthFailure, Authenticator } from '../api/auth/authenticator.js';
-import { hasScope, type Principal, type Scope } from '../api/auth/principal.js';
+import { AuthFailure, Authenticator } from '../auth/authenticator.js';
+import { hasScope, type Principal, type Scope } from '../auth/principal.js';
 
 /** gRPC counterpart of AuthGuard: `authorization: Bearer <token>` metadata and a scope. */
 @Injectable()

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { RpcException } from '@nestjs/microservices';
-import { ApiError } from '../api/errors/api-error.js';
-import { toApiError } from '../api/errors/job-errors.js';
+import { ApiError } from '../errors/api-error.js';
+import { toApiError } from '../errors/job-errors.js';
 
 const BY_HTTP_STATUS: Record<number, status> = {
   400: status.INVALID_ARGUMENT,

@@ -1,7 +1,7 @@
 import { Controller, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type { Metadata } from '@grpc/grpc-js';
-import { SystemService, type SystemInfo } from '../api/system.service.js';
+import { SystemService, type SystemInfo } from '../engines/versions/system.service.js';
 import { GrpcAuth } from './grpc-auth.js';
 import { GrpcExceptionFilter } from './grpc-exception.filter.js';
 

@@ -2,7 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { ReadinessIndicators } from './readiness.indicators.js';
-import { ERROR_SCHEMA } from '../api/dto/openapi-schemas.js';
+import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
 
 /** terminus's result: each check by name (redis, buildkit, registry) with its status. */
 const CHECKS = { type: 'object', additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string' } }, additionalProperties: true } };

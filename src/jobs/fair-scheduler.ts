@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Action } from './job.types.js';
+import type { Action } from './job-types.js';
 
 /**
  * Fair scheduling between tenants on one queue, with BullMQ priorities (lower runs

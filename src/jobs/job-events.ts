@@ -1,6 +1,6 @@
 import type { EventStreamHub } from './event-stream-hub.js';
 import type { JobStore } from './job-store.js';
-import { isTerminal, type JobEvent, type JobState } from './job.types.js';
+import { isTerminal, type JobEvent, type JobState } from './job-types.js';
 
 export const isTerminalEvent = (e: JobEvent) => e.type === 'state' && isTerminal(e.data.state as JobState);
 

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { JobStore } from './job-store.js';
-import { isTerminal, type JobRecord } from './job.types.js';
+import { isTerminal, type JobRecord } from './job-types.js';
 
 export type JobFinishedListener = (job: JobRecord) => Promise<void>;
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { fairKey, FAIR_PRIORITY_LUA } from './fair-scheduler.js';
 import { MAX_EVENT_ID } from './ids.js';
-import { isTerminal, type JobEvent, type JobEventType, type JobRecord, type JobState } from './job.types.js';
+import { isTerminal, type JobEvent, type JobEventType, type JobRecord, type JobState } from './job-types.js';
 
 /** Redis keys, all under one prefix so an operator can find (and only find) ours. */
 export const keys = {

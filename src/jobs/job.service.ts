@@ -5,7 +5,7 @@ import { isJobId } from './ids.js';
 import { keys, type JobStore, type ListFilter } from './job-store.js';
 import type { JobQueues } from './queues.js';
 import type { JobNotifier } from './job-notifier.js';
-import { DEFAULT_TIMEOUT_SECONDS, isTerminal, type JobRecord, type JobRequest } from './job.types.js';
+import { DEFAULT_TIMEOUT_SECONDS, isTerminal, type JobRecord, type JobRequest } from './job-types.js';
 
 /** How long a failed submit keeps trying to fail its possibly written record (Redis down). */
 const ABANDON_RETRY_MS = 10 * 60_000;

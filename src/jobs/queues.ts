@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ACTIONS, type Action } from './job.types.js';
+import { ACTIONS, type Action } from './job-types.js';
 
 export const queueName = (action: Action) => `stevedore-${action}`;
 /** BullMQ keys live under their own prefix, apart from job records. */

@@ -1,6 +1,6 @@
 import { Global, Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { JobStore, type StateChange } from '../jobs/job-store.js';
-import { isTerminal } from '../jobs/job.types.js';
+import { isTerminal } from '../jobs/job-types.js';
 import { JobQueues } from '../jobs/queues.js';
 import { jobDuration, jobsTotal, setQueueDepthSource } from './metrics.js';
 

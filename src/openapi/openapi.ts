@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { ERROR_SCHEMA } from '../api/dto/openapi-schemas.js';
+import { ERROR_SCHEMA } from './openapi-schemas.js';
 import { STEVEDORE_VERSION } from '../version.js';
 
 /**

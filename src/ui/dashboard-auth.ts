@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthFailure, Authenticator } from '../api/auth/authenticator.js';
+import { AuthFailure, Authenticator } from '../auth/authenticator.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { readCookie, SESSION_COOKIE, SessionSigner } from './session.js';

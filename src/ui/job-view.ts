@@ -1,4 +1,4 @@
-import type { JobRecord } from '../jobs/job.types.js';
+import type { JobRecord } from '../jobs/job-types.js';
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'unknown'] as const;
 export type Severity = (typeof SEVERITIES)[number];

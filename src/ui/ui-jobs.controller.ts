@@ -2,7 +2,7 @@ import { Controller, Get, Headers, Inject, Param, Req, Res, UseFilters, UseGuard
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sseFrame, STREAM_FAILED } from '../api/job-events.controller.js';
-import { ApiError } from '../api/errors/api-error.js';
+import { ApiError } from '../errors/api-error.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { EventStreamHub } from '../jobs/event-stream-hub.js';

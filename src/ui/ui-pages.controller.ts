@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../api/errors/api-error.js';
+import { ApiError } from '../errors/api-error.js';
 import { JOB_JS } from './assets/job-client.js';
 import { LOGIN_HTML, LOGIN_JS } from './assets/login-page.js';
 import { STYLE_CSS } from './assets/style.js';

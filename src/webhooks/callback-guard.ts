@@ -1,6 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
-import { ApiError } from '../api/errors/api-error.js';
+import { ApiError } from '../errors/api-error.js';
 
 /**
  * SSRF guard for job callback URLs: a webhook may not reach loopback, private,

@@ -2,7 +2,7 @@ import { Queue, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobStore } from '../jobs/job-store.js';
 import { QUEUE_PREFIX } from '../jobs/queues.js';
-import type { JobRecord, TerminalState } from '../jobs/job.types.js';
+import type { JobRecord, TerminalState } from '../jobs/job-types.js';
 import { webhookDeliveries } from '../metrics/metrics.js';
 import type { DeliveryLog } from './delivery-log.js';
 import { sendWebhook } from './webhook-sender.js';

@@ -3,7 +3,7 @@ import type { CosignClient } from '../engines/cosign/cosign-client.js';
 import type { SigningKeys } from '../engines/cosign/signing-keys.js';
 import type { TrivyClient } from '../engines/trivy/trivy-client.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
-import type { BuildRequest, JobResult } from '../jobs/job.types.js';
+import type { BuildRequest, JobResult } from '../jobs/job-types.js';
 import type { PushProcessor } from './push.processor.js';
 import type { ScanProcessor } from './scan.processor.js';
 import { signingKey, type SignProcessor } from './sign.processor.js';

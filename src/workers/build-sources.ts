@@ -1,7 +1,7 @@
 import { mkdtemp, realpath, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import type { BuildRequest } from '../jobs/job.types.js';
+import type { BuildRequest } from '../jobs/job-types.js';
 import { JobFailure } from './processor.js';
 
 export interface ResolvedSources {

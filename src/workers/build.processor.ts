@@ -7,7 +7,7 @@ import { ProcessError } from '../engines/process-runner.js';
 import { formatImageReference, parseImageReference } from '../engines/references.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import { dockerConfigDir } from '../engines/registry/docker-config.js';
-import type { BuildRequest, JobResult } from '../jobs/job.types.js';
+import type { BuildRequest, JobResult } from '../jobs/job-types.js';
 import { resolveSources } from './build-sources.js';
 import { resolveBuildSecrets } from './build-secrets.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';

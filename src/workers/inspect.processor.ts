@@ -1,7 +1,7 @@
 import { ImageInspector, PlatformNotFoundError } from '../engines/registry/image-inspector.js';
 import { RegistryError } from '../engines/registry/registry-errors.js';
 import { InvalidReferenceError } from '../engines/references.js';
-import type { JobResult } from '../jobs/job.types.js';
+import type { JobResult } from '../jobs/job-types.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
 
 /** inspect: manifest, config and layers of an image, read from its registry. */

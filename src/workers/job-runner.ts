@@ -4,7 +4,7 @@ import type { FairScheduler } from '../jobs/fair-scheduler.js';
 import type { JobNotifier } from '../jobs/job-notifier.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { QueuePayload } from '../jobs/queues.js';
-import { emptyResult, isTerminal, type AvailableAction, type JobError, type JobRecord } from '../jobs/job.types.js';
+import { emptyResult, isTerminal, type AvailableAction, type JobError, type JobRecord } from '../jobs/job-types.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
 import { SecretMasker } from './secret-masker.js';
 

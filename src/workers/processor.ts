@@ -1,4 +1,4 @@
-import type { AvailableAction, JobOf, JobResult } from '../jobs/job.types.js';
+import type { AvailableAction, JobOf, JobResult } from '../jobs/job-types.js';
 
 /** What a processor gets: its job, an abort signal (timeout or cancel) and event sinks. */
 export interface JobContext<A extends AvailableAction> {

@@ -1,7 +1,7 @@
 import { copyImage } from '../engines/registry/image-copy.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
 import { formatImageReference, parseImageReference } from '../engines/references.js';
-import type { JobResult } from '../jobs/job.types.js';
+import type { JobResult } from '../jobs/job-types.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
 
 /** push: copies an image, all platforms with its signatures and attestations, to each destination. */

@@ -8,7 +8,7 @@ import { DEFAULT_POLICY, evaluatePolicy } from '../engines/trivy/scan-policy.js'
 import { ScannerUnavailableError, TrivyScanError, type TrivyClient } from '../engines/trivy/trivy-client.js';
 import { normalizeReport, type SecretFinding, type ScanSummary, type Vulnerability } from '../engines/trivy/trivy-report.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
-import type { JobResult } from '../jobs/job.types.js';
+import type { JobResult } from '../jobs/job-types.js';
 import { toInspectFailure } from './inspect.processor.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
 

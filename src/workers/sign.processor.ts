@@ -3,7 +3,7 @@ import { SigningKeyError, type SigningKeys } from '../engines/cosign/signing-key
 import { ProcessError } from '../engines/process-runner.js';
 import { formatImageReference, parseImageReference } from '../engines/references.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
-import type { JobResult } from '../jobs/job.types.js';
+import type { JobResult } from '../jobs/job-types.js';
 import { toInspectFailure } from './inspect.processor.js';
 import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
 

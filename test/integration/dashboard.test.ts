@@ -9,7 +9,7 @@ import { waitForJob } from '../support/build-helpers.js';
 import { PROJECT_DIR } from '../support/env.js';
 import { AUTH, startStack, TOKEN, type Stack } from '../support/stack.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
-import { ACTIONS } from '../../src/jobs/job.types.js';
+import { ACTIONS } from '../../src/jobs/job-types.js';
 import { queueName } from '../../src/jobs/queues.js';
 
 const CHROMIUM = process.env.STEVEDORE_CHROMIUM ?? '/usr/bin/chromium';

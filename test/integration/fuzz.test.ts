@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startApp } from '../../src/bootstrap.js';
-import { isTerminal, type JobState } from '../../src/jobs/job.types.js';
+import { isTerminal, type JobState } from '../../src/jobs/job-types.js';
 import { CACHE_DIR, PROJECT_DIR, testConfig } from '../support/env.js';
 import { startStack, TOKEN, type Stack } from '../support/stack.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { excludedBy } from '../../src/engines/dockerfile/rules/dockerignore.js';
+import { excludedBy } from '../../src/analysis/dockerfile/rules/dockerignore.js';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { waitForJob } from '../support/build-helpers.js';

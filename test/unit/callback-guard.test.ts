@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assertCallbackAllowed, callbackProblem, guardedLookup, isAllowedHost, isBlockedAddress } from '../../src/webhooks/callback-guard.js';
-import { ApiError } from '../../src/api/errors/api-error.js';
+import { ApiError } from '../../src/errors/api-error.js';
 import { signatureHeaders } from '../../src/webhooks/webhook-sender.js';
 import { Webhook } from 'standardwebhooks';
 

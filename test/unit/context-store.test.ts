@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { create } from 'tar';
-import { ContextError, ContextStore } from '../../src/engines/context/context-store.js';
+import { ContextError, ContextStore } from '../../src/contexts/context-store.js';
 import { chunked, rawTar, type RawEntry } from '../support/tar-fixtures.js';
 
 /** A real archive of a small tree, made by node-tar the way a client would. */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { isSameOrigin, safeNext } from '../../src/ui/dashboard-auth.js';
 import { toJobView } from '../../src/ui/job-view.js';
 import { readCookie, sessionCookie, SessionSigner } from '../../src/ui/session.js';
-import type { JobRecord } from '../../src/jobs/job.types.js';
+import type { JobRecord } from '../../src/jobs/job-types.js';
 
 describe('dashboard sessions', () => {
   const signer = new SessionSigner('admin-token-one');

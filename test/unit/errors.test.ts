@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadRequestException, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { ApiError } from '../../src/api/errors/api-error.js';
-import { toErrorBody } from '../../src/api/errors/api-exception.filter.js';
+import { ApiError } from '../../src/errors/api-error.js';
+import { toErrorBody } from '../../src/api/api-exception.filter.js';
 
 describe('toErrorBody', () => {
   it('keeps the code, message and details of an ApiError', () => {

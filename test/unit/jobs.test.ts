@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseJobRequest } from '../../src/api/jobs.controller.js';
-import { ApiError } from '../../src/api/errors/api-error.js';
+import { ApiError } from '../../src/errors/api-error.js';
 import { submitToBody } from '../../src/grpc/jobs.grpc-controller.js';
 import { canonicalJson } from '../../src/jobs/job.service.js';
 import { toEvent } from '../../src/jobs/job-store.js';

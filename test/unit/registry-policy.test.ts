@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { checkJobRegistries, assertRegistriesAllowed } from '../../src/api/registry-policy.js';
-import { ApiError } from '../../src/api/errors/api-error.js';
+import { checkJobRegistries, assertRegistriesAllowed } from '../../src/admission/registry-policy.js';
+import { ApiError } from '../../src/errors/api-error.js';
 import { RegistryClient, RegistryError } from '../../src/engines/registry/registry-client.js';
 import { RegistryGuard } from '../../src/engines/registry/registry-guard.js';
 import { readCapped } from '../../src/engines/registry/registry-transport.js';
 import { readLayerStream } from '../../src/engines/registry/tar-stream-reader.js';
 import { checkManifest, manifestMediaType } from '../../src/engines/registry/manifest-shape.js';
-import type { JobRequest } from '../../src/jobs/job.types.js';
+import type { JobRequest } from '../../src/jobs/job-types.js';
 
 const MIRROR = '127.0.0.1:5000';
 const config = (extra: { registryMirror?: string; insecureRegistries?: string[]; registryAllowedHosts?: string[] } = {}) => ({ registryMirror: MIRROR, registryListen: '127.0.0.1:5999', insecureRegistries: [], registryAllowedHosts: [], ...extra });

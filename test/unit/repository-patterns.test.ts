@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalRepository, matchesPattern, normalizePattern, patternCovers } from '../../src/api/auth/repository-patterns.js';
-import { checkJobRepositories, repositoryRefusal, repositoryTargets } from '../../src/api/repository-policy.js';
-import type { JobRequest } from '../../src/jobs/job.types.js';
-import { ApiError } from '../../src/api/errors/api-error.js';
+import { canonicalRepository, matchesPattern, normalizePattern, patternCovers } from '../../src/auth/repository-patterns.js';
+import { checkJobRepositories, repositoryRefusal, repositoryTargets } from '../../src/admission/repository-policy.js';
+import type { JobRequest } from '../../src/jobs/job-types.js';
+import { ApiError } from '../../src/errors/api-error.js';
 
 const REG = 'registry.example:5000';
 

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { ImageInspector } from '../../src/engines/registry/image-inspector.js';
 import type { TrivyClient } from '../../src/engines/trivy/trivy-client.js';
 import type { ArtifactStore } from '../../src/jobs/artifact-store.js';
-import type { JobOf } from '../../src/jobs/job.types.js';
+import type { JobOf } from '../../src/jobs/job-types.js';
 import type { JobContext } from '../../src/workers/processor.js';
 import { ScanProcessor } from '../../src/workers/scan.processor.js';
 

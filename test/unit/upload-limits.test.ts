@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { ContextError, ContextStore, type ContextStoreOptions } from '../../src/engines/context/context-store.js';
+import { ContextError, ContextStore, type ContextStoreOptions } from '../../src/contexts/context-store.js';
 import { chunked, rawTar, ustarHeader, type RawEntry } from '../support/tar-fixtures.js';
 
 /** The limits the unpacker's child process enforces, through ContextStore.put(). */

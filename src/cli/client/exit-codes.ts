@@ -1,4 +1,4 @@
-import type { JobRecord } from '../../jobs/job.types.js';
+import type { JobRecord } from '../../jobs/job-types.js';
 
 /**
  * The client's exit codes: scripts and CI gates branch on these, so they are part of

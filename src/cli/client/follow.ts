@@ -1,4 +1,4 @@
-import type { JobRecord } from '../../jobs/job.types.js';
+import type { JobRecord } from '../../jobs/job-types.js';
 import { exitCodeForJob, gateFailure } from './exit-codes.js';
 import type { ApiClient } from './http.js';
 import { EventRenderer } from './render-events.js';

@@ -1,5 +1,5 @@
 import { stat, writeFile } from 'node:fs/promises';
-import type { Action } from '../../jobs/job.types.js';
+import type { Action } from '../../jobs/job-types.js';
 import { COMMON_HELP, POLICY_HELP, POLICY_OPTIONS, flag, int, list, noExtra, pairs, positional, scanOptions, str, type Options, type Values } from './args.js';
 import { dockerfileField, readText, uploadDirectory } from './context-upload.js';
 import { UsageError, type ApiClient } from './http.js';

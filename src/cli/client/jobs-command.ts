@@ -1,4 +1,4 @@
-import type { JobRecord } from '../../jobs/job.types.js';
+import type { JobRecord } from '../../jobs/job-types.js';
 import { COMMON_OPTIONS, int, noExtra, parse, positional, str, flag } from './args.js';
 import { EXIT } from './exit-codes.js';
 import { followJob } from './follow.js';

@@ -1,4 +1,4 @@
-import type { JobError } from '../../jobs/job.types.js';
+import type { JobError } from '../../jobs/job-types.js';
 import { BuildView } from './render-build.js';
 import { renderPolicy, renderScan, severityTable, type ScanResultView } from './render-scan.js';
 import { PLAIN, formatBytes, formatSeconds, table, type Paint } from './terminal.js';

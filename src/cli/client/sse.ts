@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JobEventType } from '../../jobs/job.types.js';
+import type { JobEventType } from '../../jobs/job-types.js';
 import { unreachable, type ApiClient } from './http.js';
 
 export interface ClientEvent {

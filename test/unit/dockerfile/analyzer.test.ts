@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyzeDockerfile, listRules, type Suggestion } from '../../../src/engines/dockerfile/index.js';
+import { analyzeDockerfile, listRules, type Suggestion } from '../../../src/analysis/dockerfile/index.js';
 
 const ids = (text: string, options?: Parameters<typeof analyzeDockerfile>[1]) => new Set(analyzeDockerfile(text, options).map((s) => s.id));
 const find = (text: string, id: string): Suggestion => {

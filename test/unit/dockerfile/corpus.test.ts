@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyzeDockerfile, listRules } from '../../../src/engines/dockerfile/index.js';
+import { analyzeDockerfile, listRules } from '../../../src/analysis/dockerfile/index.js';
 import { loadCorpus, precision, recall, type Score } from './corpus.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { AppConfig } from '../config/config.js';
 import { RegistryGuard } from '../engines/registry/registry-guard.js';
 import { InvalidReferenceError, parseImageReference } from '../engines/references.js';
-import type { JobRequest } from '../jobs/job.types.js';
-import { ApiError } from './errors/api-error.js';
+import type { JobRequest } from '../jobs/job-types.js';
+import { ApiError } from '../errors/api-error.js';
 import { repositoryTargets } from './repository-policy.js';
 
 type GuardConfig = Pick<AppConfig, 'registryMirror' | 'registryListen' | 'insecureRegistries' | 'registryAllowedHosts'>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { assertPlatform, parseImageReference } from '../../engines/references.js';
-import { isTenantBuildArg, RESERVED_BUILD_ARG_NOTE } from '../../engines/buildkit/build-command.js';
+import { assertPlatform, parseImageReference } from '../engines/references.js';
+import { isTenantBuildArg, RESERVED_BUILD_ARG_NOTE } from '../engines/buildkit/build-command.js';
 
 const digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex>, the digest POST /v1/contexts returned');
 /** A relative path inside a context: no absolute paths, no `..`, nothing option-like. */

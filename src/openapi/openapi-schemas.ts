@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { inspectJobSchema, jobRequestSchema } from './job-request.schema.js';
-import { ACTIONS, JOB_STATES } from '../../jobs/job.types.js';
+import { inspectJobSchema, jobRequestSchema } from '../jobs/job-request.schema.js';
+import { ACTIONS, JOB_STATES } from '../jobs/job-types.js';
 
 /** OpenAPI 3.0 schema of a zod schema: the request docs come from the validators themselves. */
 export function openApiSchema(schema: z.ZodType): Record<string, unknown> {

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { APP_CONFIG } from '../../config/config.module.js';
-import type { AppConfig } from '../../config/config.js';
-import { ApiKeyStore } from './api-key.store.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ApiKeyStore } from './api-key-store.js';
 import { ADMIN_TENANT, SCOPES, type Principal } from './principal.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();

@@ -1,5 +1,5 @@
-import type { Principal } from './auth/principal.js';
-import { ApiError } from './errors/api-error.js';
+import type { Principal } from '../auth/principal.js';
+import { ApiError } from '../errors/api-error.js';
 
 /**
  * Open live event streams (SSE follow and gRPC Watch) per API key and per tenant, in

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG } from '../config/config.module.js';
-import type { AppConfig } from '../config/config.js';
-import { ChildProcessRunner } from '../engines/process-runner.js';
-import { readToolVersions, type ToolVersions } from '../engines/versions/tool-versions.js';
-import { STEVEDORE_VERSION } from '../version.js';
+import { APP_CONFIG } from '../../config/config.module.js';
+import type { AppConfig } from '../../config/config.js';
+import { ChildProcessRunner } from '../process-runner.js';
+import { readToolVersions, type ToolVersions } from './tool-versions.js';
+import { STEVEDORE_VERSION } from '../../version.js';
 
 export interface SystemInfo {
   version: string;

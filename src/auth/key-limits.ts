@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config/config.js';
-import type { Principal } from './auth/principal.js';
-import { ApiError } from './errors/api-error.js';
+import type { Principal } from './principal.js';
+import { ApiError } from '../errors/api-error.js';
 
 type Limits = { rate_limit_per_minute?: number; max_concurrent_jobs?: number };
 const orUnlimited = (n: number | null | undefined) => (n === null || n === undefined || n === 0 ? Infinity : n);

@@ -1,6 +1,6 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { ApiError, CODE_BY_STATUS, type ErrorBody } from './api-error.js';
+import { ApiError, CODE_BY_STATUS, type ErrorBody } from '../errors/api-error.js';
 
 /**
  * Maps every exception to the one error shape. Client errors keep their message;

@@ -1,10 +1,10 @@
 import { Global, Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { join } from 'node:path';
-import { APP_CONFIG } from '../../config/config.module.js';
-import type { AppConfig } from '../../config/config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
 import { ContextStore } from './context-store.js';
-import { ArtifactStore } from '../../jobs/artifact-store.js';
-import { REDIS } from '../../jobs/redis.module.js';
+import { ArtifactStore } from '../jobs/artifact-store.js';
+import { REDIS } from '../jobs/redis.module.js';
 import type { Redis } from 'ioredis';
 import { ContextOwners } from './context-owners.js';
 

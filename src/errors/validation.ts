@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ApiError } from './errors/api-error.js';
+import { ApiError } from './api-error.js';
 
 const MAX_FIELDS = 100;
 

@@ -1,5 +1,5 @@
-import { InvalidCursorError } from '../../jobs/job-store.js';
-import { JobOperationError } from '../../jobs/job.service.js';
+import { InvalidCursorError } from '../jobs/job-store.js';
+import { JobOperationError } from '../jobs/job.service.js';
 import { ApiError } from './api-error.js';
 
 const STATUS: Record<JobOperationError['code'], number> = { NOT_FOUND: 404, IDEMPOTENCY_CONFLICT: 409, JOB_FINISHED: 409, QUEUE_UNAVAILABLE: 503 };

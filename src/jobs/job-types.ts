@@ -106,7 +106,7 @@ export interface OptimizeRequest extends CommonJobFields {
 }
 
 /**
- * Requests by action: each has its schema (api/dto) and a processor (workers/) of the
+ * Requests by action: each has its schema (jobs/job-request.schema.ts) and a processor (workers/) of the
  * same name.
  */
 export interface JobRequests {

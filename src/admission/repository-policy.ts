@@ -1,9 +1,9 @@
 import type { AppConfig } from '../config/config.js';
 import { formatImageReference, parseImageReference, DOCKER_HUB } from '../engines/references.js';
-import type { JobRequest } from '../jobs/job.types.js';
-import type { Principal } from './auth/principal.js';
-import { canonicalRepository, matchesAny, normalizePattern } from './auth/repository-patterns.js';
-import { ApiError } from './errors/api-error.js';
+import type { JobRequest } from '../jobs/job-types.js';
+import type { Principal } from '../auth/principal.js';
+import { canonicalRepository, matchesAny, normalizePattern } from '../auth/repository-patterns.js';
+import { ApiError } from '../errors/api-error.js';
 
 /**
  * Which registry repositories a caller may read and write (docs/tenancy.md,

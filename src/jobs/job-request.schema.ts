@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { assertPlatform, parseImageReference } from '../../engines/references.js';
+import { assertPlatform, parseImageReference } from '../engines/references.js';
 import { buildJobFields, pipelineFields, refineBuild, relativePath } from './build-request.schema.js';
-import { parseSize } from '../../engines/optimize/target-size.js';
-import { ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from '../../jobs/job.types.js';
+import { parseSize } from '../analysis/optimize/target-size.js';
+import { ACTIONS, JOB_STATES, MAX_TIMEOUT_SECONDS } from './job-types.js';
 
 /** A refinement that runs one of our assert/parse functions and keeps its message. */
 const checkedBy = (check: (v: string) => unknown, max: number) =>

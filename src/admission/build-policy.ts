@@ -1,7 +1,7 @@
 import type { AppConfig } from '../config/config.js';
-import type { JobRequest } from '../jobs/job.types.js';
+import type { JobRequest } from '../jobs/job-types.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
-import { ApiError } from './errors/api-error.js';
+import { ApiError } from '../errors/api-error.js';
 import { isAllowedHost, isBlockedAddress, resolveAll } from '../webhooks/callback-guard.js';
 import { isIP } from 'node:net';
 import { parseHostPort } from '../engines/references.js';
