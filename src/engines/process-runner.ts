@@ -144,9 +144,20 @@ export function runProcess(command: string, args: readonly string[], options: Ru
   });
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  return lines[lines.length - 1] ?? '';
+/**
+ * A tool's last meaningful output line (trimmed), usually its error: blank lines, and
+ * lines `skip` matches (buildctl's JSON progress), do not count.
+ */
+export function lastLine(text: string, skip?: (line: string) => boolean): string {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !skip?.(l)).pop() ?? '';
+}
+
+/**
+ * The environment a tool runs with: only PATH, HOME and TMPDIR of this process plus
+ * `extra` (its credentials, DOCKER_CONFIG), never the server's whole environment.
+ */
+export function toolEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...extra };
 }
 
 /** The real runner, as an injectable class. */

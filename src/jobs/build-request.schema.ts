@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { assertPlatform, parseImageReference } from '../engines/references.js';
 import { isTenantBuildArg, RESERVED_BUILD_ARG_NOTE } from '../engines/buildkit/build-command.js';
+import { commonFields, imageReferenceSchema, keyNameSchema, registryHostSchema, scanOptionsSchema } from './request-fields.js';
 
 const digest = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex>, the digest POST /v1/contexts returned');
 /** A relative path inside a context: no absolute paths, no `..`, nothing option-like. */
@@ -44,36 +45,41 @@ const boundedRecord = <K extends z.core.$ZodRecordKey, V extends z.ZodType>(key:
 export const BUILD_LIMITS = { buildArgs: 100, buildArgValueBytes: 8 * 1024, labels: 64 } as const;
 const noBreaks = (max: number) => z.string().max(max).refine((v) => !/[\n\r\x00]/.test(v), 'must not contain line breaks or NUL');
 
-export const buildJobFields = {
+const buildJobFields = {
   action: z.literal('build'),
+  // An uploaded context (POST /v1/contexts) or a git repository.
   context: z.union([z.object({ upload: digest }).strict(), z.object({ git: gitUrl, ref: gitRef.optional(), subdir: relativePath.optional() }).strict()]).optional(),
+  // The Dockerfile text itself, with or without a context.
   dockerfile_inline: z.string().min(1).max(1024 * 1024).optional(),
+  // The Dockerfile inside the context (default `Dockerfile`), or under STEVEDORE_CONTEXT_ROOT without one.
   dockerfile_path: relativePath.optional(),
   target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a stage name').optional(),
   build_args: boundedRecord(buildArgName, z.string().max(BUILD_LIMITS.buildArgValueBytes).refine((v) => !v.includes('\0'), 'must not contain NUL'), BUILD_LIMITS.buildArgs).optional(),
   platforms: z.array(platform).min(1).max(8).optional(),
+  // Full references to tag (and push); or the seed's registry + image.
   tags: z.array(tag).min(1).max(16).optional(),
-  registry: z.string().max(255).regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a registry host[:port]').optional(),
+  registry: registryHostSchema.optional(),
   image: z.string().max(255).optional(),
   push: z.boolean().optional(),
   labels: boundedRecord(labelKey, noBreaks(4096), BUILD_LIMITS.labels).optional(),
   cache: z.boolean().optional(),
   no_cache: z.boolean().optional(),
+  // Secret names (the tenant's own, else STEVEDORE_BUILD_SECRETS), mounted with RUN --mount=type=secret,id=NAME. Never values.
   secrets: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a secret name')).max(32).optional(),
   provenance: z.boolean().optional(),
 };
 
-/** Pipeline fields of a build: scan (+ gate), sign, copy; they act on the pushed image. */
-export function pipelineFields(scanOptions: z.ZodType, keyName: z.ZodType, reference: z.ZodType) {
-  return {
-    scan: scanOptions.optional(),
-    sign: z.union([z.boolean(), z.object({ key: keyName.optional() }).strict()]).optional(),
-    push_to: z.array(reference).min(1).max(16).optional(),
-  };
-}
+/** Pipeline fields of a build (they need a pushed image): scan with an optional gate, sign, copy. */
+const pipelineFields = {
+  scan: scanOptionsSchema.optional(),
+  sign: z.union([z.boolean(), z.object({ key: keyNameSchema.optional() }).strict()]).optional(),
+  push_to: z.array(imageReferenceSchema).min(1).max(16).optional(),
+};
+
+const buildObject = z.object({ ...buildJobFields, ...pipelineFields, ...commonFields }).strict();
 
 /** Cross-field rules of a build request. */
-export function refineBuild(req: { context?: unknown; dockerfile_inline?: string; dockerfile_path?: string; tags?: string[]; registry?: string; image?: string; push?: boolean }, ctx: z.RefinementCtx): void {
+function refineBuild(req: z.output<typeof buildObject>, ctx: z.RefinementCtx): void {
   if (!req.context && !req.dockerfile_inline && !req.dockerfile_path) ctx.addIssue({ code: 'custom', path: ['context'], message: 'give a context, dockerfile_inline or dockerfile_path' });
   if (req.dockerfile_inline && req.dockerfile_path) ctx.addIssue({ code: 'custom', path: ['dockerfile_path'], message: 'give dockerfile_inline or dockerfile_path, not both' });
   if (req.tags && (req.registry || req.image)) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'give tags, or registry + image, not both' });
@@ -87,8 +93,10 @@ export function refineBuild(req: { context?: unknown; dockerfile_inline?: string
     }
   }
   if (req.push && !req.tags && !req.image) ctx.addIssue({ code: 'custom', path: ['push'], message: 'push needs tags (or registry + image)' });
-  const pipeline = req as { scan?: unknown; sign?: unknown; push_to?: unknown };
   for (const stage of ['scan', 'sign', 'push_to'] as const) {
-    if (pipeline[stage] && pipeline[stage] !== false && (req.push === false || (!req.tags && !req.image))) ctx.addIssue({ code: 'custom', path: [stage], message: `${stage} acts on the pushed image: give tags (and leave push on)` });
+    if (req[stage] && (req.push === false || (!req.tags && !req.image))) ctx.addIssue({ code: 'custom', path: [stage], message: `${stage} acts on the pushed image: give tags (and leave push on)` });
   }
 }
+
+/** The build action's request (its row is in jobs/actions.ts): the largest schema, in its own file. */
+export const buildJobSchema = buildObject.superRefine(refineBuild);

@@ -4,8 +4,6 @@ import { isTerminal, type JobRecord } from './job-types.js';
 
 export type JobFinishedListener = (job: JobRecord) => Promise<void>;
 
-const listeners: JobFinishedListener[] = [];
-
 /**
  * Tells interested parts (webhooks) that a job reached a terminal state, whichever
  * process moved it there: a worker, or the api cancelling a queued job. Listeners
@@ -13,18 +11,28 @@ const listeners: JobFinishedListener[] = [];
  */
 export class JobNotifier {
   private readonly logger = new Logger('JobNotifier');
-  constructor(private readonly store: JobStore) {}
+  constructor(
+    private readonly store: JobStore,
+    private readonly listeners: JobFinishedListener[] = [],
+  ) {}
 
-  /** Process-wide: a notifier made on another store (a worker's) calls the same listeners. */
+  /**
+   * The same listeners, reading the finished job through another store: the workers'
+   * (WORKER_JOB_STORE), so a job that ends while Redis is down is still announced.
+   */
+  readingFrom(store: JobStore): JobNotifier {
+    return new JobNotifier(store, this.listeners);
+  }
+
   onFinished(listener: JobFinishedListener): void {
-    listeners.push(listener);
+    this.listeners.push(listener);
   }
 
   async finished(jobId: string): Promise<void> {
-    if (!listeners.length) return;
+    if (!this.listeners.length) return;
     const job = await this.store.get(jobId).catch(() => undefined);
     if (!job || !isTerminal(job.state)) return;
-    for (const listener of listeners) {
+    for (const listener of this.listeners) {
       await listener(job).catch((err: Error) => this.logger.warn(`job ${jobId}: finished listener failed: ${err.message}`));
     }
   }

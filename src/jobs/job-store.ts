@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { fairKey, FAIR_PRIORITY_LUA } from './fair-scheduler.js';
 import { MAX_EVENT_ID } from './ids.js';
 import { isTerminal, type JobEvent, type JobEventType, type JobRecord, type JobState } from './job-types.js';
+import type { StateChanges } from './state-changes.js';
 
 /** Redis keys, all under one prefix so an operator can find (and only find) ours. */
 export const keys = {
@@ -62,18 +63,6 @@ type RedisWithScripts = Redis & {
   stvCreate(jobKey: string, eventsKey: string, indexKey: string, fairKey: string, ...args: string[]): Promise<number>;
 };
 
-/** A state a job entered, for metrics and the transition log (action and tenant from its record). */
-export interface StateChange {
-  id: string;
-  action: string;
-  tenant: string;
-  state: JobState;
-  /** When the job started running (terminal states of jobs that ran). */
-  startedAt?: string;
-  data: Record<string, unknown>;
-}
-export type StateObserver = (change: StateChange) => void;
-
 export interface TransitionResult {
   applied: boolean;
   state: JobState;
@@ -90,31 +79,15 @@ export interface ListFilter {
 
 const now = () => performance.timeOrigin + performance.now();
 
-/** Process-wide, shared by every JobStore instance. */
-const stateObservers: StateObserver[] = [];
-
 export class JobStore {
   private readonly redis: RedisWithScripts;
-  /**
-   * Called (synchronously, errors swallowed) for every state a job enters in this
-   * process, through any JobStore instance: workers keep their own store on a
-   * connection that waits out Redis outages (see WorkersModule).
-   */
-  onStateChange(observer: StateObserver): void {
-    stateObservers.push(observer);
-  }
 
-  private notify(change: StateChange): void {
-    for (const observer of stateObservers) {
-      try {
-        observer(change);
-      } catch {
-        // metrics and logs must never break a job
-      }
-    }
-  }
-
-  constructor(redis: Redis, private readonly retentionSeconds: number) {
+  /** `changes` hears every state this store moves a job into (metrics, the transition log). */
+  constructor(
+    redis: Redis,
+    private readonly retentionSeconds: number,
+    private readonly changes?: StateChanges,
+  ) {
     this.redis = redis as RedisWithScripts;
     if (!('stvTransition' in redis)) {
       redis.defineCommand('stvTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
@@ -123,10 +96,10 @@ export class JobStore {
     }
   }
 
-  /** Writes a new queued job, its index entry and first event: one script call. */
   /**
-   * Writes the job and returns its BullMQ priority among its queue's tenants.
-   * `eventData` goes on the first state event (e.g. the submitting request's id).
+   * Writes a new queued job, its index entry and first event (one script call) and
+   * returns its BullMQ priority among its queue's tenants. `eventData` goes on the first
+   * state event (e.g. the submitting request's id).
    */
   async create(job: JobRecord, eventData: Record<string, unknown> = {}): Promise<number> {
     const event = JSON.stringify({ at: now(), state: job.state, ...eventData });
@@ -134,7 +107,7 @@ export class JobStore {
     // transitions set single fields, which override the doc when read.
     const { state, ...rest } = job;
     const priority = await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index(job.tenant), fairKey(job.action), String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, job.tenant, 'state', state, 'doc', JSON.stringify(rest));
-    this.notify({ id: job.id, action: job.action, tenant: job.tenant, state, data: eventData });
+    this.changes?.publish({ id: job.id, action: job.action, tenant: job.tenant, state, data: eventData });
     return priority;
   }
 
@@ -155,7 +128,7 @@ export class JobStore {
     const res = await this.redis.stvTransition(keys.job(id), keys.events(id), ...args);
     if (!res) return undefined;
     const [state, eventId, applied, action, tenant, startedAt] = res;
-    if (applied === 1 && to) this.notify({ id, action: action ?? '', tenant: tenant ?? '', state: to, startedAt: startedAt ? (JSON.parse(startedAt) as string) : undefined, data: eventData });
+    if (applied === 1 && to) this.changes?.publish({ id, action: action ?? '', tenant: tenant ?? '', state: to, startedAt: startedAt ? (JSON.parse(startedAt) as string) : undefined, data: eventData });
     return { applied: applied === 1, state: state as JobState, eventId: eventId || undefined };
   }
 

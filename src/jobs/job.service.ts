@@ -5,7 +5,8 @@ import { isJobId } from './ids.js';
 import { keys, type JobStore, type ListFilter } from './job-store.js';
 import type { JobQueues } from './queues.js';
 import type { JobNotifier } from './job-notifier.js';
-import { DEFAULT_TIMEOUT_SECONDS, isTerminal, type JobRecord, type JobRequest } from './job-types.js';
+import { ACTION_TABLE, type JobRequest } from './actions.js';
+import { isTerminal, type JobRecord } from './job-types.js';
 
 /** How long a failed submit keeps trying to fail its possibly written record (Redis down). */
 const ABANDON_RETRY_MS = 10 * 60_000;
@@ -70,7 +71,7 @@ export class JobService {
       started_at: null,
       finished_at: null,
       attempts: 0,
-      timeout_seconds: request.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS[request.action],
+      timeout_seconds: request.timeout_seconds ?? ACTION_TABLE[request.action].timeoutSeconds,
     };
     // The record first (it also numbers the job for fair scheduling), then the queue
     // add: no worker can take a job before its record exists.

@@ -11,16 +11,26 @@ import { ArtifactStore } from './artifact-store.js';
 import { join } from 'node:path';
 import { FairScheduler } from './fair-scheduler.js';
 import { JobNotifier } from './job-notifier.js';
+import { StateChanges } from './state-changes.js';
 
 /** Workers' connection (BullMQ duplicates it for blocking reads). */
 export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
+/**
+ * The job store the workers' runner writes through (state, events): over BULL_CONNECTION,
+ * which waits out a Redis outage instead of failing fast like the API's. A job that ends
+ * while Redis is down records its state when Redis is back, rather than erroring and
+ * leaving its record `running`.
+ */
+export const WORKER_JOB_STORE = Symbol('WORKER_JOB_STORE');
 
 /** Job records, event logs, queues and cancellation: what api and worker share. */
 @Global()
 @Module({
   providers: [
     { provide: BULL_CONNECTION, inject: [APP_CONFIG], useFactory: (c: AppConfig) => bullConnection(c.redisUrl!) },
-    { provide: JobStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new JobStore(r, c.jobRetentionSeconds) },
+    StateChanges,
+    { provide: JobStore, inject: [REDIS, APP_CONFIG, StateChanges], useFactory: (r: Redis, c: AppConfig, s: StateChanges) => new JobStore(r, c.jobRetentionSeconds, s) },
+    { provide: WORKER_JOB_STORE, inject: [BULL_CONNECTION, APP_CONFIG, StateChanges], useFactory: (r: Redis, c: AppConfig, s: StateChanges) => new JobStore(r, c.jobRetentionSeconds, s) },
     // Queues share the job store's connection: a submit's record and queue add go
     // out back to back, in order (see JobService.submit).
     { provide: JobQueues, inject: [REDIS], useFactory: (connection: Redis) => new JobQueues(connection) },
@@ -34,7 +44,7 @@ export const BULL_CONNECTION = Symbol('BULL_CONNECTION');
       useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig, n: JobNotifier) => new JobService(r, s, q, b, c.jobRetentionSeconds, n),
     },
   ],
-  exports: [JobStore, JobQueues, CancelBus, JobService, ArtifactStore, BULL_CONNECTION, FairScheduler, JobNotifier],
+  exports: [StateChanges, JobStore, WORKER_JOB_STORE, JobQueues, CancelBus, JobService, ArtifactStore, BULL_CONNECTION, FairScheduler, JobNotifier],
 })
 export class JobsModule implements OnApplicationShutdown {
   constructor(

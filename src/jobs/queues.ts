@@ -1,13 +1,10 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ACTIONS, type Action } from './job-types.js';
+import { ACTION_TABLE, ACTIONS, type Action } from './actions.js';
 
 export const queueName = (action: Action) => `stevedore-${action}`;
 /** BullMQ keys live under their own prefix, apart from job records. */
 export const QUEUE_PREFIX = 'stv-bull';
-
-/** Attempts per action: registry and network hiccups are worth a retry, a build is not re-run blindly. */
-export const ATTEMPTS: Record<Action, number> = { build: 1, scan: 2, push: 3, sign: 2, verify: 2, inspect: 3, optimize: 1 };
 
 /** The payload of a queued job: only its id; everything else is in the job record. */
 export interface QueuePayload {
@@ -38,7 +35,7 @@ export class JobQueues {
     await this.queue(action).add(action, { jobId }, {
       jobId,
       priority,
-      attempts: ATTEMPTS[action],
+      attempts: ACTION_TABLE[action].attempts,
       backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
       removeOnComplete: true,
       removeOnFail: { age: 24 * 3600 },

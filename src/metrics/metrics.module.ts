@@ -1,7 +1,7 @@
 import { Global, Logger, Module, type OnModuleInit } from '@nestjs/common';
-import { JobStore, type StateChange } from '../jobs/job-store.js';
 import { isTerminal } from '../jobs/job-types.js';
 import { JobQueues } from '../jobs/queues.js';
+import { StateChanges, type StateChange } from '../jobs/state-changes.js';
 import { jobDuration, jobsTotal, setQueueDepthSource } from './metrics.js';
 
 /**
@@ -15,13 +15,13 @@ export class MetricsModule implements OnModuleInit {
   private readonly logger = new Logger('Jobs');
 
   constructor(
-    private readonly store: JobStore,
+    private readonly changes: StateChanges,
     private readonly queues: JobQueues,
   ) {}
 
   onModuleInit(): void {
     setQueueDepthSource(() => this.queues.counts());
-    this.store.onStateChange((change) => this.record(change));
+    this.changes.observe((change) => this.record(change));
   }
 
   private record(change: StateChange): void {

@@ -1,23 +1,15 @@
 import { join } from 'node:path';
-import type { CosignClient } from '../engines/cosign/cosign-client.js';
-import type { SigningKeys } from '../engines/cosign/signing-keys.js';
-import type { TrivyClient } from '../engines/trivy/trivy-client.js';
-import type { ArtifactStore } from '../jobs/artifact-store.js';
-import type { BuildRequest, JobResult } from '../jobs/job-types.js';
-import type { PushProcessor } from './push.processor.js';
-import type { ScanProcessor } from './scan.processor.js';
-import { signingKey, type SignProcessor } from './sign.processor.js';
-import { JobFailure, type JobContext } from './processor.js';
+import type { BuildRequest } from '../jobs/actions.js';
+import { JobFailure } from '../jobs/job-failure.js';
+import type { JobResult } from '../jobs/job-types.js';
+import type { JobContext } from './processor.js';
+import { pushImage } from './push-stage.js';
+import { scanImage, type ScanDeps } from './scan-stage.js';
+import { signImage, signingKey, type SigningDeps } from './sign-stage.js';
+import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
 
-export interface PipelineDeps {
-  scan: ScanProcessor;
-  sign: SignProcessor;
-  push: PushProcessor;
-  cosign: CosignClient;
-  keys: SigningKeys;
-  trivy: TrivyClient;
-  artifacts: ArtifactStore;
-}
+/** The scan, sign and push stages' dependencies (the same as their actions'). */
+export type PipelineDeps = ScanDeps & SigningDeps & { registries: RegistryResolver };
 
 export interface Stage {
   name: 'build' | 'scan' | 'gate' | 'sign' | 'attest' | 'push';
@@ -28,12 +20,11 @@ export interface Stage {
 /**
  * After a build: scan → gate → sign → attest → copy, each stage's result merged into the
  * job result. A failing gate stops the pipeline before anything is signed or copied.
+ * Each stage runs as its action would, on the pushed digest, within this job.
  */
 export async function runPipeline(ctx: JobContext<'build'>, pinned: string, buildResult: Partial<JobResult>, stages: Stage[], deps: PipelineDeps): Promise<Partial<JobResult>> {
   const request: BuildRequest = ctx.job.request;
   const result: Partial<JobResult> = { ...buildResult };
-  // Each stage runs as its action would, on the pushed digest, within this job.
-  const as = <A extends 'scan' | 'sign' | 'push'>(action: A, body: object) => ({ ...ctx, job: { ...ctx.job, action, request: { action, ...body } } }) as unknown as JobContext<A>;
   const stage = async <T>(name: Stage['name'], work: () => Promise<T>): Promise<T> => {
     const started = Date.now();
     await ctx.progress(`stage ${name} started`, { stage: name, state: 'started' });
@@ -50,10 +41,10 @@ export async function runPipeline(ctx: JobContext<'build'>, pinned: string, buil
   };
 
   if (request.scan) {
-    const scanned = await stage('scan', () => deps.scan.process(as('scan', { image: pinned, ...request.scan })));
+    const scanned = await stage('scan', () => scanImage(deps, ctx.job, { image: pinned, ...request.scan }, ctx));
     Object.assign(result, { vulnerabilities: scanned.vulnerabilities, summary: scanned.summary, secrets: scanned.secrets, policy: scanned.policy, artifacts: scanned.artifacts });
     await stage('gate', async () => {
-      const verdict = scanned.policy as { passed: boolean; violations: { id: string; severity: string; rule: string }[] };
+      const verdict = scanned.policy;
       if (!verdict.passed) {
         throw new JobFailure('POLICY_FAILED', `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${v.severity}, ${v.rule})`).join(', ')}`, false, { violations: verdict.violations, policy: verdict });
       }
@@ -61,7 +52,7 @@ export async function runPipeline(ctx: JobContext<'build'>, pinned: string, buil
   }
   if (request.sign) {
     const keyName = typeof request.sign === 'object' ? request.sign.key : undefined;
-    const signed = await stage('sign', () => deps.sign.process(as('sign', { image: pinned, ...(keyName ? { key: keyName } : {}) })));
+    const signed = await stage('sign', () => signImage(deps, pinned, keyName, ctx));
     result.signed = signed.signed;
     if (request.scan) {
       await stage('attest', async () => {
@@ -76,7 +67,8 @@ export async function runPipeline(ctx: JobContext<'build'>, pinned: string, buil
     }
   }
   if (request.push_to) {
-    const pushed = await stage('push', () => deps.push.process(as('push', { image: pinned, destinations: request.push_to })));
+    const targets = request.push_to;
+    const pushed = await stage('push', () => pushImage(deps.registries, pinned, targets, ctx));
     result.pushed = pushed.pushed;
   }
   return result;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { AppConfig } from '../config/config.js';
 import type { BuildSpec } from '../engines/buildkit/build-command.js';
 import { SecretsUnavailableError, SecretUnreadableError, type TenantSecrets } from '../secrets/tenant-secrets.js';
-import { JobFailure } from './processor.js';
+import { JobFailure } from '../jobs/job-failure.js';
 
 /** Where buildctl finds each secret, and the values for its environment only. */
 export interface ResolvedBuildSecrets {
@@ -16,7 +16,7 @@ export interface ResolvedBuildSecrets {
   values: string[];
 }
 
-/** buildctl's env holds only PATH, HOME and secret variables: these names are the tenant ones'. */
+/** buildctl's env holds only the minimal tool environment and secret variables: these names are the tenant ones'. */
 const envName = (i: number) => `STEVEDORE_TENANT_SECRET_${i}`;
 
 /**

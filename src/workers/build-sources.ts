@@ -1,8 +1,8 @@
 import { mkdtemp, realpath, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import type { BuildRequest } from '../jobs/job-types.js';
-import { JobFailure } from './processor.js';
+import type { BuildRequest } from '../jobs/actions.js';
+import { JobFailure } from '../jobs/job-failure.js';
 
 export interface ResolvedSources {
   context: { dir: string } | { git: string };

@@ -3,17 +3,18 @@ import type { AppConfig } from '../config/config.js';
 import { BuildProgress, isDockerfileStep, type StepEvent } from '../engines/buildkit/build-progress.js';
 import { BuildSpecError, tenantCacheSalt, type BuildSpec } from '../engines/buildkit/build-command.js';
 import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
-import { ProcessError } from '../engines/process-runner.js';
+import { lastLine, ProcessError, toolEnv } from '../engines/process-runner.js';
 import { formatImageReference, parseImageReference } from '../engines/references.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import { dockerConfigDir } from '../engines/registry/docker-config.js';
-import type { BuildRequest, JobResult } from '../jobs/job-types.js';
+import type { BuildRequest } from '../jobs/actions.js';
+import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
+import type { JobResult } from '../jobs/job-types.js';
 import { resolveSources } from './build-sources.js';
 import { resolveBuildSecrets } from './build-secrets.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { runPipeline, type PipelineDeps, type Stage } from './build-pipeline.js';
-import { toInspectFailure } from './inspect.processor.js';
-import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
+import type { ActionProcessor, JobContext } from './processor.js';
 
 /** Without a caller's SOURCE_DATE_EPOCH, timestamps are 0: the same build gives the same digest. */
 const DEFAULT_SOURCE_DATE_EPOCH = '0';
@@ -25,8 +26,8 @@ export interface BuildDeps {
   config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries' | 'registryAuthFile'>;
   /** Tenant build secrets (PUT /v1/secrets), looked up before server-configured ones. */
   tenantSecrets?: Pick<TenantSecrets, 'resolve'>;
-  /** The stages a build request may chain after itself (scan, sign, copy). */
-  pipeline?: PipelineDeps;
+  /** What the stages a build request may chain after itself (scan, sign, copy) use. */
+  pipeline: PipelineDeps;
 }
 
 /** build: BuildKit through buildctl, steps and logs streamed as job events. */
@@ -85,7 +86,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         tags: spec.push ? spec.tags : [],
       };
       if (!request.scan && !request.sign && !request.push_to) return result;
-      if (!this.deps.pipeline || !meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
+      if (!meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
       const ref = parseImageReference(spec.tags[0]);
       const stages: Stage[] = [{ name: 'build', state: 'succeeded', duration_ms: Date.now() - started }];
       const piped = await runPipeline(ctx, formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest }), result, stages, this.deps.pipeline);
@@ -129,11 +130,11 @@ export class BuildProcessor implements ActionProcessor<'build'> {
   }
 
   /**
-   * buildctl gets PATH and HOME, plus only the env vars that back requested secrets:
-   * server-configured ones from this process's env, tenant ones decrypted for this build.
+   * buildctl gets the minimal tool environment, plus only the env vars that back requested
+   * secrets: server-configured ones from this process's env, tenant ones decrypted for this build.
    */
   private buildEnv(spec: BuildSpec, tenantSecretEnv: Record<string, string>): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+    const env = toolEnv();
     // Registry credentials (STEVEDORE_REGISTRY_AUTH_FILE as a config.json, e.g. serve's
     // for its embedded registry): buildctl hands them to buildkitd through its session.
     const dockerConfig = dockerConfigDir(this.deps.config.registryAuthFile);
@@ -150,9 +151,9 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       return new JobFailure('CONTEXT_FETCH_FAILED', `the build failed before any Dockerfile step ran: the git context could not be fetched, is not a git repository, or its Dockerfile could not be read (details withheld: they may quote the fetched content)`, false);
     }
     if (failed) {
-      return new JobFailure('BUILD_FAILED', `step ${failed.step} failed: ${failed.error ?? lastLine(err.stderrTail)}`, false, { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs });
+      return new JobFailure('BUILD_FAILED', `step ${failed.step} failed: ${failed.error ?? lastLine(err.stderrTail, isProgressLine)}`, false, { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs });
     }
-    return new JobFailure('BUILD_FAILED', `build failed: ${lastLine(err.stderrTail) || err.message}`, false, { logs: err.stderrTail.split('\n').filter((l) => !l.startsWith('{')).slice(-50) });
+    return new JobFailure('BUILD_FAILED', `build failed: ${lastLine(err.stderrTail, isProgressLine) || err.message}`, false, { logs: err.stderrTail.split('\n').filter((l) => !isProgressLine(l)).slice(-50) });
   }
 }
 
@@ -161,6 +162,5 @@ const toPublicStep = (s: StepEvent, remote: boolean) => {
   return { id: s.id, name: s.name, state: s.state, cached: s.cached, duration_ms: s.duration_ms, ...(error ? { error } : {}) };
 };
 
-function lastLine(text: string): string {
-  return text.split('\n').filter((l) => l.trim() && !l.startsWith('{')).pop() ?? '';
-}
+/** buildctl's rawjson progress on stderr, as opposed to what it says about a failure. */
+const isProgressLine = (line: string) => line.startsWith('{');

@@ -4,8 +4,10 @@ import type { FairScheduler } from '../jobs/fair-scheduler.js';
 import type { JobNotifier } from '../jobs/job-notifier.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { QueuePayload } from '../jobs/queues.js';
-import { emptyResult, isTerminal, type AvailableAction, type JobError, type JobRecord } from '../jobs/job-types.js';
-import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
+import type { Action } from '../jobs/actions.js';
+import { JobFailure } from '../jobs/job-failure.js';
+import { emptyResult, isTerminal, type JobError, type JobRecord } from '../jobs/job-types.js';
+import type { ActionProcessor, JobContext } from './processor.js';
 import { SecretMasker } from './secret-masker.js';
 
 const nowIso = () => new Date().toISOString();
@@ -42,7 +44,7 @@ export interface RunnerDeps {
  * retryable failure with attempts left goes back to `queued` and is thrown for BullMQ to
  * back off.
  */
-export function createJobRunner<A extends AvailableAction>(processor: ActionProcessor<A>, deps: RunnerDeps) {
+export function createJobRunner<A extends Action>(processor: ActionProcessor<A>, deps: RunnerDeps) {
   const { store, fair, notifier, logger } = deps;
   return async (bullJob: Job<QueuePayload>, token?: string, bullSignal?: AbortSignal): Promise<void> => {
     const id = bullJob.data.jobId;

@@ -7,11 +7,12 @@ import type { RegistryResolver } from '../engines/registry/registry-resolver.js'
 import { parseImageReference } from '../engines/references.js';
 import { rewriteDockerfile } from '../analysis/optimize/dockerfile-rewrite.js';
 import { evaluateTarget, parseSize } from '../analysis/optimize/target-size.js';
-import type { JobResult, OptimizeRequest } from '../jobs/job-types.js';
+import type { OptimizeRequest } from '../jobs/actions.js';
+import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
+import type { JobResult } from '../jobs/job-types.js';
 import type { Suggestion } from '../analysis/dockerfile/index.js';
-import { toInspectFailure } from './inspect.processor.js';
 import { verifyRewrite, type VerifyDeps } from './optimize-verify.js';
-import { JobFailure, type ActionProcessor, type JobContext } from './processor.js';
+import type { ActionProcessor, JobContext } from './processor.js';
 
 export interface OptimizeDeps {
   analyzeDockerfile: (text: string, options: { ignore?: string[]; dockerignore?: string | null }) => Suggestion[];

@@ -1,10 +1,19 @@
-import type { AvailableAction, JobOf, JobResult } from '../jobs/job-types.js';
+import type { Action } from '../jobs/actions.js';
+import type { JobRecord, JobResult } from '../jobs/job-types.js';
 
-/** What a processor gets: its job, an abort signal (timeout or cancel) and event sinks. */
-export interface JobContext<A extends AvailableAction> {
-  job: JobOf<A>;
+/**
+ * What a stage gets from the job running it (scan, sign and push run as their own
+ * actions' jobs and inside a build's pipeline): its abort signal and progress events.
+ */
+export interface StageContext {
+  /** Aborts on timeout, cancel or shutdown. */
   signal: AbortSignal;
   progress(message: string, extra?: Record<string, unknown>): Promise<void>;
+}
+
+/** What a processor gets: its job, an abort signal (timeout or cancel) and event sinks. */
+export interface JobContext<A extends Action> extends StageContext {
+  job: JobRecord<A>;
   log(line: string, stream?: 'stdout' | 'stderr', fields?: Record<string, unknown>): Promise<void>;
   /** Any other event of the job's log (a build's `step` events). */
   emit(type: 'step' | 'progress' | 'log', data: Record<string, unknown>): Promise<void>;
@@ -15,21 +24,11 @@ export interface JobContext<A extends AvailableAction> {
   maskSecrets?(values: Iterable<string>): void;
 }
 
-/** One per action, in its own file: src/workers/<action>.processor.ts. */
-export interface ActionProcessor<A extends AvailableAction> {
+/** One per action, in its own file (src/workers/<action>.processor.ts), built in workers/processors.ts. */
+export interface ActionProcessor<A extends Action> {
   readonly action: A;
   process(ctx: JobContext<A>): Promise<Partial<JobResult>>;
 }
 
-/** A failure with a stable code for clients; `retryable` lets BullMQ try again. */
-export class JobFailure extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly retryable = false,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-    this.name = 'JobFailure';
-  }
-}
+/** A processor of any action. */
+export type AnyProcessor = { [A in Action]: ActionProcessor<A> }[Action];

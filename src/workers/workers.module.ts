@@ -3,35 +3,27 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { ImageInspector } from '../engines/registry/image-inspector.js';
-import { CancelBus } from '../jobs/cancel-bus.js';
-import { JobStore } from '../jobs/job-store.js';
-import { BULL_CONNECTION } from '../jobs/jobs.module.js';
-import { DEFAULT_CONCURRENCY, type AvailableAction } from '../jobs/job-types.js';
-import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
-import { throttledWarning } from '../jobs/throttled-warning.js';
-import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
-import { FairScheduler } from '../jobs/fair-scheduler.js';
-import { JobNotifier } from '../jobs/job-notifier.js';
-import { InspectProcessor } from './inspect.processor.js';
-import { BuildProcessor } from './build.processor.js';
-import { ScanProcessor } from './scan.processor.js';
-import { SignProcessor, VerifyProcessor } from './sign.processor.js';
-import { PushProcessor } from './push.processor.js';
-import { OptimizeProcessor } from './optimize.processor.js';
-import { analyzeDockerfile } from '../analysis/dockerfile/index.js';
-import { analyzeImage } from '../engines/registry/image-analysis.js';
+import { ContextStore } from '../contexts/context-store.js';
+import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { CosignClient } from '../engines/cosign/cosign-client.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
+import { ImageInspector } from '../engines/registry/image-inspector.js';
 import { RegistryResolver } from '../engines/registry/registry-resolver.js';
-import { dockerConfigDir } from '../engines/registry/docker-config.js';
 import { TrivyClient } from '../engines/trivy/trivy-client.js';
+import { ACTION_TABLE } from '../jobs/actions.js';
 import { ArtifactStore } from '../jobs/artifact-store.js';
+import { CancelBus } from '../jobs/cancel-bus.js';
+import { FairScheduler } from '../jobs/fair-scheduler.js';
+import { JobNotifier } from '../jobs/job-notifier.js';
+import { JobStore } from '../jobs/job-store.js';
+import { BULL_CONNECTION, WORKER_JOB_STORE } from '../jobs/jobs.module.js';
+import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
 import { REDIS } from '../jobs/redis.module.js';
-import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
-import { ContextStore } from '../contexts/context-store.js';
-import type { ActionProcessor } from './processor.js';
+import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
+import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
+import type { AnyProcessor } from './processor.js';
+import { createProcessors } from './processors.js';
 
 /**
  * One BullMQ worker per available action, each with its own concurrency. On
@@ -43,55 +35,35 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
   private readonly logger = new Logger('Workers');
   private readonly shutdown = new AbortController();
   private readonly workers: Worker<QueuePayload>[] = [];
-  private readonly processors: ActionProcessor<AvailableAction>[];
+  private readonly processors: AnyProcessor[];
   private readonly runnerDeps: Pick<RunnerDeps, 'store' | 'fair' | 'notifier'>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BULL_CONNECTION) private readonly connection: Redis,
+    // The runner's own Redis writes (state, events, slots) go over the workers'
+    // connection, which waits out a Redis outage (see WORKER_JOB_STORE).
+    @Inject(WORKER_JOB_STORE) store: JobStore,
+    notifier: JobNotifier,
     private readonly cancelBus: CancelBus,
     inspector: ImageInspector,
+    registries: RegistryResolver,
     buildkit: BuildkitClient,
     contexts: ContextStore,
     trivy: TrivyClient,
-    artifacts: ArtifactStore,
-    @Inject(REDIS) redis: Redis,
     cosign: CosignClient,
     keys: SigningKeys,
-    registries: RegistryResolver,
+    artifacts: ArtifactStore,
+    @Inject(REDIS) redis: Redis,
     tenantSecrets: TenantSecrets,
   ) {
-    // The runner's own Redis writes (state, events, slots) go over the workers'
-    // connection, which waits out a Redis outage instead of failing fast like the API's:
-    // a job that ends while Redis is down records its state when Redis is back, rather
-    // than erroring and leaving its record `running`.
-    const store = new JobStore(connection, config.jobRetentionSeconds);
-    this.runnerDeps = { store, fair: new FairScheduler(connection, config.tenancy.maxConcurrentJobs), notifier: new JobNotifier(store) };
-    const scan = new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: config.jobRetentionSeconds });
-    const sign = new SignProcessor({ cosign, keys, inspector });
-    const push = new PushProcessor(registries);
-    const pipeline = { scan, sign, push, cosign, keys, trivy, artifacts };
-    this.processors = [
-      new InspectProcessor(inspector),
-      new BuildProcessor({ buildkit, inspector, uploadDir: (digest) => contexts.path(digest), config, tenantSecrets, pipeline }),
-      scan,
-      sign,
-      new VerifyProcessor({ cosign, keys, inspector }),
-      push,
-      new OptimizeProcessor({
-        analyzeDockerfile,
-        analyzeImage,
-        inspector,
-        registries,
-        uploadDir: (digest) => contexts.path(digest),
-        verify: config.buildkitHost && config.registryMirror ? { buildkit, inspector, scratchRegistry: config.registryMirror, smokeRuntime: config.smokeRuntime, dockerConfigDir: dockerConfigDir(config.registryAuthFile) } : undefined,
-      }),
-    ];
+    this.runnerDeps = { store, fair: new FairScheduler(connection, config.tenancy.maxConcurrentJobs), notifier: notifier.readingFrom(store) };
+    this.processors = createProcessors({ config, inspector, registries, buildkit, contexts, trivy, cosign, keys, artifacts, redis, tenantSecrets });
   }
 
   async onApplicationBootstrap(): Promise<void> {
     for (const processor of this.processors) {
-      const concurrency = this.config.concurrency[processor.action] ?? DEFAULT_CONCURRENCY[processor.action];
+      const concurrency = this.config.concurrency[processor.action] ?? ACTION_TABLE[processor.action].concurrency;
       const runner = createJobRunner(processor, { ...this.runnerDeps, logger: this.logger, shutdown: this.shutdown.signal });
       const worker = new Worker<QueuePayload>(queueName(processor.action), runner, {
         connection: this.connection,

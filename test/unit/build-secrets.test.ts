@@ -4,7 +4,7 @@ import { buildctlArgs } from '../../src/engines/buildkit/build-command.js';
 import { SecretUnreadableError } from '../../src/secrets/tenant-secrets.js';
 import { resolveBuildSecrets } from '../../src/workers/build-secrets.js';
 import { SecretMasker } from '../../src/workers/secret-masker.js';
-import { JobFailure } from '../../src/workers/processor.js';
+import { JobFailure } from '../../src/jobs/job-failure.js';
 
 const VALUE = 'tenant-value-9f2c1e';
 const store = (values: Record<string, string>) => ({

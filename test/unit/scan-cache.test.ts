@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { ImageInspector } from '../../src/engines/registry/image-inspector.js';
 import type { TrivyClient } from '../../src/engines/trivy/trivy-client.js';
 import type { ArtifactStore } from '../../src/jobs/artifact-store.js';
-import type { JobOf } from '../../src/jobs/job-types.js';
+import type { JobRecord } from '../../src/jobs/job-types.js';
 import type { JobContext } from '../../src/workers/processor.js';
 import { ScanProcessor } from '../../src/workers/scan.processor.js';
 
@@ -36,7 +36,7 @@ function harness() {
   const processor = new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: 60 });
   let n = 0;
   const scan = (tenant: string, image: string) => {
-    const job = { id: `job-${++n}`, tenant, action: 'scan', request: { action: 'scan', image } } as unknown as JobOf<'scan'>;
+    const job = { id: `job-${++n}`, tenant, action: 'scan', request: { action: 'scan', image } } as unknown as JobRecord<'scan'>;
     const ctx = { job, signal: new AbortController().signal, progress: async () => undefined, log: async () => undefined, emit: async () => undefined } as JobContext<'scan'>;
     return processor.process(ctx);
   };

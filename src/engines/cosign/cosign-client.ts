@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProcessError, type ProcessRunner } from '../process-runner.js';
+import { ProcessError, toolEnv, type ProcessRunner } from '../process-runner.js';
 import { isLoopbackRegistry, parseImageReference } from '../references.js';
 import type { SigningKey, SigningKeys } from './signing-keys.js';
 
@@ -101,7 +101,7 @@ export class CosignClient {
   }
 
   private env(key?: SigningKey): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR };
+    const env = toolEnv();
     if (key) env.COSIGN_PASSWORD = this.keys.password(key);
     if (this.settings.dockerConfigDir) env.DOCKER_CONFIG = this.settings.dockerConfigDir;
     return env;

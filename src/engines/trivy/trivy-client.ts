@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ProcessError, type ProcessRunner } from '../process-runner.js';
+import { lastLine, ProcessError, toolEnv, type ProcessRunner } from '../process-runner.js';
 import { isLoopbackRegistry, parseImageReference } from '../references.js';
 
 export interface TrivySettings {
@@ -99,7 +99,7 @@ export class TrivyClient {
 
   /** Only what Trivy needs; the server token travels by environment, never argv. */
   private env(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR };
+    const env = toolEnv();
     if (this.settings.serverToken) env.TRIVY_TOKEN = this.settings.serverToken;
     if (this.settings.dockerConfigDir) env.DOCKER_CONFIG = this.settings.dockerConfigDir;
     return env;
@@ -117,8 +117,4 @@ function classify(err: unknown, serverUrl?: string): unknown {
   if (/MANIFEST_UNKNOWN|NAME_UNKNOWN|not found|404/i.test(text) && /image/i.test(text)) return new TrivyScanError(`image not found: ${lastLine(text)}`, true);
   if (/DB|database|--skip-db-update|server/i.test(text)) return new ScannerUnavailableError(`trivy cannot scan: ${lastLine(text)}`);
   return new TrivyScanError(`trivy failed: ${lastLine(text)}`, false);
-}
-
-function lastLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
 }

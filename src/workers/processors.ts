@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import { analyzeDockerfile } from '../analysis/dockerfile/index.js';
+import type { AppConfig } from '../config/config.js';
+import type { ContextStore } from '../contexts/context-store.js';
+import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
+import type { CosignClient } from '../engines/cosign/cosign-client.js';
+import type { SigningKeys } from '../engines/cosign/signing-keys.js';
+import { dockerConfigDir } from '../engines/registry/docker-config.js';
+import { analyzeImage } from '../engines/registry/image-analysis.js';
+import type { ImageInspector } from '../engines/registry/image-inspector.js';
+import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
+import type { TrivyClient } from '../engines/trivy/trivy-client.js';
+import { ACTIONS, type Action } from '../jobs/actions.js';
+import type { ArtifactStore } from '../jobs/artifact-store.js';
+import type { TenantSecrets } from '../secrets/tenant-secrets.js';
+import { BuildProcessor } from './build.processor.js';
+import { InspectProcessor } from './inspect.processor.js';
+import { OptimizeProcessor } from './optimize.processor.js';
+import type { ActionProcessor, AnyProcessor } from './processor.js';
+import { PushProcessor } from './push.processor.js';
+import type { ScanDeps } from './scan-stage.js';
+import { ScanProcessor } from './scan.processor.js';
+import type { SigningDeps } from './sign-stage.js';
+import { SignProcessor } from './sign.processor.js';
+import { VerifyProcessor } from './verify.processor.js';
+
+/** Everything a processor may use: the adapters and stores of the worker process. */
+export interface WorkerDeps {
+  config: AppConfig;
+  inspector: ImageInspector;
+  registries: RegistryResolver;
+  buildkit: BuildkitClient;
+  contexts: ContextStore;
+  trivy: TrivyClient;
+  cosign: CosignClient;
+  keys: SigningKeys;
+  artifacts: ArtifactStore;
+  redis: Redis;
+  tenantSecrets: TenantSecrets;
+}
+
+const scanDeps = (d: WorkerDeps): ScanDeps => ({ trivy: d.trivy, inspector: d.inspector, artifacts: d.artifacts, redis: d.redis, cacheTtlSeconds: d.config.jobRetentionSeconds });
+const signingDeps = (d: WorkerDeps): SigningDeps => ({ cosign: d.cosign, keys: d.keys, inspector: d.inspector });
+const uploadDir = (d: WorkerDeps) => (digest: string) => d.contexts.path(digest);
+
+/** The processor of every action (jobs/actions.ts): an action without one does not compile. */
+export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<A> } = {
+  build: (d) => new BuildProcessor({ buildkit: d.buildkit, inspector: d.inspector, uploadDir: uploadDir(d), config: d.config, tenantSecrets: d.tenantSecrets, pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries } }),
+  scan: (d) => new ScanProcessor(scanDeps(d)),
+  push: (d) => new PushProcessor(d.registries),
+  sign: (d) => new SignProcessor(signingDeps(d)),
+  verify: (d) => new VerifyProcessor(signingDeps(d)),
+  inspect: (d) => new InspectProcessor(d.inspector),
+  optimize: (d) =>
+    new OptimizeProcessor({
+      analyzeDockerfile,
+      analyzeImage,
+      inspector: d.inspector,
+      registries: d.registries,
+      uploadDir: uploadDir(d),
+      verify: d.config.buildkitHost && d.config.registryMirror ? { buildkit: d.buildkit, inspector: d.inspector, scratchRegistry: d.config.registryMirror, smokeRuntime: d.config.smokeRuntime, dockerConfigDir: dockerConfigDir(d.config.registryAuthFile) } : undefined,
+    }),
+};
+
+/** One processor per action, in ACTIONS order. */
+export function createProcessors(deps: WorkerDeps): AnyProcessor[] {
+  return ACTIONS.map((action): AnyProcessor => PROCESSORS[action](deps));
+}

@@ -1,0 +1,51 @@
+import type { CosignClient } from '../engines/cosign/cosign-client.js';
+import { SigningKeyError, type SigningKeys } from '../engines/cosign/signing-keys.js';
+import { lastLine, ProcessError } from '../engines/process-runner.js';
+import { formatImageReference, parseImageReference } from '../engines/references.js';
+import type { ImageInspector } from '../engines/registry/image-inspector.js';
+import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
+import type { StageContext } from './processor.js';
+
+export interface SigningDeps {
+  cosign: CosignClient;
+  keys: SigningKeys;
+  inspector: ImageInspector;
+}
+
+/** A tag resolved to its digest: what gets signed or verified is always the digest. */
+export async function pinImage(inspector: ImageInspector, image: string): Promise<{ pinned: string; digest: string }> {
+  const digest = await inspector.resolveDigest(image).catch((err: unknown) => {
+    throw toInspectFailure(err);
+  });
+  const ref = parseImageReference(image);
+  return { pinned: formatImageReference({ registry: ref.registry, repository: ref.repository, digest }), digest };
+}
+
+export function signingKey(keys: SigningKeys, name?: string) {
+  try {
+    return keys.get(name);
+  } catch (err) {
+    if (err instanceof SigningKeyError) throw new JobFailure('SIGNING_KEY_UNAVAILABLE', err.message);
+    throw err;
+  }
+}
+
+/** What both sign and verify start from: the key, the image pinned to its digest, a progress line. */
+export async function keyAndDigest(deps: SigningDeps, image: string, keyName: string | undefined, doing: string, ctx: StageContext) {
+  const key = signingKey(deps.keys, keyName);
+  const { pinned, digest } = await pinImage(deps.inspector, image);
+  await ctx.progress(`${doing} ${pinned} with key ${key.name}`);
+  return { key, pinned, digest };
+}
+
+/** Signs the image's digest with cosign (key-based); `keyName` absent: the default key. */
+export async function signImage(deps: SigningDeps, image: string, keyName: string | undefined, ctx: StageContext) {
+  const { key, pinned, digest } = await keyAndDigest(deps, image, keyName, 'signing', ctx);
+  try {
+    await deps.cosign.sign(pinned, key, ctx.signal);
+  } catch (err) {
+    if (err instanceof ProcessError && err.kind === 'exit') throw new JobFailure('SIGN_FAILED', `cosign could not sign ${pinned}: ${lastLine(err.stderrTail)}`);
+    throw err;
+  }
+  return { signed: { reference: pinned, digest, key: key.name } };
+}
