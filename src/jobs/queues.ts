@@ -2,6 +2,7 @@ import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ACTION_TABLE, ACTIONS, type Action } from './actions.js';
 
+/** Each action's queue (its attempts come from its row in jobs/actions.ts). */
 export const queueName = (action: Action) => `stevedore-${action}`;
 /** BullMQ keys live under their own prefix, apart from job records. */
 export const QUEUE_PREFIX = 'stv-bull';

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 
-/** The shared Redis connection (queues and job records build on it in later issues). */
+/** The shared (API) Redis connection: job records, queues, keys and the rest; workers write over BULL_CONNECTION. */
 export const REDIS = Symbol('REDIS');
 
 /** Time limit of one command on the shared (API) connection. */
@@ -22,7 +22,7 @@ export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
         // A command time limit: a Redis that is up but does not answer (frozen, or a
         // network partition that leaves the connection open) fails a call in 2 s
         // (503 REDIS_UNAVAILABLE) instead of hanging it. Long blocking reads run on
-        // duplicates without it (job-events.ts).
+        // duplicates without it (event-stream-hub.ts, cancel-bus.ts).
         const client = new Redis(config.redisUrl, {
           lazyConnect: true,
           enableOfflineQueue: false,
