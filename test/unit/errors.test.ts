@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadRequestException, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { ApiError } from '../../src/errors/api-error.js';
+import { AppError } from '../../src/errors/app-error.js';
 import { toErrorBody } from '../../src/api/api-exception.filter.js';
 
 describe('toErrorBody', () => {
-  it('keeps the code, message and details of an ApiError', () => {
-    const { status, body } = toErrorBody(new ApiError(422, 'INVALID_PLATFORM', 'platform "x" is not os/arch', { field: 'platform' }));
-    assert.equal(status, 422);
+  it('keeps the code, message and details of an AppError, with the status of its kind', () => {
+    const { status, body } = toErrorBody(new AppError('invalid', 'INVALID_PLATFORM', 'platform "x" is not os/arch', { field: 'platform' }));
+    assert.equal(status, 400);
     assert.deepEqual(body, { error: { code: 'INVALID_PLATFORM', message: 'platform "x" is not os/arch', details: { field: 'platform' } } });
   });
 
