@@ -41,6 +41,7 @@ import { MetricsController } from './metrics/metrics.controller.js';
 import { DashboardAuth } from './ui/dashboard-auth.js';
 import { UiJobsController } from './ui/ui-jobs.controller.js';
 import { UiPagesController } from './ui/ui-pages.controller.js';
+import { AdmissionService } from './admission/admission.service.js';
 
 /** Which parts of stevedore this process runs: `serve` is api + worker in one. */
 export interface Roles {
@@ -83,6 +84,7 @@ export class AppModule {
       providers: roles.api
         ? [
             SystemService,
+            AdmissionService,
             { provide: ApiKeyStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new ApiKeyStore(r, c.tenancy.apiKeyRateLimit) },
             // Live event streams: one shared blocking reader, and caps per key and tenant.
             { provide: EventStreamHub, inject: [REDIS], useFactory: (r: Redis) => new EventStreamHub(r) },

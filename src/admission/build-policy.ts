@@ -1,8 +1,8 @@
 import type { AppConfig } from '../config/config.js';
 import type { JobRequest } from '../jobs/job-types.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
-import { ApiError } from '../errors/api-error.js';
-import { isAllowedHost, isBlockedAddress, resolveAll } from '../webhooks/callback-guard.js';
+import { invalidFields } from '../errors/validation.js';
+import { isAllowedHost, isBlockedAddress, resolveAll } from '../net/address-policy.js';
 import { isIP } from 'node:net';
 import { parseHostPort } from '../engines/references.js';
 
@@ -20,7 +20,7 @@ export function checkBuildPolicy(request: JobRequest, config: Pick<AppConfig, 'b
   if (!request.context && !request.dockerfile_inline && request.dockerfile_path && !config.contextRoot) {
     fields.push({ path: 'dockerfile_path', message: 'a build without a context needs STEVEDORE_CONTEXT_ROOT on the server; upload a context instead' });
   }
-  if (fields.length) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, { fields });
+  if (fields.length) throw invalidFields(fields);
 }
 
 /**
@@ -36,7 +36,7 @@ export async function assertBuildSecretsExist(request: JobRequest, tenant: strin
     if ((tenantSecrets && (await tenantSecrets.has(tenant, name))) || config.buildSecrets[name]) continue;
     fields.push({ path: `secrets.${i}`, message: `no secret named ${name} (PUT /v1/secrets/${name} first)` });
   }
-  if (fields.length) throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, { fields });
+  if (fields.length) throw invalidFields(fields);
 }
 
 /** Host and port of a git URL in the three forms the schema takes (http(s)://, ssh://, git@host:path). */
@@ -71,5 +71,5 @@ export async function assertBuildSourcesAllowed(request: JobRequest, config: Pic
 }
 
 function refuse(problem: string): never {
-  throw new ApiError(400, 'VALIDATION_FAILED', `invalid body: context.git: ${problem}`, { fields: [{ path: 'context.git', message: problem }] });
+  throw invalidFields([{ path: 'context.git', message: problem }]);
 }

@@ -2,7 +2,7 @@ import type { AppConfig } from '../config/config.js';
 import { RegistryGuard } from '../engines/registry/registry-guard.js';
 import { InvalidReferenceError, parseImageReference } from '../engines/references.js';
 import type { JobRequest } from '../jobs/job-types.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 import { repositoryTargets } from './repository-policy.js';
 
 type GuardConfig = Pick<AppConfig, 'registryMirror' | 'registryListen' | 'insecureRegistries' | 'registryAllowedHosts'>;
@@ -34,7 +34,7 @@ export async function assertRegistriesAllowed(targets: { path: string; reference
   }
   const first = refused[0];
   if (!first) return;
-  throw new ApiError(400, 'REGISTRY_FORBIDDEN', `${first.path}: ${first.reason}`, { path: first.path, reference: first.reference, registry: first.registry, refused });
+  throw new AppError('invalid', 'REGISTRY_FORBIDDEN', `${first.path}: ${first.reason}`, { path: first.path, reference: first.reference, registry: first.registry, refused });
 }
 
 /** The one call from checkSubmittable. */

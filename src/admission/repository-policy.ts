@@ -3,7 +3,7 @@ import { formatImageReference, parseImageReference, DOCKER_HUB } from '../engine
 import type { JobRequest } from '../jobs/job-types.js';
 import type { Principal } from '../auth/principal.js';
 import { canonicalRepository, matchesAny, normalizePattern } from '../auth/repository-patterns.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 
 /**
  * Which registry repositories a caller may read and write (docs/tenancy.md,
@@ -104,7 +104,7 @@ export function assertRepositoriesAllowed(targets: RepositoryTarget[], principal
   });
   const first = refused[0];
   if (!first) return;
-  throw new ApiError(403, 'REPOSITORY_FORBIDDEN', `${first.path}: ${first.reason}`, { ...first, refused });
+  throw new AppError('forbidden', 'REPOSITORY_FORBIDDEN', `${first.path}: ${first.reason}`, { ...first, refused });
 }
 
 /** The one call from checkSubmittable. */

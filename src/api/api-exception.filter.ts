@@ -1,6 +1,44 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { ApiError, CODE_BY_STATUS, type ErrorBody } from '../errors/api-error.js';
+import { AppError, type ErrorKind } from '../errors/app-error.js';
+
+/** The one error shape every REST client sees: {error: {code, message, details}}. */
+export interface ErrorBody {
+  error: { code: string; message: string; details: Record<string, unknown> };
+  /** The request's id (also the x-request-id header), to find it in the logs. */
+  request_id?: string;
+}
+
+/** The HTTP status of each kind of AppError. */
+export const HTTP_STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  timeout: 408,
+  conflict: 409,
+  failed_precondition: 409,
+  too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  upstream: 502,
+  unavailable: 503,
+};
+
+/** The code of an HTTP error that is not an AppError (Nest's and Fastify's own). */
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'INVALID_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'UNPROCESSABLE',
+  429: 'RATE_LIMITED',
+  503: 'NOT_READY',
+};
 
 /**
  * Maps every exception to the one error shape. Client errors keep their message;
@@ -23,8 +61,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
 }
 
 export function toErrorBody(exception: unknown): { status: number; body: ErrorBody } {
-  if (exception instanceof ApiError) {
-    return { status: exception.getStatus(), body: { error: { code: exception.code, message: exception.message, details: exception.details } } };
+  if (exception instanceof AppError) {
+    return { status: HTTP_STATUS[exception.kind], body: { error: { code: exception.code, message: exception.message, details: exception.details } } };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();

@@ -8,7 +8,7 @@ import { MAX_PATTERNS, normalizePattern, patternCovers } from '../auth/repositor
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { ERROR_SCHEMA, REPOSITORIES_SCHEMA } from '../openapi/openapi-schemas.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 import { grantableLimits } from '../auth/key-limits.js';
 import { writablePatterns } from '../admission/repository-policy.js';
 import { validate } from '../errors/validation.js';
@@ -73,7 +73,7 @@ export class ApiKeysController {
   @ApiResponse({ status: 403, description: 'Not admin, another tenant, (REPOSITORY_FORBIDDEN) repositories wider than the creating key’s, or (LIMIT_FORBIDDEN) a rate_limit_per_minute or max_concurrent_jobs above the creating key’s own or the operator’s ceiling (details.path names the field).', schema: ERROR_SCHEMA })
   async create(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     const input = validate(createKeySchema, body ?? {}, 'body');
-    if (!principal.root && input.tenant !== principal.tenant) throw new ApiError(403, 'FORBIDDEN', `an admin key of tenant ${principal.tenant} cannot create keys for another tenant`);
+    if (!principal.root && input.tenant !== principal.tenant) throw new AppError('forbidden', 'FORBIDDEN', `an admin key of tenant ${principal.tenant} cannot create keys for another tenant`);
     const repositories = this.grantable(input.repositories, principal);
     const limits = grantableLimits(input, principal, this.config, principal.root ? undefined : await this.keys.tenantCap(input.tenant));
     const { record, key } = await this.keys.create({ ...input, ...limits, repositories });
@@ -89,7 +89,7 @@ export class ApiKeysController {
     if (!asked) return principal.repositories ? [...principal.repositories] : undefined;
     const own = writablePatterns(principal, this.config);
     const refused = asked.flatMap((pattern, i) => (own.some((o) => patternCovers(o, pattern)) ? [] : [{ path: `repositories.${i}`, pattern }]));
-    if (refused.length) throw new ApiError(403, 'REPOSITORY_FORBIDDEN', `${refused[0]!.path}: ${refused[0]!.pattern} is not inside the repositories of the API key creating it`, { path: refused[0]!.path, refused });
+    if (refused.length) throw new AppError('forbidden', 'REPOSITORY_FORBIDDEN', `${refused[0]!.path}: ${refused[0]!.pattern} is not inside the repositories of the API key creating it`, { path: refused[0]!.path, refused });
     return asked;
   }
 
@@ -113,7 +113,7 @@ export class ApiKeysController {
   @ApiResponse({ status: 404, description: 'No such key.', schema: ERROR_SCHEMA })
   async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
     const record = UUID.test(id) ? (await this.keys.list()).find((k) => k.id === id) : undefined;
-    if (!record || (!principal.root && record.tenant !== principal.tenant)) throw new ApiError(404, 'NOT_FOUND', `no API key ${id}`);
+    if (!record || (!principal.root && record.tenant !== principal.tenant)) throw new AppError('not_found', 'NOT_FOUND', `no API key ${id}`);
     await this.keys.delete(id);
   }
 }

@@ -6,8 +6,7 @@ import { JobService } from '../jobs/job.service.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
-import { ApiError } from '../errors/api-error.js';
-import { mapJobErrors } from '../errors/job-errors.js';
+import { AppError } from '../errors/app-error.js';
 
 @ApiTags('jobs')
 @ApiBearerAuth()
@@ -26,7 +25,7 @@ export class ArtifactsController {
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, media_type: { type: 'string' }, size_bytes: { type: 'integer' } } } } } } })
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
   async list(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
-    await mapJobErrors(this.jobs.get(id, principal.tenant));
+    await this.jobs.get(id, principal.tenant);
     return { items: await this.artifacts.list(id) };
   }
 
@@ -36,9 +35,9 @@ export class ArtifactsController {
   @ApiParam({ name: 'name', example: 'report.sarif.json' })
   @ApiResponse({ status: 404, description: 'No such job or artifact.', schema: ERROR_SCHEMA })
   async get(@Param('id') id: string, @Param('name') name: string, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
-    await mapJobErrors(this.jobs.get(id, principal.tenant));
+    await this.jobs.get(id, principal.tenant);
     const bytes = await this.artifacts.read(id, name);
-    if (!bytes) throw new ApiError(404, 'NOT_FOUND', `job ${id} has no artifact ${name}`);
+    if (!bytes) throw new AppError('not_found', 'NOT_FOUND', `job ${id} has no artifact ${name}`);
     await reply.header('content-type', ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream').header('content-disposition', `attachment; filename="${name}"`).send(bytes);
   }
 }

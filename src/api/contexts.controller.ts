@@ -9,25 +9,25 @@ import { ContextOwners } from '../contexts/context-owners.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError, type ErrorKind } from '../errors/app-error.js';
 
 export const CONTEXT_MEDIA_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip'] as const;
-const STATUS: Record<ContextError['code'], number> = {
-  CONTEXT_TOO_LARGE: 413,
-  INVALID_CONTEXT: 400,
-  CONTEXT_NOT_FOUND: 400,
-  CONTEXT_QUOTA_EXCEEDED: 429,
-  UPLOAD_TIMEOUT: 408,
+const KIND: Record<ContextError['code'], ErrorKind> = {
+  CONTEXT_TOO_LARGE: 'too_large',
+  INVALID_CONTEXT: 'invalid',
+  CONTEXT_NOT_FOUND: 'invalid',
+  CONTEXT_QUOTA_EXCEEDED: 'rate_limited',
+  UPLOAD_TIMEOUT: 'timeout',
   // Nobody reads this answer: the client is gone.
-  UPLOAD_ABORTED: 400,
-  UNPACKER_BUSY: 503,
+  UPLOAD_ABORTED: 'invalid',
+  UNPACKER_BUSY: 'unavailable',
 };
 // Uploads of one tenant at once, per api process: a tenant's slow or hostile uploads
 // take its own turns, not everyone's unpackers and connections.
 const MAX_UPLOADS_PER_TENANT = 4;
 
-export function toContextApiError(err: unknown): unknown {
-  return err instanceof ContextError ? new ApiError(STATUS[err.code], err.code, err.message) : err;
+function toContextAppError(err: unknown): unknown {
+  return err instanceof ContextError ? new AppError(KIND[err.code], err.code, err.message) : err;
 }
 
 @ApiTags('contexts')
@@ -67,16 +67,16 @@ export class ContextsController {
   async upload(@Req() request: FastifyRequest, @Headers('content-type') contentType: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
     const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
     if (!(CONTEXT_MEDIA_TYPES as readonly string[]).includes(type)) {
-      throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `send the context as ${CONTEXT_MEDIA_TYPES.join(' or ')}`);
+      throw new AppError('unsupported_media_type', 'UNSUPPORTED_MEDIA_TYPE', `send the context as ${CONTEXT_MEDIA_TYPES.join(' or ')}`);
     }
     // A declared size over the limit gets its 413 before a byte is read.
     const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared > this.config.contextMaxBytes) throw new ApiError(413, 'CONTEXT_TOO_LARGE', `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`);
+    if (declared > this.config.contextMaxBytes) throw new AppError('too_large', 'CONTEXT_TOO_LARGE', `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`);
     const tenant = principal.tenant;
     const running = this.inFlight.get(tenant) ?? 0;
     if (running >= MAX_UPLOADS_PER_TENANT) {
       void reply.header('connection', 'close').header('retry-after', '5');
-      throw new ApiError(429, 'TOO_MANY_UPLOADS', `the tenant already has ${running} context uploads in progress (at most ${MAX_UPLOADS_PER_TENANT} at once); retry when one has finished`);
+      throw new AppError('rate_limited', 'TOO_MANY_UPLOADS', `the tenant already has ${running} context uploads in progress (at most ${MAX_UPLOADS_PER_TENANT} at once); retry when one has finished`);
     }
     this.inFlight.set(tenant, running + 1);
     try {
@@ -109,7 +109,7 @@ export class ContextsController {
   private async store(request: FastifyRequest, type: string, reply: FastifyReply, tenant: string) {
     const quota = this.config.tenantContextQuotaBytes;
     let used = quota > 0 ? await this.owners.usage(tenant) : 0;
-    const overQuota = (extra: string) => new ApiError(429, 'CONTEXT_QUOTA_EXCEEDED', `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`, { quota_bytes: quota, used_bytes: used });
+    const overQuota = (extra: string) => new AppError('rate_limited', 'CONTEXT_QUOTA_EXCEEDED', `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`, { quota_bytes: quota, used_bytes: used });
     let release: (() => void) | undefined;
     const budget = async () => {
       release = await this.quotaTurn(tenant);
@@ -132,7 +132,7 @@ export class ContextsController {
       if (!request.raw.complete) void reply.header('connection', 'close');
       if (err instanceof ContextError && err.code === 'UPLOAD_ABORTED') this.logger.warn(`tenant ${tenant}: ${err.message}`);
       if (err instanceof ContextError && err.code === 'CONTEXT_QUOTA_EXCEEDED') throw overQuota(', and this one unpacks to more than what is left');
-      throw toContextApiError(err);
+      throw toContextAppError(err);
     } finally {
       release?.();
     }

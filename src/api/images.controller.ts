@@ -14,12 +14,12 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { inspectQuerySchema } from '../jobs/job-request.schema.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError, type ErrorKind } from '../errors/app-error.js';
 import { validate } from '../errors/validation.js';
 
 /** An image's content never changes for a digest: cache by digest (and platform) for a day. */
 const CACHE_TTL_SECONDS = 24 * 3600;
-const STATUS_BY_CODE: Record<string, number> = { IMAGE_NOT_FOUND: 404, PLATFORM_NOT_FOUND: 404, INVALID_REFERENCE: 400, REGISTRY_UNAUTHORIZED: 502, REGISTRY_UNAVAILABLE: 502, REGISTRY_ERROR: 502 };
+const KIND_BY_CODE: Record<string, ErrorKind> = { IMAGE_NOT_FOUND: 'not_found', PLATFORM_NOT_FOUND: 'not_found', INVALID_REFERENCE: 'invalid', REGISTRY_UNAUTHORIZED: 'upstream', REGISTRY_UNAVAILABLE: 'upstream', REGISTRY_ERROR: 'upstream' };
 
 @ApiTags('images')
 @ApiBearerAuth()
@@ -61,7 +61,7 @@ export class ImagesController {
       return info;
     } catch (err) {
       const failure = toInspectFailure(err);
-      if (failure instanceof JobFailure) throw new ApiError(STATUS_BY_CODE[failure.code] ?? 502, failure.code, failure.message, failure.details);
+      if (failure instanceof JobFailure) throw new AppError(KIND_BY_CODE[failure.code] ?? 'upstream', failure.code, failure.message, failure.details);
       throw err;
     }
   }

@@ -7,8 +7,7 @@ import { WebhookDispatcher } from '../webhooks/webhook-dispatcher.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
-import { ApiError } from '../errors/api-error.js';
-import { mapJobErrors } from '../errors/job-errors.js';
+import { AppError } from '../errors/app-error.js';
 
 const ATTEMPT_SCHEMA = {
   type: 'object',
@@ -46,7 +45,7 @@ export class JobDeliveriesController {
   @ApiResponse({ status: 403, description: 'The key lacks jobs:read.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
   async list(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
-    await mapJobErrors(this.jobs.get(id, principal.tenant));
+    await this.jobs.get(id, principal.tenant);
     return { items: await this.log.list(id) };
   }
 
@@ -61,9 +60,9 @@ export class JobDeliveriesController {
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 409, description: 'NO_CALLBACK (the job has no callback_url) or JOB_NOT_FINISHED.', schema: ERROR_SCHEMA })
   async redeliver(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
-    const job = await mapJobErrors(this.jobs.get(id, principal.tenant));
-    if (!job.request.callback_url) throw new ApiError(409, 'NO_CALLBACK', `job ${id} has no callback_url`);
-    if (!isTerminal(job.state)) throw new ApiError(409, 'JOB_NOT_FINISHED', `job ${id} is ${job.state}; its webhook is sent when it ends`);
+    const job = await this.jobs.get(id, principal.tenant);
+    if (!job.request.callback_url) throw new AppError('failed_precondition', 'NO_CALLBACK', `job ${id} has no callback_url`);
+    if (!isTerminal(job.state)) throw new AppError('failed_precondition', 'JOB_NOT_FINISHED', `job ${id} is ${job.state}; its webhook is sent when it ends`);
     return { webhook_id: await this.dispatcher.redeliver(job) };
   }
 }

@@ -5,7 +5,6 @@ import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { EventStreamHub } from '../jobs/event-stream-hub.js';
 import { EVENT_ID_PATTERN, parseEventId } from '../jobs/ids.js';
-import { followJobEvents } from '../jobs/job-events.js';
 import { JobStore } from '../jobs/job-store.js';
 import { JobService } from '../jobs/job.service.js';
 import type { JobEvent } from '../jobs/job-types.js';
@@ -13,16 +12,10 @@ import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { eventsQuerySchema } from '../jobs/job-request.schema.js';
 import { ERROR_SCHEMA, EVENT_SCHEMA } from '../openapi/openapi-schemas.js';
-import { ApiError } from '../errors/api-error.js';
-import { mapJobErrors } from '../errors/job-errors.js';
+import { AppError } from '../errors/app-error.js';
 import { StreamLimits } from '../jobs/stream-limits.js';
+import { streamJobEvents } from '../jobs/sse-stream.js';
 import { validate } from '../errors/validation.js';
-
-/** What a broken live stream tells the client: never Redis's own words (they are the log's). */
-export const STREAM_FAILED = { code: 'STREAM_FAILED', message: 'the event stream failed; reconnect with Last-Event-ID to resume' };
-
-/** One SSE frame: `id:`, `event:` (the type) and the event's JSON on `data:`. */
-export const sseFrame = (e: JobEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ at: e.at, ...e.data })}\n\n`;
 
 @ApiTags('jobs')
 @ApiBearerAuth()
@@ -57,9 +50,9 @@ export class JobEventsController {
     const { follow } = validate(eventsQuerySchema, query, 'query');
     const lastEventId = lastEventIdHeader === undefined ? undefined : parseEventId(lastEventIdHeader);
     if (lastEventIdHeader !== undefined && !lastEventId) {
-      throw new ApiError(400, 'VALIDATION_FAILED', 'invalid header: Last-Event-ID: must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)', { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] });
+      throw new AppError('invalid', 'VALIDATION_FAILED', 'invalid header: Last-Event-ID: must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)', { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] });
     }
-    await mapJobErrors(this.jobs.get(id, principal.tenant));
+    await this.jobs.get(id, principal.tenant);
     if (follow === 'false') {
       const items: JobEvent[] = [];
       for (let page = await this.store.readEvents(id, lastEventId); page.length; page = await this.store.readEvents(id, items[items.length - 1]!.id)) items.push(...page);
@@ -67,22 +60,13 @@ export class JobEventsController {
       return;
     }
     const release = this.limits.acquire(principal);
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': String(request.id) });
-    raw.write(': stream open\n\n');
-    const abort = new AbortController();
-    request.raw.on('close', () => abort.abort());
-    const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), this.config.sseHeartbeatMs);
-    try {
-      for await (const event of followJobEvents(this.hub, this.store, id, lastEventId, abort.signal)) raw.write(sseFrame(event));
-    } catch (err) {
-      this.logger.error(`event stream of job ${id} failed: ${(err as Error)?.stack ?? String(err)}`);
-      raw.write(`event: error\ndata: ${JSON.stringify(STREAM_FAILED)}\n\n`);
-    } finally {
-      release();
-      clearInterval(heartbeat);
-      raw.end();
-    }
+    await streamJobEvents({ request, reply }, id, {
+      hub: this.hub,
+      store: this.store,
+      after: lastEventId,
+      heartbeatMs: this.config.sseHeartbeatMs,
+      onError: (err) => this.logger.error(`event stream of job ${id} failed: ${(err as Error)?.stack ?? String(err)}`),
+      release,
+    });
   }
 }

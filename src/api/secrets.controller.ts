@@ -6,7 +6,7 @@ import { MAX_SECRET_VALUE_BYTES, SECRET_NAME_PATTERN, SECRET_NAME_RULE, SecretsU
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 import { validate } from '../errors/validation.js';
 
 // Messages are fixed strings: a refused value is never echoed back or logged.
@@ -31,17 +31,17 @@ const NAME_PARAM = { name: 'name', description: `Secret name: ${SECRET_NAME_RULE
 
 function checkName(name: string): string {
   if (SECRET_NAME_PATTERN.test(name)) return name;
-  throw new ApiError(400, 'VALIDATION_FAILED', `invalid path: name: ${SECRET_NAME_RULE}`, { fields: [{ path: 'name', message: SECRET_NAME_RULE }] });
+  throw new AppError('invalid', 'VALIDATION_FAILED', `invalid path: name: ${SECRET_NAME_RULE}`, { fields: [{ path: 'name', message: SECRET_NAME_RULE }] });
 }
 
 /** Another tenant's secret answers exactly like a missing one. */
-const notFound = (name: string) => new ApiError(404, 'NOT_FOUND', `no secret named ${name}`);
+const notFound = (name: string) => new AppError('not_found', 'NOT_FOUND', `no secret named ${name}`);
 
 async function mapSecretErrors<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
-    if (err instanceof SecretsUnavailableError) throw new ApiError(503, 'SECRETS_UNAVAILABLE', err.message);
+    if (err instanceof SecretsUnavailableError) throw new AppError('unavailable', 'SECRETS_UNAVAILABLE', err.message);
     throw err;
   }
 }

@@ -4,7 +4,7 @@ import { CosignClient } from '../engines/cosign/cosign-client.js';
 import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { RequireScope } from '../auth/principal.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 
 @ApiTags('signing')
 @ApiBearerAuth()
@@ -24,7 +24,7 @@ export class SigningKeysController {
     const items = [];
     for (const key of this.keys.keys) {
       const public_key = await this.cosign.publicKey(key).catch((err: Error) => {
-        throw new ApiError(503, 'SIGNING_KEY_UNAVAILABLE', `cannot read the public key of ${key.name}: ${err.message.split('\n')[0]}`);
+        throw new AppError('unavailable', 'SIGNING_KEY_UNAVAILABLE', `cannot read the public key of ${key.name}: ${err.message.split('\n')[0]}`);
       });
       items.push({ name: key.name, public_key, default: key.name === this.keys.defaultName });
     }

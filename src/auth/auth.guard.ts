@@ -1,7 +1,7 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 import { AuthFailure, Authenticator } from './authenticator.js';
 import { hasScope, REQUIRED_SCOPE, type Principal, type Scope } from './principal.js';
 
@@ -22,12 +22,12 @@ export class AuthGuard implements CanActivate {
       if (!(err instanceof AuthFailure)) throw err;
       if (err.code === 'RATE_LIMITED') {
         void context.switchToHttp().getResponse<FastifyReply>().header('retry-after', String(err.retryAfterSeconds));
-        throw new ApiError(429, 'RATE_LIMITED', err.message, { retry_after_seconds: err.retryAfterSeconds });
+        throw new AppError('rate_limited', 'RATE_LIMITED', err.message, { retry_after_seconds: err.retryAfterSeconds });
       }
-      throw new ApiError(401, 'UNAUTHORIZED', err.message);
+      throw new AppError('unauthenticated', 'UNAUTHORIZED', err.message);
     }
     const scope = this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, [context.getHandler(), context.getClass()]) ?? 'admin';
-    if (!hasScope(principal, scope)) throw new ApiError(403, 'FORBIDDEN', `this API key lacks the ${scope} scope`, { required_scope: scope });
+    if (!hasScope(principal, scope)) throw new AppError('forbidden', 'FORBIDDEN', `this API key lacks the ${scope} scope`, { required_scope: scope });
     request.principal = principal;
     return true;
   }

@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config/config.js';
 import type { Principal } from './principal.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 
 type Limits = { rate_limit_per_minute?: number; max_concurrent_jobs?: number };
 const orUnlimited = (n: number | null | undefined) => (n === null || n === undefined || n === 0 ? Infinity : n);
@@ -28,7 +28,7 @@ export function grantableLimits(asked: Limits, principal: Principal, config: Pic
   });
   if (refused.length) {
     const first = refused[0]!;
-    throw new ApiError(403, 'LIMIT_FORBIDDEN', `${first.path}: ${first.asked} is above what this API key may grant (${first.limit}); only the admin token can raise it`, { path: first.path, refused });
+    throw new AppError('forbidden', 'LIMIT_FORBIDDEN', `${first.path}: ${first.asked} is above what this API key may grant (${first.limit}); only the admin token can raise it`, { path: first.path, refused });
   }
   const out = { ...asked };
   if (out.rate_limit_per_minute === undefined && orUnlimited(t.apiKeyRateLimit) > bounds.rate_limit_per_minute) out.rate_limit_per_minute = bounds.rate_limit_per_minute;

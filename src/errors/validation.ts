@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import { ApiError } from './api-error.js';
+import { AppError } from './app-error.js';
 
 const MAX_FIELDS = 100;
 
-/** Parses with a zod schema; a failure is a 400 listing every field path and what is wrong. */
+/** Parses with a zod schema; a failure is VALIDATION_FAILED listing every field path and what is wrong. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'header'): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
@@ -15,5 +15,10 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 
   const shown = fields.slice(0, MAX_FIELDS);
   const more = fields.length - shown.length;
   const message = `invalid ${where}: ${shown.slice(0, 20).map((f) => `${f.path}: ${f.message}`).join('; ')}${fields.length > 20 ? `; and ${fields.length - 20} more` : ''}`;
-  throw new ApiError(400, 'VALIDATION_FAILED', message, { fields: shown, ...(more ? { more_fields: more } : {}) });
+  throw new AppError('invalid', 'VALIDATION_FAILED', message, { fields: shown, ...(more ? { more_fields: more } : {}) });
+}
+
+/** VALIDATION_FAILED for fields a schema passed but a server rule refuses: `invalid body: path: message; …`. */
+export function invalidFields(fields: { path: string; message: string }[], where: 'body' | 'query' | 'header' = 'body'): AppError {
+  return new AppError('invalid', 'VALIDATION_FAILED', `invalid ${where}: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, { fields });
 }

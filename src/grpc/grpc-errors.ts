@@ -1,32 +1,30 @@
 import { status } from '@grpc/grpc-js';
 import { RpcException } from '@nestjs/microservices';
-import { ApiError } from '../errors/api-error.js';
-import { toApiError } from '../errors/job-errors.js';
+import { AppError, type ErrorKind } from '../errors/app-error.js';
 
-const BY_HTTP_STATUS: Record<number, status> = {
-  400: status.INVALID_ARGUMENT,
-  401: status.UNAUTHENTICATED,
-  403: status.PERMISSION_DENIED,
-  404: status.NOT_FOUND,
-  413: status.RESOURCE_EXHAUSTED,
-  429: status.RESOURCE_EXHAUSTED,
-  502: status.UNAVAILABLE,
-  503: status.UNAVAILABLE,
-};
-const BY_CODE: Record<string, status> = {
-  IDEMPOTENCY_CONFLICT: status.ALREADY_EXISTS,
-  JOB_FINISHED: status.FAILED_PRECONDITION,
+/** The gRPC status of each kind of AppError. */
+const GRPC_STATUS: Record<ErrorKind, status> = {
+  invalid: status.INVALID_ARGUMENT,
+  unauthenticated: status.UNAUTHENTICATED,
+  forbidden: status.PERMISSION_DENIED,
+  not_found: status.NOT_FOUND,
+  timeout: status.DEADLINE_EXCEEDED,
+  conflict: status.ALREADY_EXISTS,
+  failed_precondition: status.FAILED_PRECONDITION,
+  too_large: status.RESOURCE_EXHAUSTED,
+  unsupported_media_type: status.INVALID_ARGUMENT,
+  rate_limited: status.RESOURCE_EXHAUSTED,
+  upstream: status.UNAVAILABLE,
+  unavailable: status.UNAVAILABLE,
 };
 
-/** The REST error of a failure, as a gRPC status with the same code in the message. */
+/** A failure as a gRPC status, with the REST error's code in the message. */
 export function toGrpcError(err: unknown): { code: status; message: string } | undefined {
   if (err instanceof RpcException) return err.getError() as { code: status; message: string };
   // Already a gRPC status (an error mapped once and passed through Nest's handlers again).
   if (isGrpcStatus(err)) return err;
-  const apiError = toApiError(err);
-  if (!(apiError instanceof ApiError)) return undefined;
-  const code = BY_CODE[apiError.code] ?? BY_HTTP_STATUS[apiError.getStatus()] ?? status.UNKNOWN;
-  return { code, message: `${apiError.code}: ${apiError.message}` };
+  if (!(err instanceof AppError)) return undefined;
+  return { code: GRPC_STATUS[err.kind], message: `${err.code}: ${err.message}` };
 }
 
 function isGrpcStatus(err: unknown): err is { code: status; message: string } {

@@ -1,15 +1,9 @@
-import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { Controller, UseFilters } from '@nestjs/common';
 import { GrpcMethod, RpcException } from '@nestjs/microservices';
 import type { Metadata } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
-import { checkSubmittable, parseJobRequest } from '../api/jobs.controller.js';
-import { TenantSecrets } from '../secrets/tenant-secrets.js';
-import { APP_CONFIG } from '../config/config.module.js';
-import type { AppConfig } from '../config/config.js';
-import { ContextStore } from '../contexts/context-store.js';
-import { ContextOwners } from '../contexts/context-owners.js';
-import { SigningKeys } from '../engines/cosign/signing-keys.js';
-import { idempotencyKeySchema, listJobsQuerySchema } from '../jobs/job-request.schema.js';
+import { AdmissionService } from '../admission/admission.service.js';
+import { listJobsQuerySchema } from '../jobs/job-request.schema.js';
 import { validate } from '../errors/validation.js';
 import { StreamLimits } from '../jobs/stream-limits.js';
 import { EventStreamHub } from '../jobs/event-stream-hub.js';
@@ -107,21 +101,15 @@ export class JobsGrpcController {
     private readonly auth: GrpcAuth,
     private readonly hub: EventStreamHub,
     private readonly limits: StreamLimits,
-    private readonly contexts: ContextStore,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly keys: SigningKeys,
-    private readonly owners: ContextOwners,
-    private readonly secrets: TenantSecrets,
+    private readonly admission: AdmissionService,
   ) {}
 
   @GrpcMethod('Jobs', 'Submit')
   async submit(msg: SubmitMessage, metadata: Metadata) {
     const principal = await this.auth.authorize(metadata, 'jobs:write');
-    const { tenant } = principal;
-    const request = parseJobRequest(submitToBody(msg));
-    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant, principal, secrets: this.secrets });
-    const key = msg.idempotency_key ? validate(idempotencyKeySchema, msg.idempotency_key, 'body') : undefined;
-    return toJobMessage((await this.jobs.submit(request, tenant, { idempotencyKey: key })).job);
+    // Proto3 has no unset string: an empty idempotency_key means none.
+    const { job } = await this.admission.submit(submitToBody(msg), principal, { idempotencyKey: msg.idempotency_key || undefined, idempotencyKeyIn: 'body' });
+    return toJobMessage(job);
   }
 
   @GrpcMethod('Jobs', 'Get')

@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
-import { ReadinessIndicators } from './readiness.indicators.js';
+import { ReadinessIndicators } from './readiness-indicators.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
 
 /** terminus's result: each check by name (redis, buildkit, registry) with its status. */

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller.js';
-import { HEALTH_ROLES, ReadinessIndicators } from './readiness.indicators.js';
+import { HEALTH_ROLES, ReadinessIndicators } from './readiness-indicators.js';
 
 @Module({})
 export class HealthModule {

@@ -2,23 +2,24 @@ import { randomUUID, createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { CancelBus } from './cancel-bus.js';
 import { isJobId } from './ids.js';
-import { keys, type JobStore, type ListFilter } from './job-store.js';
+import { InvalidCursorError, keys, type JobStore, type ListFilter } from './job-store.js';
 import type { JobQueues } from './queues.js';
 import type { JobNotifier } from './job-notifier.js';
 import { ACTION_TABLE, type JobRequest } from './actions.js';
 import { isTerminal, type JobRecord } from './job-types.js';
+import { AppError, type ErrorKind } from '../errors/app-error.js';
 
 /** How long a failed submit keeps trying to fail its possibly written record (Redis down). */
 const ABANDON_RETRY_MS = 10 * 60_000;
 
-/** Why a job operation was refused; the API layers map `code` to HTTP and gRPC status. */
-export class JobOperationError extends Error {
-  constructor(
-    readonly code: 'NOT_FOUND' | 'IDEMPOTENCY_CONFLICT' | 'JOB_FINISHED' | 'QUEUE_UNAVAILABLE',
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
+const KIND = { NOT_FOUND: 'not_found', IDEMPOTENCY_CONFLICT: 'conflict', JOB_FINISHED: 'failed_precondition', QUEUE_UNAVAILABLE: 'unavailable' } as const satisfies Record<string, ErrorKind>;
+
+/** Why a job operation was refused; the transports report it like any AppError. */
+export class JobOperationError extends AppError {
+  declare readonly code: keyof typeof KIND;
+
+  constructor(code: keyof typeof KIND, message: string, details: Record<string, unknown> = {}) {
+    super(KIND[code], code, message, details);
     this.name = 'JobOperationError';
   }
 }
@@ -131,8 +132,13 @@ export class JobService {
     return job;
   }
 
-  list(filter: ListFilter) {
-    return this.store.list(filter);
+  async list(filter: ListFilter) {
+    try {
+      return await this.store.list(filter);
+    } catch (err) {
+      if (err instanceof InvalidCursorError) throw new AppError('invalid', 'VALIDATION_FAILED', 'invalid query: cursor: not a cursor this server issued', { fields: [{ path: 'cursor', message: 'not a cursor this server issued' }] });
+      throw err;
+    }
   }
 
   /**

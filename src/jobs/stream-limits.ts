@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/principal.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 
 /**
  * Open live event streams (SSE follow and gRPC Watch) per API key and per tenant, in
@@ -41,4 +41,4 @@ function decrement(map: Map<string, number>, key: string): void {
   else map.delete(key);
 }
 
-const tooMany = (message: string, details: Record<string, unknown>) => new ApiError(429, 'TOO_MANY_STREAMS', message, details);
+const tooMany = (message: string, details: Record<string, unknown>) => new AppError('rate_limited', 'TOO_MANY_STREAMS', message, details);

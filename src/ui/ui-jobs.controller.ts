@@ -1,13 +1,12 @@
 import { Controller, Get, Headers, Inject, Param, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { sseFrame, STREAM_FAILED } from '../api/job-events.controller.js';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { EventStreamHub } from '../jobs/event-stream-hub.js';
 import { isJobId, parseEventId } from '../jobs/ids.js';
-import { followJobEvents } from '../jobs/job-events.js';
+import { streamJobEvents } from '../jobs/sse-stream.js';
 import { JobStore } from '../jobs/job-store.js';
 import { JOB_HTML, NOT_FOUND_HTML } from './assets/job-page.js';
 import { DashboardGuard, DashboardRefusalFilter } from './dashboard.guard.js';
@@ -40,30 +39,16 @@ export class UiJobsController {
   @Get('api/jobs/:id')
   async view(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply) {
     const job = isJobId(id) ? await this.store.get(id) : undefined;
-    if (!job) throw new ApiError(404, 'NOT_FOUND', `job ${id} not found`);
+    if (!job) throw new AppError('not_found', 'NOT_FOUND', `job ${id} not found`);
     void reply.header('cache-control', 'no-store');
     return toJobView(job);
   }
 
   @Get('api/jobs/:id/events')
   async events(@Param('id') id: string, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    if (!isJobId(id) || !(await this.store.get(id))) throw new ApiError(404, 'NOT_FOUND', `job ${id} not found`);
+    if (!isJobId(id) || !(await this.store.get(id))) throw new AppError('not_found', 'NOT_FOUND', `job ${id} not found`);
     // A browser's reconnect resumes after the last event it saw; a bad id restarts the replay.
     const after = lastEventId !== undefined ? parseEventId(lastEventId) : undefined;
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': String(request.id) });
-    raw.write(': stream open\n\n');
-    const abort = new AbortController();
-    request.raw.on('close', () => abort.abort());
-    const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), this.config.sseHeartbeatMs);
-    try {
-      for await (const event of followJobEvents(this.hub, this.store, id, after, abort.signal)) raw.write(sseFrame(event));
-    } catch {
-      raw.write(`event: error\ndata: ${JSON.stringify(STREAM_FAILED)}\n\n`);
-    } finally {
-      clearInterval(heartbeat);
-      raw.end();
-    }
+    await streamJobEvents({ request, reply }, id, { hub: this.hub, store: this.store, after, heartbeatMs: this.config.sseHeartbeatMs, headers: PAGE_HEADERS });
   }
 }

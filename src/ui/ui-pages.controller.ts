@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../errors/api-error.js';
+import { AppError } from '../errors/app-error.js';
 import { JOB_JS } from './assets/job-client.js';
 import { LOGIN_HTML, LOGIN_JS } from './assets/login-page.js';
 import { STYLE_CSS } from './assets/style.js';
@@ -48,10 +48,10 @@ export class UiPagesController {
   @Post('login')
   @HttpCode(200)
   async login(@Body() body: unknown, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply) {
-    if (!isSameOrigin(request)) throw new ApiError(403, 'FORBIDDEN', 'cross-site login refused');
+    if (!isSameOrigin(request)) throw new AppError('forbidden', 'FORBIDDEN', 'cross-site login refused');
     const { token, next } = (typeof body === 'object' && body !== null ? body : {}) as { token?: unknown; next?: unknown };
     const result = await this.auth.login(token);
-    if ('status' in result) throw new ApiError(result.status, result.status === 403 ? 'FORBIDDEN' : result.status === 429 ? 'RATE_LIMITED' : 'UNAUTHORIZED', result.message);
+    if ('status' in result) throw result.status === 403 ? new AppError('forbidden', 'FORBIDDEN', result.message) : result.status === 429 ? new AppError('rate_limited', 'RATE_LIMITED', result.message) : new AppError('unauthenticated', 'UNAUTHORIZED', result.message);
     void reply.header('set-cookie', sessionCookie(result.session, SESSION_TTL_SECONDS, request.protocol === 'https')).header('cache-control', 'no-store');
     return { next: safeNext(next), expires_in: SESSION_TTL_SECONDS };
   }
@@ -59,14 +59,14 @@ export class UiPagesController {
   @Post('logout')
   @HttpCode(204)
   logout(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): void {
-    if (!isSameOrigin(request)) throw new ApiError(403, 'FORBIDDEN', 'cross-site logout refused');
+    if (!isSameOrigin(request)) throw new AppError('forbidden', 'FORBIDDEN', 'cross-site logout refused');
     void reply.header('set-cookie', sessionCookie('', 0, request.protocol === 'https'));
   }
 
   @Get('assets/:name')
   asset(@Param('name') name: string, @Res() reply: FastifyReply) {
     const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
-    if (!asset) throw new ApiError(404, 'NOT_FOUND', 'no such asset');
+    if (!asset) throw new AppError('not_found', 'NOT_FOUND', 'no such asset');
     return reply.headers({ ...PAGE_HEADERS, 'content-type': asset.type, 'cache-control': 'no-cache' }).send(asset.body);
   }
 }

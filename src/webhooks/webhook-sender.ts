@@ -2,7 +2,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { guardedLookup, isAllowedHost, isBlockedAddress, normalizeHost } from './callback-guard.js';
+import { guardedLookup } from './callback-guard.js';
+import { isAllowedHost, isBlockedAddress, normalizeHost } from '../net/address-policy.js';
 
 /** Bytes of a receiver's answer kept for the delivery log; the rest is discarded unread. */
 const RESPONSE_EXCERPT_BYTES = 1024;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { assertCallbackAllowed, callbackProblem, guardedLookup, isAllowedHost, isBlockedAddress } from '../../src/webhooks/callback-guard.js';
-import { ApiError } from '../../src/errors/api-error.js';
+import { assertCallbackAllowed, callbackProblem, CallbackRefused, guardedLookup } from '../../src/webhooks/callback-guard.js';
+import { isAllowedHost, isBlockedAddress } from '../../src/net/address-policy.js';
+import { checkSubmittable, type SubmitChecks } from '../../src/admission/submit-checks.js';
+import { AppError } from '../../src/errors/app-error.js';
+import type { JobRequest } from '../../src/jobs/job-types.js';
 import { signatureHeaders } from '../../src/webhooks/webhook-sender.js';
 import { Webhook } from 'standardwebhooks';
 
@@ -42,15 +45,22 @@ describe('webhook SSRF guard', () => {
     assert.equal(isAllowedHost('127.0.0.2', ['127.0.0.1']), false);
   });
 
-  it('assertCallbackAllowed answers 400 VALIDATION_FAILED on callback_url, and passes allowed ones', async () => {
-    const err = await assertCallbackAllowed('http://10.0.0.1/hook', []).then(() => undefined, (e: unknown) => e);
-    assert.ok(err instanceof ApiError);
-    assert.equal(err.getStatus(), 400);
+  it('assertCallbackAllowed throws CallbackRefused with the problem, and passes allowed ones', async () => {
+    const refused = await assertCallbackAllowed('http://10.0.0.1/hook', []).then(() => undefined, (e: unknown) => e);
+    assert.ok(refused instanceof CallbackRefused);
+    assert.match(refused.message, /^10\.0\.0\.1 is a loopback, private/);
+    await assertCallbackAllowed('http://10.0.0.1/hook', ['10.0.0.1']);
+    await assertCallbackAllowed('https://8.8.8.8/hook', []);
+  });
+
+  it('admission answers a refused callback_url as VALIDATION_FAILED on the field', async () => {
+    const checks = { config: { registryMirror: '127.0.0.1:5000', registryListen: '127.0.0.1:5999', insecureRegistries: [], registryAllowedHosts: [], webhooks: { allowedHosts: [] } }, tenant: 'default', principal: { tenant: 'default', root: true } } as unknown as SubmitChecks;
+    const err = await checkSubmittable({ action: 'inspect', image: 'debian', callback_url: 'http://10.0.0.1/hook' } as JobRequest, checks).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof AppError);
+    assert.equal(err.kind, 'invalid');
     assert.equal(err.code, 'VALIDATION_FAILED');
     assert.match(err.message, /^invalid body: callback_url: 10\.0\.0\.1 is a loopback, private/);
     assert.deepEqual(err.details, { fields: [{ path: 'callback_url', message: err.message.replace('invalid body: callback_url: ', '') }] });
-    await assertCallbackAllowed('http://10.0.0.1/hook', ['10.0.0.1']);
-    await assertCallbackAllowed('https://8.8.8.8/hook', []);
   });
 
   it('refuses other schemes, credentials, blocked literals and names that resolve to blocked addresses; the allow list overrides', async () => {

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BadRequestException, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { ApiError } from '../../src/errors/api-error.js';
+import { AppError } from '../../src/errors/app-error.js';
+import { status } from '@grpc/grpc-js';
 import { toErrorBody } from '../../src/api/api-exception.filter.js';
+import { toGrpcError } from '../../src/grpc/grpc-errors.js';
+import { JobOperationError } from '../../src/jobs/job.service.js';
 
 describe('toErrorBody', () => {
-  it('keeps the code, message and details of an ApiError', () => {
-    const { status, body } = toErrorBody(new ApiError(422, 'INVALID_PLATFORM', 'platform "x" is not os/arch', { field: 'platform' }));
-    assert.equal(status, 422);
+  it('keeps the code, message and details of an AppError, with the status of its kind', () => {
+    const { status, body } = toErrorBody(new AppError('invalid', 'INVALID_PLATFORM', 'platform "x" is not os/arch', { field: 'platform' }));
+    assert.equal(status, 400);
     assert.deepEqual(body, { error: { code: 'INVALID_PLATFORM', message: 'platform "x" is not os/arch', details: { field: 'platform' } } });
   });
 
@@ -35,5 +38,27 @@ describe('toErrorBody', () => {
     const { status, body } = toErrorBody(new TypeError('cannot read properties of undefined (secret path /etc/x)'));
     assert.equal(status, 500);
     assert.deepEqual(body, { error: { code: 'INTERNAL', message: 'internal error; see the server log', details: {} } });
+  });
+});
+
+describe('one error, mapped once per transport', () => {
+  it('answers job refusals with the same HTTP and gRPC status as before the AppError', () => {
+    const cases: [JobOperationError, number, status][] = [
+      [new JobOperationError('NOT_FOUND', 'no job x'), 404, status.NOT_FOUND],
+      [new JobOperationError('IDEMPOTENCY_CONFLICT', 'reused', { job_id: 'j' }), 409, status.ALREADY_EXISTS],
+      [new JobOperationError('JOB_FINISHED', 'job j already succeeded', { state: 'succeeded' }), 409, status.FAILED_PRECONDITION],
+      [new JobOperationError('QUEUE_UNAVAILABLE', 'could not queue the job'), 503, status.UNAVAILABLE],
+    ];
+    for (const [err, http, grpc] of cases) {
+      const { status: got, body } = toErrorBody(err);
+      assert.equal(got, http, err.code);
+      assert.deepEqual(body.error, { code: err.code, message: err.message, details: err.details });
+      assert.deepEqual(toGrpcError(err), { code: grpc, message: `${err.code}: ${err.message}` });
+    }
+  });
+
+  it('leaves anything that is not an AppError to the internal-error answer', () => {
+    assert.equal(toGrpcError(new Error('boom')), undefined);
+    assert.equal(toErrorBody(new Error('boom')).status, 500);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseJobRequest } from '../../src/api/jobs.controller.js';
-import { ApiError } from '../../src/errors/api-error.js';
+import { parseJobRequest } from '../../src/admission/parse-request.js';
+import { AppError } from '../../src/errors/app-error.js';
 import { submitToBody } from '../../src/grpc/jobs.grpc-controller.js';
 import { canonicalJson } from '../../src/jobs/job.service.js';
 import { toEvent } from '../../src/jobs/job-store.js';
@@ -18,13 +18,13 @@ describe('parseJobRequest', () => {
     assert.deepEqual(parseJobRequest({ action: 'inspect', image: 'debian', timeout_seconds: 5 }), { action: 'inspect', image: 'debian', timeout_seconds: 5 });
   });
   it('names the action field when the action is unknown, before any action schema', () => {
-    assert.throws(() => parseJobRequest({ action: 'deploy', whatever: true }), (e: unknown) => e instanceof ApiError && e.getStatus() === 400 && (e.details.fields as { path: string }[])[0]!.path === 'action');
+    assert.throws(() => parseJobRequest({ action: 'deploy', whatever: true }), (e: unknown) => e instanceof AppError && e.kind === 'invalid' && (e.details.fields as { path: string }[])[0]!.path === 'action');
   });
   it('lists every bad field with its path', () => {
     assert.throws(
       () => parseJobRequest({ action: 'inspect', image: '-x', platform: 'windows', timeout_seconds: -1 }),
       (e: unknown) => {
-        assert.ok(e instanceof ApiError);
+        assert.ok(e instanceof AppError);
         assert.deepEqual((e.details.fields as { path: string }[]).map((f) => f.path).sort(), ['image', 'platform', 'timeout_seconds']);
         return true;
       },

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { checkJobRegistries, assertRegistriesAllowed } from '../../src/admission/registry-policy.js';
-import { ApiError } from '../../src/errors/api-error.js';
+import { AppError } from '../../src/errors/app-error.js';
 import { RegistryClient, RegistryError } from '../../src/engines/registry/registry-client.js';
 import { RegistryGuard } from '../../src/engines/registry/registry-guard.js';
 import { readCapped } from '../../src/engines/registry/registry-transport.js';
@@ -14,12 +14,12 @@ import type { JobRequest } from '../../src/jobs/job-types.js';
 const MIRROR = '127.0.0.1:5000';
 const config = (extra: { registryMirror?: string; insecureRegistries?: string[]; registryAllowedHosts?: string[] } = {}) => ({ registryMirror: MIRROR, registryListen: '127.0.0.1:5999', insecureRegistries: [], registryAllowedHosts: [], ...extra });
 
-async function refusal(request: JobRequest, cfg = config()): Promise<ApiError | undefined> {
+async function refusal(request: JobRequest, cfg = config()): Promise<AppError | undefined> {
   try {
     await checkJobRegistries(request, cfg);
     return undefined;
   } catch (err) {
-    assert.ok(err instanceof ApiError, String(err));
+    assert.ok(err instanceof AppError, String(err));
     return err;
   }
 }
@@ -77,7 +77,7 @@ describe('checkJobRegistries (submission)', () => {
     for (const [request, path] of cases) {
       const err = await refusal(request);
       assert.ok(err, `${JSON.stringify(request)} was accepted`);
-      assert.equal(err.getStatus(), 400);
+      assert.equal(err.kind, 'invalid');
       assert.equal(err.code, 'REGISTRY_FORBIDDEN');
       assert.equal(err.details.path, path, JSON.stringify(request));
       assert.match(err.message, new RegExp(`^${path.replace('.', '\\.')}: `));
@@ -96,7 +96,7 @@ describe('checkJobRegistries (submission)', () => {
   });
 
   it('lists every refused reference in details.refused', async () => {
-    await assert.rejects(assertRegistriesAllowed([{ path: 'ref', reference: bad }, { path: 'other', reference: '10.0.0.1/a:1' }], config()), (err: ApiError) => {
+    await assert.rejects(assertRegistriesAllowed([{ path: 'ref', reference: bad }, { path: 'other', reference: '10.0.0.1/a:1' }], config()), (err: AppError) => {
       assert.deepEqual((err.details.refused as { path: string }[]).map((r) => r.path), ['ref', 'other']);
       assert.equal(err.details.registry, '127.0.0.1:6379');
       return true;

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { canonicalRepository, matchesPattern, normalizePattern, patternCovers } from '../../src/auth/repository-patterns.js';
 import { checkJobRepositories, repositoryRefusal, repositoryTargets } from '../../src/admission/repository-policy.js';
 import type { JobRequest } from '../../src/jobs/job-types.js';
-import { ApiError } from '../../src/errors/api-error.js';
+import { AppError } from '../../src/errors/app-error.js';
 
 const REG = 'registry.example:5000';
 
@@ -133,8 +133,8 @@ describe('repository policy', () => {
       checkJobRepositories({ action: 'build', tags: [`${REG}/team-b/ok:1`, `${REG}/team-a/app:1`], push_to: ['debian:x'] } as JobRequest, narrow, config);
       assert.fail('not refused');
     } catch (err) {
-      assert.ok(err instanceof ApiError);
-      assert.equal(err.getStatus(), 403);
+      assert.ok(err instanceof AppError);
+      assert.equal(err.kind, 'forbidden');
       assert.equal(err.code, 'REPOSITORY_FORBIDDEN');
       assert.equal(err.details.path, 'tags.1');
       assert.equal(err.details.reference, `${REG}/team-a/app:1`);

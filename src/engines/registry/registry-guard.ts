@@ -1,13 +1,13 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import type { AppConfig } from '../../config/config.js';
-import { isBlockedAddress, normalizeHost, resolveAll } from '../../webhooks/callback-guard.js';
+import { isBlockedAddress, normalizeHost, resolveAll } from '../../net/address-policy.js';
 import { DOCKER_HUB, parseHostPort } from '../references.js';
 
 /**
  * Which registries the server may talk to on behalf of a tenant (issue 14: the registry
  * client must not be a port scanner). A registry may be any public address; a loopback,
- * private, link-local, CGNAT, metadata or reserved one (the webhook guard's list) only
+ * private, link-local, CGNAT, metadata or reserved one (net/address-policy.ts) only
  * when the operator configured it: the docker.io mirror (or the embedded registry),
  * STEVEDORE_INSECURE_REGISTRIES and STEVEDORE_REGISTRY_ALLOWED_HOSTS. Judged on the
  * addresses a name resolves to, at submission and again at connect time (the lookup
