@@ -26,7 +26,7 @@ export function freePort(): Promise<number> {
 export async function startChild(command: string, args: string[], env: NodeJS.ProcessEnv, ready: () => Promise<boolean>, name: string): Promise<ChildProcess> {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stderr.on('data', (d) => (stderr += d));
   children.push(child);
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {

@@ -7,7 +7,18 @@
 // usage: node make-oci-image.mjs --out DIR --tag TAG [--base LAYOUT] [--layer TAR]...
 //          [--env K=V]... [--cmd JSON] [--entrypoint JSON] [--comment TEXT]
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, linkSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  linkSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -31,7 +42,9 @@ for (let i = 0; i < argv.length; i++) {
 if (!opts.out || !opts.tag || opts.layers.length === 0) usage('--out, --tag and at least one --layer are required');
 
 function usage(problem) {
-  console.error(`make-oci-image.mjs: ${problem}\nusage: make-oci-image.mjs --out DIR --tag TAG [--base LAYOUT] [--layer TAR]... [--env K=V]... [--cmd JSON] [--entrypoint JSON] [--comment TEXT]`);
+  console.error(
+    `make-oci-image.mjs: ${problem}\nusage: make-oci-image.mjs --out DIR --tag TAG [--base LAYOUT] [--layer TAR]... [--env K=V]... [--cmd JSON] [--entrypoint JSON] [--comment TEXT]`,
+  );
   process.exit(2);
 }
 
@@ -78,7 +91,11 @@ for (const tar of opts.layers) {
   await pipeline(createReadStream(tar), createGzip({ level: 6 }), createWriteStream(tmp));
   const hex = await sha256File(tmp);
   renameSync(tmp, join(blobs, hex));
-  newLayers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${hex}`, size: statSync(join(blobs, hex)).size });
+  newLayers.push({
+    mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    digest: `sha256:${hex}`,
+    size: statSync(join(blobs, hex)).size,
+  });
 }
 
 // Env: the base's, with same-named variables replaced.
@@ -92,25 +109,49 @@ for (const pair of opts.env) {
 const imageConfig = { ...(baseConfig.config ?? {}), Env: env };
 if (opts.cmd) imageConfig.Cmd = opts.cmd;
 if (opts.entrypoint) imageConfig.Entrypoint = opts.entrypoint;
-const config = writeBlob(Buffer.from(JSON.stringify({
-  created,
-  architecture: baseConfig.architecture ?? 'amd64',
-  os: baseConfig.os ?? 'linux',
-  config: imageConfig,
-  rootfs: { type: 'layers', diff_ids: [...(baseConfig.rootfs?.diff_ids ?? []), ...diffIds] },
-  history: [...(baseConfig.history ?? []), ...opts.layers.map(() => ({ created, created_by: opts.comment ?? 'stevedore scripts/make-oci-image.mjs' }))],
-})));
-const manifest = writeBlob(Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-  layers: [...baseLayers, ...newLayers],
-})));
+const config = writeBlob(
+  Buffer.from(
+    JSON.stringify({
+      created,
+      architecture: baseConfig.architecture ?? 'amd64',
+      os: baseConfig.os ?? 'linux',
+      config: imageConfig,
+      rootfs: { type: 'layers', diff_ids: [...(baseConfig.rootfs?.diff_ids ?? []), ...diffIds] },
+      history: [
+        ...(baseConfig.history ?? []),
+        ...opts.layers.map(() => ({ created, created_by: opts.comment ?? 'stevedore scripts/make-oci-image.mjs' })),
+      ],
+    }),
+  ),
+);
+const manifest = writeBlob(
+  Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [...baseLayers, ...newLayers],
+    }),
+  ),
+);
 writeFileSync(join(opts.out, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-writeFileSync(join(opts.out, 'index.json'), JSON.stringify({
-  schemaVersion: 2,
-  mediaType: 'application/vnd.oci.image.index.v1+json',
-  manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': opts.tag } }],
-}, null, 2));
+writeFileSync(
+  join(opts.out, 'index.json'),
+  JSON.stringify(
+    {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': opts.tag },
+        },
+      ],
+    },
+    null,
+    2,
+  ),
+);
 const bytes = [...baseLayers, ...newLayers].reduce((n, l) => n + l.size, 0);
 console.log(JSON.stringify({ manifest: manifest.digest, layers: baseLayers.length + newLayers.length, compressed_bytes: bytes }));

@@ -33,28 +33,49 @@ const gzPath = join(blobs, 'layer.tmp');
 await pipeline(createReadStream(rootfsTar), createGzip({ level: 9 }), createWriteStream(gzPath));
 const layerHex = await sha256File(gzPath);
 renameSync(gzPath, join(blobs, layerHex));
-const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${layerHex}`, size: statSync(join(blobs, layerHex)).size };
+const layer = {
+  mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  digest: `sha256:${layerHex}`,
+  size: statSync(join(blobs, layerHex)).size,
+};
 
 const created = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000).toISOString();
-const config = writeBlob(Buffer.from(JSON.stringify({
-  created,
-  architecture: 'amd64',
-  os: 'linux',
-  config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['bash'] },
-  rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] },
-  history: [{ created, created_by: 'debootstrap --variant=minbase (stevedore scripts/base-image.sh)' }],
-})));
-const manifest = writeBlob(Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: 'application/vnd.oci.image.manifest.v1+json',
-  config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-  layers: [layer],
-})));
+const config = writeBlob(
+  Buffer.from(
+    JSON.stringify({
+      created,
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['bash'] },
+      rootfs: { type: 'layers', diff_ids: [`sha256:${diffId}`] },
+      history: [{ created, created_by: 'debootstrap --variant=minbase (stevedore scripts/base-image.sh)' }],
+    }),
+  ),
+);
+const manifest = writeBlob(
+  Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [layer],
+    }),
+  ),
+);
 writeFileSync(join(outDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-writeFileSync(join(outDir, 'index.json'), JSON.stringify({
-  schemaVersion: 2,
-  mediaType: 'application/vnd.oci.image.index.v1+json',
-  manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }],
-}, null, 2));
+writeFileSync(
+  join(outDir, 'index.json'),
+  JSON.stringify(
+    {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } },
+      ],
+    },
+    null,
+    2,
+  ),
+);
 rmSync(gzPath, { force: true });
 console.log(JSON.stringify({ manifest: manifest.digest, layer_bytes: layer.size, rootfs_bytes: statSync(rootfsTar).size }));

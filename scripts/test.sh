@@ -5,6 +5,16 @@
 t0=$(date +%s)
 "$SCRIPTS_DIR/setup.sh"
 use_node
+# Style gates, right after setup.sh compiled TypeScript and before the slow setup and
+# tests below: a formatting or lint violation fails the run within seconds, and the
+# message names the command that fixes it. Both run, so one run reports both.
+cd "$PROJECT_DIR"
+style_ok=true
+log "npm run format:check"
+npm run -s format:check >&2 || { style_ok=false; log "formatting differs from Prettier's (files above): run \`npm run format\` and commit the result"; }
+log "npm run lint"
+npm run -s lint >&2 || { style_ok=false; log "ESLint found errors (above): \`npx eslint --fix .\` fixes some of them, the rest by hand; \`npm run lint\` to check again"; }
+$style_ok || die "style checks failed (see above)"
 "$SCRIPTS_DIR/start-dockerd.sh"
 "$SCRIPTS_DIR/test-images.sh"
 # schemathesis for test/integration/fuzz.test.ts, in a venv under the cache.

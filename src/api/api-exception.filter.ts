@@ -70,7 +70,7 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
     if (status === 503 && typeof response === 'object' && response && 'error' in response && 'status' in response) {
       // terminus readiness result: name the failing parts in the message
       const failing = Object.keys((response as { error: Record<string, unknown> }).error ?? {});
-      return { status, body: { error: { code: 'NOT_READY', message: `not ready: ${failing.join(', ') || 'unknown'} unavailable`, details: response as Record<string, unknown> } } };
+      return { status, body: { error: { code: 'NOT_READY', message: `not ready: ${failing.join(', ') || 'unknown'} unavailable`, details: response } } };
     }
     const message = typeof response === 'string' ? response : messageOf(response) ?? exception.message;
     return { status, body: { error: { code: CODE_BY_STATUS[status] ?? (status < 500 ? 'INVALID_REQUEST' : 'INTERNAL'), message, details: {} } } };

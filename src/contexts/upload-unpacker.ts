@@ -73,7 +73,7 @@ async function tarStream(file: string): Promise<Readable> {
 async function feed(parser: Parser, file: string, limits: UnpackLimits): Promise<void> {
   let failure: unknown;
   const finished = new Promise<void>((resolve, reject) => {
-    parser.on('error', (err: unknown) => {
+    parser.on('error', (err: Error) => {
       failure ??= err;
       reject(err);
     });
@@ -111,16 +111,16 @@ async function feed(parser: Parser, file: string, limits: UnpackLimits): Promise
 async function inspect(file: string, policy: EntryPolicy, limits: UnpackLimits): Promise<void> {
   // strict: a checksum failure or truncated archive is an error, not a skipped entry.
   const parser = new Parser({ strict: true, zstd: false, brotli: false, maxMetaEntrySize: MAX_META_ENTRY_BYTES });
-  let refusal: unknown;
-  const refuse = (err: unknown) => {
+  let refusal: Error | undefined;
+  const refuse = (err: Error) => {
     refusal ??= err;
-    parser.abort(new Error((err as Error).message));
+    parser.abort(new Error(err.message));
   };
   parser.on('entry', (entry: ReadEntry) => {
     try {
       if (!refusal) policy.check(entry);
     } catch (err) {
-      refuse(err);
+      refuse(err as Error);
     }
     entry.resume();
   });

@@ -55,7 +55,7 @@ export function submitToBody(msg: SubmitMessage): Record<string, unknown> {
   const body: Record<string, unknown> = { action };
   for (const [k, v] of Object.entries(fields)) if (present(fields, k, v)) body[k] = v;
   if (action === 'scan') cleanScanOptions(body);
-  if (action === 'build' && body.scan) cleanScanOptions((body.scan = clean(body.scan as Record<string, unknown>)) as Record<string, unknown>);
+  if (action === 'build' && body.scan) cleanScanOptions((body.scan = clean(body.scan as Record<string, unknown>)));
   if (action === 'build' && body.sign) body.sign = (body.sign as { key?: string }).key ? { key: (body.sign as { key: string }).key } : true;
   if (action === 'optimize' && body.context_upload) {
     body.context = { upload: body.context_upload };

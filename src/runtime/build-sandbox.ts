@@ -133,7 +133,7 @@ export class BuildSandbox {
       await sandbox.apply(await resolveEndpoints(allowedHosts));
     } catch (err) {
       await sandbox.release();
-      throw new Error(`cannot install the build sandbox firewall: ${(err as Error).message}`);
+      throw new Error(`cannot install the build sandbox firewall: ${(err as Error).message}`, { cause: err });
     }
     return sandbox;
   }

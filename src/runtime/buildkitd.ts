@@ -45,7 +45,7 @@ export interface StartedBuildkitd {
   address: string;
   daemon: Daemon;
   network: SandboxNetwork;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /**

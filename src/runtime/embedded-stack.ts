@@ -198,7 +198,7 @@ async function assertPortFree(hostPort: string, hint: string): Promise<void> {
       return;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EADDRINUSE' || Date.now() > deadline) throw new Error(`cannot listen on ${hostPort} for the embedded registry (${code}); set ${hint}`);
+      if (code !== 'EADDRINUSE' || Date.now() > deadline) throw new Error(`cannot listen on ${hostPort} for the embedded registry (${code}); set ${hint}`, { cause: err });
       await new Promise((r) => setTimeout(r, 200));
     }
   }

@@ -56,7 +56,7 @@ export function guardedLookup(allowedHosts: readonly string[]) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '');
-      const list = addresses as LookupAddress[];
+      const list = addresses;
       const allowed = isAllowedHost(hostname, allowedHosts);
       const bad = allowed ? undefined : list.find((a) => isBlockedAddress(a.address));
       if (bad) return callback(Object.assign(new CallbackRefused(`refused: ${hostname} resolves to ${bad.address} (SSRF guard)`), { code: 'ECALLBACKREFUSED' }), '');

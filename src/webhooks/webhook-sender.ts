@@ -46,7 +46,7 @@ export function sendWebhook(message: WebhookMessage, options: { timeoutMs: numbe
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(url, {
       method: 'POST',
-      lookup: guardedLookup(options.allowedHosts) as never,
+      lookup: guardedLookup(options.allowedHosts),
       headers: { 'content-type': 'application/json', 'user-agent': 'stevedore-webhooks', ...signatureHeaders(message) },
     });
     let response: IncomingMessage | undefined;

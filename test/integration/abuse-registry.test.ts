@@ -190,7 +190,7 @@ describe('a registry that abuses the client (issue 14)', () => {
     assert.equal(answers.size, 1, 'every internal address gets the same answer, whatever listens there');
     const grpc = jobsClient(stack.grpcAddress, TOKEN);
     try {
-      await assert.rejects(grpc.submit({ inspect: { image: `127.0.0.1:${redisPort}/x/y:1` } }), (err: { code: number; details: string }) => err.code === status.INVALID_ARGUMENT && /REGISTRY_FORBIDDEN|not configured|loopback/.test(err.details));
+      await assert.rejects(grpc.submit({ inspect: { image: `127.0.0.1:${redisPort}/x/y:1` } }), (err: { code: status; details: string }) => err.code === status.INVALID_ARGUMENT && /REGISTRY_FORBIDDEN|not configured|loopback/.test(err.details));
     } finally {
       grpc.close();
     }

@@ -26,9 +26,9 @@ function cli(args: string[], env: Record<string, string> = {}, onStderr?: (text:
     const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), ...args], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', NO_COLOR: '1', STEVEDORE_STATE_DIR: '/nonexistent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
+      stderr += d.toString();
       onStderr?.(stderr);
     });
     child.on('error', reject);

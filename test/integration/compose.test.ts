@@ -212,7 +212,7 @@ describe('docker-compose.yml end to end', () => {
     // cosign v3 stores the signature as an OCI 1.1 referrer; without the registry's
     // referrers API, under the fallback tag sha256-<hex> (cosign v2: sha256-<hex>.sig).
     const sigTag = job.result.build.digest.replace(':', '-');
-    assert.ok(tags.tags.some((t) => t === sigTag || t === `${sigTag}.sig`), `a cosign signature tag for ${job.result.build.digest}: ${tags.tags}`);
+    assert.ok(tags.tags.some((t) => t === sigTag || t === `${sigTag}.sig`), `a cosign signature tag for ${job.result.build.digest}: ${tags.tags.join(',')}`);
 
     // And stevedore verifies it with the same key.
     const verify = await finished(await submit({ action: 'verify', image: release }), 120_000);
@@ -242,7 +242,7 @@ describe('docker-compose.yml end to end', () => {
     const registryOnBuild = (await addresses('registry')).build;
     assert.ok(registryOnBuild, 'the registry has an address on the build network');
     const targets = [...Object.values(await addresses('redis')).map((ip) => `${ip}/6379`), ...Object.values(await addresses('api')).map((ip) => `${ip}/8080`)];
-    assert.ok(targets.length >= 2, `addresses of redis and api: ${targets}`);
+    assert.ok(targets.length >= 2, `addresses of redis and api: ${targets.join(',')}`);
     const connects = (target: string) => `timeout 3 bash -c 'exec 3<>/dev/tcp/${target}'`;
     const probe = [
       'FROM debian:bookworm-slim',

@@ -63,7 +63,7 @@ describe('Redis outage under load', () => {
     const answers: { status: number; code?: string; ms: number }[] = [];
     while (Date.now() - outageStarted < OUTAGE_MS) {
       for (const [method, path, body] of [['POST', '/v1/jobs', { action: 'inspect', image: 'debian:bookworm-slim' }], ['GET', `/v1/jobs/${accepted[3]}`], ['GET', '/v1/jobs?limit=5'], ['GET', `/v1/jobs/${accepted[1]}/events?follow=false`]] as const) {
-        const res = await call(method, path, body as object | undefined);
+        const res = await call(method, path, body);
         answers.push({ status: res.status, code: res.body?.error?.code, ms: res.ms });
       }
       await new Promise((r) => setTimeout(r, 200));

@@ -18,13 +18,13 @@ function startRole(role: 'api' | 'worker', env: Record<string, string>): Role {
   const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], { env: { PATH: process.env.PATH!, STEVEDORE_CACHE_DIR: CACHE_DIR, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let buffer = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buffer += chunk.toString('utf8');
     const parts = buffer.split('\n');
     buffer = parts.pop()!;
     for (const line of parts) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>); // every line must be JSON
   });
-  child.stderr!.on('data', (d) => process.stderr.write(d));
+  child.stderr.on('data', (d) => process.stderr.write(d));
   return { child, lines };
 }
 
@@ -90,8 +90,8 @@ describe('observability: /metrics and JSON logs of split api and worker processe
   it('counts jobs, durations, queue depth, tool runs and HTTP requests under the documented names', async () => {
     const inspect = await submit({ action: 'inspect', image: `${registry}/library/debian:bookworm-slim` }, 'obs-inspect-1');
     const build = await submit({ action: 'build', dockerfile_inline: `FROM debian:bookworm-slim\nRUN echo observed-${Date.now()}\n` }, 'obs-build-1');
-    assert.equal(((await finished(inspect)) as { state: string }).state, 'succeeded');
-    assert.equal(((await finished(build)) as { state: string }).state, 'succeeded');
+    assert.equal((await finished(inspect)).state, 'succeeded');
+    assert.equal((await finished(build)).state, 'succeeded');
 
     const apiText = await (await fetch(`${base}/metrics`)).text();
     assert.ok((sample(apiText, 'stevedore_jobs_total', { action: 'inspect', state: 'queued' }) ?? 0) >= 1, 'api counts the queued jobs it created');

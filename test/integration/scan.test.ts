@@ -64,7 +64,7 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
     assert.deepEqual(list, ['report.sarif.json', 'sbom.cdx.json', 'trivy-report.json']);
     const sarif = (await request(server).get(`/v1/jobs/${job.id}/artifacts/report.sarif.json`).set(AUTH).expect(200)).body;
     assert.equal(JSON.parse(Buffer.isBuffer(sarif) ? sarif.toString() : JSON.stringify(sarif)).version, '2.1.0');
-    const cdx = await request(server).get(`/v1/jobs/${job.id}/artifacts/sbom.cdx.json`).set(AUTH).buffer(true).parse((res, cb) => { let d = ''; res.on('data', (c: Buffer) => (d += c)); res.on('end', () => cb(null, d)); });
+    const cdx = await request(server).get(`/v1/jobs/${job.id}/artifacts/sbom.cdx.json`).set(AUTH).buffer(true).parse((res, cb) => { let d = ''; res.on('data', (c: Buffer) => (d += c.toString())); res.on('end', () => cb(null, d)); });
     assert.equal(JSON.parse(cdx.body).bomFormat, 'CycloneDX');
     await request(server).get(`/v1/jobs/${job.id}/artifacts/../../etc/passwd`).set(AUTH).expect(404);
   });

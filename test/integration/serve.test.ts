@@ -51,8 +51,8 @@ const printed: Buffer[] = [];
 function serve(stateDir: string): ChildProcess {
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, STEVEDORE_STATE_DIR: stateDir, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_HTTP_PORT: String(HTTP_PORT), STEVEDORE_GRPC_PORT: String(GRPC_PORT), STEVEDORE_REGISTRY_LISTEN: REGISTRY, STEVEDORE_LOG_LEVEL: 'info', ...EXTRAS };
   const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => printed.push(d));
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => printed.push(d));
+  child.stderr.on('data', (d: Buffer) => {
     printed.push(d);
     process.stderr.write(d);
   });

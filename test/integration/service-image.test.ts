@@ -200,7 +200,7 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
       assert.ok(!r.vulnerabilities.some((v: any) => v.package === 'zlib1g'), 'zlib1g is not in the image');
     }
     // The scan sees the Debian packages the image ships (their dpkg records are kept) ...
-    const sbom = await request(server).get(`/v1/jobs/${jobIds.api}/artifacts/sbom.cdx.json`).set(AUTH).buffer(true).parse((res, cb) => { let d = ''; res.on('data', (c: Buffer) => (d += c)); res.on('end', () => cb(null, d)); });
+    const sbom = await request(server).get(`/v1/jobs/${jobIds.api}/artifacts/sbom.cdx.json`).set(AUTH).buffer(true).parse((res, cb) => { let d = ''; res.on('data', (c: Buffer) => (d += c.toString())); res.on('end', () => cb(null, d)); });
     const components = (JSON.parse(sbom.body).components as { name: string; type: string }[]).map((c) => c.name);
     for (const pkg of ['libc6', 'libstdc++6', 'libgcc-s1', 'bullmq']) assert.ok(components.includes(pkg), `${pkg} in the SBOM`);
     assert.ok(!components.includes('zlib1g') && !components.includes('dpkg') && !components.includes('bash'), components.join(' '));

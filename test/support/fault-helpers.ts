@@ -64,8 +64,8 @@ export function spawnGroup(name: string, command: string, args: string[], env: N
     if (echo) process.stderr.write(chunk);
     for (const l of listeners) l();
   };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const output = () => Buffer.concat(chunks).toString('utf8');
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const isRunning = () => child.exitCode === null && child.signalCode === null;

@@ -49,7 +49,7 @@ export async function startTestHosts(hosts: { address: string; gateway: string; 
       listeners.push(child);
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`test host ${h.address} did not start`)), 10_000);
-        child.stdout!.on('data', (chunk: Buffer) => {
+        child.stdout.on('data', (chunk: Buffer) => {
           for (const line of chunk.toString().split('\n')) {
             if (line === 'ready') {
               clearTimeout(timer);

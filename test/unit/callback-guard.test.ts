@@ -4,7 +4,6 @@ import { assertCallbackAllowed, callbackProblem, CallbackRefused, guardedLookup 
 import { isAllowedHost, isBlockedAddress } from '../../src/net/address-policy.js';
 import { checkSubmittable, type SubmitChecks } from '../../src/admission/submit-checks.js';
 import { AppError } from '../../src/errors/app-error.js';
-import type { JobRequest } from '../../src/jobs/job-types.js';
 import { signatureHeaders } from '../../src/webhooks/webhook-sender.js';
 import { Webhook } from 'standardwebhooks';
 
@@ -55,7 +54,7 @@ describe('webhook SSRF guard', () => {
 
   it('admission answers a refused callback_url as VALIDATION_FAILED on the field', async () => {
     const checks = { config: { registryMirror: '127.0.0.1:5000', registryListen: '127.0.0.1:5999', insecureRegistries: [], registryAllowedHosts: [], webhooks: { allowedHosts: [] } }, tenant: 'default', principal: { tenant: 'default', root: true } } as unknown as SubmitChecks;
-    const err = await checkSubmittable({ action: 'inspect', image: 'debian', callback_url: 'http://10.0.0.1/hook' } as JobRequest, checks).then(() => undefined, (e: unknown) => e);
+    const err = await checkSubmittable({ action: 'inspect', image: 'debian', callback_url: 'http://10.0.0.1/hook' }, checks).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof AppError);
     assert.equal(err.kind, 'invalid');
     assert.equal(err.code, 'VALIDATION_FAILED');
@@ -80,7 +79,7 @@ describe('webhook SSRF guard', () => {
       new Promise<{ err: (Error & { code?: string }) | null; address: unknown }>((resolve) => guardedLookup(allowed)('localhost', {}, (err, address) => resolve({ err, address })));
     const refused = await lookup([]);
     assert.equal(refused.err?.code, 'ECALLBACKREFUSED');
-    assert.match(refused.err!.message, /SSRF guard/);
+    assert.match(refused.err.message, /SSRF guard/);
     const allowed = await lookup(['localhost']);
     assert.equal(allowed.err, null);
     assert.match(String(allowed.address), /^(127\.0\.0\.1|::1)$/);

@@ -13,7 +13,7 @@ import { chunked, rawTar, type RawEntry } from '../support/tar-fixtures.js';
 /** A real archive of a small tree, made by node-tar the way a client would. */
 async function packTree(dir: string, gzip = false): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of create({ cwd: dir, gzip, portable: true }, ['.'])) chunks.push(chunk as Buffer);
+  for await (const chunk of create({ cwd: dir, gzip, portable: true }, ['.'])) chunks.push(chunk);
   return Buffer.concat(chunks);
 }
 

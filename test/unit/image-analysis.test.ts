@@ -145,7 +145,7 @@ describe('analyzeImage against an in-process registry', () => {
       const m = /^\/v2\/test\/app\/(manifests|blobs)\/(sha256:[a-f0-9]{64})$/.exec(req.url!);
       const body = m && (m[1] === 'manifests' ? manifests.get(m[2]!) : (served.get(m[2]!) ?? blobs.get(m[2]!)));
       if (!body) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': m![1] === 'manifests' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream', 'content-length': body.length });
+      res.writeHead(200, { 'content-type': m[1] === 'manifests' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream', 'content-length': body.length });
       res.end(req.method === 'HEAD' ? undefined : body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -130,7 +130,7 @@ describe('repository policy', () => {
   it('answers 403 REPOSITORY_FORBIDDEN naming the field and the reference', () => {
     const narrow = { tenant: 'team-b', repositories: [`${REG}/team-b/*`] };
     try {
-      checkJobRepositories({ action: 'build', tags: [`${REG}/team-b/ok:1`, `${REG}/team-a/app:1`], push_to: ['debian:x'] } as JobRequest, narrow, config);
+      checkJobRepositories({ action: 'build', tags: [`${REG}/team-b/ok:1`, `${REG}/team-a/app:1`], push_to: ['debian:x'] }, narrow, config);
       assert.fail('not refused');
     } catch (err) {
       assert.ok(err instanceof AppError);

@@ -15,7 +15,7 @@ function receiver(): Promise<{ server: Server; base: string; seen: { headers: In
   const seen: { headers: IncomingMessage['headers']; body: string }[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
-    req.on('data', (c: Buffer) => (body += c));
+    req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       seen.push({ headers: req.headers, body });
       if (req.url === '/ok') res.writeHead(204).end();

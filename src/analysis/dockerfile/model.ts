@@ -145,7 +145,7 @@ function toInstr(node: Instruction, lines: string[], index: number, escape: stri
   if (/^\s*\[/.test(body) && !body.includes('<<')) {
     try {
       const parsed: unknown = JSON.parse(body.split(`${escape}\n`).join(''));
-      if (Array.isArray(parsed) && parsed.every((a) => typeof a === 'string')) exec = parsed as string[];
+      if (Array.isArray(parsed) && parsed.every((a) => typeof a === 'string')) exec = parsed;
     } catch {
       // Not valid JSON: Docker runs it in shell form, and so do we.
     }

@@ -32,12 +32,11 @@ export function runScripts(instr: Instr, escape: string): string[] {
 export function joinContinuations(body: string, escape: string): string {
   const lines = body.split('\n');
   let out = '';
-  let continued = false;
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
     if (i > 0 && (/^\s*#/.test(line) || line.trim() === '')) continue;
     const trimmed = line.replace(/[ \t]+$/, '');
-    continued = trimmed.endsWith(escape);
+    const continued = trimmed.endsWith(escape);
     line = continued ? trimmed.slice(0, -1) : line;
     out += continued ? line : `${line}\n`;
   }

@@ -26,13 +26,13 @@ export const COMMON_HELP = `common options:
 export function parse(argv: string[], options: Options): { values: Values; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
-    return { values: values as Values, positionals };
+    return { values: values, positionals };
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
 }
 
-export const str = (v: Values, name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
+export const str = (v: Values, name: string): string | undefined => (typeof v[name] === 'string' ? (v[name]) : undefined);
 export const flag = (v: Values, name: string): boolean => v[name] === true;
 
 /** A repeatable option, each value also split on commas: `--platform a,b --platform c`. */

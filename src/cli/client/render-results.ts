@@ -1,6 +1,6 @@
 import type { JobError } from '../../jobs/job-types.js';
 import { BuildView } from './render-build.js';
-import { renderPolicy, renderScan, severityTable, type ScanResultView } from './render-scan.js';
+import { renderPolicy, renderScan, severityTable } from './render-scan.js';
 import { PLAIN, formatBytes, formatSeconds, table, type Paint } from './terminal.js';
 
 type R = Record<string, any>;
@@ -12,7 +12,7 @@ export function renderResult(action: string, result: R | null | undefined, paint
     case 'build':
       return renderBuild(result, paint);
     case 'scan':
-      return renderScan(result as ScanResultView, paint);
+      return renderScan(result, paint);
     case 'inspect':
       return renderInspect(result.image_info ?? {}, paint);
     case 'optimize':
@@ -34,7 +34,7 @@ export function renderBuild(result: R, paint: Paint = PLAIN): string[] {
   const tags: string[] = result.tags ?? [];
   const lines = [`${paint.green('built')} ${tags.length ? tags.join(', ') : '(not pushed)'}${build.digest ? ` ${build.digest}` : ''} in ${formatSeconds(build.duration_ms)} (${build.cache_hits ?? 0} of ${steps.length} steps cached)`];
   if (result.stages) lines.push(`stages: ${(result.stages as R[]).map((s) => `${s.name} ${s.state === 'succeeded' ? paint.green(s.state) : paint.red(s.state)} ${formatSeconds(s.duration_ms)}`).join(', ')}`);
-  if (result.summary) lines.push('', ...severityTable(result as ScanResultView, paint));
+  if (result.summary) lines.push('', ...severityTable(result, paint));
   if (result.policy) lines.push(...renderPolicy(result.policy, paint));
   if (result.signed) lines.push(...renderSigned(result.signed));
   if (result.attestations?.length) lines.push(`attested: ${(result.attestations as string[]).join(', ')}`);
@@ -136,7 +136,7 @@ export function renderJob(job: R, paint: Paint = PLAIN): string[] {
     ['finished', job.finished_at ?? ''],
     ['attempts', String(job.attempts ?? '')],
   ].filter(([, v]) => v);
-  const lines = table(rows.map(([k, v]) => [paint.bold(k!), v!]));
+  const lines = table(rows.map(([k, v]) => [paint.bold(k), v!]));
   const more = job.state === 'succeeded' ? renderResult(job.action, job.result, paint) : renderJobError(job.action, job.error, paint);
   return more.length ? [...lines, '', ...more] : lines;
 }

@@ -4,13 +4,14 @@
  * NO_COLOR (https://no-color.org).
  */
 export interface Paint {
-  bold(s: string): string;
-  dim(s: string): string;
-  red(s: string): string;
-  green(s: string): string;
-  yellow(s: string): string;
-  blue(s: string): string;
-  cyan(s: string): string;
+  // Function-typed properties, not methods: renderers pass them around unbound.
+  bold: (s: string) => string;
+  dim: (s: string) => string;
+  red: (s: string) => string;
+  green: (s: string) => string;
+  yellow: (s: string) => string;
+  blue: (s: string) => string;
+  cyan: (s: string) => string;
 }
 
 const code = (open: number, close: number) => (s: string) => `\u001b[${open}m${s}\u001b[${close}m`;
@@ -25,9 +26,9 @@ export function paintFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = p
 
 export interface Output {
   /** Results: summaries, tables, JSON. */
-  out(line: string): void;
+  out: (line: string) => void;
   /** Progress, warnings and errors. */
-  err(line: string): void;
+  err: (line: string) => void;
   /** Colours for each stream. */
   paintOut: Paint;
   paintErr: Paint;

@@ -83,7 +83,7 @@ export function removes(ctx: RuleContext, instr: Instr, ...prefixes: string[]): 
 /** A `--mount=type=cache` whose target is under one of the given directories. */
 export function hasCacheMount(instr: Instr, ...targets: string[]): boolean {
   return flagValues(instr, 'mount').some((m) => {
-    const opts = Object.fromEntries(m.split(',').map((kv) => kv.split('=') as [string, string?]));
+    const opts = Object.fromEntries(m.split(',').map((kv) => kv.split('=') as [string, string?])) as Record<string, string | undefined>;
     const target = opts['target'] ?? opts['dst'] ?? opts['destination'] ?? '';
     return opts['type'] === 'cache' && targets.some((t) => target === t || target.startsWith(`${t}/`) || t.startsWith(`${target}/`));
   });
