@@ -11,7 +11,7 @@ export function parseJobRequest(body: unknown): JobRequest {
   }
   validate(actionSchema, { action: (body as { action?: unknown }).action }, 'body');
   refuseHugeMaps(body as Record<string, unknown>);
-  return validate(jobRequestSchema, body, 'body') as JobRequest;
+  return validate(jobRequestSchema, body, 'body');
 }
 
 /**

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { parseSize } from '../analysis/optimize/target-size.js';
 import { buildJobSchema, relativePath } from './build-request.schema.js';
-import { commonFields, imageReferenceSchema, keyNameSchema, platformSchema, registryHostSchema, scanPolicySchema } from './request-fields.js';
+import {
+  commonFields,
+  imageReferenceSchema,
+  keyNameSchema,
+  platformSchema,
+  registryHostSchema,
+  scanPolicySchema,
+} from './request-fields.js';
 
 /**
  * Every action, one row each: its request schema (what the API accepts, the OpenAPI docs
@@ -36,16 +43,28 @@ const scanJobSchema = z
     action: z.literal('scan'),
     image: imageReferenceSchema,
     platform: platformSchema.optional(),
-    scanners: z.array(z.enum(['vuln', 'secret'], { error: 'must be vuln or secret' })).min(1).max(2).optional(),
-    severity: z.array(z.enum(['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'], { error: 'must be CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN' })).min(1).max(5).optional(),
+    scanners: z
+      .array(z.enum(['vuln', 'secret'], { error: 'must be vuln or secret' }))
+      .min(1)
+      .max(2)
+      .optional(),
+    severity: z
+      .array(z.enum(['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'], { error: 'must be CRITICAL, HIGH, MEDIUM, LOW or UNKNOWN' }))
+      .min(1)
+      .max(5)
+      .optional(),
     ignore_unfixed: z.boolean().optional(),
     policy: scanPolicySchema.optional(),
     ...commonFields,
   })
   .strict();
 
-const signJobSchema = z.object({ action: z.literal('sign'), image: imageReferenceSchema, key: keyNameSchema.optional(), ...commonFields }).strict();
-const verifyJobSchema = z.object({ action: z.literal('verify'), image: imageReferenceSchema, key: keyNameSchema.optional(), ...commonFields }).strict();
+const signJobSchema = z
+  .object({ action: z.literal('sign'), image: imageReferenceSchema, key: keyNameSchema.optional(), ...commonFields })
+  .strict();
+const verifyJobSchema = z
+  .object({ action: z.literal('verify'), image: imageReferenceSchema, key: keyNameSchema.optional(), ...commonFields })
+  .strict();
 
 const pushJobSchema = z
   .object({
@@ -58,38 +77,60 @@ const pushJobSchema = z
   })
   .strict()
   .superRefine((req, ctx) => {
-    if (!!req.destinations === !!req.registry) ctx.addIssue({ code: 'custom', path: ['destinations'], message: 'give destinations, or the seed form registry (not both)' });
+    if (!!req.destinations === !!req.registry)
+      ctx.addIssue({ code: 'custom', path: ['destinations'], message: 'give destinations, or the seed form registry (not both)' });
   });
 
 const optimizeJobSchema = z
   .object({
     action: z.literal('optimize'),
-    dockerfile_inline: z.string().min(1).max(1024 * 1024).optional(),
+    dockerfile_inline: z
+      .string()
+      .min(1)
+      .max(1024 * 1024)
+      .optional(),
     // An uploaded context holding the Dockerfile (at dockerfile_path, default Dockerfile).
-    context: z.object({ upload: z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex>') }).strict().optional(),
+    context: z
+      .object({ upload: z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex>') })
+      .strict()
+      .optional(),
     dockerfile_path: relativePath.optional(),
     // An image to analyse layer by layer (platform chosen from an index).
     image: imageReferenceSchema.optional(),
     platform: platformSchema.optional(),
     // e.g. 100MB, 1.5GiB, 800kB
-    target_size: z.string().max(32).superRefine((v, ctx) => {
-      try {
-        parseSize(v);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    }).optional(),
+    target_size: z
+      .string()
+      .max(32)
+      .superRefine((v, ctx) => {
+        try {
+          parseSize(v);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      })
+      .optional(),
     // Rule ids to suppress.
-    ignore: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a rule id')).max(100).optional(),
+    ignore: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a rule id'))
+      .max(100)
+      .optional(),
     // Build the original and the rewrite, compare sizes and smoke-test both.
     verify: z.boolean().optional(),
     ...commonFields,
   })
   .strict()
   .superRefine((req, ctx) => {
-    if (!req.dockerfile_inline && !req.context && !req.image) ctx.addIssue({ code: 'custom', path: ['dockerfile_inline'], message: 'give dockerfile_inline, a context (+ dockerfile_path) or an image' });
-    if (req.dockerfile_inline && req.context) ctx.addIssue({ code: 'custom', path: ['context'], message: 'give dockerfile_inline or a context, not both' });
-    if (req.verify && !req.dockerfile_inline && !req.context) ctx.addIssue({ code: 'custom', path: ['verify'], message: 'verify builds the Dockerfile: give one' });
+    if (!req.dockerfile_inline && !req.context && !req.image)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dockerfile_inline'],
+        message: 'give dockerfile_inline, a context (+ dockerfile_path) or an image',
+      });
+    if (req.dockerfile_inline && req.context)
+      ctx.addIssue({ code: 'custom', path: ['context'], message: 'give dockerfile_inline or a context, not both' });
+    if (req.verify && !req.dockerfile_inline && !req.context)
+      ctx.addIssue({ code: 'custom', path: ['verify'], message: 'verify builds the Dockerfile: give one' });
   });
 
 /** The rows' order is the actions' public order (enums, queues, the dashboard). */
@@ -121,7 +162,9 @@ export type OptimizeRequest = JobRequests['optimize'];
 type RequestSchema = ActionTable[Action]['schema'];
 /** The order of the request body's oneOf in openapi.yaml, which predates the table; actions not listed follow in table order. */
 const DOCUMENTED_ORDER: readonly Action[] = ['inspect', 'build', 'scan', 'sign', 'verify', 'push', 'optimize'];
-const documented = [...DOCUMENTED_ORDER, ...ACTIONS.filter((a) => !DOCUMENTED_ORDER.includes(a))].map((a): RequestSchema => ACTION_TABLE[a].schema);
+const documented = [...DOCUMENTED_ORDER, ...ACTIONS.filter((a) => !DOCUMENTED_ORDER.includes(a))].map(
+  (a): RequestSchema => ACTION_TABLE[a].schema,
+);
 
 /** Every action's request. */
 export const jobRequestSchema = z.discriminatedUnion('action', documented as [RequestSchema, ...RequestSchema[]]);

@@ -119,7 +119,7 @@ export class EventStreamHub implements OnApplicationShutdown {
       let res: [string, [string, string[]][]][] | null;
       try {
         this.readerId ??= Number(await reader.client('ID'));
-        res = (await reader.xread('COUNT', 100, 'BLOCK', this.blockMs, 'STREAMS', ...followed.map(([k]) => k), ...followed.map(([, s]) => s.cursor))) as typeof res;
+        res = await reader.xread('COUNT', 100, 'BLOCK', this.blockMs, 'STREAMS', ...followed.map(([k]) => k), ...followed.map(([, s]) => s.cursor));
       } catch {
         if (this.closed) return void (this.running = false);
         // Redis away: followers poll on their own timers meanwhile; try again shortly.

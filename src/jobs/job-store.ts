@@ -188,7 +188,7 @@ function encode(job: Partial<JobRecord>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(job)) {
     if (v === undefined) continue;
-    out[k] = k === 'state' ? String(v) : JSON.stringify(v);
+    out[k] = k === 'state' ? (v as JobState) : JSON.stringify(v);
   }
   return out;
 }

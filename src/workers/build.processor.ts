@@ -52,7 +52,9 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       const publicStep = (s: StepEvent) => toPublicStep(s, remote);
       // Events are written in order, one after another, while buildctl keeps streaming.
       let emitting = Promise.resolve();
-      const emit = (work: () => Promise<void>) => (emitting = emitting.then(work).catch(() => undefined));
+      const emit = (work: () => Promise<void>): void => {
+        emitting = emitting.then(work).catch(() => undefined);
+      };
       const onProgressLine = (line: string) => {
         const { steps, logs } = progress.feed(line);
         for (const step of steps) emit(() => ctx.emit('step', { step: publicStep(step) }));

@@ -96,7 +96,7 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
       await store.transition(id, ['running'], 'succeeded', { result, finished_at: nowIso() });
       await notifier.finished(id);
     } catch (err) {
-      const reason = controller.signal.aborted ? controller.signal.reason : undefined;
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       // The work was told to stop (its processes signalled): let it wind down before the
       // job is handed back or finished, so no buildctl outlives its worker or runs on
       // while another worker starts the same job.
@@ -150,7 +150,8 @@ async function settled(work: Promise<unknown>, ms: number): Promise<void> {
 /** Rejects as soon as the signal aborts, even if the work itself ignores the signal. */
 function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    // The caller reads why from the signal (its reason: timeout, cancelled or shutdown).
+    const onAbort = () => reject(new Error(`aborted: ${String(signal.reason)}`));
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });

@@ -39,13 +39,27 @@ export interface WorkerDeps {
   tenantSecrets: TenantSecrets;
 }
 
-const scanDeps = (d: WorkerDeps): ScanDeps => ({ trivy: d.trivy, inspector: d.inspector, artifacts: d.artifacts, redis: d.redis, cacheTtlSeconds: d.config.jobRetentionSeconds });
+const scanDeps = (d: WorkerDeps): ScanDeps => ({
+  trivy: d.trivy,
+  inspector: d.inspector,
+  artifacts: d.artifacts,
+  redis: d.redis,
+  cacheTtlSeconds: d.config.jobRetentionSeconds,
+});
 const signingDeps = (d: WorkerDeps): SigningDeps => ({ cosign: d.cosign, keys: d.keys, inspector: d.inspector });
 const uploadDir = (d: WorkerDeps) => (digest: string) => d.contexts.path(digest);
 
 /** The processor of every action (jobs/actions.ts): an action without one does not compile. */
 export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<A> } = {
-  build: (d) => new BuildProcessor({ buildkit: d.buildkit, inspector: d.inspector, uploadDir: uploadDir(d), config: d.config, tenantSecrets: d.tenantSecrets, pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries } }),
+  build: (d) =>
+    new BuildProcessor({
+      buildkit: d.buildkit,
+      inspector: d.inspector,
+      uploadDir: uploadDir(d),
+      config: d.config,
+      tenantSecrets: d.tenantSecrets,
+      pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries },
+    }),
   scan: (d) => new ScanProcessor(scanDeps(d)),
   push: (d) => new PushProcessor(d.registries),
   sign: (d) => new SignProcessor(signingDeps(d)),
@@ -58,7 +72,16 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
       inspector: d.inspector,
       registries: d.registries,
       uploadDir: uploadDir(d),
-      verify: d.config.buildkitHost && d.config.registryMirror ? { buildkit: d.buildkit, inspector: d.inspector, scratchRegistry: d.config.registryMirror, smokeRuntime: d.config.smokeRuntime, dockerConfigDir: dockerConfigDir(d.config.registryAuthFile) } : undefined,
+      verify:
+        d.config.buildkitHost && d.config.registryMirror
+          ? {
+              buildkit: d.buildkit,
+              inspector: d.inspector,
+              scratchRegistry: d.config.registryMirror,
+              smokeRuntime: d.config.smokeRuntime,
+              dockerConfigDir: dockerConfigDir(d.config.registryAuthFile),
+            }
+          : undefined,
     }),
 };
 

@@ -29,6 +29,12 @@ export async function pushImage(registries: RegistryResolver, image: string, tar
       failed.push({ reference: target, error: (err as Error).message });
     }
   }
-  if (failed.length) throw new JobFailure('PUSH_FAILED', `${failed.length} of ${targets.length} destinations failed: ${failed.map((f) => `${f.reference}: ${f.error}`).join('; ')}`, false, { pushed, failed });
+  if (failed.length)
+    throw new JobFailure(
+      'PUSH_FAILED',
+      `${failed.length} of ${targets.length} destinations failed: ${failed.map((f) => `${f.reference}: ${f.error}`).join('; ')}`,
+      false,
+      { pushed, failed },
+    );
   return { pushed };
 }

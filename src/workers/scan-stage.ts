@@ -6,7 +6,13 @@ import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import { formatImageReference, parseImageReference } from '../engines/references.js';
 import { DEFAULT_POLICY, evaluatePolicy, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
 import { ScannerUnavailableError, TrivyScanError, type TrivyClient } from '../engines/trivy/trivy-client.js';
-import { normalizeReport, type SecretFinding, type ScanSummary, type Vulnerability } from '../engines/trivy/trivy-report.js';
+import {
+  normalizeReport,
+  type SecretFinding,
+  type ScanSummary,
+  type TrivyReport,
+  type Vulnerability,
+} from '../engines/trivy/trivy-report.js';
 import type { ScanRequest } from '../jobs/actions.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
@@ -48,7 +54,12 @@ interface CachedScan {
  * reports are the job's artifacts. `job` is the job running it (its id names the
  * artifacts, its tenant scopes the scan cache).
  */
-export async function scanImage(deps: ScanDeps, job: { id: string; tenant: string }, target: ScanTarget, ctx: StageContext): Promise<ScanOutcome> {
+export async function scanImage(
+  deps: ScanDeps,
+  job: { id: string; tenant: string },
+  target: ScanTarget,
+  ctx: StageContext,
+): Promise<ScanOutcome> {
   const info = await deps.inspector.inspect(target.image, target.platform).catch((err: unknown) => {
     throw toInspectFailure(err);
   });
@@ -60,7 +71,19 @@ export async function scanImage(deps: ScanDeps, job: { id: string; tenant: strin
   // Same image, platform, DB and options: same findings. Per tenant: a cached scan
   // names the repository it was made from (targets, the copied Trivy report) and the
   // job that made it, which another tenant must not learn.
-  const cacheKey = `stv:scan:${createHash('sha256').update(JSON.stringify([job.tenant, info.manifest_digest, platform, dbUpdatedAt ?? '', scanners, [...(target.severity ?? [])].sort(), !!target.ignore_unfixed])).digest('hex')}`;
+  const cacheKey = `stv:scan:${createHash('sha256')
+    .update(
+      JSON.stringify([
+        job.tenant,
+        info.manifest_digest,
+        platform,
+        dbUpdatedAt ?? '',
+        scanners,
+        [...(target.severity ?? [])].sort(),
+        !!target.ignore_unfixed,
+      ]),
+    )
+    .digest('hex')}`;
 
   let scan: CachedScan;
   let cached = false;
@@ -101,5 +124,5 @@ async function runTrivy(deps: ScanDeps, jobId: string, pinned: string, scanners:
     if (err instanceof TrivyScanError) throw new JobFailure(err.notFound ? 'IMAGE_NOT_FOUND' : 'SCAN_FAILED', err.message);
     throw err;
   }
-  return normalizeReport(JSON.parse(await readFile(report, 'utf8')));
+  return normalizeReport(JSON.parse(await readFile(report, 'utf8')) as TrivyReport);
 }

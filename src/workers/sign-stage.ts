@@ -44,7 +44,8 @@ export async function signImage(deps: SigningDeps, image: string, keyName: strin
   try {
     await deps.cosign.sign(pinned, key, ctx.signal);
   } catch (err) {
-    if (err instanceof ProcessError && err.kind === 'exit') throw new JobFailure('SIGN_FAILED', `cosign could not sign ${pinned}: ${lastLine(err.stderrTail)}`);
+    if (err instanceof ProcessError && err.kind === 'exit')
+      throw new JobFailure('SIGN_FAILED', `cosign could not sign ${pinned}: ${lastLine(err.stderrTail)}`);
     throw err;
   }
   return { signed: { reference: pinned, digest, key: key.name } };

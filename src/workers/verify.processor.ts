@@ -11,7 +11,8 @@ export class VerifyProcessor implements ActionProcessor<'verify'> {
     const { key, pinned, digest } = await keyAndDigest(this.deps, ctx.job.request.image, ctx.job.request.key, 'verifying', ctx);
     const verification = await this.deps.cosign.verify(pinned, key, ctx.signal);
     const attestations = [];
-    for (const type of ['cyclonedx', 'vuln'] as const) attestations.push(await this.deps.cosign.verifyAttestation(pinned, key, type, ctx.signal));
+    for (const type of ['cyclonedx', 'vuln'] as const)
+      attestations.push(await this.deps.cosign.verifyAttestation(pinned, key, type, ctx.signal));
     return { verification: { ...verification, reference: pinned, digest, key: key.name, attestations } };
   }
 }

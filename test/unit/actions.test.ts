@@ -32,7 +32,12 @@ describe('the action table', () => {
   });
 
   it('parses a request into its action type', () => {
-    const request = jobRequestSchema.parse({ action: 'build', dockerfile_inline: 'FROM scratch', tags: ['127.0.0.1:5000/a:1'], sign: { key: 'release' } });
+    const request = jobRequestSchema.parse({
+      action: 'build',
+      dockerfile_inline: 'FROM scratch',
+      tags: ['127.0.0.1:5000/a:1'],
+      sign: { key: 'release' },
+    });
     assert.equal(request.action, 'build');
     if (request.action === 'build') assert.deepEqual(request.sign, { key: 'release' });
   });
@@ -42,6 +47,9 @@ describe('the processors', () => {
   it('has one for every action, built by its own factory', () => {
     const deps = { config: { jobRetentionSeconds: 60, concurrency: {} } } as unknown as WorkerDeps;
     assert.deepEqual(Object.keys(PROCESSORS).sort(), [...ACTIONS].sort());
-    assert.deepEqual(createProcessors(deps).map((p) => p.action), [...ACTIONS]);
+    assert.deepEqual(
+      createProcessors(deps).map((p) => p.action),
+      [...ACTIONS],
+    );
   });
 });

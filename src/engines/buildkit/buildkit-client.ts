@@ -43,7 +43,7 @@ export class BuildkitClient {
     return {
       digest: meta['containerimage.digest'] as string | undefined,
       configDigest: meta['containerimage.config.digest'] as string | undefined,
-      imageNames: String(meta['image.name'] ?? '').split(',').filter(Boolean),
+      imageNames: (typeof meta['image.name'] === 'string' ? meta['image.name'] : '').split(',').filter(Boolean),
     };
   }
 }

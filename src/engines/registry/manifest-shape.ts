@@ -41,7 +41,7 @@ export function checkManifest(value: unknown, what: string): FetchedManifest['js
     (json[key] as unknown[]).forEach((d, i) => descriptor(d, `${key}.${i}`));
   }
   if (json.config !== undefined) descriptor(json.config, 'config');
-  return json as FetchedManifest['json'];
+  return json;
 }
 
 /**

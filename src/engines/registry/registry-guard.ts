@@ -66,7 +66,7 @@ export class RegistryGuard {
     return (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
       dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
         if (err) return callback(err, '');
-        const list = addresses as LookupAddress[];
+        const list = addresses;
         const bad = this.permits(hostname, port) ? undefined : list.find((a) => isBlockedAddress(a.address));
         if (bad) return callback(Object.assign(new Error(`${hostname} resolves to ${bad.address}, which is not a configured registry`), { code: 'EREGISTRYFORBIDDEN' }), '');
         if (options.all) return callback(null, list);

@@ -47,7 +47,7 @@ export function send(req: TransportRequest, guard: RegistryGuard | undefined): P
       headers: req.body ? { ...req.headers, 'content-length': String(req.body.length) } : req.headers,
       agent: https ? agents.https : agents.http,
       signal: req.signal,
-      ...(guard ? { lookup: guard.lookupFor(port) as never } : {}),
+      ...(guard ? { lookup: guard.lookupFor(port) } : {}),
     });
     request.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EREGISTRYFORBIDDEN') reject(new RegistryError('forbidden', `refused: ${err.message}`));
@@ -90,7 +90,7 @@ export async function readCapped(res: Response, limit: number, what: string, hos
     throw new RegistryError('protocol', `${what}: answer of ${declared} bytes is over the ${limit}-byte limit`);
   }
   if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {

@@ -2,7 +2,6 @@ import { createHash, getHashes } from 'node:crypto';
 import { posix } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import * as zlib from 'node:zlib';
 import { assertDigest, assertRepository } from '../references.js';
 import { RegistryError } from './registry-errors.js';
@@ -181,7 +180,7 @@ function decompressor(mediaType: string): Transform {
  * chunks whatever the layer's size. Answers the uncompressed (tar) byte count.
  */
 export async function readLayerStream(body: Readable | ReadableStream<Uint8Array>, blob: LayerBlob, onEntry: (entry: TarEntry) => void, signal?: AbortSignal): Promise<number> {
-  const source = body instanceof Readable ? body : Readable.fromWeb(body as WebReadableStream<Uint8Array>);
+  const source = body instanceof Readable ? body : Readable.fromWeb(body);
   const algorithm = blob.digest.split(':')[0]!;
   const hash = getHashes().includes(algorithm) ? createHash(algorithm) : undefined;
   let compressed = 0;

@@ -36,7 +36,7 @@ export interface ScanSummary {
   fixable: number;
 }
 
-interface TrivyReport {
+export interface TrivyReport {
   Results?: {
     Target: string;
     Class?: string;
