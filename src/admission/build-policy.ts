@@ -4,7 +4,7 @@ import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { invalidFields } from '../errors/validation.js';
 import { isAllowedHost, isBlockedAddress, resolveAll } from '../net/address-policy.js';
 import { isIP } from 'node:net';
-import { parseHostPort } from '../engines/references.js';
+import { parseHostPort } from '../oci/references.js';
 
 /**
  * What a build may ask for on this server: platforms from the allowed list, a

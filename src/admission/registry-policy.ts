@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config/config.js';
 import { RegistryGuard } from '../engines/registry/registry-guard.js';
-import { InvalidReferenceError, parseImageReference } from '../engines/references.js';
+import { InvalidReferenceError, parseImageReference } from '../oci/references.js';
 import type { JobRequest } from '../jobs/job-types.js';
 import { AppError } from '../errors/app-error.js';
 import { repositoryTargets } from './repository-policy.js';

@@ -1,5 +1,6 @@
 import type { AppConfig } from '../config/config.js';
-import { formatImageReference, parseImageReference, DOCKER_HUB } from '../engines/references.js';
+import { DOCKER_HUB } from '../oci/references.js';
+import { ACTION_TABLE, type ImageUse } from '../jobs/actions.js';
 import type { JobRequest } from '../jobs/job-types.js';
 import type { Principal } from '../auth/principal.js';
 import { canonicalRepository, matchesAny, normalizePattern } from '../auth/repository-patterns.js';
@@ -10,50 +11,16 @@ import { AppError } from '../errors/app-error.js';
  * "Repositories per tenant"). Checked at submission, for REST and gRPC alike, so a
  * refused job never reaches a worker or a registry.
  */
-export type RepositoryAccess = 'read' | 'write';
-export interface RepositoryTarget {
-  /** The request field naming the reference, e.g. `tags.0`. */
-  path: string;
-  reference: string;
-  access: RepositoryAccess;
-}
+export type RepositoryTarget = ImageUse;
+export type RepositoryAccess = ImageUse['access'];
 type PolicyConfig = Pick<AppConfig, 'repositories' | 'registryMirror' | 'registryListen'>;
 type PolicyPrincipal = Pick<Principal, 'tenant' | 'root' | 'repositories'>;
 
-/** Every repository a job reads or writes, with the field that names it. */
+/** Every repository a job reads or writes, with the field that names it: its action's row says (jobs/actions.ts). */
 export function repositoryTargets(request: JobRequest): RepositoryTarget[] {
-  const out: RepositoryTarget[] = [];
-  const add = (path: string, reference: string, access: RepositoryAccess) => out.push({ path, reference, access });
-  switch (request.action) {
-    case 'build':
-      // The build cache (`<first tag repo>:buildcache`), the signature and the scan all live in the tags' repositories.
-      request.tags?.forEach((t, i) => add(`tags.${i}`, t, 'write'));
-      if (request.registry && request.image) add('image', `${request.registry}/${request.image}`, 'write');
-      request.push_to?.forEach((t, i) => add(`push_to.${i}`, t, 'write'));
-      break;
-    case 'push': {
-      add('image', request.image, 'read');
-      request.destinations?.forEach((d, i) => add(`destinations.${i}`, d, 'write'));
-      if (request.registry) {
-        const source = parseImageReference(request.image);
-        add('registry', formatImageReference({ ...source, registry: request.registry }), 'write');
-      }
-      break;
-    }
-    // cosign stores the signature next to the image (`<repo>:sha256-<digest>.sig`).
-    case 'sign':
-      add('image', request.image, 'write');
-      break;
-    case 'inspect':
-    case 'scan':
-    case 'verify':
-      add('image', request.image, 'read');
-      break;
-    case 'optimize':
-      if (request.image) add('image', request.image, 'read');
-      break;
-  }
-  return out;
+  // The row's `images` takes that row's request; TypeScript cannot pair the two through the union.
+  const images = ACTION_TABLE[request.action].images as (r: JobRequest) => ImageUse[];
+  return images(request);
 }
 
 const expand = (patterns: readonly string[], tenant: string, config: PolicyConfig) => {
@@ -81,17 +48,28 @@ export function writablePatterns(principal: PolicyPrincipal, config: PolicyConfi
  * any registry (what `FROM debian` resolves to in the mirror, which may be reached
  * under names this check cannot tell apart), whatever their patterns say.
  */
-export function repositoryRefusal(target: Omit<RepositoryTarget, 'path'>, principal: PolicyPrincipal, config: PolicyConfig): string | undefined {
+export function repositoryRefusal(
+  target: Omit<RepositoryTarget, 'path'>,
+  principal: PolicyPrincipal,
+  config: PolicyConfig,
+): string | undefined {
   if (principal.root) return undefined;
   const repository = canonicalRepository(target.reference);
   if (target.access === 'write') {
-    if (repository.startsWith(`${DOCKER_HUB}/`)) return `Docker Hub names (${repository}) are read-only for tenants: they resolve to the server's mirror`;
-    if (repository.split('/')[1] === 'library') return `${repository} is under library/, which is reserved for base images (read-only for tenants)`;
+    if (repository.startsWith(`${DOCKER_HUB}/`))
+      return `Docker Hub names (${repository}) are read-only for tenants: they resolve to the server's mirror`;
+    if (repository.split('/')[1] === 'library')
+      return `${repository} is under library/, which is reserved for base images (read-only for tenants)`;
   }
   const writable = writablePatterns(principal, config);
   if (matchesAny(writable, target.reference)) return undefined;
-  if (target.access === 'read' && matchesAny(expand(config.repositories.sharedRead, principal.tenant, config), target.reference)) return undefined;
-  const has = principal.repositories ? 'its repositories' : writable.length ? "the server's default repositories for its tenant" : 'no repositories (the key sets none and the server has no default)';
+  if (target.access === 'read' && matchesAny(expand(config.repositories.sharedRead, principal.tenant, config), target.reference))
+    return undefined;
+  const has = principal.repositories
+    ? 'its repositories'
+    : writable.length
+      ? "the server's default repositories for its tenant"
+      : 'no repositories (the key sets none and the server has no default)';
   return `${repository} is outside the repositories this API key may ${target.access} (it has ${has})`;
 }
 

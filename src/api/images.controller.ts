@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Redis } from 'ioredis';
 import { ImageInspector, type ImageInfo } from '../engines/registry/image-inspector.js';
-import { formatImageReference, parseImageReference } from '../engines/references.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
 import { AuthGuard } from '../auth/auth.guard.js';

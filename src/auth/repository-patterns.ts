@@ -1,4 +1,4 @@
-import { DOCKER_HUB, InvalidReferenceError, parseImageReference } from '../engines/references.js';
+import { DOCKER_HUB, InvalidReferenceError, parseImageReference } from '../oci/references.js';
 
 /**
  * Repository patterns of API keys (docs/tenancy.md, "Repositories per tenant").

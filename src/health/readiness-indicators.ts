@@ -7,7 +7,7 @@ import type { AppConfig } from '../config/config.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { ProcessError } from '../engines/process-runner.js';
-import { isLoopbackRegistry } from '../engines/references.js';
+import { isLoopbackRegistry } from '../oci/references.js';
 import { DockerConfigCredentials } from '../engines/registry/docker-config.js';
 import { RegistryClient } from '../engines/registry/registry-client.js';
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseSize } from '../analysis/optimize/target-size.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { buildJobSchema, relativePath } from './build-request.schema.js';
 import {
   commonFields,
@@ -12,12 +13,29 @@ import {
 
 /**
  * Every action, one row each: its request schema (what the API accepts, the OpenAPI docs
- * and the request's type) and its settings. An action is its row here, its processor
- * (workers/processors.ts names one for every row, or it does not compile), its proto
- * message and its CLI command.
+ * and the request's type), the images it touches and its settings. An action is its row
+ * here, its processor (workers/processors.ts names one for every row, or it does not
+ * compile), its proto message and its CLI command.
  */
-interface ActionRow<A extends string> {
+interface ActionRow<A extends string> extends RowSettings {
   schema: z.ZodType<{ action: A }>;
+  /**
+   * Every image reference the request names, and whether the job reads or writes its
+   * repository. Admission checks each against the key's repositories and the registry
+   * guard (admission/repository-policy.ts, registry-policy.ts) before anything is
+   * queued; a row cannot leave it out, so a new action cannot skip those checks.
+   */
+  images: (request: never) => ImageUse[];
+}
+
+/** An image a request names: `path` is its field (e.g. `tags.0`). */
+export interface ImageUse {
+  path: string;
+  reference: string;
+  access: 'read' | 'write';
+}
+
+interface RowSettings {
   /** Time limit once running, in seconds; a request's timeout_seconds overrides it. */
   timeoutSeconds: number;
   /** BullMQ attempts: registry and network hiccups are worth a retry, a build is not re-run blindly. */
@@ -25,6 +43,16 @@ interface ActionRow<A extends string> {
   /** Jobs one worker process runs at once (STEVEDORE_CONCURRENCY overrides it). */
   concurrency: number;
 }
+
+/** A row, with `images` typed over the row's own request. */
+const row = <S extends z.ZodType<{ action: string }>>(schema: S, settings: RowSettings, images: (request: z.output<S>) => ImageUse[]) => ({
+  schema,
+  ...settings,
+  images,
+});
+const read = (path: string, reference: string): ImageUse => ({ path, reference, access: 'read' });
+const write = (path: string, reference: string): ImageUse => ({ path, reference, access: 'write' });
+const readsImage = (request: { image: string }) => [read('image', request.image)];
 
 /** Checks that each row's schema is for the action it is filed under. */
 const actionTable = <T extends { [A in keyof T & string]: ActionRow<A> }>(table: T): T => table;
@@ -135,13 +163,23 @@ const optimizeJobSchema = z
 
 /** The rows' order is the actions' public order (enums, queues, the dashboard). */
 export const ACTION_TABLE = actionTable({
-  build: { schema: buildJobSchema, timeoutSeconds: 3600, attempts: 1, concurrency: 2 },
-  scan: { schema: scanJobSchema, timeoutSeconds: 900, attempts: 2, concurrency: 2 },
-  push: { schema: pushJobSchema, timeoutSeconds: 900, attempts: 3, concurrency: 4 },
-  sign: { schema: signJobSchema, timeoutSeconds: 300, attempts: 2, concurrency: 4 },
-  verify: { schema: verifyJobSchema, timeoutSeconds: 300, attempts: 2, concurrency: 4 },
-  inspect: { schema: inspectJobSchema, timeoutSeconds: 60, attempts: 3, concurrency: 8 },
-  optimize: { schema: optimizeJobSchema, timeoutSeconds: 900, attempts: 1, concurrency: 2 },
+  // The build cache (`<first tag repo>:buildcache`), the signature and the scan all live in the tags' repositories.
+  build: row(buildJobSchema, { timeoutSeconds: 3600, attempts: 1, concurrency: 2 }, (r) => [
+    ...(r.tags ?? []).map((t, i) => write(`tags.${i}`, t)),
+    ...(r.registry && r.image ? [write('image', `${r.registry}/${r.image}`)] : []),
+    ...(r.push_to ?? []).map((t, i) => write(`push_to.${i}`, t)),
+  ]),
+  scan: row(scanJobSchema, { timeoutSeconds: 900, attempts: 2, concurrency: 2 }, readsImage),
+  push: row(pushJobSchema, { timeoutSeconds: 900, attempts: 3, concurrency: 4 }, (r) => [
+    read('image', r.image),
+    ...(r.destinations ?? []).map((d, i) => write(`destinations.${i}`, d)),
+    ...(r.registry ? [write('registry', formatImageReference({ ...parseImageReference(r.image), registry: r.registry }))] : []),
+  ]),
+  // cosign stores the signature next to the image (`<repo>:sha256-<digest>.sig`).
+  sign: row(signJobSchema, { timeoutSeconds: 300, attempts: 2, concurrency: 4 }, (r) => [write('image', r.image)]),
+  verify: row(verifyJobSchema, { timeoutSeconds: 300, attempts: 2, concurrency: 4 }, readsImage),
+  inspect: row(inspectJobSchema, { timeoutSeconds: 60, attempts: 3, concurrency: 8 }, readsImage),
+  optimize: row(optimizeJobSchema, { timeoutSeconds: 900, attempts: 1, concurrency: 2 }, (r) => (r.image ? [read('image', r.image)] : [])),
 });
 
 type ActionTable = typeof ACTION_TABLE;

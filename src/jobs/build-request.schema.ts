@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { assertPlatform, parseImageReference } from '../engines/references.js';
+import { assertPlatform, parseImageReference } from '../oci/references.js';
 import { isTenantBuildArg, RESERVED_BUILD_ARG_NOTE } from '../engines/buildkit/build-command.js';
 import { commonFields, imageReferenceSchema, keyNameSchema, registryHostSchema, scanOptionsSchema } from './request-fields.js';
 

@@ -1,6 +1,6 @@
 import { PlatformNotFoundError } from '../engines/registry/image-inspector.js';
 import { RegistryError } from '../engines/registry/registry-errors.js';
-import { InvalidReferenceError } from '../engines/references.js';
+import { InvalidReferenceError } from '../oci/references.js';
 
 /** Why a job failed, with a stable code for clients (its `error`); `retryable` lets BullMQ try again. */
 export class JobFailure extends Error {

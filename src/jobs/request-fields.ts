@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { assertPlatform, parseImageReference } from '../engines/references.js';
+import { assertPlatform, parseImageReference } from '../oci/references.js';
 
 /**
  * Field schemas several actions' requests share (the rows of jobs/actions.ts use them).

@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { runProcess } from '../engines/process-runner.js';
-import { parseHostPort } from '../engines/references.js';
+import { parseHostPort } from '../oci/references.js';
 import { BRIDGE_PREFIX, daemonChain, daemonJump, daemonRules, parseNameservers, sharedJumps, sharedRules, type Endpoint, type HostNetwork } from './build-firewall.js';
 
 /** Where daemons claim their sandbox slot (bridge, subnet, group id); one file per slot. */

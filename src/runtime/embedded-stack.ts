@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { redactRedisUrl, type AppConfig } from '../config/config.js';
 import { DockerConfigCredentials } from '../engines/registry/docker-config.js';
 import { RegistryClient } from '../engines/registry/registry-client.js';
-import { isLoopbackRegistry } from '../engines/references.js';
+import { isLoopbackRegistry } from '../oci/references.js';
 import { Daemon, killStaleDaemons, waitReady } from './daemon.js';
 import { dockerConfigWith, ensureStateSecret, htpasswdLine, redisConfig, REGISTRY_USER, writePrivateFile } from './credentials.js';
 import { startSandboxedBuildkitd } from './buildkitd.js';

@@ -4,7 +4,7 @@ import { BuildProgress, isDockerfileStep, type StepEvent } from '../engines/buil
 import { BuildSpecError, tenantCacheSalt, type BuildSpec } from '../engines/buildkit/build-command.js';
 import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { lastLine, ProcessError, toolEnv } from '../engines/process-runner.js';
-import { formatImageReference, parseImageReference } from '../engines/references.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import { dockerConfigDir } from '../engines/registry/docker-config.js';
 import type { BuildRequest } from '../jobs/actions.js';

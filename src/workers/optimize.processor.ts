@@ -4,7 +4,7 @@ import type { RegistryClient } from '../engines/registry/registry-client.js';
 import type { ImageAnalysis } from '../engines/registry/image-analysis.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
-import { parseImageReference } from '../engines/references.js';
+import { parseImageReference } from '../oci/references.js';
 import { rewriteDockerfile } from '../analysis/optimize/dockerfile-rewrite.js';
 import { evaluateTarget, parseSize } from '../analysis/optimize/target-size.js';
 import type { OptimizeRequest } from '../jobs/actions.js';

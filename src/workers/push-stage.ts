@@ -1,6 +1,6 @@
 import { copyImage } from '../engines/registry/image-copy.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
-import { formatImageReference, parseImageReference } from '../engines/references.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { JobFailure } from '../jobs/job-failure.js';
 import type { StageContext } from './processor.js';
 

@@ -1,5 +1,5 @@
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
-import { formatImageReference, parseImageReference } from '../engines/references.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import type { JobResult } from '../jobs/job-types.js';
 import type { ActionProcessor, JobContext } from './processor.js';
 import { pushImage } from './push-stage.js';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
-import { formatImageReference, parseImageReference } from '../engines/references.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { DEFAULT_POLICY, evaluatePolicy, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
 import { ScannerUnavailableError, TrivyScanError, type TrivyClient } from '../engines/trivy/trivy-client.js';
 import {

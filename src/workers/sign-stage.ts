@@ -1,7 +1,7 @@
 import type { CosignClient } from '../engines/cosign/cosign-client.js';
 import { SigningKeyError, type SigningKeys } from '../engines/cosign/signing-keys.js';
 import { lastLine, ProcessError } from '../engines/process-runner.js';
-import { formatImageReference, parseImageReference } from '../engines/references.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
 import type { StageContext } from './processor.js';

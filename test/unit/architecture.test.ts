@@ -32,7 +32,7 @@ const LAYERS: readonly { rooms: readonly string[]; mayNotImport: readonly string
   { rooms: ['runtime'], mayNotImport: ['jobs', 'workers', 'admission', 'transports'] },
   // The kernel. config may import auth/: it parses the repository patterns of its
   // variables at load time with auth's parser.
-  { rooms: ['config', 'errors', 'net', 'auth'], mayNotImport: ['jobs', 'workers', 'admission', 'engines', 'transports'] },
+  { rooms: ['config', 'errors', 'net', 'oci', 'auth'], mayNotImport: ['jobs', 'workers', 'admission', 'engines', 'transports'] },
   // openapi/ writes the document from the transports' decorators: it may import them.
   { rooms: ['openapi'], mayNotImport: ['workers'] },
 ];

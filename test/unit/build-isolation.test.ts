@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assertBuildSourcesAllowed, gitUrlHost } from '../../src/admission/build-policy.js';
 import { buildctlArgs, isTenantBuildArg, tenantCacheSalt, type BuildSpec } from '../../src/engines/buildkit/build-command.js';
-import { parseHostPort } from '../../src/engines/references.js';
+import { parseHostPort } from '../../src/oci/references.js';
 import { daemonJump, daemonRules, parseNameservers, sharedJumps, sharedRules } from '../../src/runtime/build-firewall.js';
 import { buildkitdConfig } from '../../src/runtime/buildkitd.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BuildkitClient, parseWorkers } from '../../src/engines/buildkit/buildkit-client.js';
 import type { ProcessRunner, RunOptions } from '../../src/engines/process-runner.js';
-import { assertRepository, assertTag, InvalidReferenceError } from '../../src/engines/references.js';
+import { assertRepository, assertTag, InvalidReferenceError } from '../../src/oci/references.js';
 import { buildkitdConfig } from '../../src/runtime/buildkitd.js';
 
 /** Records calls and answers with canned output: for our own logic, not the tool's. */

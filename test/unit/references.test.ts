@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatImageReference, InvalidReferenceError, isLoopbackRegistry, parseImageReference } from '../../src/engines/references.js';
+import { formatImageReference, InvalidReferenceError, isLoopbackRegistry, parseImageReference } from '../../src/oci/references.js';
 
 const D = 'sha256:' + 'a'.repeat(64);
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { assertPlatform, formatImageReference, isLoopbackRegistry, parseImageReference } from '../references.js';
+import { assertPlatform, formatImageReference, isLoopbackRegistry, parseImageReference } from '../../oci/references.js';
 
 /** Everything one build needs, already validated and resolved to local paths. */
 export interface BuildSpec {

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessError, toolEnv, type ProcessRunner } from '../process-runner.js';
-import { isLoopbackRegistry, parseImageReference } from '../references.js';
+import { isLoopbackRegistry, parseImageReference } from '../../oci/references.js';
 import type { SigningKey, SigningKeys } from './signing-keys.js';
 
 export interface CosignSettings {

@@ -1,4 +1,4 @@
-import { assertPlatform, formatImageReference, parseImageReference } from '../references.js';
+import { assertPlatform, formatImageReference, parseImageReference } from '../../oci/references.js';
 import { MANIFEST_MEDIA_TYPES, RegistryError, type Descriptor, type FetchedManifest } from './registry-client.js';
 import type { RegistryResolver } from './registry-resolver.js';
 

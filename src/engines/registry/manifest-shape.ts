@@ -1,4 +1,4 @@
-import { assertDigest } from '../references.js';
+import { assertDigest } from '../../oci/references.js';
 import { RegistryError } from './registry-errors.js';
 import type { Descriptor, FetchedManifest } from './registry-client.js';
 

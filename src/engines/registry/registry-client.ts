@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertDigest, assertRepository, assertTag, isLoopbackRegistry } from '../references.js';
+import { assertDigest, assertRepository, assertTag, isLoopbackRegistry } from '../../oci/references.js';
 import type { RegistryCredentials } from './docker-config.js';
 import { RegistryError } from './registry-errors.js';
 import type { RegistryGuard } from './registry-guard.js';

@@ -2,7 +2,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { isIP } from 'node:net';
 import type { AppConfig } from '../../config/config.js';
 import { isBlockedAddress, normalizeHost, resolveAll } from '../../net/address-policy.js';
-import { DOCKER_HUB, parseHostPort } from '../references.js';
+import { DOCKER_HUB, parseHostPort } from '../../oci/references.js';
 
 /**
  * Which registries the server may talk to on behalf of a tenant (issue 14: the registry

@@ -1,4 +1,4 @@
-import { DOCKER_HUB, isLoopbackRegistry } from '../references.js';
+import { DOCKER_HUB, isLoopbackRegistry } from '../../oci/references.js';
 import type { DockerConfigCredentials } from './docker-config.js';
 import { RegistryClient } from './registry-client.js';
 import type { RegistryGuard } from './registry-guard.js';

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { assertDigest, assertRepository } from '../references.js';
+import { assertDigest, assertRepository } from '../../oci/references.js';
 import { RegistryError } from './registry-errors.js';
 import type { RegistryHttp } from './registry-http.js';
 

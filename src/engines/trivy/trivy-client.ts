@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lastLine, ProcessError, toolEnv, type ProcessRunner } from '../process-runner.js';
-import { isLoopbackRegistry, parseImageReference } from '../references.js';
+import { isLoopbackRegistry, parseImageReference } from '../../oci/references.js';
 
 export interface TrivySettings {
   trivy: string;
