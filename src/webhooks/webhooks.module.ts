@@ -3,7 +3,7 @@ import { Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { BULL_CONNECTION } from '../jobs/jobs.module.js';
+import { BULL_CONNECTION, WORKER_JOB_STORE } from '../jobs/jobs.module.js';
 import { JobNotifier } from '../jobs/job-notifier.js';
 import { JobStore } from '../jobs/job-store.js';
 import { QUEUE_PREFIX } from '../jobs/queues.js';
@@ -48,6 +48,7 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(BULL_CONNECTION) private readonly connection: Redis,
     @Inject(WEBHOOK_QUEUE_TOKEN) private readonly queue: Queue<DeliveryPayload>,
+    @Inject(WORKER_JOB_STORE) private readonly workerStore: JobStore,
     private readonly notifier: JobNotifier,
     private readonly dispatcher: WebhookDispatcher,
   ) {}
@@ -58,7 +59,7 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
     // The sender's reads and log writes wait out a Redis outage too, instead of failing the
     // attempt (and using up one of its retries) over a blip.
     const deps = {
-      store: new JobStore(this.connection, this.config.jobRetentionSeconds),
+      store: this.workerStore,
       secrets: new WebhookSecrets(this.connection, this.config.secretsKey ? new SecretCipher(this.config.secretsKey) : undefined),
       log: new DeliveryLog(this.connection, this.config.jobRetentionSeconds),
       settings: settingsOf(this.config),
