@@ -9,7 +9,19 @@ import { buildctlArgs, type BuildSpec } from '../src/engines/buildkit/build-comm
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, freePort, httpReady, median, PROJECT_DIR, startBuildkitd, startChild, startRedis, startRegistry, TOOLS } from './support.js';
+import {
+  CACHE_DIR,
+  fmt,
+  freePort,
+  httpReady,
+  median,
+  PROJECT_DIR,
+  startBuildkitd,
+  startChild,
+  startRedis,
+  startRegistry,
+  TOOLS,
+} from './support.js';
 
 const RUNS_COLD = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const RUNS_CACHED = Number(process.env.BENCH_CACHED_RUNS ?? 5);
@@ -30,11 +42,24 @@ await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { 
 const buildkit = await startBuildkitd(registry);
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-await startChild(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'], {
-  REDIS_URL: redisUrl, BUILDKIT_HOST: buildkit, STEVEDORE_REGISTRY_MIRROR: registry, STEVEDORE_TOKEN: TOKEN, STEVEDORE_LOG_LEVEL: 'warn',
-  STEVEDORE_HTTP_PORT: String(port), STEVEDORE_HTTP_HOST: '127.0.0.1', STEVEDORE_GRPC_PORT: String(await freePort()),
-  STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')), STEVEDORE_CACHE_DIR: CACHE_DIR,
-}, httpReady(`${base}/readyz`), 'stevedore serve');
+await startChild(
+  process.execPath,
+  [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
+  {
+    REDIS_URL: redisUrl,
+    BUILDKIT_HOST: buildkit,
+    STEVEDORE_REGISTRY_MIRROR: registry,
+    STEVEDORE_TOKEN: TOKEN,
+    STEVEDORE_LOG_LEVEL: 'warn',
+    STEVEDORE_HTTP_PORT: String(port),
+    STEVEDORE_HTTP_HOST: '127.0.0.1',
+    STEVEDORE_GRPC_PORT: String(await freePort()),
+    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
+    STEVEDORE_CACHE_DIR: CACHE_DIR,
+  },
+  httpReady(`${base}/readyz`),
+  'stevedore serve',
+);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 // One context, uploaded once for the service and used as a directory by buildctl.
@@ -44,12 +69,20 @@ writeFileSync(join(ctxDir, 'app.txt'), 'bench\n');
 const tarPath = join(mkdtempSync(join(tmpdir(), 'stv-bench-tar-')), 'ctx.tar');
 await runProcess('tar', ['-cf', tarPath, '-C', ctxDir, '.']);
 const { readFileSync } = await import('node:fs');
-const upload = await fetch(`${base}/v1/contexts`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-tar' }, body: readFileSync(tarPath) });
+const upload = await fetch(`${base}/v1/contexts`, {
+  method: 'POST',
+  headers: { ...auth, 'content-type': 'application/x-tar' },
+  body: readFileSync(tarPath),
+});
 const { digest } = (await upload.json()) as { digest: string };
 
 async function viaService(tag: string, noCache: boolean): Promise<number> {
   const t0 = performance.now();
-  const res = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'build', context: { upload: digest }, tags: [tag], no_cache: noCache }) });
+  const res = await fetch(`${base}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ action: 'build', context: { upload: digest }, tags: [tag], no_cache: noCache }),
+  });
   const { id } = (await res.json()) as { id: string };
   const sse = await fetch(`${base}/v1/jobs/${id}/events`, { headers: auth });
   let text = '';
@@ -62,8 +95,21 @@ async function viaService(tag: string, noCache: boolean): Promise<number> {
 async function viaBuildctl(tag: string, noCache: boolean): Promise<number> {
   const ref = tag.slice(0, tag.lastIndexOf(':'));
   const spec: BuildSpec = {
-    context: { dir: ctxDir }, dockerfileDir: ctxDir, dockerfileName: 'Dockerfile', buildArgs: { SOURCE_DATE_EPOCH: '0' }, platforms: [], tags: [tag], push: true, labels: {},
-    cacheRef: `${ref}:buildcache`, noCache, secrets: [], provenance: true, annotations: { 'org.opencontainers.image.created': new Date(0).toISOString() }, insecureRegistries: [], cacheSalt: 'stv-bench',
+    context: { dir: ctxDir },
+    dockerfileDir: ctxDir,
+    dockerfileName: 'Dockerfile',
+    buildArgs: { SOURCE_DATE_EPOCH: '0' },
+    platforms: [],
+    tags: [tag],
+    push: true,
+    labels: {},
+    cacheRef: `${ref}:buildcache`,
+    noCache,
+    secrets: [],
+    provenance: true,
+    annotations: { 'org.opencontainers.image.created': new Date(0).toISOString() },
+    insecureRegistries: [],
+    cacheSalt: 'stv-bench',
     metadataFile: join(mkdtempSync(join(tmpdir(), 'stv-bench-meta-')), 'meta.json'),
   };
   const t0 = performance.now();
@@ -71,7 +117,10 @@ async function viaBuildctl(tag: string, noCache: boolean): Promise<number> {
   return performance.now() - t0;
 }
 
-const results: Record<string, { service: number[]; direct: number[] }> = { cold: { service: [], direct: [] }, cached: { service: [], direct: [] } };
+const results: Record<string, { service: number[]; direct: number[] }> = {
+  cold: { service: [], direct: [] },
+  cached: { service: [], direct: [] },
+};
 // Separate repositories, so each path has its own registry cache; alternate the order.
 await viaService(`${registry}/bench/service:1`, false);
 await viaBuildctl(`${registry}/bench/direct:1`, false);
@@ -90,7 +139,11 @@ for (const [name, r] of Object.entries(results)) {
   const s = median(r.service);
   const d = median(r.direct);
   const goal = name === 'cold' ? '<= 5%' : '<= 300 ms';
-  console.log(`${name.padEnd(9)}${fmt(s, 0).padEnd(22)}${fmt(d, 0).padEnd(21)}${`${fmt(s - d, 0)} ms (${fmt((100 * (s - d)) / d, 1)}%)`.padEnd(25)}${goal}`);
-  console.log(`         runs: service [${r.service.map((v) => fmt(v, 0)).join(', ')}]  buildctl [${r.direct.map((v) => fmt(v, 0)).join(', ')}]`);
+  console.log(
+    `${name.padEnd(9)}${fmt(s, 0).padEnd(22)}${fmt(d, 0).padEnd(21)}${`${fmt(s - d, 0)} ms (${fmt((100 * (s - d)) / d, 1)}%)`.padEnd(25)}${goal}`,
+  );
+  console.log(
+    `         runs: service [${r.service.map((v) => fmt(v, 0)).join(', ')}]  buildctl [${r.direct.map((v) => fmt(v, 0)).join(', ')}]`,
+  );
 }
 process.exit(0);

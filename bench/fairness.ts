@@ -24,19 +24,43 @@ await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { 
 const buildkit = await startBuildkitd(registry);
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-await startChild(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'], {
-  REDIS_URL: redisUrl, BUILDKIT_HOST: buildkit, STEVEDORE_REGISTRY_MIRROR: registry, STEVEDORE_TOKEN: TOKEN, STEVEDORE_LOG_LEVEL: 'warn',
-  STEVEDORE_HTTP_PORT: String(port), STEVEDORE_HTTP_HOST: '127.0.0.1', STEVEDORE_GRPC_PORT: String(await freePort()),
-  STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')), STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_CONCURRENCY: `build=${CONCURRENCY}`,
-}, httpReady(`${base}/readyz`), 'stevedore serve');
+await startChild(
+  process.execPath,
+  [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
+  {
+    REDIS_URL: redisUrl,
+    BUILDKIT_HOST: buildkit,
+    STEVEDORE_REGISTRY_MIRROR: registry,
+    STEVEDORE_TOKEN: TOKEN,
+    STEVEDORE_LOG_LEVEL: 'warn',
+    STEVEDORE_HTTP_PORT: String(port),
+    STEVEDORE_HTTP_HOST: '127.0.0.1',
+    STEVEDORE_GRPC_PORT: String(await freePort()),
+    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
+    STEVEDORE_CACHE_DIR: CACHE_DIR,
+    STEVEDORE_CONCURRENCY: `build=${CONCURRENCY}`,
+  },
+  httpReady(`${base}/readyz`),
+  'stevedore serve',
+);
 
 const call = async (method: string, path: string, key: string, body?: object) => {
-  const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res.status === 204 ? undefined : ((await res.json()) as any);
 };
-const keyFor = async (tenant: string) => (await call('POST', '/v1/api-keys', TOKEN, { tenant, scopes: ['jobs:read', 'jobs:write'], rate_limit_per_minute: 1_000_000 })).key as string;
-const build = (tag: string) => ({ action: 'build', dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep ${BUILD_SECONDS} && echo ${tag}\n`, no_cache: true });
+const keyFor = async (tenant: string) =>
+  (await call('POST', '/v1/api-keys', TOKEN, { tenant, scopes: ['jobs:read', 'jobs:write'], rate_limit_per_minute: 1_000_000 }))
+    .key as string;
+const build = (tag: string) => ({
+  action: 'build',
+  dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep ${BUILD_SECONDS} && echo ${tag}\n`,
+  no_cache: true,
+});
 const waitFor = async (id: string, key: string, states: string[]) => {
   for (;;) {
     const job = await call('GET', `/v1/jobs/${id}`, key);

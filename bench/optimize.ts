@@ -16,7 +16,9 @@ import { CACHE_DIR, fmt, median, percentile, PROJECT_DIR, startBuildkitd, startR
 
 // 1. Dockerfile analysis over the test corpus, many rounds.
 const corpusDir = join(PROJECT_DIR, 'test', 'fixtures', 'dockerfiles');
-const files = readdirSync(corpusDir).filter((f) => !f.endsWith('.dockerignore')).map((f) => readFileSync(join(corpusDir, f), 'utf8'));
+const files = readdirSync(corpusDir)
+  .filter((f) => !f.endsWith('.dockerignore'))
+  .map((f) => readFileSync(join(corpusDir, f), 'utf8'));
 const times: number[] = [];
 for (let round = 0; round < 20; round++) {
   for (const text of files) {
@@ -31,11 +33,31 @@ const registry = await startRegistry();
 await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
 const buildkit = await startBuildkitd(registry);
 const ctx = mkdtempSync(join(tmpdir(), 'stv-bench-opt-'));
-writeFileSync(join(ctx, 'Dockerfile'), 'FROM debian:bookworm-slim\nRUN head -c 134217728 /dev/urandom > /a.bin\nRUN head -c 134217728 /dev/urandom > /b.bin && rm /a.bin\n');
-await runProcess(TOOLS.buildctl, buildctlArgs(buildkit, {
-  context: { dir: ctx }, dockerfileDir: ctx, dockerfileName: 'Dockerfile', buildArgs: {}, platforms: [], tags: [`${registry}/bench/big:1`], push: true, labels: {},
-  noCache: false, secrets: [], provenance: false, annotations: {}, insecureRegistries: [], metadataFile: join(ctx, 'meta.json'), cacheSalt: 'stv-bench',
-}), { timeoutMs: 900_000 });
+writeFileSync(
+  join(ctx, 'Dockerfile'),
+  'FROM debian:bookworm-slim\nRUN head -c 134217728 /dev/urandom > /a.bin\nRUN head -c 134217728 /dev/urandom > /b.bin && rm /a.bin\n',
+);
+await runProcess(
+  TOOLS.buildctl,
+  buildctlArgs(buildkit, {
+    context: { dir: ctx },
+    dockerfileDir: ctx,
+    dockerfileName: 'Dockerfile',
+    buildArgs: {},
+    platforms: [],
+    tags: [`${registry}/bench/big:1`],
+    push: true,
+    labels: {},
+    noCache: false,
+    secrets: [],
+    provenance: false,
+    annotations: {},
+    insecureRegistries: [],
+    metadataFile: join(ctx, 'meta.json'),
+    cacheSalt: 'stv-bench',
+  }),
+  { timeoutMs: 900_000 },
+);
 const client = new RegistryClient(registry);
 const digest = (await client.manifestDigest('bench/big', '1'))!;
 const manifest = await client.getManifest('bench/big', digest);
@@ -49,13 +71,23 @@ for (let i = 0; i < 3; i++) {
   ours.push(performance.now() - t0);
   t0 = performance.now();
   for (const layer of manifest.json.layers ?? []) {
-    await runProcess('bash', ['-c', 'curl -sf "$1" | tar -tzf - > /dev/null', 'list', `http://${registry}/v2/bench/big/blobs/${layer.digest}`], { timeoutMs: 600_000 });
+    await runProcess(
+      'bash',
+      ['-c', 'curl -sf "$1" | tar -tzf - > /dev/null', 'list', `http://${registry}/v2/bench/big/blobs/${layer.digest}`],
+      { timeoutMs: 600_000 },
+    );
   }
   plain.push(performance.now() - t0);
 }
 
 console.log(`bench/optimize: node ${process.version}`);
-console.log(`Dockerfile analysis: ${times.length} analyses of ${files.length} corpus files: p50 ${fmt(percentile(times, 50), 2)} ms, p99 ${fmt(percentile(times, 99), 2)} ms (goal p50 <= 20 ms)`);
-console.log(`image analysis of ${fmt(total / 1e6, 0)} MB in ${manifest.json.layers?.length} layers (3 runs): stevedore median ${fmt(median(ours), 0)} ms [${ours.map((v) => fmt(v, 0)).join(', ')}]`);
-console.log(`  baseline curl | tar -tz per layer: median ${fmt(median(plain), 0)} ms [${plain.map((v) => fmt(v, 0)).join(', ')}]  ratio ${fmt(median(ours) / median(plain), 2)}x`);
+console.log(
+  `Dockerfile analysis: ${times.length} analyses of ${files.length} corpus files: p50 ${fmt(percentile(times, 50), 2)} ms, p99 ${fmt(percentile(times, 99), 2)} ms (goal p50 <= 20 ms)`,
+);
+console.log(
+  `image analysis of ${fmt(total / 1e6, 0)} MB in ${manifest.json.layers?.length} layers (3 runs): stevedore median ${fmt(median(ours), 0)} ms [${ours.map((v) => fmt(v, 0)).join(', ')}]`,
+);
+console.log(
+  `  baseline curl | tar -tz per layer: median ${fmt(median(plain), 0)} ms [${plain.map((v) => fmt(v, 0)).join(', ')}]  ratio ${fmt(median(ours) / median(plain), 2)}x`,
+);
 process.exit(0);

@@ -37,12 +37,28 @@ writeFileSync(join(ctxDir, 'app.txt'), 'bench\n');
 /** One build; resolves to its wall time and how many steps came from the cache. */
 async function build(daemon: keyof typeof daemons, tenant: string, noCache: boolean): Promise<{ ms: number; cached: number }> {
   const spec: BuildSpec = {
-    context: { dir: ctxDir }, dockerfileDir: ctxDir, dockerfileName: 'Dockerfile', buildArgs: { SOURCE_DATE_EPOCH: '0' }, platforms: [],
-    tags: [`${registry}/bench-${daemon}/${tenant}:1`], push: true, labels: {}, noCache, secrets: [], provenance: false, annotations: {},
-    insecureRegistries: [], metadataFile: join(mkdtempSync(join(tmpdir(), 'stv-bench-meta-')), 'meta.json'), cacheSalt: tenantCacheSalt(tenant),
+    context: { dir: ctxDir },
+    dockerfileDir: ctxDir,
+    dockerfileName: 'Dockerfile',
+    buildArgs: { SOURCE_DATE_EPOCH: '0' },
+    platforms: [],
+    tags: [`${registry}/bench-${daemon}/${tenant}:1`],
+    push: true,
+    labels: {},
+    noCache,
+    secrets: [],
+    provenance: false,
+    annotations: {},
+    insecureRegistries: [],
+    metadataFile: join(mkdtempSync(join(tmpdir(), 'stv-bench-meta-')), 'meta.json'),
+    cacheSalt: tenantCacheSalt(tenant),
   };
   const t0 = performance.now();
-  const { stderr } = await runProcess(TOOLS.buildctl, buildctlArgs(daemons[daemon], spec).map((a) => (a === 'rawjson' ? 'plain' : a)), { timeoutMs: 600_000 });
+  const { stderr } = await runProcess(
+    TOOLS.buildctl,
+    buildctlArgs(daemons[daemon], spec).map((a) => (a === 'rawjson' ? 'plain' : a)),
+    { timeoutMs: 600_000 },
+  );
   return { ms: performance.now() - t0, cached: (stderr.match(/^#\d+ CACHED$/gm) ?? []).length };
 }
 
@@ -64,14 +80,22 @@ for (let i = 0; i < RUNS_CACHED; i++) {
 }
 const other = await build('sandbox', 'team-b', false);
 
-console.log(`bench/sandbox: ${RUNS_COLD} cold (no cache) and ${RUNS_CACHED} cached runs on each daemon, alternating, node ${process.version}`);
+console.log(
+  `bench/sandbox: ${RUNS_COLD} cold (no cache) and ${RUNS_CACHED} cached runs on each daemon, alternating, node ${process.version}`,
+);
 console.log('case                  host network (before) ms   sandbox (after) ms   change        goal');
 for (const [name, r] of Object.entries(results)) {
   const [h, s] = [median(r.host), median(r.sandbox)];
   const goal = name === 'cold' ? '<= 5% slower' : 'unchanged';
-  console.log(`${`${name} (median)`.padEnd(22)}${fmt(h, 0).padEnd(27)}${fmt(s, 0).padEnd(21)}${`${fmt(s - h, 0)} ms (${fmt((100 * (s - h)) / h, 1)}%)`.padEnd(14)}${goal}`);
-  console.log(`${''.padEnd(22)}runs: host [${r.host.map((v) => fmt(v, 0)).join(', ')}]  sandbox [${r.sandbox.map((v) => fmt(v, 0)).join(', ')}]`);
+  console.log(
+    `${`${name} (median)`.padEnd(22)}${fmt(h, 0).padEnd(27)}${fmt(s, 0).padEnd(21)}${`${fmt(s - h, 0)} ms (${fmt((100 * (s - h)) / h, 1)}%)`.padEnd(14)}${goal}`,
+  );
+  console.log(
+    `${''.padEnd(22)}runs: host [${r.host.map((v) => fmt(v, 0)).join(', ')}]  sandbox [${r.sandbox.map((v) => fmt(v, 0)).join(', ')}]`,
+  );
 }
 console.log(`cached steps per rebuild (same tenant): host ${cachedSteps.host}, sandbox ${cachedSteps.sandbox}`);
-console.log(`another tenant, same Dockerfile, on the sandbox: ${fmt(other.ms, 0)} ms with ${other.cached} cached steps (the base image's FROM and COPY of the same content may be; no RUN step is)`);
+console.log(
+  `another tenant, same Dockerfile, on the sandbox: ${fmt(other.ms, 0)} ms with ${other.cached} cached steps (the base image's FROM and COPY of the same content may be; no RUN step is)`,
+);
 process.exit(0);

@@ -30,16 +30,34 @@ async function freshDb(): Promise<string> {
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const serviceDb = await freshDb();
-await startChild(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'], {
-  REDIS_URL: redisUrl, BUILDKIT_HOST: 'unix:///nonexistent/buildkitd.sock', STEVEDORE_REGISTRY_MIRROR: registry, STEVEDORE_TOKEN: TOKEN, STEVEDORE_LOG_LEVEL: 'warn',
-  STEVEDORE_HTTP_PORT: String(port), STEVEDORE_HTTP_HOST: '127.0.0.1', STEVEDORE_GRPC_PORT: String(await freePort()),
-  STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')), STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_TRIVY_CACHE_DIR: serviceDb,
-}, httpReady(`${base}/healthz`), 'stevedore serve');
+await startChild(
+  process.execPath,
+  [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
+  {
+    REDIS_URL: redisUrl,
+    BUILDKIT_HOST: 'unix:///nonexistent/buildkitd.sock',
+    STEVEDORE_REGISTRY_MIRROR: registry,
+    STEVEDORE_TOKEN: TOKEN,
+    STEVEDORE_LOG_LEVEL: 'warn',
+    STEVEDORE_HTTP_PORT: String(port),
+    STEVEDORE_HTTP_HOST: '127.0.0.1',
+    STEVEDORE_GRPC_PORT: String(await freePort()),
+    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
+    STEVEDORE_CACHE_DIR: CACHE_DIR,
+    STEVEDORE_TRIVY_CACHE_DIR: serviceDb,
+  },
+  httpReady(`${base}/healthz`),
+  'stevedore serve',
+);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 async function viaService(): Promise<{ ms: number; cached: boolean }> {
   const t0 = performance.now();
-  const res = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'scan', image }) });
+  const res = await fetch(`${base}/v1/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ action: 'scan', image }),
+  });
   const { id } = (await res.json()) as { id: string };
   const sse = await fetch(`${base}/v1/jobs/${id}/events`, { headers: auth });
   let text = '';
@@ -52,9 +70,32 @@ async function viaService(): Promise<{ ms: number; cached: boolean }> {
 /** What a CI script does today: trivy image against the registry, JSON + SARIF + CycloneDX. */
 async function direct(cacheDir: string): Promise<number> {
   const out = mkdtempSync(join(tmpdir(), 'stv-bench-out-'));
-  const common = ['--quiet', '--cache-dir', cacheDir, '--skip-db-update', '--skip-java-db-update', '--skip-check-update', '--skip-version-check', '--disable-telemetry', '--offline-scan'];
+  const common = [
+    '--quiet',
+    '--cache-dir',
+    cacheDir,
+    '--skip-db-update',
+    '--skip-java-db-update',
+    '--skip-check-update',
+    '--skip-version-check',
+    '--disable-telemetry',
+    '--offline-scan',
+  ];
   const t0 = performance.now();
-  await runProcess(TOOLS.trivy, ['image', ...common, '--image-src', 'remote', '--scanners', 'secret,vuln', '--format', 'json', '--output', join(out, 'r.json'), '--list-all-pkgs', image]);
+  await runProcess(TOOLS.trivy, [
+    'image',
+    ...common,
+    '--image-src',
+    'remote',
+    '--scanners',
+    'secret,vuln',
+    '--format',
+    'json',
+    '--output',
+    join(out, 'r.json'),
+    '--list-all-pkgs',
+    image,
+  ]);
   await runProcess(TOOLS.trivy, ['convert', '--quiet', '--format', 'sarif', '--output', join(out, 'r.sarif'), join(out, 'r.json')]);
   await runProcess(TOOLS.trivy, ['convert', '--quiet', '--format', 'cyclonedx', '--output', join(out, 'r.cdx'), join(out, 'r.json')]);
   return performance.now() - t0;
@@ -69,7 +110,13 @@ const cachedRuns: number[] = [];
 const directDb = await freshDb();
 for (let i = 0; i < RUNS; i++) {
   directRuns.push(await direct(directDb));
-  await runProcess('redis-cli', ['-u', redisUrl, 'eval', "for _,k in ipairs(redis.call('keys','stv:scan:*')) do redis.call('del',k) end", '0']).catch(() => undefined);
+  await runProcess('redis-cli', [
+    '-u',
+    redisUrl,
+    'eval',
+    "for _,k in ipairs(redis.call('keys','stv:scan:*')) do redis.call('del',k) end",
+    '0',
+  ]).catch(() => undefined);
   const r = await viaService();
   if (r.cached) throw new Error('first scan came from the cache');
   first.push(r.ms);
@@ -83,6 +130,10 @@ console.log(`bench/scan: ${RUNS} runs each on ${image}, node ${process.version}`
 console.log('case                         stevedore median ms   trivy direct median ms   ratio     goal');
 console.log(`first scan (json+sarif+cdx)  ${fmt(f, 0).padEnd(22)}${fmt(d, 0).padEnd(25)}${`${fmt(f / d, 2)}x`.padEnd(10)}<= 1.1x`);
 console.log(`cached repeat                ${fmt(median(cachedRuns), 0).padEnd(22)}${'-'.padEnd(25)}${''.padEnd(10)}<= 50 ms`);
-console.log(`fully cold (run 1): stevedore ${fmt(first[0]!, 0)} ms, trivy direct ${fmt(directRuns[0]!, 0)} ms (${fmt(first[0]! / directRuns[0]!, 2)}x)`);
-console.log(`runs: first [${first.map((v) => fmt(v, 0)).join(', ')}]  direct [${directRuns.map((v) => fmt(v, 0)).join(', ')}]  cached [${cachedRuns.map((v) => fmt(v, 0)).join(', ')}]`);
+console.log(
+  `fully cold (run 1): stevedore ${fmt(first[0]!, 0)} ms, trivy direct ${fmt(directRuns[0]!, 0)} ms (${fmt(first[0]! / directRuns[0]!, 2)}x)`,
+);
+console.log(
+  `runs: first [${first.map((v) => fmt(v, 0)).join(', ')}]  direct [${directRuns.map((v) => fmt(v, 0)).join(', ')}]  cached [${cachedRuns.map((v) => fmt(v, 0)).join(', ')}]`,
+);
 process.exit(0);

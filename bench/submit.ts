@@ -39,15 +39,42 @@ const cli = join(PROJECT_DIR, 'bin', 'stevedore.js');
 
 // Servers under test: stevedore's api role (no workers, like the baseline) and the baseline.
 const apiPort = await freePort();
-await startChild(process.execPath, [cli, 'api'], stevedoreEnv({ STEVEDORE_HTTP_PORT: String(apiPort), STEVEDORE_HTTP_HOST: '127.0.0.1', STEVEDORE_GRPC_PORT: String(await freePort()) }), httpReady(`http://127.0.0.1:${apiPort}/healthz`), 'stevedore api');
+await startChild(
+  process.execPath,
+  [cli, 'api'],
+  stevedoreEnv({ STEVEDORE_HTTP_PORT: String(apiPort), STEVEDORE_HTTP_HOST: '127.0.0.1', STEVEDORE_GRPC_PORT: String(await freePort()) }),
+  httpReady(`http://127.0.0.1:${apiPort}/healthz`),
+  'stevedore api',
+);
 const basePort = await freePort();
-await startChild(process.execPath, [join(PROJECT_DIR, 'dist', 'bench', 'baseline-server.js')], { REDIS_URL: redisUrl, PORT: String(basePort) }, httpReady(`http://127.0.0.1:${basePort}/jobs`), 'baseline');
+await startChild(
+  process.execPath,
+  [join(PROJECT_DIR, 'dist', 'bench', 'baseline-server.js')],
+  { REDIS_URL: redisUrl, PORT: String(basePort) },
+  httpReady(`http://127.0.0.1:${basePort}/jobs`),
+  'baseline',
+);
 
 async function load(url: string, headers: Record<string, string>, overallRate?: number) {
-  const run = (duration: number) => autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, connections: overallRate ? 10 : 20, duration, ...(overallRate ? { overallRate } : {}) });
+  const run = (duration: number) =>
+    autocannon({
+      url,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+      connections: overallRate ? 10 : 20,
+      duration,
+      ...(overallRate ? { overallRate } : {}),
+    });
   await run(2); // warm-up
   const r = await run(DURATION_S);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts, total: r.requests.total };
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx + r.timeouts,
+    total: r.requests.total,
+  };
 }
 const auth = { authorization: `Bearer ${TOKEN}` };
 const stvUrl = `http://127.0.0.1:${apiPort}/v1/jobs`;
@@ -59,7 +86,13 @@ const baseRate = await load(baseUrl, {}, RATE);
 
 // Idle-worker latencies: clean queues, then one stevedore worker.
 await redis.flushall();
-await startChild(process.execPath, [cli, 'worker'], stevedoreEnv({}), async () => (await redis.keys('stv-bull:stevedore-inspect:*')).length > 0 || (await new Promise((r) => setTimeout(r, 1500)), true), 'stevedore worker');
+await startChild(
+  process.execPath,
+  [cli, 'worker'],
+  stevedoreEnv({}),
+  async () => (await redis.keys('stv-bull:stevedore-inspect:*')).length > 0 || (await new Promise((r) => setTimeout(r, 1500)), true),
+  'stevedore worker',
+);
 const pickup: number[] = [];
 const toSse: number[] = [];
 for (let i = 0; i < SAMPLES; i++) {
@@ -91,7 +124,10 @@ for (let i = 0; i < SAMPLES; i++) {
 // Baselines for those: a bare BullMQ add → processor, and a bare XADD → blocking XREAD.
 const bareQueue = new Queue('baseline-pickup', { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }), prefix: 'baseline' });
 const bareStarts = new Map<string, (t: number) => void>();
-const bareWorker = new Worker('baseline-pickup', async (job) => bareStarts.get(job.id!)?.(performance.now()), { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }), prefix: 'baseline' });
+const bareWorker = new Worker('baseline-pickup', async (job) => bareStarts.get(job.id!)?.(performance.now()), {
+  connection: new Redis(redisUrl, { maxRetriesPerRequest: null }),
+  prefix: 'baseline',
+});
 await bareWorker.waitUntilReady();
 const barePickup: number[] = [];
 for (let i = 0; i < SAMPLES; i++) {
@@ -115,7 +151,12 @@ await bareWorker.close();
 await bareQueue.close();
 
 const rows: [string, string, string, string][] = [
-  ['POST throughput, req/s (20 connections)', fmt(stvMax.rps, 0), fmt(baseMax.rps, 0), `>= 60% of baseline: ${fmt((100 * stvMax.rps) / baseMax.rps, 0)}%`],
+  [
+    'POST throughput, req/s (20 connections)',
+    fmt(stvMax.rps, 0),
+    fmt(baseMax.rps, 0),
+    `>= 60% of baseline: ${fmt((100 * stvMax.rps) / baseMax.rps, 0)}%`,
+  ],
   [`POST p50 at ${RATE} req/s, ms`, fmt(stvRate.p50), fmt(baseRate.p50), ''],
   [`POST p99 at ${RATE} req/s, ms`, fmt(stvRate.p99), fmt(baseRate.p99), '< 25 ms'],
   [`requests sent at ${RATE} req/s (errors)`, `${stvRate.total} (${stvRate.errors})`, `${baseRate.total} (${baseRate.errors})`, ''],

@@ -23,7 +23,13 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts a child and resolves once `ready` says so (polled). */
-export async function startChild(command: string, args: string[], env: NodeJS.ProcessEnv, ready: () => Promise<boolean>, name: string): Promise<ChildProcess> {
+export async function startChild(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: () => Promise<boolean>,
+  name: string,
+): Promise<ChildProcess> {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -45,23 +51,32 @@ export async function startRedis(): Promise<string> {
   const password = randomBytes(18).toString('base64url');
   const conf = join(mkdtempSync(join(tmpdir(), 'stv-bench-redis-')), 'redis.conf');
   writeFileSync(conf, `requirepass ${password}\n`, { mode: 0o600 });
-  await startChild(TOOLS.redisServer, [conf, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, async () => {
-    const r = new Redis(port, '127.0.0.1', { password, lazyConnect: true, retryStrategy: () => null });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } finally {
-      r.disconnect();
-    }
-  }, 'redis');
+  await startChild(
+    TOOLS.redisServer,
+    [conf, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {},
+    async () => {
+      const r = new Redis(port, '127.0.0.1', { password, lazyConnect: true, retryStrategy: () => null });
+      r.on('error', () => undefined);
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    },
+    'redis',
+  );
   return `redis://:${password}@127.0.0.1:${port}/0`;
 }
 
 export async function startRegistry(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'stv-bench-reg-'));
   const addr = `127.0.0.1:${await freePort()}`;
-  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog: { level: error, accesslog: { disabled: true } }\nstorage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: "${addr}" }\n`);
+  writeFileSync(
+    join(dir, 'config.yml'),
+    `version: 0.1\nlog: { level: error, accesslog: { disabled: true } }\nstorage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: "${addr}" }\n`,
+  );
   await startChild(TOOLS.registry, ['serve', join(dir, 'config.yml')], {}, async () => (await fetch(`http://${addr}/v2/`)).ok, 'registry');
   return addr;
 }
@@ -96,7 +111,13 @@ export async function startBuildkitd(mirror: string, options: { sandbox?: boolea
   const address = `unix://${join(dir, 'buildkitd.sock')}`;
   writeFileSync(join(dir, 'buildkitd.toml'), buildkitdConfig(join(dir, 'root'), address, mirror));
   const client = new BuildkitClient(new ChildProcessRunner(), TOOLS.buildctl, address);
-  await startChild(TOOLS.buildkitd, ['--config', join(dir, 'buildkitd.toml'), '--oci-worker=true', '--containerd-worker=false', '--oci-worker-snapshotter=overlayfs'], {}, async () => (await client.workers(2000)).length > 0, 'buildkitd');
+  await startChild(
+    TOOLS.buildkitd,
+    ['--config', join(dir, 'buildkitd.toml'), '--oci-worker=true', '--containerd-worker=false', '--oci-worker-snapshotter=overlayfs'],
+    {},
+    async () => (await client.workers(2000)).length > 0,
+    'buildkitd',
+  );
   return address;
 }
 

@@ -80,12 +80,35 @@ export class AppModule {
     return {
       module: AppModule,
       imports,
-      controllers: roles.api ? [MetricsController, SystemController, JobsController, JobEventsController, ImagesController, ContextsController, ArtifactsController, SigningKeysController, ApiKeysController, SecretsController, WebhookSecretController, JobDeliveriesController, SystemGrpcController, JobsGrpcController, UiPagesController, UiJobsController] : [],
+      controllers: roles.api
+        ? [
+            MetricsController,
+            SystemController,
+            JobsController,
+            JobEventsController,
+            ImagesController,
+            ContextsController,
+            ArtifactsController,
+            SigningKeysController,
+            ApiKeysController,
+            SecretsController,
+            WebhookSecretController,
+            JobDeliveriesController,
+            SystemGrpcController,
+            JobsGrpcController,
+            UiPagesController,
+            UiJobsController,
+          ]
+        : [],
       providers: roles.api
         ? [
             SystemService,
             AdmissionService,
-            { provide: ApiKeyStore, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new ApiKeyStore(r, c.tenancy.apiKeyRateLimit) },
+            {
+              provide: ApiKeyStore,
+              inject: [REDIS, APP_CONFIG],
+              useFactory: (r: Redis, c: AppConfig) => new ApiKeyStore(r, c.tenancy.apiKeyRateLimit),
+            },
             // Live event streams: one shared blocking reader, and caps per key and tenant.
             { provide: EventStreamHub, inject: [REDIS], useFactory: (r: Redis) => new EventStreamHub(r) },
             { provide: StreamLimits, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new StreamLimits(c.streams) },

@@ -28,12 +28,20 @@ function requestId(req: IncomingMessage): string {
 
 /** Builds the Nest application for the given roles, without listening. */
 export async function createApp(config: AppConfig, roles: Roles): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimitBytes, routerOptions: { ignoreTrailingSlash: true }, genReqId: requestId });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    routerOptions: { ignoreTrailingSlash: true },
+    genReqId: requestId,
+  });
   // The API takes JSON only: anything else is a 415, not a string body to misread.
   adapter.getInstance().removeContentTypeParser('text/plain');
   // Build contexts arrive as tar streams: handed through unread, the store enforces
   // its own size limit while it streams them to disk.
-  adapter.getInstance().addContentTypeParser(['application/x-tar', 'application/gzip', 'application/x-gzip'], (_request, payload, done) => done(null, payload));
+  adapter
+    .getInstance()
+    .addContentTypeParser(['application/x-tar', 'application/gzip', 'application/x-gzip'], (_request, payload, done) =>
+      done(null, payload),
+    );
   adapter.getInstance().addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -46,9 +54,20 @@ export async function createApp(config: AppConfig, roles: Roles): Promise<NestFa
     httpRequests.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if (route === '/healthz' || route === '/readyz' || route === '/metrics') return;
     const tenant = (request as { principal?: { tenant: string } }).principal?.tenant;
-    requestLog.info({ req: { id: request.id, method: request.method, url: request.url.split('?')[0], route }, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime * 10) / 10, ...(tenant ? { tenant } : {}) }, 'request completed');
+    requestLog.info(
+      {
+        req: { id: request.id, method: request.method, url: request.url.split('?')[0], route },
+        res: { statusCode: reply.statusCode },
+        responseTime: Math.round(reply.elapsedTime * 10) / 10,
+        ...(tenant ? { tenant } : {}),
+      },
+      'request completed',
+    );
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, roles), adapter, { bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, roles), adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+  });
   app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ApiExceptionFilter());
   if (roles.api) {

@@ -40,8 +40,19 @@ export class AdmissionService {
   async submit(body: unknown, principal: Principal, options: SubmitOptions = {}): Promise<SubmitOutcome> {
     const request = parseJobRequest(body);
     const { tenant } = principal;
-    await checkSubmittable(request, { config: this.config, contexts: this.contexts, keys: this.keys, owners: this.owners, tenant, principal, secrets: this.secrets });
-    const idempotencyKey = options.idempotencyKey === undefined ? undefined : validate(idempotencyKeySchema, options.idempotencyKey, options.idempotencyKeyIn ?? 'header');
+    await checkSubmittable(request, {
+      config: this.config,
+      contexts: this.contexts,
+      keys: this.keys,
+      owners: this.owners,
+      tenant,
+      principal,
+      secrets: this.secrets,
+    });
+    const idempotencyKey =
+      options.idempotencyKey === undefined
+        ? undefined
+        : validate(idempotencyKeySchema, options.idempotencyKey, options.idempotencyKeyIn ?? 'header');
     return this.jobs.submit(request, tenant, { idempotencyKey, requestId: options.requestId });
   }
 }

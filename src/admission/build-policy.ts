@@ -15,10 +15,14 @@ export function checkBuildPolicy(request: JobRequest, config: Pick<AppConfig, 'b
   if (request.action !== 'build') return;
   const fields: { path: string; message: string }[] = [];
   (request.platforms ?? []).forEach((p, i) => {
-    if (!config.buildPlatforms.includes(p)) fields.push({ path: `platforms.${i}`, message: `${p} is not allowed here (allowed: ${config.buildPlatforms.join(', ')})` });
+    if (!config.buildPlatforms.includes(p))
+      fields.push({ path: `platforms.${i}`, message: `${p} is not allowed here (allowed: ${config.buildPlatforms.join(', ')})` });
   });
   if (!request.context && !request.dockerfile_inline && request.dockerfile_path && !config.contextRoot) {
-    fields.push({ path: 'dockerfile_path', message: 'a build without a context needs STEVEDORE_CONTEXT_ROOT on the server; upload a context instead' });
+    fields.push({
+      path: 'dockerfile_path',
+      message: 'a build without a context needs STEVEDORE_CONTEXT_ROOT on the server; upload a context instead',
+    });
   }
   if (fields.length) throw invalidFields(fields);
 }
@@ -29,7 +33,12 @@ export function checkBuildPolicy(request: JobRequest, config: Pick<AppConfig, 'b
  * order. Another tenant's secret gets the same answer as a missing one. Without a
  * tenant store only server-configured secrets count.
  */
-export async function assertBuildSecretsExist(request: JobRequest, tenant: string, config: Pick<AppConfig, 'buildSecrets'>, tenantSecrets: Pick<TenantSecrets, 'has'> | undefined): Promise<void> {
+export async function assertBuildSecretsExist(
+  request: JobRequest,
+  tenant: string,
+  config: Pick<AppConfig, 'buildSecrets'>,
+  tenantSecrets: Pick<TenantSecrets, 'has'> | undefined,
+): Promise<void> {
   if (request.action !== 'build' || !request.secrets?.length) return;
   const fields: { path: string; message: string }[] = [];
   for (const [i, name] of request.secrets.entries()) {
@@ -44,7 +53,7 @@ export function gitUrlHost(url: string): { host: string; port: number } {
   const scp = /^[^@/]+@([^:/]+):/.exec(url);
   if (scp && !url.includes('://')) return { host: scp[1]!.toLowerCase(), port: 22 };
   const parsed = new URL(url);
-  const port = parsed.port ? Number(parsed.port) : { 'http:': 80, 'https:': 443, 'ssh:': 22 }[parsed.protocol] ?? 0;
+  const port = parsed.port ? Number(parsed.port) : ({ 'http:': 80, 'https:': 443, 'ssh:': 22 }[parsed.protocol] ?? 0);
   return { host: parsed.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port };
 }
 
@@ -62,12 +71,17 @@ export async function assertBuildSourcesAllowed(request: JobRequest, config: Pic
   } catch {
     return refuse('is not a URL git can fetch');
   }
-  const allowed = config.buildAllowedHosts.map(parseHostPort).some((e) => isAllowedHost(target.host, [e.host]) && (e.port === undefined || e.port === target.port));
+  const allowed = config.buildAllowedHosts
+    .map(parseHostPort)
+    .some((e) => isAllowedHost(target.host, [e.host]) && (e.port === undefined || e.port === target.port));
   if (allowed) return;
   const addresses = isIP(target.host) ? [target.host] : (await resolveAll(target.host).catch(() => [])).map((a) => a.address);
   if (!addresses.length) return refuse(`${target.host} does not resolve`);
   const bad = addresses.find(isBlockedAddress);
-  if (bad) return refuse(`${target.host}${bad === target.host ? '' : ` resolves to ${bad}, which`} is a loopback, private, link-local or reserved address; builds fetch from such hosts only when the operator allows them (STEVEDORE_BUILD_ALLOWED_HOSTS)`);
+  if (bad)
+    return refuse(
+      `${target.host}${bad === target.host ? '' : ` resolves to ${bad}, which`} is a loopback, private, link-local or reserved address; builds fetch from such hosts only when the operator allows them (STEVEDORE_BUILD_ALLOWED_HOSTS)`,
+    );
 }
 
 function refuse(problem: string): never {

@@ -7,7 +7,9 @@ import type { JobRequest } from '../jobs/job-types.js';
 /** Action first (an unknown action is named as such, not as a schema mismatch), then its schema. */
 export function parseJobRequest(body: unknown): JobRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new AppError('invalid', 'VALIDATION_FAILED', 'invalid body: must be a JSON object', { fields: [{ path: 'body', message: 'must be a JSON object' }] });
+    throw new AppError('invalid', 'VALIDATION_FAILED', 'invalid body: must be a JSON object', {
+      fields: [{ path: 'body', message: 'must be a JSON object' }],
+    });
   }
   validate(actionSchema, { action: (body as { action?: unknown }).action }, 'body');
   refuseHugeMaps(body as Record<string, unknown>);
@@ -20,7 +22,10 @@ export function parseJobRequest(body: unknown): JobRequest {
  * first, such a body is refused at once with the same answer.
  */
 function refuseHugeMaps(body: Record<string, unknown>): void {
-  for (const [field, max] of [['build_args', BUILD_LIMITS.buildArgs], ['labels', BUILD_LIMITS.labels]] as const) {
+  for (const [field, max] of [
+    ['build_args', BUILD_LIMITS.buildArgs],
+    ['labels', BUILD_LIMITS.labels],
+  ] as const) {
     const value = body[field];
     if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
     let n = 0;

@@ -34,7 +34,12 @@ export async function assertRegistriesAllowed(targets: { path: string; reference
   }
   const first = refused[0];
   if (!first) return;
-  throw new AppError('invalid', 'REGISTRY_FORBIDDEN', `${first.path}: ${first.reason}`, { path: first.path, reference: first.reference, registry: first.registry, refused });
+  throw new AppError('invalid', 'REGISTRY_FORBIDDEN', `${first.path}: ${first.reason}`, {
+    path: first.path,
+    reference: first.reference,
+    registry: first.registry,
+    refused,
+  });
 }
 
 /** The one call from checkSubmittable. */

@@ -25,26 +25,45 @@ export interface SubmitChecks {
   secrets?: Pick<TenantSecrets, 'has'>;
 }
 
-export async function checkSubmittable(request: JobRequest, { config, contexts, owners, keys, tenant, principal, secrets }: SubmitChecks): Promise<void> {
+export async function checkSubmittable(
+  request: JobRequest,
+  { config, contexts, owners, keys, tenant, principal, secrets }: SubmitChecks,
+): Promise<void> {
   checkBuildPolicy(request, config);
   checkJobRepositories(request, principal, config);
   await checkJobRegistries(request, config);
   await assertBuildSecretsExist(request, tenant, config, secrets);
   await assertBuildSourcesAllowed(request, config);
   if (request.callback_url) await checkCallback(request.callback_url, config.webhooks.allowedHosts);
-  const signing = request.action === 'sign' || request.action === 'verify' ? { key: request.key, path: 'key' } : request.action === 'build' && request.sign ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' } : undefined;
+  const signing =
+    request.action === 'sign' || request.action === 'verify'
+      ? { key: request.key, path: 'key' }
+      : request.action === 'build' && request.sign
+        ? { key: typeof request.sign === 'object' ? request.sign.key : undefined, path: 'sign.key' }
+        : undefined;
   if (signing && keys) {
-    const problem = signing.key ? (keys.has(signing.key) ? undefined : `no signing key named ${signing.key}`) : keys.keys.length ? undefined : 'no signing keys are configured on this server';
+    const problem = signing.key
+      ? keys.has(signing.key)
+        ? undefined
+        : `no signing key named ${signing.key}`
+      : keys.keys.length
+        ? undefined
+        : 'no signing keys are configured on this server';
     if (problem) throw invalidFields([{ path: signing.path, message: problem }]);
   }
   if ((request.action === 'build' || request.action === 'optimize') && request.context && 'upload' in request.context) {
     try {
       // Another tenant's upload answers exactly like a missing one.
-      if (!(await owners.owns(tenant, request.context.upload))) throw new ContextError('CONTEXT_NOT_FOUND', `no build context ${request.context.upload} (never uploaded, or unused for longer than ${config.contextTtlSeconds} s)`);
+      if (!(await owners.owns(tenant, request.context.upload)))
+        throw new ContextError(
+          'CONTEXT_NOT_FOUND',
+          `no build context ${request.context.upload} (never uploaded, or unused for longer than ${config.contextTtlSeconds} s)`,
+        );
       await contexts.path(request.context.upload);
     } catch (err) {
       // Whatever is wrong with the stored context, the request names it: a 400 on context.upload.
-      if (err instanceof ContextError) throw new AppError('invalid', err.code, err.message, { fields: [{ path: 'context.upload', message: err.message }] });
+      if (err instanceof ContextError)
+        throw new AppError('invalid', err.code, err.message, { fields: [{ path: 'context.upload', message: err.message }] });
       throw err;
     }
   }

@@ -62,7 +62,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
 export function toErrorBody(exception: unknown): { status: number; body: ErrorBody } {
   if (exception instanceof AppError) {
-    return { status: HTTP_STATUS[exception.kind], body: { error: { code: exception.code, message: exception.message, details: exception.details } } };
+    return {
+      status: HTTP_STATUS[exception.kind],
+      body: { error: { code: exception.code, message: exception.message, details: exception.details } },
+    };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
@@ -70,19 +73,37 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
     if (status === 503 && typeof response === 'object' && response && 'error' in response && 'status' in response) {
       // terminus readiness result: name the failing parts in the message
       const failing = Object.keys((response as { error: Record<string, unknown> }).error ?? {});
-      return { status, body: { error: { code: 'NOT_READY', message: `not ready: ${failing.join(', ') || 'unknown'} unavailable`, details: response } } };
+      return {
+        status,
+        body: { error: { code: 'NOT_READY', message: `not ready: ${failing.join(', ') || 'unknown'} unavailable`, details: response } },
+      };
     }
-    const message = typeof response === 'string' ? response : messageOf(response) ?? exception.message;
-    return { status, body: { error: { code: CODE_BY_STATUS[status] ?? (status < 500 ? 'INVALID_REQUEST' : 'INTERNAL'), message, details: {} } } };
+    const message = typeof response === 'string' ? response : (messageOf(response) ?? exception.message);
+    return {
+      status,
+      body: { error: { code: CODE_BY_STATUS[status] ?? (status < 500 ? 'INVALID_REQUEST' : 'INTERNAL'), message, details: {} } },
+    };
   }
   // Fastify's own client errors (bad JSON, wrong content type, body too large) carry a 4xx statusCode.
   const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
   if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     const status = fastifyError.statusCode;
-    return { status, body: { error: { code: CODE_BY_STATUS[status] ?? 'INVALID_REQUEST', message: fastifyError.message ?? 'bad request', details: fastifyError.code ? { cause: fastifyError.code } : {} } } };
+    return {
+      status,
+      body: {
+        error: {
+          code: CODE_BY_STATUS[status] ?? 'INVALID_REQUEST',
+          message: fastifyError.message ?? 'bad request',
+          details: fastifyError.code ? { cause: fastifyError.code } : {},
+        },
+      },
+    };
   }
   if (isRedisUnavailable(exception)) {
-    return { status: 503, body: { error: { code: 'REDIS_UNAVAILABLE', message: 'the job store (Redis) is unavailable; retry shortly', details: {} } } };
+    return {
+      status: 503,
+      body: { error: { code: 'REDIS_UNAVAILABLE', message: 'the job store (Redis) is unavailable; retry shortly', details: {} } },
+    };
   }
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error; see the server log', details: {} } } };
 }
@@ -93,7 +114,10 @@ export function toErrorBody(exception: unknown): { status: number; body: ErrorBo
  */
 function isRedisUnavailable(err: unknown): boolean {
   const e = err as { name?: string; message?: string };
-  return e?.name === 'MaxRetriesPerRequestError' || /Stream isn't writeable|Connection is closed|connect ECONNREFUSED|^Command timed out$/.test(e?.message ?? '');
+  return (
+    e?.name === 'MaxRetriesPerRequestError' ||
+    /Stream isn't writeable|Connection is closed|connect ECONNREFUSED|^Command timed out$/.test(e?.message ?? '')
+  );
 }
 
 function messageOf(response: object): string | undefined {

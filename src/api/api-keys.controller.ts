@@ -16,7 +16,10 @@ import { validate } from '../errors/validation.js';
 const createKeySchema = z
   .object({
     tenant: z.string().regex(TENANT_PATTERN, 'must be 1-63 lowercase letters, digits and ._- (starting with a letter or digit)'),
-    scopes: z.array(z.enum(SCOPES, { error: `must be one of ${SCOPES.join(', ')}` })).min(1, 'give at least one scope').max(SCOPES.length),
+    scopes: z
+      .array(z.enum(SCOPES, { error: `must be one of ${SCOPES.join(', ')}` }))
+      .min(1, 'give at least one scope')
+      .max(SCOPES.length),
     rate_limit_per_minute: z.int('must be a whole number').min(1).max(1_000_000).optional(),
     max_concurrent_jobs: z.int('must be a whole number').min(1).max(10_000).optional(),
     repositories: z
@@ -42,11 +45,19 @@ const KEY_PROPERTIES = {
   scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } },
   rate_limit_per_minute: { type: 'integer', nullable: true },
   max_concurrent_jobs: { type: 'integer', nullable: true },
-  repositories: { ...REPOSITORIES_SCHEMA, nullable: true, description: `${REPOSITORIES_SCHEMA.description} null: the server's default (STEVEDORE_DEFAULT_TENANT_REPOSITORIES).` },
+  repositories: {
+    ...REPOSITORIES_SCHEMA,
+    nullable: true,
+    description: `${REPOSITORIES_SCHEMA.description} null: the server's default (STEVEDORE_DEFAULT_TENANT_REPOSITORIES).`,
+  },
   created_at: { type: 'string', format: 'date-time' },
 };
 const KEY_SCHEMA = { type: 'object', required: Object.keys(KEY_PROPERTIES), properties: KEY_PROPERTIES };
-const CREATED_SCHEMA = { type: 'object', required: ['key', ...Object.keys(KEY_PROPERTIES)], properties: { key: { type: 'string', description: 'Shown once; only its hash is stored.' }, ...KEY_PROPERTIES } };
+const CREATED_SCHEMA = {
+  type: 'object',
+  required: ['key', ...Object.keys(KEY_PROPERTIES)],
+  properties: { key: { type: 'string', description: 'Shown once; only its hash is stored.' }, ...KEY_PROPERTIES },
+};
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -66,14 +77,32 @@ export class ApiKeysController {
 
   @Post()
   @ApiOperation({ summary: 'Create an API key for a tenant. The key is in this answer only; the server keeps its SHA-256.' })
-  @ApiBody({ schema: { type: 'object', required: ['tenant', 'scopes'], properties: { tenant: { type: 'string', example: 'team-a' }, scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] }, example: ['jobs:read', 'jobs:write'] }, rate_limit_per_minute: { type: 'integer', minimum: 1 }, max_concurrent_jobs: { type: 'integer', minimum: 1, description: "Sets the tenant's cap on running jobs." }, repositories: REPOSITORIES_SCHEMA } } })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['tenant', 'scopes'],
+      properties: {
+        tenant: { type: 'string', example: 'team-a' },
+        scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] }, example: ['jobs:read', 'jobs:write'] },
+        rate_limit_per_minute: { type: 'integer', minimum: 1 },
+        max_concurrent_jobs: { type: 'integer', minimum: 1, description: "Sets the tenant's cap on running jobs." },
+        repositories: REPOSITORIES_SCHEMA,
+      },
+    },
+  })
   @ApiResponse({ status: 201, schema: CREATED_SCHEMA })
   @ApiResponse({ status: 400, description: 'Invalid body.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 403, description: 'Not admin, another tenant, (REPOSITORY_FORBIDDEN) repositories wider than the creating key’s, or (LIMIT_FORBIDDEN) a rate_limit_per_minute or max_concurrent_jobs above the creating key’s own or the operator’s ceiling (details.path names the field).', schema: ERROR_SCHEMA })
+  @ApiResponse({
+    status: 403,
+    description:
+      'Not admin, another tenant, (REPOSITORY_FORBIDDEN) repositories wider than the creating key’s, or (LIMIT_FORBIDDEN) a rate_limit_per_minute or max_concurrent_jobs above the creating key’s own or the operator’s ceiling (details.path names the field).',
+    schema: ERROR_SCHEMA,
+  })
   async create(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
     const input = validate(createKeySchema, body ?? {}, 'body');
-    if (!principal.root && input.tenant !== principal.tenant) throw new AppError('forbidden', 'FORBIDDEN', `an admin key of tenant ${principal.tenant} cannot create keys for another tenant`);
+    if (!principal.root && input.tenant !== principal.tenant)
+      throw new AppError('forbidden', 'FORBIDDEN', `an admin key of tenant ${principal.tenant} cannot create keys for another tenant`);
     const repositories = this.grantable(input.repositories, principal);
     const limits = grantableLimits(input, principal, this.config, principal.root ? undefined : await this.keys.tenantCap(input.tenant));
     const { record, key } = await this.keys.create({ ...input, ...limits, repositories });
@@ -88,14 +117,25 @@ export class ApiKeysController {
     if (principal.root) return asked;
     if (!asked) return principal.repositories ? [...principal.repositories] : undefined;
     const own = writablePatterns(principal, this.config);
-    const refused = asked.flatMap((pattern, i) => (own.some((o) => patternCovers(o, pattern)) ? [] : [{ path: `repositories.${i}`, pattern }]));
-    if (refused.length) throw new AppError('forbidden', 'REPOSITORY_FORBIDDEN', `${refused[0]!.path}: ${refused[0]!.pattern} is not inside the repositories of the API key creating it`, { path: refused[0]!.path, refused });
+    const refused = asked.flatMap((pattern, i) =>
+      own.some((o) => patternCovers(o, pattern)) ? [] : [{ path: `repositories.${i}`, pattern }],
+    );
+    if (refused.length)
+      throw new AppError(
+        'forbidden',
+        'REPOSITORY_FORBIDDEN',
+        `${refused[0]!.path}: ${refused[0]!.pattern} is not inside the repositories of the API key creating it`,
+        { path: refused[0]!.path, refused },
+      );
     return asked;
   }
 
   @Get()
   @ApiOperation({ summary: 'API keys (never the keys themselves): all of them for the admin token, the own tenant’s for an admin key.' })
-  @ApiResponse({ status: 200, schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: KEY_SCHEMA } } } })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: KEY_SCHEMA } } },
+  })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 403, description: 'Not admin.', schema: ERROR_SCHEMA })
   async list(@CurrentPrincipal() principal: Principal): Promise<{ items: ApiKeyRecord[] }> {
@@ -113,7 +153,8 @@ export class ApiKeysController {
   @ApiResponse({ status: 404, description: 'No such key.', schema: ERROR_SCHEMA })
   async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
     const record = UUID.test(id) ? (await this.keys.list()).find((k) => k.id === id) : undefined;
-    if (!record || (!principal.root && record.tenant !== principal.tenant)) throw new AppError('not_found', 'NOT_FOUND', `no API key ${id}`);
+    if (!record || (!principal.root && record.tenant !== principal.tenant))
+      throw new AppError('not_found', 'NOT_FOUND', `no API key ${id}`);
     await this.keys.delete(id);
   }
 }

@@ -20,9 +20,26 @@ export class ArtifactsController {
   ) {}
 
   @Get(':id/artifacts')
-  @ApiOperation({ summary: "A job's artifacts: for a scan, Trivy's JSON report (trivy-report.json), SARIF 2.1.0 (report.sarif.json) and a CycloneDX SBOM (sbom.cdx.json)." })
+  @ApiOperation({
+    summary:
+      "A job's artifacts: for a scan, Trivy's JSON report (trivy-report.json), SARIF 2.1.0 (report.sarif.json) and a CycloneDX SBOM (sbom.cdx.json).",
+  })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiResponse({ status: 200, schema: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, media_type: { type: 'string' }, size_bytes: { type: 'integer' } } } } } } })
+  @ApiResponse({
+    status: 200,
+    schema: {
+      type: 'object',
+      properties: {
+        items: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { name: { type: 'string' }, media_type: { type: 'string' }, size_bytes: { type: 'integer' } },
+          },
+        },
+      },
+    },
+  })
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
   async list(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
     await this.jobs.get(id, principal.tenant);
@@ -34,10 +51,18 @@ export class ArtifactsController {
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiParam({ name: 'name', example: 'report.sarif.json' })
   @ApiResponse({ status: 404, description: 'No such job or artifact.', schema: ERROR_SCHEMA })
-  async get(@Param('id') id: string, @Param('name') name: string, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
+  async get(
+    @Param('id') id: string,
+    @Param('name') name: string,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<void> {
     await this.jobs.get(id, principal.tenant);
     const bytes = await this.artifacts.read(id, name);
     if (!bytes) throw new AppError('not_found', 'NOT_FOUND', `job ${id} has no artifact ${name}`);
-    await reply.header('content-type', ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream').header('content-disposition', `attachment; filename="${name}"`).send(bytes);
+    await reply
+      .header('content-type', ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream')
+      .header('content-disposition', `attachment; filename="${name}"`)
+      .send(bytes);
   }
 }

@@ -56,27 +56,71 @@ export class ContextsController {
   })
   @ApiConsumes(...CONTEXT_MEDIA_TYPES)
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
-  @ApiResponse({ status: 201, description: 'Stored.', schema: { type: 'object', required: ['digest', 'size_bytes'], properties: { digest: { type: 'string', example: 'sha256:…' }, size_bytes: { type: 'integer' } } } })
+  @ApiResponse({
+    status: 201,
+    description: 'Stored.',
+    schema: {
+      type: 'object',
+      required: ['digest', 'size_bytes'],
+      properties: { digest: { type: 'string', example: 'sha256:…' }, size_bytes: { type: 'integer' } },
+    },
+  })
   @ApiResponse({ status: 200, description: 'The same bytes were uploaded before.' })
-  @ApiResponse({ status: 400, description: 'INVALID_CONTEXT: not a tar (or data appended after its end), an entry that would escape the context, or a path too long.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 408, description: 'UPLOAD_TIMEOUT: the body did not arrive within STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 413, description: 'CONTEXT_TOO_LARGE: over STEVEDORE_CONTEXT_MAX_BYTES as sent, over STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES or STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, or not unpacked within the time limit.', schema: ERROR_SCHEMA })
+  @ApiResponse({
+    status: 400,
+    description: 'INVALID_CONTEXT: not a tar (or data appended after its end), an entry that would escape the context, or a path too long.',
+    schema: ERROR_SCHEMA,
+  })
+  @ApiResponse({
+    status: 408,
+    description: 'UPLOAD_TIMEOUT: the body did not arrive within STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS.',
+    schema: ERROR_SCHEMA,
+  })
+  @ApiResponse({
+    status: 413,
+    description:
+      'CONTEXT_TOO_LARGE: over STEVEDORE_CONTEXT_MAX_BYTES as sent, over STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES or STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, or not unpacked within the time limit.',
+    schema: ERROR_SCHEMA,
+  })
   @ApiResponse({ status: 415, description: 'Not application/x-tar or application/gzip.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 429, description: "CONTEXT_QUOTA_EXCEEDED: the tenant's contexts would take more than STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES unpacked (details: quota_bytes, used_bytes). TOO_MANY_UPLOADS: the tenant has 4 uploads in progress already (Retry-After).", schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 503, description: 'UNPACKER_BUSY: every context unpacker stayed busy for the upload time limit; retry.', schema: ERROR_SCHEMA })
-  async upload(@Req() request: FastifyRequest, @Headers('content-type') contentType: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
+  @ApiResponse({
+    status: 429,
+    description:
+      "CONTEXT_QUOTA_EXCEEDED: the tenant's contexts would take more than STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES unpacked (details: quota_bytes, used_bytes). TOO_MANY_UPLOADS: the tenant has 4 uploads in progress already (Retry-After).",
+    schema: ERROR_SCHEMA,
+  })
+  @ApiResponse({
+    status: 503,
+    description: 'UNPACKER_BUSY: every context unpacker stayed busy for the upload time limit; retry.',
+    schema: ERROR_SCHEMA,
+  })
+  async upload(
+    @Req() request: FastifyRequest,
+    @Headers('content-type') contentType: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ) {
     const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
     if (!(CONTEXT_MEDIA_TYPES as readonly string[]).includes(type)) {
       throw new AppError('unsupported_media_type', 'UNSUPPORTED_MEDIA_TYPE', `send the context as ${CONTEXT_MEDIA_TYPES.join(' or ')}`);
     }
     // A declared size over the limit gets its 413 before a byte is read.
     const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared > this.config.contextMaxBytes) throw new AppError('too_large', 'CONTEXT_TOO_LARGE', `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`);
+    if (declared > this.config.contextMaxBytes)
+      throw new AppError(
+        'too_large',
+        'CONTEXT_TOO_LARGE',
+        `context of ${declared} bytes is over the ${this.config.contextMaxBytes}-byte limit`,
+      );
     const tenant = principal.tenant;
     const running = this.inFlight.get(tenant) ?? 0;
     if (running >= MAX_UPLOADS_PER_TENANT) {
       void reply.header('connection', 'close').header('retry-after', '5');
-      throw new AppError('rate_limited', 'TOO_MANY_UPLOADS', `the tenant already has ${running} context uploads in progress (at most ${MAX_UPLOADS_PER_TENANT} at once); retry when one has finished`);
+      throw new AppError(
+        'rate_limited',
+        'TOO_MANY_UPLOADS',
+        `the tenant already has ${running} context uploads in progress (at most ${MAX_UPLOADS_PER_TENANT} at once); retry when one has finished`,
+      );
     }
     this.inFlight.set(tenant, running + 1);
     try {
@@ -109,7 +153,13 @@ export class ContextsController {
   private async store(request: FastifyRequest, type: string, reply: FastifyReply, tenant: string) {
     const quota = this.config.tenantContextQuotaBytes;
     let used = quota > 0 ? await this.owners.usage(tenant) : 0;
-    const overQuota = (extra: string) => new AppError('rate_limited', 'CONTEXT_QUOTA_EXCEEDED', `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`, { quota_bytes: quota, used_bytes: used });
+    const overQuota = (extra: string) =>
+      new AppError(
+        'rate_limited',
+        'CONTEXT_QUOTA_EXCEEDED',
+        `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`,
+        { quota_bytes: quota, used_bytes: used },
+      );
     let release: (() => void) | undefined;
     const budget = async () => {
       release = await this.quotaTurn(tenant);
@@ -119,7 +169,11 @@ export class ContextsController {
     };
     try {
       if (quota > 0 && used >= quota) throw overQuota('');
-      const stored = await this.contexts.put(request.body as Readable, type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip', { budgetBytes: quota > 0 ? budget : undefined });
+      const stored = await this.contexts.put(
+        request.body as Readable,
+        type === 'application/x-tar' ? 'application/x-tar' : 'application/gzip',
+        { budgetBytes: quota > 0 ? budget : undefined },
+      );
       // The same bytes were stored before (by anyone): charged now unless the tenant holds them already.
       if (quota > 0 && !stored.created && used + stored.expanded_bytes > quota && !(await this.owners.owns(tenant, stored.digest))) {
         throw overQuota(`, and this one unpacks to ${stored.expanded_bytes}`);
@@ -131,7 +185,8 @@ export class ContextsController {
       // Refused before the whole body was read: the rest is not waited for.
       if (!request.raw.complete) void reply.header('connection', 'close');
       if (err instanceof ContextError && err.code === 'UPLOAD_ABORTED') this.logger.warn(`tenant ${tenant}: ${err.message}`);
-      if (err instanceof ContextError && err.code === 'CONTEXT_QUOTA_EXCEEDED') throw overQuota(', and this one unpacks to more than what is left');
+      if (err instanceof ContextError && err.code === 'CONTEXT_QUOTA_EXCEEDED')
+        throw overQuota(', and this one unpacks to more than what is left');
       throw toContextAppError(err);
     } finally {
       release?.();

@@ -19,7 +19,14 @@ import { validate } from '../errors/validation.js';
 
 /** An image's content never changes for a digest: cache by digest (and platform) for a day. */
 const CACHE_TTL_SECONDS = 24 * 3600;
-const KIND_BY_CODE: Record<string, ErrorKind> = { IMAGE_NOT_FOUND: 'not_found', PLATFORM_NOT_FOUND: 'not_found', INVALID_REFERENCE: 'invalid', REGISTRY_UNAUTHORIZED: 'upstream', REGISTRY_UNAVAILABLE: 'upstream', REGISTRY_ERROR: 'upstream' };
+const KIND_BY_CODE: Record<string, ErrorKind> = {
+  IMAGE_NOT_FOUND: 'not_found',
+  PLATFORM_NOT_FOUND: 'not_found',
+  INVALID_REFERENCE: 'invalid',
+  REGISTRY_UNAUTHORIZED: 'upstream',
+  REGISTRY_UNAVAILABLE: 'upstream',
+  REGISTRY_ERROR: 'upstream',
+};
 
 @ApiTags('images')
 @ApiBearerAuth()
@@ -34,14 +41,32 @@ export class ImagesController {
   ) {}
 
   @Get('inspect')
-  @ApiOperation({ summary: 'Inspect an image synchronously (same image_info as an inspect job), cached by digest (per tenant and repository). Only images within the API key’s repositories or the shared read-only ones.' })
+  @ApiOperation({
+    summary:
+      'Inspect an image synchronously (same image_info as an inspect job), cached by digest (per tenant and repository). Only images within the API key’s repositories or the shared read-only ones.',
+  })
   @ApiQuery({ name: 'ref', required: true, example: 'debian:bookworm-slim' })
   @ApiQuery({ name: 'platform', required: false, example: 'linux/amd64' })
   @ApiResponse({ status: 200, description: 'image_info' })
-  @ApiResponse({ status: 400, description: 'Invalid reference or platform, or REGISTRY_FORBIDDEN (a loopback, private, link-local or metadata address that is not a configured registry).', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 403, description: 'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (the image is outside the API key’s repositories and the shared read-only ones).', schema: ERROR_SCHEMA })
+  @ApiResponse({
+    status: 400,
+    description:
+      'Invalid reference or platform, or REGISTRY_FORBIDDEN (a loopback, private, link-local or metadata address that is not a configured registry).',
+    schema: ERROR_SCHEMA,
+  })
+  @ApiResponse({
+    status: 403,
+    description:
+      'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (the image is outside the API key’s repositories and the shared read-only ones).',
+    schema: ERROR_SCHEMA,
+  })
   @ApiResponse({ status: 404, description: 'IMAGE_NOT_FOUND or PLATFORM_NOT_FOUND.', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 502, description: 'REGISTRY_UNAVAILABLE (the registry could not be reached, whatever the cause) / REGISTRY_UNAUTHORIZED / REGISTRY_ERROR (an answer that is not what the distribution spec says).', schema: ERROR_SCHEMA })
+  @ApiResponse({
+    status: 502,
+    description:
+      'REGISTRY_UNAVAILABLE (the registry could not be reached, whatever the cause) / REGISTRY_UNAUTHORIZED / REGISTRY_ERROR (an answer that is not what the distribution spec says).',
+    schema: ERROR_SCHEMA,
+  })
   async inspect(@Query() query: unknown, @CurrentPrincipal() principal: Principal): Promise<ImageInfo> {
     const { ref, platform } = validate(inspectQuerySchema, query, 'query');
     // Refused before the registry is asked, so a refusal says nothing about what exists.
@@ -61,7 +86,8 @@ export class ImagesController {
       return info;
     } catch (err) {
       const failure = toInspectFailure(err);
-      if (failure instanceof JobFailure) throw new AppError(KIND_BY_CODE[failure.code] ?? 'upstream', failure.code, failure.message, failure.details);
+      if (failure instanceof JobFailure)
+        throw new AppError(KIND_BY_CODE[failure.code] ?? 'upstream', failure.code, failure.message, failure.details);
       throw err;
     }
   }

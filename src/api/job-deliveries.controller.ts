@@ -40,7 +40,10 @@ export class JobDeliveriesController {
   @RequireScope('jobs:read')
   @ApiOperation({ summary: "Every delivery attempt of the job's webhook, oldest first." })
   @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiResponse({ status: 200, schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ATTEMPT_SCHEMA } } } })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ATTEMPT_SCHEMA } } },
+  })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 403, description: 'The key lacks jobs:read.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'No such job.', schema: ERROR_SCHEMA })
@@ -62,7 +65,8 @@ export class JobDeliveriesController {
   async redeliver(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
     const job = await this.jobs.get(id, principal.tenant);
     if (!job.request.callback_url) throw new AppError('failed_precondition', 'NO_CALLBACK', `job ${id} has no callback_url`);
-    if (!isTerminal(job.state)) throw new AppError('failed_precondition', 'JOB_NOT_FINISHED', `job ${id} is ${job.state}; its webhook is sent when it ends`);
+    if (!isTerminal(job.state))
+      throw new AppError('failed_precondition', 'JOB_NOT_FINISHED', `job ${id} is ${job.state}; its webhook is sent when it ends`);
     return { webhook_id: await this.dispatcher.redeliver(job) };
   }
 }

@@ -35,27 +35,59 @@ export class JobEventsController {
 
   @Get(':id/events')
   @ApiOperation({
-    summary: "A job's events: Server-Sent Events replaying the log from the start (or after Last-Event-ID), then live until the terminal state event.",
-    description: 'Each event has `id:`, `event:` (state | progress | log | result) and JSON `data:` (with `at`, epoch ms). Idle streams get `: heartbeat` comments. `?follow=false` answers the log so far as JSON.',
+    summary:
+      "A job's events: Server-Sent Events replaying the log from the start (or after Last-Event-ID), then live until the terminal state event.",
+    description:
+      'Each event has `id:`, `event:` (state | progress | log | result) and JSON `data:` (with `at`, epoch ms). Idle streams get `: heartbeat` comments. `?follow=false` answers the log so far as JSON.',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiQuery({ name: 'follow', required: false, enum: ['true', 'false'] })
-  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id.', schema: { type: 'string', pattern: EVENT_ID_PATTERN } })
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'Resume after this event id.',
+    schema: { type: 'string', pattern: EVENT_ID_PATTERN },
+  })
   @ApiProduces('text/event-stream', 'application/json')
-  @ApiResponse({ status: 200, description: 'text/event-stream, or with follow=false `{items: [event]}`.', schema: { type: 'object', properties: { items: { type: 'array', items: EVENT_SCHEMA } } } })
+  @ApiResponse({
+    status: 200,
+    description: 'text/event-stream, or with follow=false `{items: [event]}`.',
+    schema: { type: 'object', properties: { items: { type: 'array', items: EVENT_SCHEMA } } },
+  })
   @ApiResponse({ status: 400, description: 'Invalid query or Last-Event-ID.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'No such job (also any id that is not a uuid).', schema: ERROR_SCHEMA })
-  @ApiResponse({ status: 429, description: 'TOO_MANY_STREAMS: the API key or its tenant holds STEVEDORE_STREAMS_PER_KEY / _PER_TENANT live streams already.', schema: ERROR_SCHEMA })
-  async events(@Param('id') id: string, @Query() query: unknown, @Headers('last-event-id') lastEventIdHeader: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<void> {
+  @ApiResponse({
+    status: 429,
+    description: 'TOO_MANY_STREAMS: the API key or its tenant holds STEVEDORE_STREAMS_PER_KEY / _PER_TENANT live streams already.',
+    schema: ERROR_SCHEMA,
+  })
+  async events(
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Headers('last-event-id') lastEventIdHeader: string | undefined,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<void> {
     const { follow } = validate(eventsQuerySchema, query, 'query');
     const lastEventId = lastEventIdHeader === undefined ? undefined : parseEventId(lastEventIdHeader);
     if (lastEventIdHeader !== undefined && !lastEventId) {
-      throw new AppError('invalid', 'VALIDATION_FAILED', 'invalid header: Last-Event-ID: must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)', { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] });
+      throw new AppError(
+        'invalid',
+        'VALIDATION_FAILED',
+        'invalid header: Last-Event-ID: must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)',
+        { fields: [{ path: 'Last-Event-ID', message: 'must be an event id' }] },
+      );
     }
     await this.jobs.get(id, principal.tenant);
     if (follow === 'false') {
       const items: JobEvent[] = [];
-      for (let page = await this.store.readEvents(id, lastEventId); page.length; page = await this.store.readEvents(id, items[items.length - 1]!.id)) items.push(...page);
+      for (
+        let page = await this.store.readEvents(id, lastEventId);
+        page.length;
+        page = await this.store.readEvents(id, items[items.length - 1]!.id)
+      )
+        items.push(...page);
       await reply.send({ items });
       return;
     }

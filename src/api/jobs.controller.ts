@@ -7,13 +7,23 @@ import { ACTIONS, JOB_STATES, type JobRecord } from '../jobs/job-types.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { listJobsQuerySchema } from '../jobs/job-request.schema.js';
-import { ERROR_SCHEMA, INSPECT_REQUEST_EXAMPLE, JOB_LIST_SCHEMA, JOB_REQUEST_SCHEMA, JOB_SCHEMA, SUBMITTED_SCHEMA } from '../openapi/openapi-schemas.js';
+import {
+  ERROR_SCHEMA,
+  INSPECT_REQUEST_EXAMPLE,
+  JOB_LIST_SCHEMA,
+  JOB_REQUEST_SCHEMA,
+  JOB_SCHEMA,
+  SUBMITTED_SCHEMA,
+} from '../openapi/openapi-schemas.js';
 import { validate } from '../errors/validation.js';
 
-const errors = (...codes: [number, string][]) => codes.map(([status, description]) => ApiResponse({ status, description, schema: ERROR_SCHEMA }));
-const applyAll = (decorators: MethodDecorator[]): MethodDecorator => (target, key, descriptor) => {
-  for (const d of decorators) d(target, key, descriptor);
-};
+const errors = (...codes: [number, string][]) =>
+  codes.map(([status, description]) => ApiResponse({ status, description, schema: ERROR_SCHEMA }));
+const applyAll =
+  (decorators: MethodDecorator[]): MethodDecorator =>
+  (target, key, descriptor) => {
+    for (const d of decorators) d(target, key, descriptor);
+  };
 
 export function submittedView(job: JobRecord) {
   const self = `/v1/jobs/${job.id}`;
@@ -34,11 +44,35 @@ export class JobsController {
   @RequireScope('jobs:write')
   @ApiOperation({ summary: 'Submit a job. Answers 202 at once; follow it with GET /v1/jobs/{id}/events.' })
   @ApiBody({ schema: { ...JOB_REQUEST_SCHEMA, example: INSPECT_REQUEST_EXAMPLE } })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body returns the original job (200); same key + different body is 409.' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Same key + same body returns the original job (200); same key + different body is 409.',
+  })
   @ApiResponse({ status: 202, description: 'Queued.', schema: SUBMITTED_SCHEMA })
   @ApiResponse({ status: 200, description: 'An earlier job with the same Idempotency-Key and body.', schema: SUBMITTED_SCHEMA })
-  @applyAll(errors([400, 'Invalid body (error.details.fields lists each field path), or REGISTRY_FORBIDDEN (an image on a loopback, private, link-local or metadata address that is not a configured registry; details.path names the field).'], [401, 'Missing or wrong token.'], [403, 'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (an image outside the API key’s repositories; details.path names the field).'], [409, 'Idempotency-Key reused with a different body.'], [413, 'Body over the limit.'], [415, 'Not JSON.']))
-  async submit(@Body() body: unknown, @Headers('idempotency-key') idempotencyKey: string | undefined, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
+  @applyAll(
+    errors(
+      [
+        400,
+        'Invalid body (error.details.fields lists each field path), or REGISTRY_FORBIDDEN (an image on a loopback, private, link-local or metadata address that is not a configured registry; details.path names the field).',
+      ],
+      [401, 'Missing or wrong token.'],
+      [
+        403,
+        'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (an image outside the API key’s repositories; details.path names the field).',
+      ],
+      [409, 'Idempotency-Key reused with a different body.'],
+      [413, 'Body over the limit.'],
+      [415, 'Not JSON.'],
+    ),
+  )
+  async submit(
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ) {
     const { job, created } = await this.admission.submit(body, principal, { idempotencyKey, requestId: String(reply.request.id) });
     void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
     return submittedView(job);
@@ -50,7 +84,12 @@ export class JobsController {
   @ApiQuery({ name: 'state', required: false, enum: [...JOB_STATES] })
   @ApiQuery({ name: 'action', required: false, enum: [...ACTIONS] })
   @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } })
-  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page', schema: { type: 'string', maxLength: 200 } })
+  @ApiQuery({
+    name: 'cursor',
+    required: false,
+    description: 'next_cursor of the previous page',
+    schema: { type: 'string', maxLength: 200 },
+  })
   @ApiResponse({ status: 200, schema: JOB_LIST_SCHEMA })
   @applyAll(errors([400, 'Invalid query.'], [401, 'Missing or wrong token.']))
   list(@Query() query: unknown, @CurrentPrincipal() principal: Principal) {

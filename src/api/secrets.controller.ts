@@ -2,7 +2,14 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Put, Res, UseGuards } f
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { MAX_SECRET_VALUE_BYTES, SECRET_NAME_PATTERN, SECRET_NAME_RULE, SecretsUnavailableError, TenantSecrets, type SecretMetadata } from '../secrets/tenant-secrets.js';
+import {
+  MAX_SECRET_VALUE_BYTES,
+  SECRET_NAME_PATTERN,
+  SECRET_NAME_RULE,
+  SecretsUnavailableError,
+  TenantSecrets,
+  type SecretMetadata,
+} from '../secrets/tenant-secrets.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
@@ -31,7 +38,9 @@ const NAME_PARAM = { name: 'name', description: `Secret name: ${SECRET_NAME_RULE
 
 function checkName(name: string): string {
   if (SECRET_NAME_PATTERN.test(name)) return name;
-  throw new AppError('invalid', 'VALIDATION_FAILED', `invalid path: name: ${SECRET_NAME_RULE}`, { fields: [{ path: 'name', message: SECRET_NAME_RULE }] });
+  throw new AppError('invalid', 'VALIDATION_FAILED', `invalid path: name: ${SECRET_NAME_RULE}`, {
+    fields: [{ path: 'name', message: SECRET_NAME_RULE }],
+  });
 }
 
 /** Another tenant's secret answers exactly like a missing one. */
@@ -59,15 +68,30 @@ export class SecretsController {
   constructor(private readonly secrets: TenantSecrets) {}
 
   @Put(':name')
-  @ApiOperation({ summary: 'Create or replace a build secret of your tenant. Stored encrypted (AES-256-GCM); the answer and every later read carry metadata only.' })
+  @ApiOperation({
+    summary:
+      'Create or replace a build secret of your tenant. Stored encrypted (AES-256-GCM); the answer and every later read carry metadata only.',
+  })
   @ApiParam(NAME_PARAM)
-  @ApiBody({ schema: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: { type: 'string', minLength: 1, description: `At most ${MAX_SECRET_VALUE_BYTES} bytes, no NUL byte.` } } } })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['value'],
+      additionalProperties: false,
+      properties: { value: { type: 'string', minLength: 1, description: `At most ${MAX_SECRET_VALUE_BYTES} bytes, no NUL byte.` } },
+    },
+  })
   @ApiResponse({ status: 201, description: 'Created.', schema: METADATA_SCHEMA })
   @ApiResponse({ status: 200, description: 'Replaced.', schema: METADATA_SCHEMA })
   @ApiResponse({ status: 400, description: 'Invalid name or body (error.details.fields lists each).', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 403, description: 'The key lacks secrets:write.', schema: ERROR_SCHEMA })
-  async put(@Param('name') name: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply, @CurrentPrincipal() principal: Principal): Promise<SecretMetadata> {
+  async put(
+    @Param('name') name: string,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<SecretMetadata> {
     checkName(name);
     const { value } = validate(putSecretSchema, body ?? {}, 'body');
     const { created, metadata } = await mapSecretErrors(this.secrets.put(principal.tenant, name, value));
@@ -77,7 +101,10 @@ export class SecretsController {
 
   @Get()
   @ApiOperation({ summary: "Your tenant's build secrets, by name (never their values)." })
-  @ApiResponse({ status: 200, schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: METADATA_SCHEMA } } } })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: METADATA_SCHEMA } } },
+  })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 403, description: 'The key lacks secrets:write.', schema: ERROR_SCHEMA })
   async list(@CurrentPrincipal() principal: Principal): Promise<{ items: SecretMetadata[] }> {

@@ -45,7 +45,9 @@ if count > limit then return {doc, count, left, limit} end
 return {doc, 0, 0, limit}
 `;
 
-type RedisWithAuth = Redis & { stvAuthenticate(hashKey: string, now: string, defaultLimit: string): Promise<[string, number, number, number] | null> };
+type RedisWithAuth = Redis & {
+  stvAuthenticate(hashKey: string, now: string, defaultLimit: string): Promise<[string, number, number, number] | null>;
+};
 
 export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
@@ -55,12 +57,21 @@ export type KeyCheck = { record: ApiKeyRecord; limitPerMinute: number; retryAfte
 export class ApiKeyStore {
   private readonly redis: RedisWithAuth;
 
-  constructor(redis: Redis, private readonly defaultRateLimit: number) {
+  constructor(
+    redis: Redis,
+    private readonly defaultRateLimit: number,
+  ) {
     this.redis = redis as RedisWithAuth;
     if (!('stvAuthenticate' in redis)) redis.defineCommand('stvAuthenticate', { numberOfKeys: 1, lua: AUTHENTICATE_LUA });
   }
 
-  async create(input: { tenant: string; scopes: Scope[]; rate_limit_per_minute?: number; max_concurrent_jobs?: number; repositories?: string[] }): Promise<{ record: ApiKeyRecord; key: string }> {
+  async create(input: {
+    tenant: string;
+    scopes: Scope[];
+    rate_limit_per_minute?: number;
+    max_concurrent_jobs?: number;
+    repositories?: string[];
+  }): Promise<{ record: ApiKeyRecord; key: string }> {
     const key = `stvk_${randomBytes(32).toString('base64url')}`;
     const record: ApiKeyRecord = {
       id: randomUUID(),
@@ -71,9 +82,15 @@ export class ApiKeyStore {
       repositories: input.repositories ?? null,
       created_at: new Date().toISOString(),
     };
-    const tx = this.redis.multi().set(keys.record(record.id), JSON.stringify(record)).set(keys.byHash(hashApiKey(key)), record.id).hset(keys.record(record.id) + ':hash', 'sha256', hashApiKey(key)).zadd(keys.index, Date.now(), record.id);
+    const tx = this.redis
+      .multi()
+      .set(keys.record(record.id), JSON.stringify(record))
+      .set(keys.byHash(hashApiKey(key)), record.id)
+      .hset(keys.record(record.id) + ':hash', 'sha256', hashApiKey(key))
+      .zadd(keys.index, Date.now(), record.id);
     // The tenant's running-job cap is the one its latest key set (see docs/tenancy.md).
-    if (input.max_concurrent_jobs !== undefined) tx.hset(keys.tenantLimits(input.tenant), 'max_concurrent_jobs', String(input.max_concurrent_jobs));
+    if (input.max_concurrent_jobs !== undefined)
+      tx.hset(keys.tenantLimits(input.tenant), 'max_concurrent_jobs', String(input.max_concurrent_jobs));
     await tx.exec();
     return { record, key };
   }
@@ -100,7 +117,11 @@ export class ApiKeyStore {
   async delete(id: string): Promise<boolean> {
     const hash = await this.redis.hget(keys.record(id) + ':hash', 'sha256');
     if (!hash) return false;
-    await this.redis.multi().del(keys.byHash(hash), keys.record(id), keys.record(id) + ':hash').zrem(keys.index, id).exec();
+    await this.redis
+      .multi()
+      .del(keys.byHash(hash), keys.record(id), keys.record(id) + ':hash')
+      .zrem(keys.index, id)
+      .exec();
     return true;
   }
 
@@ -109,6 +130,10 @@ export class ApiKeyStore {
     const res = await this.redis.stvAuthenticate(keys.byHash(hashApiKey(key)), String(Date.now() / 1000), String(this.defaultRateLimit));
     if (!res) return undefined;
     const [doc, over, left, limit] = res;
-    return { record: JSON.parse(doc) as ApiKeyRecord, limitPerMinute: limit, retryAfterSeconds: over ? Math.max(1, Math.ceil(Number(left))) : undefined };
+    return {
+      record: JSON.parse(doc) as ApiKeyRecord,
+      limitPerMinute: limit,
+      retryAfterSeconds: over ? Math.max(1, Math.ceil(Number(left))) : undefined,
+    };
   }
 }

@@ -26,8 +26,10 @@ export class AuthGuard implements CanActivate {
       }
       throw new AppError('unauthenticated', 'UNAUTHORIZED', err.message);
     }
-    const scope = this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, [context.getHandler(), context.getClass()]) ?? 'admin';
-    if (!hasScope(principal, scope)) throw new AppError('forbidden', 'FORBIDDEN', `this API key lacks the ${scope} scope`, { required_scope: scope });
+    const scope =
+      this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, [context.getHandler(), context.getClass()]) ?? 'admin';
+    if (!hasScope(principal, scope))
+      throw new AppError('forbidden', 'FORBIDDEN', `this API key lacks the ${scope} scope`, { required_scope: scope });
     request.principal = principal;
     return true;
   }

@@ -44,10 +44,20 @@ export class Authenticator {
     const found = await this.apiKeys.check(token);
     if (!found) throw new AuthFailure('UNAUTHORIZED', 'invalid token');
     if (found.retryAfterSeconds !== undefined) {
-      throw new AuthFailure('RATE_LIMITED', `rate limit of ${found.limitPerMinute} requests per minute exceeded; retry in ${found.retryAfterSeconds} s`, found.retryAfterSeconds);
+      throw new AuthFailure(
+        'RATE_LIMITED',
+        `rate limit of ${found.limitPerMinute} requests per minute exceeded; retry in ${found.retryAfterSeconds} s`,
+        found.retryAfterSeconds,
+      );
     }
     const { record } = found;
     const limits = { rate_limit_per_minute: record.rate_limit_per_minute ?? null, max_concurrent_jobs: record.max_concurrent_jobs ?? null };
-    return { tenant: record.tenant, scopes: record.scopes, keyId: record.id, limits, ...(record.repositories ? { repositories: record.repositories } : {}) };
+    return {
+      tenant: record.tenant,
+      scopes: record.scopes,
+      keyId: record.id,
+      limits,
+      ...(record.repositories ? { repositories: record.repositories } : {}),
+    };
   }
 }

@@ -14,13 +14,21 @@ const orUnlimited = (n: number | null | undefined) => (n === null || n === undef
  * naming the field. A new key without `rate_limit_per_minute` whose server default
  * would exceed the bound gets the bound instead (as `repositories` copies the maker's).
  */
-export function grantableLimits(asked: Limits, principal: Principal, config: Pick<AppConfig, 'tenancy'>, tenantCap: number | undefined): Limits {
+export function grantableLimits(
+  asked: Limits,
+  principal: Principal,
+  config: Pick<AppConfig, 'tenancy'>,
+  tenantCap: number | undefined,
+): Limits {
   if (principal.root) return asked;
   const t = config.tenancy;
   const own = principal.limits ?? { rate_limit_per_minute: null, max_concurrent_jobs: null };
   const bounds = {
     rate_limit_per_minute: Math.min(orUnlimited(own.rate_limit_per_minute ?? t.apiKeyRateLimit), orUnlimited(t.tenantMaxRateLimit)),
-    max_concurrent_jobs: Math.min(orUnlimited(own.max_concurrent_jobs ?? tenantCap ?? t.maxConcurrentJobs), orUnlimited(t.tenantMaxConcurrentJobs)),
+    max_concurrent_jobs: Math.min(
+      orUnlimited(own.max_concurrent_jobs ?? tenantCap ?? t.maxConcurrentJobs),
+      orUnlimited(t.tenantMaxConcurrentJobs),
+    ),
   };
   const refused = (['rate_limit_per_minute', 'max_concurrent_jobs'] as const).flatMap((field) => {
     const value = asked[field];
@@ -28,9 +36,15 @@ export function grantableLimits(asked: Limits, principal: Principal, config: Pic
   });
   if (refused.length) {
     const first = refused[0]!;
-    throw new AppError('forbidden', 'LIMIT_FORBIDDEN', `${first.path}: ${first.asked} is above what this API key may grant (${first.limit}); only the admin token can raise it`, { path: first.path, refused });
+    throw new AppError(
+      'forbidden',
+      'LIMIT_FORBIDDEN',
+      `${first.path}: ${first.asked} is above what this API key may grant (${first.limit}); only the admin token can raise it`,
+      { path: first.path, refused },
+    );
   }
   const out = { ...asked };
-  if (out.rate_limit_per_minute === undefined && orUnlimited(t.apiKeyRateLimit) > bounds.rate_limit_per_minute) out.rate_limit_per_minute = bounds.rate_limit_per_minute;
+  if (out.rate_limit_per_minute === undefined && orUnlimited(t.apiKeyRateLimit) > bounds.rate_limit_per_minute)
+    out.rate_limit_per_minute = bounds.rate_limit_per_minute;
   return out;
 }

@@ -50,7 +50,8 @@ export function normalizePattern(input: string): string {
   if (hasHost && !HOST_PATTERN.test(host)) throw new InvalidReferenceError(`invalid registry host in pattern: ${JSON.stringify(first)}`);
   const deep = path[path.length - 1] === '**';
   const globs = deep ? path.slice(0, -1) : path;
-  if (deep && !globs.length && !hasHost) throw new InvalidReferenceError('`**` needs a registry before it, e.g. registry.example/** or */team-a/**');
+  if (deep && !globs.length && !hasHost)
+    throw new InvalidReferenceError('`**` needs a registry before it, e.g. registry.example/** or */team-a/**');
   for (const glob of globs) {
     if (glob.includes('**')) throw new InvalidReferenceError('`**` may only be the last segment (anything below)');
     if (/[:@]/.test(glob)) throw new InvalidReferenceError('a pattern names repositories: no tag or digest');
@@ -60,7 +61,9 @@ export function normalizePattern(input: string): string {
     try {
       parseImageReference(`host.example/${globs.map((g) => g.replaceAll('*', 'a')).join('/')}`);
     } catch {
-      throw new InvalidReferenceError(`invalid repository in pattern: ${JSON.stringify(globs.join('/'))} (lowercase letters, digits and . _ - between slashes)`);
+      throw new InvalidReferenceError(
+        `invalid repository in pattern: ${JSON.stringify(globs.join('/'))} (lowercase letters, digits and . _ - between slashes)`,
+      );
     }
   }
   // Docker Hub's one-segment names live under library/, as in references.

@@ -1,4 +1,11 @@
-import { assertRedisAuthenticated, ConfigError, describeConfig, loadConfig, redisUrlHasPassword, type AppConfig } from '../config/config.js';
+import {
+  assertRedisAuthenticated,
+  ConfigError,
+  describeConfig,
+  loadConfig,
+  redisUrlHasPassword,
+  type AppConfig,
+} from '../config/config.js';
 import type { EmbeddedStack } from '../runtime/embedded-stack.js';
 import { STEVEDORE_VERSION } from '../version.js';
 import { ensureAdminToken, ensureSecretsKey } from './admin-token.js';
@@ -75,7 +82,10 @@ async function runRole(role: Role): Promise<void> {
   // Redis always has one).
   assertRedisAuthenticated(config);
   const log = createLogger(config.logLevel);
-  if (config.redisUrl && !redisUrlHasPassword(config.redisUrl)) log.warn('REDIS_URL has no password and STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true: whoever reaches this Redis can read job records and queue jobs');
+  if (config.redisUrl && !redisUrlHasPassword(config.redisUrl))
+    log.warn(
+      'REDIS_URL has no password and STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true: whoever reaches this Redis can read job records and queue jobs',
+    );
   let stack: EmbeddedStack | undefined;
   if (role === 'serve') {
     let tokenFile: string | undefined;
@@ -87,7 +97,13 @@ async function runRole(role: Role): Promise<void> {
     if (!config.secretsKey) config = { ...config, secretsKey: ensureSecretsKey(config.stateDir) };
     stack = new EmbeddedStack(config, (m, level) => (level === 'warn' ? log.warn(m) : log.info(m)));
     const endpoints = await stack.start();
-    config = { ...config, redisUrl: endpoints.redis_url, buildkitHost: endpoints.buildkit_host, registryMirror: endpoints.registry, registryAuthFile: endpoints.registry_auth_file ?? config.registryAuthFile };
+    config = {
+      ...config,
+      redisUrl: endpoints.redis_url,
+      buildkitHost: endpoints.buildkit_host,
+      registryMirror: endpoints.registry,
+      registryAuthFile: endpoints.registry_auth_file ?? config.registryAuthFile,
+    };
     if (tokenFile) log.info({ token_file: tokenFile }, `admin token written to ${tokenFile}`);
   }
   requireFor(role, config);
@@ -95,12 +111,18 @@ async function runRole(role: Role): Promise<void> {
     await stack?.stop();
     throw err;
   });
-  const metrics = role === 'worker' && config.metricsPort > 0
-    ? await startMetricsServer(config.http.host, config.metricsPort).catch((err: Error) => void log.warn(`metrics server not started on port ${config.metricsPort}: ${err.message}`))
-    : undefined;
+  const metrics =
+    role === 'worker' && config.metricsPort > 0
+      ? await startMetricsServer(config.http.host, config.metricsPort).catch(
+          (err: Error) => void log.warn(`metrics server not started on port ${config.metricsPort}: ${err.message}`),
+        )
+      : undefined;
   if (role !== 'worker') {
     const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
-    log.info({ url: `http://${host}:${config.http.port}`, grpc: `${host}:${config.grpc.port}` }, `stevedore ${role} ready: http://${host}:${config.http.port} (docs at /docs), gRPC on ${config.grpc.port}`);
+    log.info(
+      { url: `http://${host}:${config.http.port}`, grpc: `${host}:${config.grpc.port}` },
+      `stevedore ${role} ready: http://${host}:${config.http.port} (docs at /docs), gRPC on ${config.grpc.port}`,
+    );
   }
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -74,16 +74,22 @@ export class ContextStore {
    * to what it expands to (inflating, tar parsing, entry checks, writing the tree) runs
    * in a child process with hard limits. Nothing of a refused upload stays on disk.
    */
-  async put(body: NodeJS.ReadableStream | AsyncIterable<Buffer>, contentType: 'application/x-tar' | 'application/gzip', options: PutOptions = {}): Promise<StoredContext> {
+  async put(
+    body: NodeJS.ReadableStream | AsyncIterable<Buffer>,
+    contentType: 'application/x-tar' | 'application/gzip',
+    options: PutOptions = {},
+  ): Promise<StoredContext> {
     const deadline = Date.now() + this.uploadTimeoutMs;
     await mkdir(this.root, { recursive: true });
     const upload = join(this.root, `upload.tmp-${randomBytes(8).toString('hex')}`);
     try {
       const { hex, size, head } = await this.receive(body, upload, deadline);
       const final = join(this.root, hex);
-      if (await this.touch(final)) return { digest: `sha256:${hex}`, size_bytes: size, expanded_bytes: await this.expandedBytes(final, size), created: false };
+      if (await this.touch(final))
+        return { digest: `sha256:${hex}`, size_bytes: size, expanded_bytes: await this.expandedBytes(final, size), created: false };
       // A body labelled gzip without the magic bytes is not what the client meant to send.
-      if (contentType === 'application/gzip' && !(head[0] === 0x1f && head[1] === 0x8b)) throw invalid('the body is labelled application/gzip but is not gzip');
+      if (contentType === 'application/gzip' && !(head[0] === 0x1f && head[1] === 0x8b))
+        throw invalid('the body is labelled application/gzip but is not gzip');
 
       const budgetBytes = typeof options.budgetBytes === 'function' ? await options.budgetBytes() : options.budgetBytes;
       const limits = { maxExpandedBytes: this.maxExpandedBytes, maxEntries: this.maxEntries, budgetBytes };
@@ -114,7 +120,11 @@ export class ContextStore {
     const match = typeof digest === 'string' ? DIGEST.exec(digest) : null;
     if (!match) throw invalid(`${JSON.stringify(digest)} is not a sha256:<64 lowercase hex> digest`);
     const dir = join(this.root, match[1]!);
-    if (!(await this.touch(dir))) throw new ContextError('CONTEXT_NOT_FOUND', `no build context ${digest} (never uploaded, or unused for longer than ${this.options.ttlSeconds} s)`);
+    if (!(await this.touch(dir)))
+      throw new ContextError(
+        'CONTEXT_NOT_FOUND',
+        `no build context ${digest} (never uploaded, or unused for longer than ${this.options.ttlSeconds} s)`,
+      );
     return join(dir, 'ctx');
   }
 
@@ -134,7 +144,13 @@ export class ContextStore {
       if (HEX.test(name)) {
         // Renamed away first so that path() sees the whole tree or none of it.
         const aside = join(this.root, `${name}.tmp-gc-${randomBytes(4).toString('hex')}`);
-        if (!(await rename(doomed, aside).then(() => true, () => false))) continue;
+        if (
+          !(await rename(doomed, aside).then(
+            () => true,
+            () => false,
+          ))
+        )
+          continue;
         doomed = aside;
       }
       await rm(doomed, { recursive: true, force: true });
@@ -157,7 +173,8 @@ export class ContextStore {
       transform(chunk: Buffer | string, _encoding, done) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         size += bytes.length;
-        if (size > limit) return done(new ContextError('CONTEXT_TOO_LARGE', `build context is larger than ${limit} bytes (STEVEDORE_CONTEXT_MAX_BYTES)`));
+        if (size > limit)
+          return done(new ContextError('CONTEXT_TOO_LARGE', `build context is larger than ${limit} bytes (STEVEDORE_CONTEXT_MAX_BYTES)`));
         if (head.length < 2) head = Buffer.concat([head, bytes.subarray(0, 2 - head.length)]);
         hash.update(bytes);
         done(null, bytes);
@@ -165,8 +182,18 @@ export class ContextStore {
     });
     const source = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Buffer>);
     const seconds = Math.round(this.uploadTimeoutMs / 1000);
-    const timer = setTimeout(() => meter.destroy(new ContextError('UPLOAD_TIMEOUT', `the upload did not arrive within ${seconds} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS); ${size} bytes came`)), Math.max(0, deadline - Date.now()));
-    const onSourceError = () => meter.destroy(new ContextError('UPLOAD_ABORTED', `the client closed the connection after ${size} bytes of the upload`));
+    const timer = setTimeout(
+      () =>
+        meter.destroy(
+          new ContextError(
+            'UPLOAD_TIMEOUT',
+            `the upload did not arrive within ${seconds} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS); ${size} bytes came`,
+          ),
+        ),
+      Math.max(0, deadline - Date.now()),
+    );
+    const onSourceError = () =>
+      meter.destroy(new ContextError('UPLOAD_ABORTED', `the client closed the connection after ${size} bytes of the upload`));
     // 'close' before 'end': the client went away (not every abort is an 'error').
     const onAborted = () => !source.readableEnded && onSourceError();
     source.once('error', onSourceError);

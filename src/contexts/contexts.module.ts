@@ -21,9 +21,20 @@ const GC_INTERVAL_MS = 3600_000;
       provide: ContextStore,
       inject: [APP_CONFIG],
       useFactory: (c: AppConfig) =>
-        new ContextStore({ root: join(c.stateDir, 'contexts'), maxBytes: c.contextMaxBytes, ttlSeconds: c.contextTtlSeconds, maxExpandedBytes: c.contextMaxExpandedBytes, maxEntries: c.contextMaxEntries, uploadTimeoutMs: c.contextUploadTimeoutMs }),
+        new ContextStore({
+          root: join(c.stateDir, 'contexts'),
+          maxBytes: c.contextMaxBytes,
+          ttlSeconds: c.contextTtlSeconds,
+          maxExpandedBytes: c.contextMaxExpandedBytes,
+          maxEntries: c.contextMaxEntries,
+          uploadTimeoutMs: c.contextUploadTimeoutMs,
+        }),
     },
-    { provide: ContextOwners, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new ContextOwners(r, c.contextTtlSeconds) },
+    {
+      provide: ContextOwners,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (r: Redis, c: AppConfig) => new ContextOwners(r, c.contextTtlSeconds),
+    },
   ],
   exports: [ContextStore, ContextOwners],
 })
@@ -39,16 +50,19 @@ export class ContextsModule implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationBootstrap(): void {
     // Hourly: contexts unused for their TTL go, and half-written uploads.
-    this.timer = setInterval(() => {
-      this.store.gc().then(
-        (removed) => removed && this.logger.log(`removed ${removed} unused build contexts`),
-        (err: Error) => this.logger.warn(`context gc failed: ${err.message}`),
-      );
-      this.artifacts.gc(this.config.jobRetentionSeconds).then(
-        (removed) => removed && this.logger.log(`removed the artifacts of ${removed} expired jobs`),
-        (err: Error) => this.logger.warn(`artifact gc failed: ${err.message}`),
-      );
-    }, Math.min(GC_INTERVAL_MS, this.config.contextTtlSeconds * 1000));
+    this.timer = setInterval(
+      () => {
+        this.store.gc().then(
+          (removed) => removed && this.logger.log(`removed ${removed} unused build contexts`),
+          (err: Error) => this.logger.warn(`context gc failed: ${err.message}`),
+        );
+        this.artifacts.gc(this.config.jobRetentionSeconds).then(
+          (removed) => removed && this.logger.log(`removed the artifacts of ${removed} expired jobs`),
+          (err: Error) => this.logger.warn(`artifact gc failed: ${err.message}`),
+        );
+      },
+      Math.min(GC_INTERVAL_MS, this.config.contextTtlSeconds * 1000),
+    );
     this.timer.unref();
   }
 

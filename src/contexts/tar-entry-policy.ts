@@ -5,10 +5,20 @@ import type { ReadEntry } from 'tar';
  * The checks every entry of an uploaded context passes before anything is written:
  * a bad entry refuses the whole upload instead of being skipped or rewritten.
  */
-export type ContextErrorCode = 'CONTEXT_TOO_LARGE' | 'INVALID_CONTEXT' | 'CONTEXT_NOT_FOUND' | 'CONTEXT_QUOTA_EXCEEDED' | 'UPLOAD_TIMEOUT' | 'UPLOAD_ABORTED' | 'UNPACKER_BUSY';
+export type ContextErrorCode =
+  | 'CONTEXT_TOO_LARGE'
+  | 'INVALID_CONTEXT'
+  | 'CONTEXT_NOT_FOUND'
+  | 'CONTEXT_QUOTA_EXCEEDED'
+  | 'UPLOAD_TIMEOUT'
+  | 'UPLOAD_ABORTED'
+  | 'UNPACKER_BUSY';
 
 export class ContextError extends Error {
-  constructor(readonly code: ContextErrorCode, message: string) {
+  constructor(
+    readonly code: ContextErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'ContextError';
   }
@@ -29,7 +39,13 @@ const MAX_LINK_HOPS = 40; // Linux gives up (ELOOP) after as many
 type Kind = 'file' | 'dir' | 'symlink' | 'hardlink';
 // Anything not listed (devices, FIFOs, sparse files, unknown types) is refused.
 const KINDS: Partial<Record<string, Kind>> = {
-  File: 'file', OldFile: 'file', ContiguousFile: 'file', Directory: 'dir', GNUDumpDir: 'dir', SymbolicLink: 'symlink', Link: 'hardlink',
+  File: 'file',
+  OldFile: 'file',
+  ContiguousFile: 'file',
+  Directory: 'dir',
+  GNUDumpDir: 'dir',
+  SymbolicLink: 'symlink',
+  Link: 'hardlink',
 };
 
 export function invalid(message: string): ContextError {
@@ -46,18 +62,23 @@ export interface UnpackLimits {
 }
 
 export function overExpanded(limits: UnpackLimits): ContextError {
-  return new ContextError('CONTEXT_TOO_LARGE', `build context unpacks to more than ${limits.maxExpandedBytes} bytes (STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES)`);
+  return new ContextError(
+    'CONTEXT_TOO_LARGE',
+    `build context unpacks to more than ${limits.maxExpandedBytes} bytes (STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES)`,
+  );
 }
 
 /** Components of an archive path; refuses what could point outside the context. */
 function components(name: string, what: string): string[] {
   if (name.includes('\0')) throw invalid(`${what} ${JSON.stringify(name)} contains a NUL byte`);
-  if (Buffer.byteLength(name) > MAX_PATH_BYTES) throw invalid(`${what} ${JSON.stringify(name.slice(0, 64))}… is longer than ${MAX_PATH_BYTES} bytes`);
+  if (Buffer.byteLength(name) > MAX_PATH_BYTES)
+    throw invalid(`${what} ${JSON.stringify(name.slice(0, 64))}… is longer than ${MAX_PATH_BYTES} bytes`);
   if (name.startsWith('/')) throw invalid(`${what} ${JSON.stringify(name)} is absolute`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw invalid(`${what} ${JSON.stringify(name)} contains '..'`);
   if (parts.length > MAX_DEPTH) throw invalid(`${what} ${JSON.stringify(name)} is nested deeper than ${MAX_DEPTH}`);
-  if (parts.some((p) => Buffer.byteLength(p) > MAX_NAME_BYTES)) throw invalid(`${what} ${JSON.stringify(name)} has a name longer than ${MAX_NAME_BYTES} bytes`);
+  if (parts.some((p) => Buffer.byteLength(p) > MAX_NAME_BYTES))
+    throw invalid(`${what} ${JSON.stringify(name)} has a name longer than ${MAX_NAME_BYTES} bytes`);
   return parts;
 }
 
@@ -114,13 +135,21 @@ export class EntryPolicy {
 
   check(entry: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'size'>): void {
     const name = JSON.stringify(entry.path);
-    if (++this.entries > this.limits.maxEntries) throw new ContextError('CONTEXT_TOO_LARGE', `build context has more than ${this.limits.maxEntries} entries (STEVEDORE_CONTEXT_MAX_ENTRIES)`);
+    if (++this.entries > this.limits.maxEntries)
+      throw new ContextError(
+        'CONTEXT_TOO_LARGE',
+        `build context has more than ${this.limits.maxEntries} entries (STEVEDORE_CONTEXT_MAX_ENTRIES)`,
+      );
     const kind = KINDS[entry.type];
     if (!kind) throw invalid(`${name} has entry type ${entry.type}; only files, directories and links are allowed`);
     const parts = components(entry.path, 'entry');
     const key = parts.join('/');
     this.pathWork += parts.length * key.length;
-    if (this.pathWork > pathWorkLimit(this.limits.maxEntries)) throw new ContextError('CONTEXT_TOO_LARGE', `build context has too many deep, long paths (sum of depth × length over ${pathWorkLimit(this.limits.maxEntries)})`);
+    if (this.pathWork > pathWorkLimit(this.limits.maxEntries))
+      throw new ContextError(
+        'CONTEXT_TOO_LARGE',
+        `build context has too many deep, long paths (sum of depth × length over ${pathWorkLimit(this.limits.maxEntries)})`,
+      );
     if (parts.length === 0 && kind !== 'dir') throw invalid(`${name} would replace the context root`);
     // A symlink is never written through, nor replaced: node-tar would refuse the
     // first, and the second would invalidate what was checked about earlier entries.
@@ -132,7 +161,11 @@ export class EntryPolicy {
     if (kind === 'hardlink') this.checkHardlink(entry.linkpath ?? '', name);
     if (kind === 'file') this.unpackedBytes += entry.size;
     if (this.unpackedBytes > this.limits.maxExpandedBytes) throw overExpanded(this.limits);
-    if (this.unpackedBytes > (this.limits.budgetBytes ?? Infinity)) throw new ContextError('CONTEXT_QUOTA_EXCEEDED', `build context would take the tenant past its context quota (STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES): ${this.limits.budgetBytes} bytes are left`);
+    if (this.unpackedBytes > (this.limits.budgetBytes ?? Infinity))
+      throw new ContextError(
+        'CONTEXT_QUOTA_EXCEEDED',
+        `build context would take the tenant past its context quota (STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES): ${this.limits.budgetBytes} bytes are left`,
+      );
     if (kind === 'file' || kind === 'hardlink') this.files.add(key);
     else this.files.delete(key);
     if (kind === 'symlink') this.symlinks.set(key, entry.linkpath!);
@@ -142,7 +175,8 @@ export class EntryPolicy {
   /** Whole-archive rule: with every symlink known, none may lead outside. */
   finish(): void {
     for (const [key, target] of this.symlinks) {
-      if (!staysInside(key.split('/').slice(0, -1), target, this.symlinks)) throw invalid(`symlink ${JSON.stringify(key)} -> ${JSON.stringify(target)} leads outside the context or loops`);
+      if (!staysInside(key.split('/').slice(0, -1), target, this.symlinks))
+        throw invalid(`symlink ${JSON.stringify(key)} -> ${JSON.stringify(target)} leads outside the context or loops`);
     }
   }
 

@@ -7,8 +7,7 @@ import { SERVER_SIDE, unpackUpload, type UnpackRequest } from './upload-unpacker
  * request in over IPC, one answer out, then exit.
  */
 export type UnpackAnswer =
-  | { ok: true; expandedBytes: number; entries: number }
-  | { ok: false; code?: ContextError['code']; errno?: string; message: string };
+  { ok: true; expandedBytes: number; entries: number } | { ok: false; code?: ContextError['code']; errno?: string; message: string };
 
 // Before anything else, so libuv's threadpool (started lazily, where zlib and fs work
 // runs) inherits it: on a small machine the API's own threads win the CPU.
@@ -31,7 +30,12 @@ process.once('message', (request: UnpackRequest) => {
     (err: unknown) => {
       const e = err as { code?: unknown; message?: string };
       if (err instanceof ContextError) answer({ ok: false, code: err.code, message: err.message });
-      else answer({ ok: false, errno: typeof e?.code === 'string' && SERVER_SIDE.has(e.code) ? e.code : undefined, message: e?.message ?? String(err) });
+      else
+        answer({
+          ok: false,
+          errno: typeof e?.code === 'string' && SERVER_SIDE.has(e.code) ? e.code : undefined,
+          message: e?.message ?? String(err),
+        });
     },
   );
 });

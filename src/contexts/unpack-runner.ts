@@ -29,10 +29,15 @@ function acquire(deadline: number): Promise<() => void> {
       busy++;
       resolve(release);
     };
-    const timer = setTimeout(() => {
-      waiting.splice(waiting.indexOf(turn), 1);
-      reject(new ContextError('UNPACKER_BUSY', `every context unpacker (${SLOTS}) stayed busy for the upload's time limit; retry shortly`));
-    }, Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        waiting.splice(waiting.indexOf(turn), 1);
+        reject(
+          new ContextError('UNPACKER_BUSY', `every context unpacker (${SLOTS}) stayed busy for the upload's time limit; retry shortly`),
+        );
+      },
+      Math.max(0, deadline - Date.now()),
+    );
     waiting.push(turn);
   });
 }
@@ -58,7 +63,12 @@ export async function unpackWhenFree(request: UnpackRequest, timeoutMs: number):
 export function unpackInChild(request: UnpackRequest, timeoutMs: number): Promise<UnpackResult> {
   return new Promise((resolve, reject) => {
     // No inherited execArgv or NODE_OPTIONS: the child loads nothing the request did not ask for.
-    const child = fork(CHILD, [], { execArgv: [`--max-old-space-size=${HEAP_MB}`], env: {}, serialization: 'json', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const child = fork(CHILD, [], {
+      execArgv: [`--max-old-space-size=${HEAP_MB}`],
+      env: {},
+      serialization: 'json',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4096);
@@ -70,21 +80,39 @@ export function unpackInChild(request: UnpackRequest, timeoutMs: number): Promis
     };
     const settle = (then: () => void) => {
       outcome ??= then;
-      if (child.pid === undefined) done(); // never started: no 'exit' will come
+      if (child.pid === undefined)
+        done(); // never started: no 'exit' will come
       else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
-    const timer = setTimeout(() => settle(() => reject(new ContextError('CONTEXT_TOO_LARGE', `build context could not be checked and unpacked within ${Math.round(timeoutMs / 1000)} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS)`))), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        settle(() =>
+          reject(
+            new ContextError(
+              'CONTEXT_TOO_LARGE',
+              `build context could not be checked and unpacked within ${Math.round(timeoutMs / 1000)} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS)`,
+            ),
+          ),
+        ),
+      timeoutMs,
+    );
     child.on('message', (answer: UnpackAnswer) => {
       if (answer.ok) return settle(() => resolve({ expandedBytes: answer.expandedBytes, entries: answer.entries }));
       if (answer.code) return settle(() => reject(new ContextError(answer.code!, answer.message)));
-      settle(() => reject(Object.assign(new Error(`unpacking a build context failed: ${answer.message}`), answer.errno ? { code: answer.errno } : {})));
+      settle(() =>
+        reject(Object.assign(new Error(`unpacking a build context failed: ${answer.message}`), answer.errno ? { code: answer.errno } : {})),
+      );
     });
     child.on('error', (err) => settle(() => reject(err)));
     child.on('exit', (code, sig) => {
       if (!outcome) {
         // Over its heap limit (what a hostile archive could still try) is the upload's doing.
-        if (/heap limit|out of memory/i.test(stderr)) outcome = () => reject(new ContextError('CONTEXT_TOO_LARGE', 'build context could not be checked within the memory of its unpacker'));
-        else outcome = () => reject(new Error(`the context unpacker exited (${sig ?? `code ${code}`}) without an answer: ${stderr.trim().slice(-500)}`));
+        if (/heap limit|out of memory/i.test(stderr))
+          outcome = () =>
+            reject(new ContextError('CONTEXT_TOO_LARGE', 'build context could not be checked within the memory of its unpacker'));
+        else
+          outcome = () =>
+            reject(new Error(`the context unpacker exited (${sig ?? `code ${code}`}) without an answer: ${stderr.trim().slice(-500)}`));
       }
       done();
     });

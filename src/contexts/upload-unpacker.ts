@@ -98,7 +98,10 @@ async function feed(parser: Parser, file: string, limits: UnpackLimits): Promise
         }
         if (!parser.write(chunk.subarray(at, at + SLICE))) await Promise.race([once(parser, 'drain'), finished]);
       }
-      if (trailing > MAX_TRAILING_BYTES) throw invalid(`more than ${MAX_TRAILING_BYTES} bytes follow the end-of-archive marker; it is not a tar archive, or has data appended`);
+      if (trailing > MAX_TRAILING_BYTES)
+        throw invalid(
+          `more than ${MAX_TRAILING_BYTES} bytes follow the end-of-archive marker; it is not a tar archive, or has data appended`,
+        );
     }
     if (!failure) parser.end();
     await finished;
@@ -126,7 +129,9 @@ async function inspect(file: string, policy: EntryPolicy, limits: UnpackLimits):
   });
   // Entries of types node-tar does not know (and oversized headers) are skipped by
   // it, silently; here they refuse the upload.
-  parser.on('ignoredEntry', (entry: ReadEntry) => refuse(invalid(`${JSON.stringify(entry.path)} has entry type ${entry.type}, which is not supported`)));
+  parser.on('ignoredEntry', (entry: ReadEntry) =>
+    refuse(invalid(`${JSON.stringify(entry.path)} has entry type ${entry.type}, which is not supported`)),
+  );
   try {
     await feed(parser, file, limits);
   } catch (err) {

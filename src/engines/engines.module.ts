@@ -21,10 +21,20 @@ import { basename, dirname } from 'node:path';
       provide: RegistryResolver,
       inject: [APP_CONFIG],
       useFactory: (c: AppConfig) =>
-        new RegistryResolver({ dockerHubMirror: c.registryMirror, insecureRegistries: c.insecureRegistries, credentials: DockerConfigCredentials.fromFile(c.registryAuthFile), guard: RegistryGuard.fromConfig(c) }),
+        new RegistryResolver({
+          dockerHubMirror: c.registryMirror,
+          insecureRegistries: c.insecureRegistries,
+          credentials: DockerConfigCredentials.fromFile(c.registryAuthFile),
+          guard: RegistryGuard.fromConfig(c),
+        }),
     },
     { provide: ImageInspector, inject: [RegistryResolver], useFactory: (r: RegistryResolver) => new ImageInspector(r) },
-    { provide: BuildkitClient, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new BuildkitClient(buildctlWithTls(new ChildProcessRunner(), c.buildkitTlsDir), c.tools.buildctl, c.buildkitHost ?? '') },
+    {
+      provide: BuildkitClient,
+      inject: [APP_CONFIG],
+      useFactory: (c: AppConfig) =>
+        new BuildkitClient(buildctlWithTls(new ChildProcessRunner(), c.buildkitTlsDir), c.tools.buildctl, c.buildkitHost ?? ''),
+    },
     {
       provide: TrivyClient,
       inject: [APP_CONFIG],

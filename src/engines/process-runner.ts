@@ -149,7 +149,13 @@ export function runProcess(command: string, args: readonly string[], options: Ru
  * lines `skip` matches (buildctl's JSON progress), do not count.
  */
 export function lastLine(text: string, skip?: (line: string) => boolean): string {
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !skip?.(l)).pop() ?? '';
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !skip?.(l))
+      .pop() ?? ''
+  );
 }
 
 /**

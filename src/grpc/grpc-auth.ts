@@ -15,9 +15,13 @@ export class GrpcAuth {
       principal = await this.authenticator.authenticate(String(metadata.get('authorization')[0] ?? ''));
     } catch (err) {
       if (!(err instanceof AuthFailure)) throw err;
-      throw new RpcException({ code: err.code === 'RATE_LIMITED' ? status.RESOURCE_EXHAUSTED : status.UNAUTHENTICATED, message: err.message });
+      throw new RpcException({
+        code: err.code === 'RATE_LIMITED' ? status.RESOURCE_EXHAUSTED : status.UNAUTHENTICATED,
+        message: err.message,
+      });
     }
-    if (!hasScope(principal, scope)) throw new RpcException({ code: status.PERMISSION_DENIED, message: `this API key lacks the ${scope} scope` });
+    if (!hasScope(principal, scope))
+      throw new RpcException({ code: status.PERMISSION_DENIED, message: `this API key lacks the ${scope} scope` });
     return principal;
   }
 }

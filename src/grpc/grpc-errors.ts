@@ -28,5 +28,11 @@ export function toGrpcError(err: unknown): { code: status; message: string } | u
 }
 
 function isGrpcStatus(err: unknown): err is { code: status; message: string } {
-  return !!err && typeof err === 'object' && !(err instanceof Error) && typeof (err as { code?: unknown }).code === 'number' && typeof (err as { message?: unknown }).message === 'string';
+  return (
+    !!err &&
+    typeof err === 'object' &&
+    !(err instanceof Error) &&
+    typeof (err as { code?: unknown }).code === 'number' &&
+    typeof (err as { message?: unknown }).message === 'string'
+  );
 }

@@ -44,7 +44,12 @@ function clean(fields: Record<string, unknown>): Record<string, unknown> {
 function cleanScanOptions(body: Record<string, unknown>): void {
   if (!body.policy) return;
   const policy = clean(body.policy as Record<string, unknown>);
-  if (Array.isArray(policy.allow)) policy.allow = (policy.allow as Record<string, string>[]).map((a) => ({ id: a.id, reason: a.reason, ...(a.expires ? { expires: a.expires } : {}) }));
+  if (Array.isArray(policy.allow))
+    policy.allow = (policy.allow as Record<string, string>[]).map((a) => ({
+      id: a.id,
+      reason: a.reason,
+      ...(a.expires ? { expires: a.expires } : {}),
+    }));
   body.policy = policy;
 }
 
@@ -108,7 +113,10 @@ export class JobsGrpcController {
   async submit(msg: SubmitMessage, metadata: Metadata) {
     const principal = await this.auth.authorize(metadata, 'jobs:write');
     // Proto3 has no unset string: an empty idempotency_key means none.
-    const { job } = await this.admission.submit(submitToBody(msg), principal, { idempotencyKey: msg.idempotency_key || undefined, idempotencyKeyIn: 'body' });
+    const { job } = await this.admission.submit(submitToBody(msg), principal, {
+      idempotencyKey: msg.idempotency_key || undefined,
+      idempotencyKeyIn: 'body',
+    });
     return toJobMessage(job);
   }
 
@@ -142,7 +150,11 @@ export class JobsGrpcController {
         const principal = await this.auth.authorize(metadata, 'jobs:read');
         // Checked before the job is looked up, as REST checks Last-Event-ID.
         const after = msg.after_event_id ? parseEventId(msg.after_event_id) : undefined;
-        if (msg.after_event_id && !after) throw new RpcException({ code: 3, message: 'VALIDATION_FAILED: after_event_id must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)' });
+        if (msg.after_event_id && !after)
+          throw new RpcException({
+            code: 3,
+            message: 'VALIDATION_FAILED: after_event_id must be an event id like 1700000000000-0 (two unsigned 64-bit numbers)',
+          });
         await this.jobs.get(msg.id, principal.tenant);
         release = this.limits.acquire(principal);
         if (abort.signal.aborted) return release();
@@ -151,7 +163,9 @@ export class JobsGrpcController {
         }
         subscriber.complete();
       })()
-        .catch((err: unknown) => subscriber.error(toGrpcError(err) ?? { code: 13, message: 'the event stream failed; watch again with after_event_id to resume' }))
+        .catch((err: unknown) =>
+          subscriber.error(toGrpcError(err) ?? { code: 13, message: 'the event stream failed; watch again with after_event_id to resume' }),
+        )
         .finally(() => release());
       return () => {
         abort.abort();

@@ -5,8 +5,20 @@ import { ReadinessIndicators } from './readiness-indicators.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
 
 /** terminus's result: each check by name (redis, buildkit, registry) with its status. */
-const CHECKS = { type: 'object', additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string' } }, additionalProperties: true } };
-const READY_SCHEMA = { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] }, info: { ...CHECKS, nullable: true }, error: { ...CHECKS, nullable: true }, details: CHECKS } };
+const CHECKS = {
+  type: 'object',
+  additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string' } }, additionalProperties: true },
+};
+const READY_SCHEMA = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    status: { type: 'string', enum: ['ok'] },
+    info: { ...CHECKS, nullable: true },
+    error: { ...CHECKS, nullable: true },
+    details: CHECKS,
+  },
+};
 
 @ApiTags('health')
 @Controller()
@@ -29,7 +41,11 @@ export class HealthController {
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiOperation({ summary: 'Readiness: Redis, BuildKit and the registry are reachable.' })
   @ApiResponse({ status: 200, description: 'Ready.', schema: READY_SCHEMA })
-  @ApiResponse({ status: 503, description: 'Not ready (code NOT_READY); `error.details.error` names each failing part (redis, buildkit, registry).', schema: ERROR_SCHEMA })
+  @ApiResponse({
+    status: 503,
+    description: 'Not ready (code NOT_READY); `error.details.error` names each failing part (redis, buildkit, registry).',
+    schema: ERROR_SCHEMA,
+  })
   readyz() {
     return this.health.check([
       () => this.indicators.checkRedis(),

@@ -17,7 +17,10 @@ const CHECK_TIMEOUT_MS = 2_000;
 export const HEALTH_ROLES = Symbol('HEALTH_ROLES');
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())]);
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref()),
+  ]);
 }
 
 /** One check per dependency /readyz names: redis, buildkit, registry. */
@@ -44,7 +47,10 @@ export class ReadinessIndicators {
     // the first 401 they are sent up front, so probes do not fill its log with refusals.
     if (config.registryMirror) {
       const credentials = DockerConfigCredentials.fromFile(config.registryAuthFile).lookup(config.registryMirror);
-      this.registry = new RegistryClient(config.registryMirror, { insecure: isLoopbackRegistry(config.registryMirror) || config.insecureRegistries.includes(config.registryMirror), credentials });
+      this.registry = new RegistryClient(config.registryMirror, {
+        insecure: isLoopbackRegistry(config.registryMirror) || config.insecureRegistries.includes(config.registryMirror),
+        credentials,
+      });
     }
   }
 

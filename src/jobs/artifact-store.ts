@@ -40,7 +40,11 @@ export class ArtifactStore {
     const names = await readdir(dir).catch(() => [] as string[]);
     const out: ArtifactInfo[] = [];
     for (const name of names.filter((n) => NAME.test(n)).sort()) {
-      out.push({ name, media_type: ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream', size_bytes: (await stat(join(dir, name))).size });
+      out.push({
+        name,
+        media_type: ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream',
+        size_bytes: (await stat(join(dir, name))).size,
+      });
     }
     return out;
   }

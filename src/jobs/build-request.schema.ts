@@ -9,27 +9,39 @@ export const relativePath = z
   .string()
   .min(1)
   .max(1024)
-  .refine((p) => !p.startsWith('/') && !p.startsWith('-') && !p.split(/[\\/]/).includes('..') && !/[\x00-\x1f]/.test(p), 'must be a relative path inside the context (no leading /, no .., no leading -)');
+  .refine(
+    (p) => !p.startsWith('/') && !p.startsWith('-') && !p.split(/[\\/]/).includes('..') && !/[\x00-\x1f]/.test(p),
+    'must be a relative path inside the context (no leading /, no .., no leading -)',
+  );
 const gitUrl = z
   .string()
   .max(2048)
   .regex(/^(https?:\/\/[^\s#]+|ssh:\/\/[^\s#]+|git@[A-Za-z0-9.-]+:[^\s#]+)$/, 'must be an http(s):// or ssh:// git URL (or git@host:path)');
-const gitRef = z.string().max(255).regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'must be a branch, tag or commit');
-const tag = z.string().max(512).superRefine((value, ctx) => {
-  try {
-    const ref = parseImageReference(value);
-    if (ref.digest) ctx.addIssue({ code: 'custom', message: 'a tag must not carry a digest' });
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-});
-const platform = z.string().max(64).superRefine((value, ctx) => {
-  try {
-    assertPlatform(value);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-});
+const gitRef = z
+  .string()
+  .max(255)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'must be a branch, tag or commit');
+const tag = z
+  .string()
+  .max(512)
+  .superRefine((value, ctx) => {
+    try {
+      const ref = parseImageReference(value);
+      if (ref.digest) ctx.addIssue({ code: 'custom', message: 'a tag must not carry a digest' });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+const platform = z
+  .string()
+  .max(64)
+  .superRefine((value, ctx) => {
+    try {
+      assertPlatform(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
 const buildArgName = z
   .string()
   .max(128)
@@ -41,20 +53,46 @@ const labelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'label 
  * whole in the job record: an unbounded map was a 7.5 MB Redis record.
  */
 const boundedRecord = <K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V, max: number) =>
-  z.record(key, value).refine((o) => Object.keys(o).length <= max, `at most ${max} entries`).meta({ maxProperties: max });
+  z
+    .record(key, value)
+    .refine((o) => Object.keys(o).length <= max, `at most ${max} entries`)
+    .meta({ maxProperties: max });
 export const BUILD_LIMITS = { buildArgs: 100, buildArgValueBytes: 8 * 1024, labels: 64 } as const;
-const noBreaks = (max: number) => z.string().max(max).refine((v) => !/[\n\r\x00]/.test(v), 'must not contain line breaks or NUL');
+const noBreaks = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => !/[\n\r\x00]/.test(v), 'must not contain line breaks or NUL');
 
 const buildJobFields = {
   action: z.literal('build'),
   // An uploaded context (POST /v1/contexts) or a git repository.
-  context: z.union([z.object({ upload: digest }).strict(), z.object({ git: gitUrl, ref: gitRef.optional(), subdir: relativePath.optional() }).strict()]).optional(),
+  context: z
+    .union([
+      z.object({ upload: digest }).strict(),
+      z.object({ git: gitUrl, ref: gitRef.optional(), subdir: relativePath.optional() }).strict(),
+    ])
+    .optional(),
   // The Dockerfile text itself, with or without a context.
-  dockerfile_inline: z.string().min(1).max(1024 * 1024).optional(),
+  dockerfile_inline: z
+    .string()
+    .min(1)
+    .max(1024 * 1024)
+    .optional(),
   // The Dockerfile inside the context (default `Dockerfile`), or under STEVEDORE_CONTEXT_ROOT without one.
   dockerfile_path: relativePath.optional(),
-  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a stage name').optional(),
-  build_args: boundedRecord(buildArgName, z.string().max(BUILD_LIMITS.buildArgValueBytes).refine((v) => !v.includes('\0'), 'must not contain NUL'), BUILD_LIMITS.buildArgs).optional(),
+  target: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a stage name')
+    .optional(),
+  build_args: boundedRecord(
+    buildArgName,
+    z
+      .string()
+      .max(BUILD_LIMITS.buildArgValueBytes)
+      .refine((v) => !v.includes('\0'), 'must not contain NUL'),
+    BUILD_LIMITS.buildArgs,
+  ).optional(),
   platforms: z.array(platform).min(1).max(8).optional(),
   // Full references to tag (and push); or the seed's registry + image.
   tags: z.array(tag).min(1).max(16).optional(),
@@ -65,7 +103,10 @@ const buildJobFields = {
   cache: z.boolean().optional(),
   no_cache: z.boolean().optional(),
   // Secret names (the tenant's own, else STEVEDORE_BUILD_SECRETS), mounted with RUN --mount=type=secret,id=NAME. Never values.
-  secrets: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a secret name')).max(32).optional(),
+  secrets: z
+    .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a secret name'))
+    .max(32)
+    .optional(),
   provenance: z.boolean().optional(),
 };
 
@@ -80,10 +121,14 @@ const buildObject = z.object({ ...buildJobFields, ...pipelineFields, ...commonFi
 
 /** Cross-field rules of a build request. */
 function refineBuild(req: z.output<typeof buildObject>, ctx: z.RefinementCtx): void {
-  if (!req.context && !req.dockerfile_inline && !req.dockerfile_path) ctx.addIssue({ code: 'custom', path: ['context'], message: 'give a context, dockerfile_inline or dockerfile_path' });
-  if (req.dockerfile_inline && req.dockerfile_path) ctx.addIssue({ code: 'custom', path: ['dockerfile_path'], message: 'give dockerfile_inline or dockerfile_path, not both' });
-  if (req.tags && (req.registry || req.image)) ctx.addIssue({ code: 'custom', path: ['tags'], message: 'give tags, or registry + image, not both' });
-  if (!!req.registry !== !!req.image) ctx.addIssue({ code: 'custom', path: [req.registry ? 'image' : 'registry'], message: 'registry and image go together' });
+  if (!req.context && !req.dockerfile_inline && !req.dockerfile_path)
+    ctx.addIssue({ code: 'custom', path: ['context'], message: 'give a context, dockerfile_inline or dockerfile_path' });
+  if (req.dockerfile_inline && req.dockerfile_path)
+    ctx.addIssue({ code: 'custom', path: ['dockerfile_path'], message: 'give dockerfile_inline or dockerfile_path, not both' });
+  if (req.tags && (req.registry || req.image))
+    ctx.addIssue({ code: 'custom', path: ['tags'], message: 'give tags, or registry + image, not both' });
+  if (!!req.registry !== !!req.image)
+    ctx.addIssue({ code: 'custom', path: [req.registry ? 'image' : 'registry'], message: 'registry and image go together' });
   if (req.registry && req.image) {
     try {
       const ref = parseImageReference(`${req.registry}/${req.image}`);
@@ -92,9 +137,11 @@ function refineBuild(req: z.output<typeof buildObject>, ctx: z.RefinementCtx): v
       ctx.addIssue({ code: 'custom', path: ['image'], message: (err as Error).message });
     }
   }
-  if (req.push && !req.tags && !req.image) ctx.addIssue({ code: 'custom', path: ['push'], message: 'push needs tags (or registry + image)' });
+  if (req.push && !req.tags && !req.image)
+    ctx.addIssue({ code: 'custom', path: ['push'], message: 'push needs tags (or registry + image)' });
   for (const stage of ['scan', 'sign', 'push_to'] as const) {
-    if (req[stage] && (req.push === false || (!req.tags && !req.image))) ctx.addIssue({ code: 'custom', path: [stage], message: `${stage} acts on the pushed image: give tags (and leave push on)` });
+    if (req[stage] && (req.push === false || (!req.tags && !req.image)))
+      ctx.addIssue({ code: 'custom', path: [stage], message: `${stage} acts on the pushed image: give tags (and leave push on)` });
   }
 }
 

@@ -102,7 +102,12 @@ export class EventStreamHub implements OnApplicationShutdown {
     if (!this.reader) {
       // No command time limit: XREAD BLOCK waits up to blockMs. The id changes when the
       // connection is re-made, so it is asked again after every (re)connect.
-      this.reader = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false, commandTimeout: undefined });
+      this.reader = this.redis.duplicate({
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        lazyConnect: false,
+        commandTimeout: undefined,
+      });
       this.reader.on('error', NOTHING);
       this.reader.on('ready', () => (this.readerId = undefined));
     }
@@ -119,7 +124,15 @@ export class EventStreamHub implements OnApplicationShutdown {
       let res: [string, [string, string[]][]][] | null;
       try {
         this.readerId ??= Number(await reader.client('ID'));
-        res = await reader.xread('COUNT', 100, 'BLOCK', this.blockMs, 'STREAMS', ...followed.map(([k]) => k), ...followed.map(([, s]) => s.cursor));
+        res = await reader.xread(
+          'COUNT',
+          100,
+          'BLOCK',
+          this.blockMs,
+          'STREAMS',
+          ...followed.map(([k]) => k),
+          ...followed.map(([, s]) => s.cursor),
+        );
       } catch {
         if (this.closed) return void (this.running = false);
         // Redis away: followers poll on their own timers meanwhile; try again shortly.

@@ -55,20 +55,39 @@ const keys = {
 };
 
 type RedisWithFair = Redis & {
-  stvAcquireSlot(runningKey: string, limitsKey: string, fairKey: string, jobId: string, defaultCap: string, priority: string): Promise<number>;
+  stvAcquireSlot(
+    runningKey: string,
+    limitsKey: string,
+    fairKey: string,
+    jobId: string,
+    defaultCap: string,
+    priority: string,
+  ): Promise<number>;
 };
 
 export class FairScheduler {
   private readonly redis: RedisWithFair;
 
-  constructor(redis: Redis, private readonly defaultTenantCap: number) {
+  constructor(
+    redis: Redis,
+    private readonly defaultTenantCap: number,
+  ) {
     this.redis = redis as RedisWithFair;
     if (!('stvAcquireSlot' in redis)) redis.defineCommand('stvAcquireSlot', { numberOfKeys: 3, lua: ACQUIRE_LUA });
   }
 
   /** False when the tenant is at its cap of running jobs (the job waits and is tried again). */
   async acquire(action: Action, tenant: string, jobId: string, priority: number): Promise<boolean> {
-    return (await this.redis.stvAcquireSlot(keys.running(tenant), keys.limits(tenant), keys.fair(action), jobId, String(this.defaultTenantCap), String(priority))) === 1;
+    return (
+      (await this.redis.stvAcquireSlot(
+        keys.running(tenant),
+        keys.limits(tenant),
+        keys.fair(action),
+        jobId,
+        String(this.defaultTenantCap),
+        String(priority),
+      )) === 1
+    );
   }
 
   async release(tenant: string, jobId: string): Promise<void> {

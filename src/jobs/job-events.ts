@@ -12,7 +12,13 @@ const IDLE_CHECK_MS = 5_000;
  * terminal event. Live events: the process's EventStreamHub (one blocking connection
  * for every stream) says when the stream grew; the follower reads them with XRANGE.
  */
-export async function* followJobEvents(hub: EventStreamHub, store: JobStore, jobId: string, afterId: string | undefined, signal: AbortSignal): AsyncGenerator<JobEvent> {
+export async function* followJobEvents(
+  hub: EventStreamHub,
+  store: JobStore,
+  jobId: string,
+  afterId: string | undefined,
+  signal: AbortSignal,
+): AsyncGenerator<JobEvent> {
   let last = afterId;
   const drain = async function* (): AsyncGenerator<JobEvent, boolean> {
     for (;;) {

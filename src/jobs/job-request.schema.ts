@@ -14,12 +14,19 @@ export const listJobsQuerySchema = z
   .object({
     state: z.enum(JOB_STATES as [string, ...string[]], { error: `must be one of ${JOB_STATES.join(', ')}` }).optional(),
     action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }).optional(),
-    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-100').max(100, 'must be 1-100').default(20),
+    limit: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be 1-100')
+      .max(100, 'must be 1-100')
+      .default(20),
     cursor: z.string().max(200).optional(),
   })
   .strict();
 
-export const eventsQuerySchema = z.object({ follow: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true') }).strict();
+export const eventsQuerySchema = z
+  .object({ follow: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true') })
+  .strict();
 
 export const inspectQuerySchema = z.object({ ref: imageReferenceSchema, platform: platformSchema.optional() }).strict();
 

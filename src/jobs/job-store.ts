@@ -106,7 +106,21 @@ export class JobStore {
     // The record is written as one JSON `doc` (cheap on the hot submit path); later
     // transitions set single fields, which override the doc when read.
     const { state, ...rest } = job;
-    const priority = await this.redis.stvCreate(keys.job(job.id), keys.events(job.id), keys.index(job.tenant), fairKey(job.action), String(Date.parse(job.created_at)), job.id, String(EVENTS_MAXLEN), event, job.tenant, 'state', state, 'doc', JSON.stringify(rest));
+    const priority = await this.redis.stvCreate(
+      keys.job(job.id),
+      keys.events(job.id),
+      keys.index(job.tenant),
+      fairKey(job.action),
+      String(Date.parse(job.created_at)),
+      job.id,
+      String(EVENTS_MAXLEN),
+      event,
+      job.tenant,
+      'state',
+      state,
+      'doc',
+      JSON.stringify(rest),
+    );
     this.changes?.publish({ id: job.id, action: job.action, tenant: job.tenant, state, data: eventData });
     return priority;
   }
@@ -120,21 +134,50 @@ export class JobStore {
    * Moves a job from one of `from` to `to`, setting `fields` and logging a state event
    * carrying `eventData`. Returns applied=false (and the current state) otherwise.
    */
-  async transition(id: string, from: JobState[] | '*', to: JobState | undefined, fields: Partial<JobRecord>, eventData: Record<string, unknown> = {}): Promise<TransitionResult | undefined> {
+  async transition(
+    id: string,
+    from: JobState[] | '*',
+    to: JobState | undefined,
+    fields: Partial<JobRecord>,
+    eventData: Record<string, unknown> = {},
+  ): Promise<TransitionResult | undefined> {
     const at = now();
     const data = to ? JSON.stringify({ at, state: to, ...eventData }) : '';
     const retention = to && isTerminal(to) ? this.retentionSeconds : 0;
-    const args = [from === '*' ? '*' : from.join(','), to ?? '', to ? 'state' : '', data, String(retention), String(EVENTS_MAXLEN), ...Object.entries(encode(fields)).flat()];
+    const args = [
+      from === '*' ? '*' : from.join(','),
+      to ?? '',
+      to ? 'state' : '',
+      data,
+      String(retention),
+      String(EVENTS_MAXLEN),
+      ...Object.entries(encode(fields)).flat(),
+    ];
     const res = await this.redis.stvTransition(keys.job(id), keys.events(id), ...args);
     if (!res) return undefined;
     const [state, eventId, applied, action, tenant, startedAt] = res;
-    if (applied === 1 && to) this.changes?.publish({ id, action: action ?? '', tenant: tenant ?? '', state: to, startedAt: startedAt ? (JSON.parse(startedAt) as string) : undefined, data: eventData });
+    if (applied === 1 && to)
+      this.changes?.publish({
+        id,
+        action: action ?? '',
+        tenant: tenant ?? '',
+        state: to,
+        startedAt: startedAt ? (JSON.parse(startedAt) as string) : undefined,
+        data: eventData,
+      });
     return { applied: applied === 1, state: state as JobState, eventId: eventId || undefined };
   }
 
   /** Progress, log lines and results of a running job. */
   async appendEvent(id: string, type: Exclude<JobEventType, 'state'>, data: Record<string, unknown>): Promise<string | undefined> {
-    const res = await this.redis.stvAppend(keys.job(id), keys.events(id), 'running', String(EVENTS_MAXLEN), type, JSON.stringify({ at: now(), ...data }));
+    const res = await this.redis.stvAppend(
+      keys.job(id),
+      keys.events(id),
+      'running',
+      String(EVENTS_MAXLEN),
+      type,
+      JSON.stringify({ at: now(), ...data }),
+    );
     return res ?? undefined;
   }
 
@@ -194,7 +237,22 @@ function encode(job: Partial<JobRecord>): Record<string, string> {
 }
 
 /** Field order of a record as clients see it (Redis hashes keep no order). */
-const FIELD_ORDER = ['id', 'tenant', 'action', 'state', 'request', 'result', 'error', 'created_at', 'started_at', 'finished_at', 'attempts', 'timeout_seconds', 'cancel_requested', 'cancel_code'];
+const FIELD_ORDER = [
+  'id',
+  'tenant',
+  'action',
+  'state',
+  'request',
+  'result',
+  'error',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'attempts',
+  'timeout_seconds',
+  'cancel_requested',
+  'cancel_code',
+];
 
 function decode(raw: Record<string, string>): JobRecord {
   const doc = raw.doc ? (JSON.parse(raw.doc) as Record<string, unknown>) : {};

@@ -12,7 +12,12 @@ import { AppError, type ErrorKind } from '../errors/app-error.js';
 /** How long a failed submit keeps trying to fail its possibly written record (Redis down). */
 const ABANDON_RETRY_MS = 10 * 60_000;
 
-const KIND = { NOT_FOUND: 'not_found', IDEMPOTENCY_CONFLICT: 'conflict', JOB_FINISHED: 'failed_precondition', QUEUE_UNAVAILABLE: 'unavailable' } as const satisfies Record<string, ErrorKind>;
+const KIND = {
+  NOT_FOUND: 'not_found',
+  IDEMPOTENCY_CONFLICT: 'conflict',
+  JOB_FINISHED: 'failed_precondition',
+  QUEUE_UNAVAILABLE: 'unavailable',
+} as const satisfies Record<string, ErrorKind>;
 
 /** Why a job operation was refused; the transports report it like any AppError. */
 export class JobOperationError extends AppError {
@@ -48,11 +53,22 @@ export class JobService {
     if (idempotencyKey) {
       idempotencyKey = `${tenant}:${idempotencyKey}`;
       const fingerprint = createHash('sha256').update(canonicalJson(request)).digest('hex');
-      const claimed = await this.redis.set(keys.idempotency(idempotencyKey), JSON.stringify({ fingerprint, id }), 'EX', this.retentionSeconds, 'NX');
+      const claimed = await this.redis.set(
+        keys.idempotency(idempotencyKey),
+        JSON.stringify({ fingerprint, id }),
+        'EX',
+        this.retentionSeconds,
+        'NX',
+      );
       if (claimed !== 'OK') {
-        const earlier = JSON.parse((await this.redis.get(keys.idempotency(idempotencyKey))) ?? '{}') as { fingerprint?: string; id?: string };
+        const earlier = JSON.parse((await this.redis.get(keys.idempotency(idempotencyKey))) ?? '{}') as {
+          fingerprint?: string;
+          id?: string;
+        };
         if (earlier.fingerprint !== fingerprint) {
-          throw new JobOperationError('IDEMPOTENCY_CONFLICT', 'this Idempotency-Key was used with a different request body', { job_id: earlier.id });
+          throw new JobOperationError('IDEMPOTENCY_CONFLICT', 'this Idempotency-Key was used with a different request body', {
+            job_id: earlier.id,
+          });
         }
         const job = earlier.id ? await this.store.get(earlier.id) : undefined;
         if (job) return { job, created: false };
@@ -136,7 +152,10 @@ export class JobService {
     try {
       return await this.store.list(filter);
     } catch (err) {
-      if (err instanceof InvalidCursorError) throw new AppError('invalid', 'VALIDATION_FAILED', 'invalid query: cursor: not a cursor this server issued', { fields: [{ path: 'cursor', message: 'not a cursor this server issued' }] });
+      if (err instanceof InvalidCursorError)
+        throw new AppError('invalid', 'VALIDATION_FAILED', 'invalid query: cursor: not a cursor this server issued', {
+          fields: [{ path: 'cursor', message: 'not a cursor this server issued' }],
+        });
       throw err;
     }
   }
@@ -157,7 +176,12 @@ export class JobService {
    * A queued job is removed from its queue and cancelled at once; a running one is
    * flagged and its worker told to abort (it then records `cancelled`).
    */
-  async cancel(id: string, tenant: string, code: 'CANCELLED' | 'SUPERSEDED' = 'CANCELLED', details: Record<string, unknown> = {}): Promise<JobRecord> {
+  async cancel(
+    id: string,
+    tenant: string,
+    code: 'CANCELLED' | 'SUPERSEDED' = 'CANCELLED',
+    details: Record<string, unknown> = {},
+  ): Promise<JobRecord> {
     const job = await this.get(id, tenant);
     if (isTerminal(job.state)) throw new JobOperationError('JOB_FINISHED', `job ${id} already ${job.state}`, { state: job.state });
     const why = code === 'SUPERSEDED' ? `superseded by job ${String(details.superseded_by)}` : 'cancel requested';
@@ -177,7 +201,11 @@ export class JobService {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().filter((k) => (value as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }

@@ -29,22 +29,46 @@ export const WORKER_JOB_STORE = Symbol('WORKER_JOB_STORE');
   providers: [
     { provide: BULL_CONNECTION, inject: [APP_CONFIG], useFactory: (c: AppConfig) => bullConnection(c.redisUrl!) },
     StateChanges,
-    { provide: JobStore, inject: [REDIS, APP_CONFIG, StateChanges], useFactory: (r: Redis, c: AppConfig, s: StateChanges) => new JobStore(r, c.jobRetentionSeconds, s) },
-    { provide: WORKER_JOB_STORE, inject: [BULL_CONNECTION, APP_CONFIG, StateChanges], useFactory: (r: Redis, c: AppConfig, s: StateChanges) => new JobStore(r, c.jobRetentionSeconds, s) },
+    {
+      provide: JobStore,
+      inject: [REDIS, APP_CONFIG, StateChanges],
+      useFactory: (r: Redis, c: AppConfig, s: StateChanges) => new JobStore(r, c.jobRetentionSeconds, s),
+    },
+    {
+      provide: WORKER_JOB_STORE,
+      inject: [BULL_CONNECTION, APP_CONFIG, StateChanges],
+      useFactory: (r: Redis, c: AppConfig, s: StateChanges) => new JobStore(r, c.jobRetentionSeconds, s),
+    },
     // Queues share the job store's connection: a submit's record and queue add go
     // out back to back, in order (see JobService.submit).
     { provide: JobQueues, inject: [REDIS], useFactory: (connection: Redis) => new JobQueues(connection) },
     { provide: CancelBus, inject: [REDIS], useFactory: (r: Redis) => new CancelBus(r) },
     { provide: ArtifactStore, inject: [APP_CONFIG], useFactory: (c: AppConfig) => new ArtifactStore(join(c.stateDir, 'artifacts')) },
-    { provide: FairScheduler, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new FairScheduler(r, c.tenancy.maxConcurrentJobs) },
+    {
+      provide: FairScheduler,
+      inject: [REDIS, APP_CONFIG],
+      useFactory: (r: Redis, c: AppConfig) => new FairScheduler(r, c.tenancy.maxConcurrentJobs),
+    },
     { provide: JobNotifier, inject: [JobStore], useFactory: (s: JobStore) => new JobNotifier(s) },
     {
       provide: JobService,
       inject: [REDIS, JobStore, JobQueues, CancelBus, APP_CONFIG, JobNotifier],
-      useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig, n: JobNotifier) => new JobService(r, s, q, b, c.jobRetentionSeconds, n),
+      useFactory: (r: Redis, s: JobStore, q: JobQueues, b: CancelBus, c: AppConfig, n: JobNotifier) =>
+        new JobService(r, s, q, b, c.jobRetentionSeconds, n),
     },
   ],
-  exports: [StateChanges, JobStore, WORKER_JOB_STORE, JobQueues, CancelBus, JobService, ArtifactStore, BULL_CONNECTION, FairScheduler, JobNotifier],
+  exports: [
+    StateChanges,
+    JobStore,
+    WORKER_JOB_STORE,
+    JobQueues,
+    CancelBus,
+    JobService,
+    ArtifactStore,
+    BULL_CONNECTION,
+    FairScheduler,
+    JobNotifier,
+  ],
 })
 export class JobsModule implements OnApplicationShutdown {
   constructor(

@@ -33,14 +33,18 @@ export class JobQueues {
 
   /** `priority` comes from the FairScheduler (lower runs first). */
   async add(action: Action, jobId: string, priority: number): Promise<void> {
-    await this.queue(action).add(action, { jobId }, {
-      jobId,
-      priority,
-      attempts: ACTION_TABLE[action].attempts,
-      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
-      removeOnComplete: true,
-      removeOnFail: { age: 24 * 3600 },
-    });
+    await this.queue(action).add(
+      action,
+      { jobId },
+      {
+        jobId,
+        priority,
+        attempts: ACTION_TABLE[action].attempts,
+        backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+        removeOnComplete: true,
+        removeOnFail: { age: 24 * 3600 },
+      },
+    );
   }
 
   /** Removes a job that no worker holds (waiting or delayed). False when it is active. */
@@ -53,7 +57,12 @@ export class JobQueues {
     const out: Record<string, Record<string, number>> = {};
     for (const [action, queue] of this.queues) {
       const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed');
-      out[queueName(action)] = { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 };
+      out[queueName(action)] = {
+        waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+        active: c.active ?? 0,
+        delayed: c.delayed ?? 0,
+        failed: c.failed ?? 0,
+      };
     }
     return out;
   }

@@ -39,7 +39,14 @@ export interface SseOptions {
 export async function streamJobEvents({ request, reply }: SseExchange, jobId: string, options: SseOptions): Promise<void> {
   reply.hijack();
   const raw = reply.raw;
-  raw.writeHead(200, { ...options.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-request-id': String(request.id) });
+  raw.writeHead(200, {
+    ...options.headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': String(request.id),
+  });
   raw.write(': stream open\n\n');
   const abort = new AbortController();
   request.raw.on('close', () => abort.abort());

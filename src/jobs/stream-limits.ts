@@ -21,8 +21,13 @@ export class StreamLimits {
     const key = principal.keyId ?? `tenant:${principal.tenant}`;
     const [k, t] = [this.byKey.get(key) ?? 0, this.byTenant.get(principal.tenant) ?? 0];
     const { perKey, perTenant } = this.limits;
-    if (perKey > 0 && k >= perKey) throw tooMany(`this API key has ${k} event streams open (at most ${perKey}); close one first`, { scope: 'key', limit: perKey });
-    if (perTenant > 0 && t >= perTenant) throw tooMany(`tenant ${principal.tenant} has ${t} event streams open (at most ${perTenant}); close one first`, { scope: 'tenant', limit: perTenant });
+    if (perKey > 0 && k >= perKey)
+      throw tooMany(`this API key has ${k} event streams open (at most ${perKey}); close one first`, { scope: 'key', limit: perKey });
+    if (perTenant > 0 && t >= perTenant)
+      throw tooMany(`tenant ${principal.tenant} has ${t} event streams open (at most ${perTenant}); close one first`, {
+        scope: 'tenant',
+        limit: perTenant,
+      });
     this.byKey.set(key, k + 1);
     this.byTenant.set(principal.tenant, t + 1);
     let released = false;

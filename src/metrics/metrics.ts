@@ -70,7 +70,9 @@ let queueDepthSource: (() => Promise<Record<string, Record<string, number>>>) | 
 export async function renderMetrics(): Promise<string> {
   if (queueDepthSource) {
     const counts = await queueDepthSource().catch(() => undefined);
-    if (counts) for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) queueDepth.set({ queue, state }, n);
+    if (counts)
+      for (const [queue, states] of Object.entries(counts))
+        for (const [state, n] of Object.entries(states)) queueDepth.set({ queue, state }, n);
   }
   return registry.metrics();
 }

@@ -10,16 +10,38 @@ import { BlockList, isIP } from 'node:net';
  */
 const blocked = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
-  ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, prefix, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  blocked.addSubnet(net, prefix, 'ipv4');
 // ::/96 holds ::, ::1 and the deprecated IPv4-compatible form (::7f00:1 is how URL spells
 // [::127.0.0.1]); Teredo and local-use NAT64 tunnel to addresses we cannot see.
 for (const [net, prefix] of [
-  ['::', 96], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8], ['2001:db8::', 32], ['3fff::', 20], ['100::', 64],
-  ['2001::', 32], ['64:ff9b:1::', 48], ['5f00::', 16],
-] as const) blocked.addSubnet(net, prefix, 'ipv6');
+  ['::', 96],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+  ['2001:db8::', 32],
+  ['3fff::', 20],
+  ['100::', 64],
+  ['2001::', 32],
+  ['64:ff9b:1::', 48],
+  ['5f00::', 16],
+] as const)
+  blocked.addSubnet(net, prefix, 'ipv6');
 
 /** The 16 bytes of an IPv6 address (a dotted IPv4 tail and a zone id allowed), or undefined. */
 function ipv6Bytes(ip: string): number[] | undefined {
@@ -32,7 +54,10 @@ function ipv6Bytes(ip: string): number[] | undefined {
   }
   const groups = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
   const [head, rest] = text.split('::') as [string, string | undefined];
-  const words = rest === undefined ? groups(head) : [...groups(head), ...new Array<number>(8 - groups(head).length - groups(rest).length).fill(0), ...groups(rest)];
+  const words =
+    rest === undefined
+      ? groups(head)
+      : [...groups(head), ...new Array<number>(8 - groups(head).length - groups(rest).length).fill(0), ...groups(rest)];
   return words.flatMap((w) => [w >> 8, w & 255]);
 }
 
@@ -67,7 +92,11 @@ export function isBlockedAddress(ip: string): boolean {
 
 /** A host as URL spells it (lower case, IPv6 compressed without brackets, no trailing dot). */
 export function normalizeHost(raw: string): string {
-  const host = raw.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const host = raw
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
   try {
     return new URL(`http://${isIP(host) === 6 ? `[${host}]` : host}/`).hostname.replace(/^\[|\]$/g, '');
   } catch {

@@ -40,13 +40,16 @@ export function assertTag(tag: string): void {
 export function assertDigest(digest: string): void {
   if (!DIGEST.test(digest)) throw new InvalidReferenceError(`invalid digest: ${JSON.stringify(digest)}`);
   const [algorithm, hex] = digest.split(':') as [string, string];
-  if (algorithm === 'sha256' && !/^[a-f0-9]{64}$/.test(hex)) throw new InvalidReferenceError(`invalid sha256 digest: ${JSON.stringify(digest)} (want 64 lowercase hex characters)`);
-  if (algorithm === 'sha512' && !/^[a-f0-9]{128}$/.test(hex)) throw new InvalidReferenceError(`invalid sha512 digest: ${JSON.stringify(digest)}`);
+  if (algorithm === 'sha256' && !/^[a-f0-9]{64}$/.test(hex))
+    throw new InvalidReferenceError(`invalid sha256 digest: ${JSON.stringify(digest)} (want 64 lowercase hex characters)`);
+  if (algorithm === 'sha512' && !/^[a-f0-9]{128}$/.test(hex))
+    throw new InvalidReferenceError(`invalid sha512 digest: ${JSON.stringify(digest)}`);
 }
 
 /** `os/arch[/variant]`, e.g. linux/amd64 or linux/arm/v7. */
 export function assertPlatform(platform: string): void {
-  if (!PLATFORM.test(platform)) throw new InvalidReferenceError(`invalid platform: ${JSON.stringify(platform)} (want os/arch[/variant], e.g. linux/amd64)`);
+  if (!PLATFORM.test(platform))
+    throw new InvalidReferenceError(`invalid platform: ${JSON.stringify(platform)} (want os/arch[/variant], e.g. linux/amd64)`);
 }
 
 /**
@@ -58,7 +61,8 @@ export function parseImageReference(input: string): ImageReference {
   if (typeof input !== 'string' || input.length === 0) throw new InvalidReferenceError('image reference is empty');
   if (input.length > 1024) throw new InvalidReferenceError('image reference is longer than 1024 characters');
   if (input.startsWith('-')) throw new InvalidReferenceError(`image reference must not start with '-': ${JSON.stringify(input)}`);
-  if (/[\s\x00-\x1f\x7f]/.test(input)) throw new InvalidReferenceError(`image reference contains whitespace or control characters: ${JSON.stringify(input)}`);
+  if (/[\s\x00-\x1f\x7f]/.test(input))
+    throw new InvalidReferenceError(`image reference contains whitespace or control characters: ${JSON.stringify(input)}`);
 
   let rest = input;
   let digest: string | undefined;

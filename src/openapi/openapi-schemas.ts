@@ -4,23 +4,46 @@ import { ACTIONS, JOB_STATES } from '../jobs/job-types.js';
 
 /** OpenAPI 3.0 schema of a zod schema: the request docs come from the validators themselves. */
 export function openApiSchema(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return rest;
 }
 
 export const JOB_REQUEST_SCHEMA = openApiSchema(jobRequestSchema);
-export const INSPECT_REQUEST_EXAMPLE: z.input<typeof inspectJobSchema> = { action: 'inspect', image: 'debian:bookworm-slim', platform: 'linux/amd64' };
+export const INSPECT_REQUEST_EXAMPLE: z.input<typeof inspectJobSchema> = {
+  action: 'inspect',
+  image: 'debian:bookworm-slim',
+  platform: 'linux/amd64',
+};
 
 const errorObject = {
   type: 'object',
   nullable: true,
   required: ['code', 'message', 'details'],
-  properties: { code: { type: 'string', example: 'IMAGE_NOT_FOUND' }, message: { type: 'string' }, details: { type: 'object', additionalProperties: true } },
+  properties: {
+    code: { type: 'string', example: 'IMAGE_NOT_FOUND' },
+    message: { type: 'string' },
+    details: { type: 'object', additionalProperties: true },
+  },
 };
 
 export const JOB_SCHEMA = {
   type: 'object',
-  required: ['id', 'action', 'state', 'request', 'result', 'error', 'created_at', 'started_at', 'finished_at', 'attempts', 'timeout_seconds'],
+  required: [
+    'id',
+    'action',
+    'state',
+    'request',
+    'result',
+    'error',
+    'created_at',
+    'started_at',
+    'finished_at',
+    'attempts',
+    'timeout_seconds',
+  ],
   properties: {
     id: { type: 'string', format: 'uuid' },
     action: { type: 'string', enum: [...ACTIONS] },
@@ -29,9 +52,14 @@ export const JOB_SCHEMA = {
     result: {
       type: 'object',
       nullable: true,
-      description: 'Always has image_info, vulnerabilities and optimization_suggestions (empty when they do not apply), plus action-specific keys.',
+      description:
+        'Always has image_info, vulnerabilities and optimization_suggestions (empty when they do not apply), plus action-specific keys.',
       required: ['image_info', 'vulnerabilities', 'optimization_suggestions'],
-      properties: { image_info: { type: 'object', additionalProperties: true }, vulnerabilities: { type: 'array', items: { type: 'object' } }, optimization_suggestions: { type: 'array', items: { type: 'object' } } },
+      properties: {
+        image_info: { type: 'object', additionalProperties: true },
+        vulnerabilities: { type: 'array', items: { type: 'object' } },
+        optimization_suggestions: { type: 'array', items: { type: 'object' } },
+      },
       additionalProperties: true,
     },
     error: errorObject,
@@ -55,13 +83,21 @@ export const SUBMITTED_SCHEMA = {
   },
 };
 
-export const JOB_LIST_SCHEMA = { type: 'object', required: ['items', 'next_cursor'], properties: { items: { type: 'array', items: JOB_SCHEMA }, next_cursor: { type: 'string', nullable: true } } };
+export const JOB_LIST_SCHEMA = {
+  type: 'object',
+  required: ['items', 'next_cursor'],
+  properties: { items: { type: 'array', items: JOB_SCHEMA }, next_cursor: { type: 'string', nullable: true } },
+};
 
 export const EVENT_SCHEMA = {
   type: 'object',
   required: ['id', 'type', 'at', 'data'],
   properties: {
-    id: { type: 'string', example: '1795707046761-0', description: 'Redis stream id; increases monotonically within a job. Use it as Last-Event-ID.' },
+    id: {
+      type: 'string',
+      example: '1795707046761-0',
+      description: 'Redis stream id; increases monotonically within a job. Use it as Last-Event-ID.',
+    },
     type: { type: 'string', enum: ['state', 'progress', 'log', 'result'] },
     at: { type: 'number', description: 'Epoch milliseconds when the event was written.' },
     data: { type: 'object', additionalProperties: true },

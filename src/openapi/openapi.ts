@@ -36,7 +36,11 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         'Every error answer has the shape `{"error": {"code", "message", "details"}}`.',
     )
     .setVersion(STEVEDORE_VERSION)
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'The admin token (STEVEDORE_TOKEN, or <state dir>/admin-token under `serve`).' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      description: 'The admin token (STEVEDORE_TOKEN, or <state dir>/admin-token under `serve`).',
+    })
     .build();
   return addAuthResponses(SwaggerModule.createDocument(app, config));
 }

@@ -10,7 +10,12 @@ export const OPENAPI_FILE = fileURLToPath(new URL('../../../openapi.yaml', impor
 /** The committed openapi.yaml, as the current code would write it. */
 export async function renderOpenApiYaml(): Promise<string> {
   // Placeholder endpoints: building the document connects to nothing.
-  const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:1/0', STEVEDORE_TOKEN: 'openapi-generation-only', STEVEDORE_LOG_LEVEL: 'error', PATH: '' });
+  const config = loadConfig({
+    REDIS_URL: 'redis://127.0.0.1:1/0',
+    STEVEDORE_TOKEN: 'openapi-generation-only',
+    STEVEDORE_LOG_LEVEL: 'error',
+    PATH: '',
+  });
   const app = await createApp(config, { api: true, worker: false });
   try {
     // No init(): the document needs the routes, not the connections init would open.

@@ -26,7 +26,17 @@ const INPUT_CHAIN = 'STV-BUILD-IN';
 export const daemonChain = (index: number) => `STV-BKD-${index}`;
 
 /** Ranges no build may reach unless allowed: loopback, RFC 1918, CGNAT, link-local, multicast, reserved. */
-export const FENCED_V4 = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '224.0.0.0/4', '240.0.0.0/4'];
+export const FENCED_V4 = [
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
+];
 export const FENCED_V6 = ['::1/128', '::/128', 'fc00::/7', 'fe80::/10', 'ff00::/8'];
 
 const REJECT4 = ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited'];
@@ -87,7 +97,8 @@ export function daemonRules(index: number, host: HostNetwork, allowed: Endpoint[
   const lines: string[][] = [];
   const add = (...rule: string[]) => lines.push(['-A', chain, ...rule]);
   const mine = (ip: string) => (family === 4 ? v4(ip) : !v4(ip));
-  for (const ns of host.nameservers.filter(mine)) for (const proto of ['udp', 'tcp']) add('-d', ns, '-p', proto, '--dport', '53', '-j', 'RETURN');
+  for (const ns of host.nameservers.filter(mine))
+    for (const proto of ['udp', 'tcp']) add('-d', ns, '-p', proto, '--dport', '53', '-j', 'RETURN');
   for (const e of allowed.filter((e) => mine(e.ip))) {
     add('-d', e.ip, ...(e.port ? ['-p', 'tcp', '--dport', String(e.port)] : []), '-j', 'RETURN');
   }
@@ -100,7 +111,10 @@ export function daemonRules(index: number, host: HostNetwork, allowed: Endpoint[
 }
 
 /** The jump that sends a daemon's sockets (by group id) through its chain. */
-export const daemonJump = (index: number, gid: number) => ({ chain: 'OUTPUT', rule: ['-m', 'owner', '--gid-owner', String(gid), '-j', daemonChain(index)] });
+export const daemonJump = (index: number, gid: number) => ({
+  chain: 'OUTPUT',
+  rule: ['-m', 'owner', '--gid-owner', String(gid), '-j', daemonChain(index)],
+});
 
 /** Nameservers of a resolv.conf (loopback ones are dropped: BuildKit drops them for RUN steps too). */
 export function parseNameservers(resolvConf: string): string[] {

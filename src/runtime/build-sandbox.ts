@@ -4,7 +4,17 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { runProcess } from '../engines/process-runner.js';
 import { parseHostPort } from '../oci/references.js';
-import { BRIDGE_PREFIX, daemonChain, daemonJump, daemonRules, parseNameservers, sharedJumps, sharedRules, type Endpoint, type HostNetwork } from './build-firewall.js';
+import {
+  BRIDGE_PREFIX,
+  daemonChain,
+  daemonJump,
+  daemonRules,
+  parseNameservers,
+  sharedJumps,
+  sharedRules,
+  type Endpoint,
+  type HostNetwork,
+} from './build-firewall.js';
 
 /** Where daemons claim their sandbox slot (bridge, subnet, group id); one file per slot. */
 const SLOT_DIR = '/run/stevedore/build-sandbox';
@@ -77,7 +87,9 @@ export async function readHostNetwork(): Promise<HostNetwork> {
   const nameservers = parseNameservers(existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '');
   const lanSubnets: string[] = [];
   for (const family of ['-4', '-6']) {
-    const { stdout } = await runProcess('ip', [family, '-o', 'route', 'show', 'scope', 'link'], { timeoutMs: 5_000 }).catch(() => ({ stdout: '' }));
+    const { stdout } = await runProcess('ip', [family, '-o', 'route', 'show', 'scope', 'link'], { timeoutMs: 5_000 }).catch(() => ({
+      stdout: '',
+    }));
     for (const line of stdout.split('\n')) {
       const [dest, , dev] = line.trim().split(/\s+/);
       // Our own bridges, Docker's and CNI's are not the LAN; their traffic is fenced elsewhere.
@@ -108,10 +120,17 @@ async function iptables(family: 4 | 6, args: string[], input?: string): Promise<
 async function ensureFirst(family: 4 | 6, chain: string, rule: string[], create = false): Promise<void> {
   if (create) await iptables(family, ['-N', chain]).catch(() => undefined); // exists already
   const tool = family === 4 ? 'iptables' : 'ip6tables';
-  const listed = (await runProcess(tool, ['-w', '-S', chain], { timeoutMs: 30_000 })).stdout.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
+  const listed = (await runProcess(tool, ['-w', '-S', chain], { timeoutMs: 30_000 })).stdout
+    .split('\n')
+    .filter((l) => l.startsWith(`-A ${chain} `));
   const ours = `-A ${chain} ${rule.join(' ')}`;
   if (listed[0] === ours && !listed.slice(1).includes(ours)) return;
-  while (await iptables(family, ['-D', chain, ...rule]).then(() => true, () => false));
+  while (
+    await iptables(family, ['-D', chain, ...rule]).then(
+      () => true,
+      () => false,
+    )
+  );
   await iptables(family, ['-I', chain, '1', ...rule]);
 }
 
@@ -120,7 +139,10 @@ async function ensureFirst(family: 4 | 6, chain: string, rule: string[], create 
  * first RUN step is already fenced); `release` after it stopped.
  */
 export class BuildSandbox {
-  private constructor(readonly network: SandboxNetwork, private readonly host: HostNetwork) {}
+  private constructor(
+    readonly network: SandboxNetwork,
+    private readonly host: HostNetwork,
+  ) {}
 
   /** Claims a slot and installs the shared chains and this daemon's own; needs root and iptables. */
   static async install(allowedHosts: readonly string[]): Promise<BuildSandbox> {

@@ -53,7 +53,14 @@ export interface StartedBuildkitd {
  * its own fetches fenced by group id. `allowedHosts` are the host[:port]s its fetches may
  * reach although they are local or private (the mirror is always one).
  */
-export async function startSandboxedBuildkitd(options: { dir: string; buildkitd: string; buildctl: string; mirror: string; allowedHosts?: readonly string[]; runDir?: string }): Promise<StartedBuildkitd> {
+export async function startSandboxedBuildkitd(options: {
+  dir: string;
+  buildkitd: string;
+  buildctl: string;
+  mirror: string;
+  allowedHosts?: readonly string[];
+  runDir?: string;
+}): Promise<StartedBuildkitd> {
   mkdirSync(join(options.dir, 'root'), { recursive: true, mode: 0o700 });
   const address = `unix://${join(options.dir, 'buildkitd.sock')}`;
   const sandbox = await BuildSandbox.install([options.mirror, ...(options.allowedHosts ?? [])]);

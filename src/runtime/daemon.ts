@@ -30,7 +30,11 @@ export class Daemon {
   start(): void {
     killStale(this.pidFile);
     const fd = openSync(this.logFile, 'a');
-    const child = spawn(this.command, this.args, { stdio: ['ignore', fd, fd], shell: false, ...(this.gid === undefined ? {} : { gid: this.gid }) });
+    const child = spawn(this.command, this.args, {
+      stdio: ['ignore', fd, fd],
+      shell: false,
+      ...(this.gid === undefined ? {} : { gid: this.gid }),
+    });
     closeSync(fd);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));

@@ -39,7 +39,10 @@ export class EmbeddedStack {
   private registryPassword?: string;
   private redisPasswordFile?: string;
 
-  constructor(private readonly config: AppConfig, private readonly log: Log) {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly log: Log,
+  ) {
     this.runDir = join(config.stateDir, 'run');
   }
 
@@ -48,10 +51,14 @@ export class EmbeddedStack {
     await killStaleDaemons(this.runDir);
     try {
       const registry = this.config.registryMirror ?? (await this.startRegistry());
-      const registryAuthFile = this.registryPassword ? this.writeDockerConfig(registry, this.registryPassword) : this.config.registryAuthFile;
+      const registryAuthFile = this.registryPassword
+        ? this.writeDockerConfig(registry, this.registryPassword)
+        : this.config.registryAuthFile;
       const insecure = isLoopbackRegistry(registry) || this.config.insecureRegistries.includes(registry);
       const credentials = DockerConfigCredentials.fromFile(registryAuthFile).lookup(registry);
-      await seedBaseImage(new RegistryClient(registry, { insecure, credentials }), this.config.cacheDir, this.log, { required: !this.config.registryMirror });
+      await seedBaseImage(new RegistryClient(registry, { insecure, credentials }), this.config.cacheDir, this.log, {
+        required: !this.config.registryMirror,
+      });
       const [redis_url, buildkit_host] = await Promise.all([
         this.config.redisUrl ?? this.startRedis(),
         this.config.buildkitHost ?? this.startBuildkitd(registry),
@@ -65,7 +72,10 @@ export class EmbeddedStack {
         ...(registryAuthFile ? { registry_auth_file: registryAuthFile } : {}),
       };
       // Never a password in serve.json: the URL's is `***` (the file names where it is).
-      writeFileSync(join(this.config.stateDir, 'serve.json'), JSON.stringify({ ...endpoints, redis_url: redactRedisUrl(redis_url) }, null, 2) + '\n');
+      writeFileSync(
+        join(this.config.stateDir, 'serve.json'),
+        JSON.stringify({ ...endpoints, redis_url: redactRedisUrl(redis_url) }, null, 2) + '\n',
+      );
       return endpoints;
     } catch (err) {
       await this.stop();
@@ -132,7 +142,25 @@ export class EmbeddedStack {
     const configFile = join(dir, 'redis.conf');
     writePrivateFile(configFile, redisConfig(password.value));
     // Append-only file with fsync every second: a killed `serve` loses at most ~1 s.
-    const args = [configFile, '--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes'];
+    const args = [
+      configFile,
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+    ];
     const daemon = this.own(new Daemon('redis', this.config.tools.redisServer, args, this.runDir));
     const url = `redis://:${encodeURIComponent(password.value)}@127.0.0.1:${port}/0`;
     await waitReady(daemon, () => pingRedis(url), 30_000);
@@ -143,9 +171,18 @@ export class EmbeddedStack {
 
   private async startBuildkitd(mirror: string): Promise<string> {
     const dir = join(this.config.stateDir, 'buildkit');
-    const started = await startSandboxedBuildkitd({ dir, buildkitd: this.config.tools.buildkitd, buildctl: this.config.tools.buildctl, mirror, allowedHosts: [...this.config.buildAllowedHosts, ...this.config.insecureRegistries], runDir: this.runDir });
+    const started = await startSandboxedBuildkitd({
+      dir,
+      buildkitd: this.config.tools.buildkitd,
+      buildctl: this.config.tools.buildctl,
+      mirror,
+      allowedHosts: [...this.config.buildAllowedHosts, ...this.config.insecureRegistries],
+      runDir: this.runDir,
+    });
     this.stoppers.push(started.stop);
-    this.log(`embedded buildkitd on ${started.address} (docker.io mirror ${mirror}; RUN steps on ${started.network.bridge} ${started.network.subnet}, fenced from the host and private networks)`);
+    this.log(
+      `embedded buildkitd on ${started.address} (docker.io mirror ${mirror}; RUN steps on ${started.network.bridge} ${started.network.subnet}, fenced from the host and private networks)`,
+    );
     return started.address;
   }
 
@@ -198,9 +235,9 @@ async function assertPortFree(hostPort: string, hint: string): Promise<void> {
       return;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EADDRINUSE' || Date.now() > deadline) throw new Error(`cannot listen on ${hostPort} for the embedded registry (${code}); set ${hint}`, { cause: err });
+      if (code !== 'EADDRINUSE' || Date.now() > deadline)
+        throw new Error(`cannot listen on ${hostPort} for the embedded registry (${code}); set ${hint}`, { cause: err });
       await new Promise((r) => setTimeout(r, 200));
     }
   }
 }
-

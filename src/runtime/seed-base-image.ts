@@ -27,7 +27,12 @@ export type SeedLog = (message: string, level?: 'warn') => void;
  * with a warning. A registry the operator runs may rightly hold Docker Hub's own
  * image under that tag: a different digest there is only reported.
  */
-export async function seedBaseImage(registry: RegistryClient, cacheDir: string, log: SeedLog, options: { required: boolean }): Promise<void> {
+export async function seedBaseImage(
+  registry: RegistryClient,
+  cacheDir: string,
+  log: SeedLog,
+  options: { required: boolean },
+): Promise<void> {
   const present = await registry.manifestDigest(BASE_IMAGE.repository, BASE_IMAGE.tag).catch((err: Error) => {
     if (options.required) throw err;
     log(`cannot check the base image in the mirror: ${err.message}`);
@@ -47,10 +52,16 @@ export async function seedBaseImage(registry: RegistryClient, cacheDir: string, 
   const name = `${BASE_IMAGE.repository}:${BASE_IMAGE.tag}`;
   if (present) {
     if (!options.required) {
-      log(`${name} in the mirror is ${present}, not the base image made here (${expected}); leaving it (it may be Docker Hub's own)`, 'warn');
+      log(
+        `${name} in the mirror is ${present}, not the base image made here (${expected}); leaving it (it may be Docker Hub's own)`,
+        'warn',
+      );
       return;
     }
-    log(`${name} in the embedded registry was ${present}, not the base image made here (${expected}): something pushed over it; restoring it`, 'warn');
+    log(
+      `${name} in the embedded registry was ${present}, not the base image made here (${expected}): something pushed over it; restoring it`,
+      'warn',
+    );
   }
   const digest = await registry.pushLayout(layout, BASE_IMAGE.repository, BASE_IMAGE.tag);
   log(`${present ? 'restored' : 'seeded'} ${name} (${digest}) in the mirror`);

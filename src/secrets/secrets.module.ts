@@ -17,7 +17,8 @@ import { TenantSecrets } from './tenant-secrets.js';
     {
       provide: TenantSecrets,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis, config: AppConfig) => new TenantSecrets(redis, config.secretsKey ? new SecretCipher(config.secretsKey) : undefined),
+      useFactory: (redis: Redis, config: AppConfig) =>
+        new TenantSecrets(redis, config.secretsKey ? new SecretCipher(config.secretsKey) : undefined),
     },
   ],
   exports: [TenantSecrets],

@@ -61,7 +61,13 @@ export class TenantSecrets {
     const now = new Date().toISOString();
     const key = keys.secret(tenant, name);
     // One transaction: HSETNX says whether the secret is new and keeps the first created_at.
-    const results = await this.redis.multi().hsetnx(key, 'created_at', now).hset(key, 'sealed', sealed, 'updated_at', now).zadd(keys.index(tenant), 0, name).hget(key, 'created_at').exec();
+    const results = await this.redis
+      .multi()
+      .hsetnx(key, 'created_at', now)
+      .hset(key, 'sealed', sealed, 'updated_at', now)
+      .zadd(keys.index(tenant), 0, name)
+      .hget(key, 'created_at')
+      .exec();
     if (!results) throw new Error('secret write was aborted');
     for (const [err] of results) if (err) throw err;
     return { created: results[0]![1] === 1, metadata: { name, created_at: String(results[3]![1]), updated_at: now } };

@@ -40,10 +40,13 @@ export class DashboardAuth {
 
   /** A session cookie value for the admin token; a refusal for anything else. */
   async login(token: unknown): Promise<{ session: string } | { status: 401 | 403 | 429; message: string }> {
-    if (typeof token !== 'string' || !token || token.length > 4096 || /\s/.test(token)) return { status: 401, message: 'enter the admin token' };
+    if (typeof token !== 'string' || !token || token.length > 4096 || /\s/.test(token))
+      return { status: 401, message: 'enter the admin token' };
     const access = await this.bearer(`Bearer ${token}`);
     if (!access.ok) return access;
-    return this.signer ? { session: this.signer.issue() } : { status: 401, message: 'the dashboard needs an admin token (STEVEDORE_TOKEN)' };
+    return this.signer
+      ? { session: this.signer.issue() }
+      : { status: 401, message: 'the dashboard needs an admin token (STEVEDORE_TOKEN)' };
   }
 
   private async bearer(authorization: string): Promise<DashboardAccess> {
@@ -90,5 +93,8 @@ export function refuse(request: FastifyRequest, reply: FastifyReply, access: Ext
   const wantsPage = SAFE_METHODS.has(request.method) && /text\/html/.test(request.headers.accept ?? '');
   if (access.status === 401 && wantsPage) return reply.redirect(loginLocation(request.url), 302);
   const code = access.status === 401 ? 'UNAUTHORIZED' : access.status === 403 ? 'FORBIDDEN' : 'RATE_LIMITED';
-  return reply.status(access.status).header('cache-control', 'no-store').send({ error: { code, message: access.message, details: {} }, request_id: String(request.id) });
+  return reply
+    .status(access.status)
+    .header('cache-control', 'no-store')
+    .send({ error: { code, message: access.message, details: {} }, request_id: String(request.id) });
 }

@@ -45,10 +45,21 @@ export class UiJobsController {
   }
 
   @Get('api/jobs/:id/events')
-  async events(@Param('id') id: string, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+  async events(
+    @Param('id') id: string,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
     if (!isJobId(id) || !(await this.store.get(id))) throw new AppError('not_found', 'NOT_FOUND', `job ${id} not found`);
     // A browser's reconnect resumes after the last event it saw; a bad id restarts the replay.
     const after = lastEventId !== undefined ? parseEventId(lastEventId) : undefined;
-    await streamJobEvents({ request, reply }, id, { hub: this.hub, store: this.store, after, heartbeatMs: this.config.sseHeartbeatMs, headers: PAGE_HEADERS });
+    await streamJobEvents({ request, reply }, id, {
+      hub: this.hub,
+      store: this.store,
+      after,
+      heartbeatMs: this.config.sseHeartbeatMs,
+      headers: PAGE_HEADERS,
+    });
   }
 }

@@ -13,7 +13,8 @@ import { SESSION_TTL_SECONDS, sessionCookie } from './session.js';
  * inline code, no CDN), no framing, no referrer to elsewhere.
  */
 export const PAGE_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'same-origin',
@@ -26,7 +27,10 @@ const ASSETS: Record<string, { type: string; body: string }> = {
 };
 
 export const sendPage = (reply: FastifyReply, html: string, status = 200) =>
-  reply.status(status).headers({ ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).send(html);
+  reply
+    .status(status)
+    .headers({ ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+    .send(html);
 
 /** The dashboard's public part: login, logout and the static assets. */
 @ApiExcludeController()
@@ -51,8 +55,15 @@ export class UiPagesController {
     if (!isSameOrigin(request)) throw new AppError('forbidden', 'FORBIDDEN', 'cross-site login refused');
     const { token, next } = (typeof body === 'object' && body !== null ? body : {}) as { token?: unknown; next?: unknown };
     const result = await this.auth.login(token);
-    if ('status' in result) throw result.status === 403 ? new AppError('forbidden', 'FORBIDDEN', result.message) : result.status === 429 ? new AppError('rate_limited', 'RATE_LIMITED', result.message) : new AppError('unauthenticated', 'UNAUTHORIZED', result.message);
-    void reply.header('set-cookie', sessionCookie(result.session, SESSION_TTL_SECONDS, request.protocol === 'https')).header('cache-control', 'no-store');
+    if ('status' in result)
+      throw result.status === 403
+        ? new AppError('forbidden', 'FORBIDDEN', result.message)
+        : result.status === 429
+          ? new AppError('rate_limited', 'RATE_LIMITED', result.message)
+          : new AppError('unauthenticated', 'UNAUTHORIZED', result.message);
+    void reply
+      .header('set-cookie', sessionCookie(result.session, SESSION_TTL_SECONDS, request.protocol === 'https'))
+      .header('cache-control', 'no-store');
     return { next: safeNext(next), expires_in: SESSION_TTL_SECONDS };
   }
 

@@ -59,7 +59,11 @@ export function guardedLookup(allowedHosts: readonly string[]) {
       const list = addresses;
       const allowed = isAllowedHost(hostname, allowedHosts);
       const bad = allowed ? undefined : list.find((a) => isBlockedAddress(a.address));
-      if (bad) return callback(Object.assign(new CallbackRefused(`refused: ${hostname} resolves to ${bad.address} (SSRF guard)`), { code: 'ECALLBACKREFUSED' }), '');
+      if (bad)
+        return callback(
+          Object.assign(new CallbackRefused(`refused: ${hostname} resolves to ${bad.address} (SSRF guard)`), { code: 'ECALLBACKREFUSED' }),
+          '',
+        );
       if (options.all) return callback(null, list);
       callback(null, list[0]!.address, list[0]!.family);
     });

@@ -32,7 +32,15 @@ export class WebhookSecrets {
     const previous = await this.current(tenant);
     const secret = newSecret();
     const until = Date.now() + ROTATION_OVERLAP_MS;
-    await this.redis.hset(key(tenant), 'current', this.seal(tenant, secret), 'previous', this.seal(tenant, previous), 'previous_until', String(until));
+    await this.redis.hset(
+      key(tenant),
+      'current',
+      this.seal(tenant, secret),
+      'previous',
+      this.seal(tenant, previous),
+      'previous_until',
+      String(until),
+    );
     return { secret, previous_valid_until: new Date(until).toISOString() };
   }
 

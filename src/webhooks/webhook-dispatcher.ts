@@ -17,7 +17,12 @@ export interface DeliveryPayload {
   webhookId: string;
 }
 
-export const EVENT_TYPES: Record<TerminalState, string> = { succeeded: 'job.succeeded', failed: 'job.failed', cancelled: 'job.cancelled', timed_out: 'job.timed_out' };
+export const EVENT_TYPES: Record<TerminalState, string> = {
+  succeeded: 'job.succeeded',
+  failed: 'job.failed',
+  cancelled: 'job.cancelled',
+  timed_out: 'job.timed_out',
+};
 
 export interface WebhookSettings {
   attempts: number;
@@ -51,13 +56,17 @@ export class WebhookDispatcher {
   }
 
   private async enqueue(job: JobRecord, bullId: string): Promise<void> {
-    await this.queue.add('deliver', { jobId: job.id, tenant: job.tenant, webhookId: webhookIdFor(job.id) }, {
-      jobId: bullId,
-      attempts: this.settings.attempts,
-      backoff: { type: 'exponential', delay: this.settings.retryBaseMs, jitter: 0.5 },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600 },
-    });
+    await this.queue.add(
+      'deliver',
+      { jobId: job.id, tenant: job.tenant, webhookId: webhookIdFor(job.id) },
+      {
+        jobId: bullId,
+        attempts: this.settings.attempts,
+        backoff: { type: 'exponential', delay: this.settings.retryBaseMs, jitter: 0.5 },
+        removeOnComplete: true,
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
+    );
   }
 }
 
@@ -70,7 +79,10 @@ export function createDeliveryProcessor(deps: { store: JobStore; secrets: Webhoo
     const type = EVENT_TYPES[job.state as TerminalState];
     if (!type) throw new UnrecoverableError(`job ${jobId} is not finished`);
     const body = JSON.stringify({ type, timestamp: job.finished_at ?? new Date().toISOString(), data: { job } });
-    const result = await sendWebhook({ url: job.request.callback_url, id: webhookId, body, secrets: await deps.secrets.signing(tenant) }, deps.settings);
+    const result = await sendWebhook(
+      { url: job.request.callback_url, id: webhookId, body, secrets: await deps.secrets.signing(tenant) },
+      deps.settings,
+    );
     webhookDeliveries.inc({ outcome: result.outcome });
     await deps.log.record(jobId, {
       webhook_id: webhookId,

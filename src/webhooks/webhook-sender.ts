@@ -31,17 +31,28 @@ export interface WebhookMessage {
 /** The three Standard Webhooks headers for a message sent now. */
 export function signatureHeaders(message: Pick<WebhookMessage, 'id' | 'body' | 'secrets'>, now = new Date()): Record<string, string> {
   const signatures = message.secrets.map((secret) => new Webhook(secret).sign(message.id, now, message.body));
-  return { 'webhook-id': message.id, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': signatures.join(' ') };
+  return {
+    'webhook-id': message.id,
+    'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+    'webhook-signature': signatures.join(' '),
+  };
 }
 
 /** One POST: 2xx is success; anything else is a failed attempt with its reason. */
 export function sendWebhook(message: WebhookMessage, options: { timeoutMs: number; allowedHosts: readonly string[] }): Promise<SendResult> {
   const started = performance.now();
-  const done = (outcome: DeliveryOutcome, status: number | null, error: string | null, excerpt: string | null = null): SendResult => ({ outcome, status_code: status, duration_ms: Math.round(performance.now() - started), error, response_excerpt: excerpt });
+  const done = (outcome: DeliveryOutcome, status: number | null, error: string | null, excerpt: string | null = null): SendResult => ({
+    outcome,
+    status_code: status,
+    duration_ms: Math.round(performance.now() - started),
+    error,
+    response_excerpt: excerpt,
+  });
   const url = new URL(message.url);
   const host = normalizeHost(url.hostname);
   // A literal address is never looked up, so the connect-time check happens here.
-  if (isIP(host) && !isAllowedHost(host, options.allowedHosts) && isBlockedAddress(host)) return Promise.resolve(done('refused', null, `refused: ${host} is not a public address (SSRF guard)`));
+  if (isIP(host) && !isAllowedHost(host, options.allowedHosts) && isBlockedAddress(host))
+    return Promise.resolve(done('refused', null, `refused: ${host} is not a public address (SSRF guard)`));
   return new Promise((resolve) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(url, {
@@ -69,7 +80,11 @@ export function sendWebhook(message: WebhookMessage, options: { timeoutMs: numbe
         clearTimeout(timer);
         const status = res.statusCode ?? 0;
         const excerpt = Buffer.concat(chunks).subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8') || null;
-        resolve(status >= 200 && status < 300 ? done('success', status, null, excerpt) : done('http_error', status, `receiver answered ${status}`, excerpt));
+        resolve(
+          status >= 200 && status < 300
+            ? done('success', status, null, excerpt)
+            : done('http_error', status, `receiver answered ${status}`, excerpt),
+        );
       };
       res.on('end', finish);
       res.on('close', finish);

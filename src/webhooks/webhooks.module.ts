@@ -12,10 +12,22 @@ import { SecretCipher } from '../secrets/secret-cipher.js';
 import { DeliveryLog } from './delivery-log.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { WebhookSecrets } from './signing-secrets.js';
-import { createDeliveryProcessor, WEBHOOK_QUEUE, WebhookDispatcher, webhookQueue, type DeliveryPayload, type WebhookSettings } from './webhook-dispatcher.js';
+import {
+  createDeliveryProcessor,
+  WEBHOOK_QUEUE,
+  WebhookDispatcher,
+  webhookQueue,
+  type DeliveryPayload,
+  type WebhookSettings,
+} from './webhook-dispatcher.js';
 
 const WEBHOOK_QUEUE_TOKEN = Symbol('WEBHOOK_QUEUE');
-const settingsOf = (c: AppConfig): WebhookSettings => ({ attempts: c.webhooks.attempts, retryBaseMs: c.webhooks.retryBaseMs, timeoutMs: c.webhooks.timeoutMs, allowedHosts: c.webhooks.allowedHosts });
+const settingsOf = (c: AppConfig): WebhookSettings => ({
+  attempts: c.webhooks.attempts,
+  retryBaseMs: c.webhooks.retryBaseMs,
+  timeoutMs: c.webhooks.timeoutMs,
+  allowedHosts: c.webhooks.allowedHosts,
+});
 
 /**
  * Signed job webhooks: every process enqueues deliveries for the jobs it finishes; the
@@ -35,9 +47,21 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
         // Enqueued over the connection that waits out a Redis outage (like the workers' job
         // state writes): a job that ends while Redis is down still gets its webhook.
         { provide: WEBHOOK_QUEUE_TOKEN, inject: [BULL_CONNECTION], useFactory: (r: Redis) => webhookQueue(r) },
-        { provide: WebhookSecrets, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new WebhookSecrets(r, c.secretsKey ? new SecretCipher(c.secretsKey) : undefined) },
-        { provide: DeliveryLog, inject: [REDIS, APP_CONFIG], useFactory: (r: Redis, c: AppConfig) => new DeliveryLog(r, c.jobRetentionSeconds) },
-        { provide: WebhookDispatcher, inject: [WEBHOOK_QUEUE_TOKEN, APP_CONFIG], useFactory: (q: Queue<DeliveryPayload>, c: AppConfig) => new WebhookDispatcher(q, settingsOf(c)) },
+        {
+          provide: WebhookSecrets,
+          inject: [REDIS, APP_CONFIG],
+          useFactory: (r: Redis, c: AppConfig) => new WebhookSecrets(r, c.secretsKey ? new SecretCipher(c.secretsKey) : undefined),
+        },
+        {
+          provide: DeliveryLog,
+          inject: [REDIS, APP_CONFIG],
+          useFactory: (r: Redis, c: AppConfig) => new DeliveryLog(r, c.jobRetentionSeconds),
+        },
+        {
+          provide: WebhookDispatcher,
+          inject: [WEBHOOK_QUEUE_TOKEN, APP_CONFIG],
+          useFactory: (q: Queue<DeliveryPayload>, c: AppConfig) => new WebhookDispatcher(q, settingsOf(c)),
+        },
       ],
       exports: [WebhookSecrets, DeliveryLog, WebhookDispatcher],
     };

@@ -22,7 +22,13 @@ export interface Stage {
  * job result. A failing gate stops the pipeline before anything is signed or copied.
  * Each stage runs as its action would, on the pushed digest, within this job.
  */
-export async function runPipeline(ctx: JobContext<'build'>, pinned: string, buildResult: Partial<JobResult>, stages: Stage[], deps: PipelineDeps): Promise<Partial<JobResult>> {
+export async function runPipeline(
+  ctx: JobContext<'build'>,
+  pinned: string,
+  buildResult: Partial<JobResult>,
+  stages: Stage[],
+  deps: PipelineDeps,
+): Promise<Partial<JobResult>> {
   const request: BuildRequest = ctx.job.request;
   const result: Partial<JobResult> = { ...buildResult };
   const stage = async <T>(name: Stage['name'], work: () => Promise<T>): Promise<T> => {
@@ -42,11 +48,22 @@ export async function runPipeline(ctx: JobContext<'build'>, pinned: string, buil
 
   if (request.scan) {
     const scanned = await stage('scan', () => scanImage(deps, ctx.job, { image: pinned, ...request.scan }, ctx));
-    Object.assign(result, { vulnerabilities: scanned.vulnerabilities, summary: scanned.summary, secrets: scanned.secrets, policy: scanned.policy, artifacts: scanned.artifacts });
+    Object.assign(result, {
+      vulnerabilities: scanned.vulnerabilities,
+      summary: scanned.summary,
+      secrets: scanned.secrets,
+      policy: scanned.policy,
+      artifacts: scanned.artifacts,
+    });
     await stage('gate', async () => {
       const verdict = scanned.policy;
       if (!verdict.passed) {
-        throw new JobFailure('POLICY_FAILED', `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${v.severity}, ${v.rule})`).join(', ')}`, false, { violations: verdict.violations, policy: verdict });
+        throw new JobFailure(
+          'POLICY_FAILED',
+          `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${v.severity}, ${v.rule})`).join(', ')}`,
+          false,
+          { violations: verdict.violations, policy: verdict },
+        );
       }
     });
   }

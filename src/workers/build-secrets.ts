@@ -25,7 +25,11 @@ const envName = (i: number) => `STEVEDORE_TENANT_SECRET_${i}`;
  * build time, and handed to buildctl as `--secret id=NAME,env=VAR` with the value in
  * the child's environment: never in its arguments, an event, a log line or an error.
  */
-export async function resolveBuildSecrets(names: readonly string[], tenant: string, deps: { tenantSecrets?: Pick<TenantSecrets, 'resolve'>; buildSecrets: AppConfig['buildSecrets'] }): Promise<ResolvedBuildSecrets> {
+export async function resolveBuildSecrets(
+  names: readonly string[],
+  tenant: string,
+  deps: { tenantSecrets?: Pick<TenantSecrets, 'resolve'>; buildSecrets: AppConfig['buildSecrets'] },
+): Promise<ResolvedBuildSecrets> {
   const specs: BuildSpec['secrets'] = [];
   const env: Record<string, string> = {};
   const values: string[] = [];

@@ -24,7 +24,8 @@ async function inside(root: string, path: string, what: string): Promise<string>
     throw new JobFailure('DOCKERFILE_NOT_FOUND', `${what} ${path} does not exist`);
   }
   const rel = relative(realRoot, real);
-  if (rel.startsWith('..') || rel.startsWith(sep) || rel === '..') throw new JobFailure('INVALID_CONTEXT', `${what} ${path} leaves its root`);
+  if (rel.startsWith('..') || rel.startsWith(sep) || rel === '..')
+    throw new JobFailure('INVALID_CONTEXT', `${what} ${path} leaves its root`);
   return real;
 }
 
@@ -32,7 +33,10 @@ async function inside(root: string, path: string, what: string): Promise<string>
  * Where a build's context and Dockerfile come from: an uploaded context, a git URL,
  * an inline Dockerfile, or (seed compatibility) a path under STEVEDORE_CONTEXT_ROOT.
  */
-export async function resolveSources(request: BuildRequest, deps: { uploadDir: (digest: string) => Promise<string>; contextRoot?: string }): Promise<ResolvedSources> {
+export async function resolveSources(
+  request: BuildRequest,
+  deps: { uploadDir: (digest: string) => Promise<string>; contextRoot?: string },
+): Promise<ResolvedSources> {
   const scratch = await mkdtemp(join(tmpdir(), 'stevedore-build-'));
   const cleanup = () => rm(scratch, { recursive: true, force: true });
   try {

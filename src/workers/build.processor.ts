@@ -39,7 +39,10 @@ export class BuildProcessor implements ActionProcessor<'build'> {
   async process(ctx: JobContext<'build'>): Promise<Partial<JobResult>> {
     const request = ctx.job.request;
     const started = Date.now();
-    const secrets = await resolveBuildSecrets(request.secrets ?? [], ctx.job.tenant, { tenantSecrets: this.deps.tenantSecrets, buildSecrets: this.deps.config.buildSecrets });
+    const secrets = await resolveBuildSecrets(request.secrets ?? [], ctx.job.tenant, {
+      tenantSecrets: this.deps.tenantSecrets,
+      buildSecrets: this.deps.config.buildSecrets,
+    });
     // A RUN step may print a mounted secret: its value is `***` in everything this job writes.
     ctx.maskSecrets?.(secrets.values);
     const sources = await resolveSources(request, { uploadDir: this.deps.uploadDir, contextRoot: this.deps.config.contextRoot });
@@ -60,7 +63,9 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         for (const step of steps) emit(() => ctx.emit('step', { step: publicStep(step) }));
         for (const log of logs) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
       };
-      await ctx.progress(`building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : ''}`);
+      await ctx.progress(
+        `building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : ''}`,
+      );
       let meta;
       try {
         meta = await this.deps.buildkit.build(spec, { signal: ctx.signal, env: this.buildEnv(spec, secrets.env), onProgressLine });
@@ -77,7 +82,10 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         const ref = parseImageReference(spec.tags[0]);
         const pinned = formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest });
         try {
-          image_info = (await this.deps.inspector.inspect(pinned, spec.platforms.length === 1 ? spec.platforms[0] : undefined)) as unknown as Record<string, unknown>;
+          image_info = (await this.deps.inspector.inspect(
+            pinned,
+            spec.platforms.length === 1 ? spec.platforms[0] : undefined,
+          )) as unknown as Record<string, unknown>;
         } catch (err) {
           throw toInspectFailure(err);
         }
@@ -91,20 +99,35 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       if (!meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
       const ref = parseImageReference(spec.tags[0]);
       const stages: Stage[] = [{ name: 'build', state: 'succeeded', duration_ms: Date.now() - started }];
-      const piped = await runPipeline(ctx, formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest }), result, stages, this.deps.pipeline);
+      const piped = await runPipeline(
+        ctx,
+        formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest }),
+        result,
+        stages,
+        this.deps.pipeline,
+      );
       return { ...piped, stages };
     } finally {
       await sources.cleanup();
     }
   }
 
-  private spec(request: BuildRequest, sources: Awaited<ReturnType<typeof resolveSources>>, metadataFile: string, secrets: BuildSpec['secrets'], cacheSalt: string): BuildSpec {
+  private spec(
+    request: BuildRequest,
+    sources: Awaited<ReturnType<typeof resolveSources>>,
+    metadataFile: string,
+    secrets: BuildSpec['secrets'],
+    cacheSalt: string,
+  ): BuildSpec {
     const tags = request.tags ?? (request.registry && request.image ? [`${request.registry}/${request.image}`] : []);
     const push = request.push ?? tags.length > 0;
     // BuildKit v0.32.2 fails a git context with a subdir when SOURCE_DATE_EPOCH is set
     // (it removes the checkout before reading the commit time), so no default there.
     const gitSubdir = !!request.context && 'git' in request.context && !!request.context.subdir;
-    const buildArgs: Record<string, string> = { ...(gitSubdir ? {} : { SOURCE_DATE_EPOCH: DEFAULT_SOURCE_DATE_EPOCH }), ...(request.build_args ?? {}) };
+    const buildArgs: Record<string, string> = {
+      ...(gitSubdir ? {} : { SOURCE_DATE_EPOCH: DEFAULT_SOURCE_DATE_EPOCH }),
+      ...(request.build_args ?? {}),
+    };
     const firstTag = tags[0] ? parseImageReference(tags[0]) : undefined;
     const epoch = buildArgs.SOURCE_DATE_EPOCH === undefined ? NaN : Number(buildArgs.SOURCE_DATE_EPOCH);
     return {
@@ -123,7 +146,14 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       provenance: request.provenance ?? true,
       annotations: {
         ...(Number.isFinite(epoch) ? { 'org.opencontainers.image.created': new Date(epoch * 1000).toISOString() } : {}),
-        ...(request.context && 'git' in request.context ? { 'org.opencontainers.image.source': request.context.git, ...(request.context.ref && /^[0-9a-f]{40}$/.test(request.context.ref) ? { 'org.opencontainers.image.revision': request.context.ref } : {}) } : {}),
+        ...(request.context && 'git' in request.context
+          ? {
+              'org.opencontainers.image.source': request.context.git,
+              ...(request.context.ref && /^[0-9a-f]{40}$/.test(request.context.ref)
+                ? { 'org.opencontainers.image.revision': request.context.ref }
+                : {}),
+            }
+          : {}),
       },
       insecureRegistries: this.deps.config.insecureRegistries,
       metadataFile,
@@ -150,12 +180,26 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     if (!(err instanceof ProcessError) || err.kind !== 'exit') return err; // cancel, timeout: the runner's
     const failed = progress.failure();
     if (remote && !(failed && isDockerfileStep(failed.step))) {
-      return new JobFailure('CONTEXT_FETCH_FAILED', `the build failed before any Dockerfile step ran: the git context could not be fetched, is not a git repository, or its Dockerfile could not be read (details withheld: they may quote the fetched content)`, false);
+      return new JobFailure(
+        'CONTEXT_FETCH_FAILED',
+        `the build failed before any Dockerfile step ran: the git context could not be fetched, is not a git repository, or its Dockerfile could not be read (details withheld: they may quote the fetched content)`,
+        false,
+      );
     }
     if (failed) {
-      return new JobFailure('BUILD_FAILED', `step ${failed.step} failed: ${failed.error ?? lastLine(err.stderrTail, isProgressLine)}`, false, { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs });
+      return new JobFailure(
+        'BUILD_FAILED',
+        `step ${failed.step} failed: ${failed.error ?? lastLine(err.stderrTail, isProgressLine)}`,
+        false,
+        { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs },
+      );
     }
-    return new JobFailure('BUILD_FAILED', `build failed: ${lastLine(err.stderrTail, isProgressLine) || err.message}`, false, { logs: err.stderrTail.split('\n').filter((l) => !isProgressLine(l)).slice(-50) });
+    return new JobFailure('BUILD_FAILED', `build failed: ${lastLine(err.stderrTail, isProgressLine) || err.message}`, false, {
+      logs: err.stderrTail
+        .split('\n')
+        .filter((l) => !isProgressLine(l))
+        .slice(-50),
+    });
   }
 }
 

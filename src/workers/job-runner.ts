@@ -54,7 +54,11 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
     // (killed, or lost Redis for too long): its record still says `running`.
     const recovered = found.state === 'running';
     if (recovered && bullJob.stalledCounter > RECOVERY_RUNS) {
-      await finishAndNotify(deps, found, 'failed', { code: 'WORKER_LOST', message: `the worker running this job stopped ${bullJob.stalledCounter} times; not retried again`, details: { runs: bullJob.stalledCounter } });
+      await finishAndNotify(deps, found, 'failed', {
+        code: 'WORKER_LOST',
+        message: `the worker running this job stopped ${bullJob.stalledCounter} times; not retried again`,
+        details: { runs: bullJob.stalledCounter },
+      });
       await fair.release(found.tenant, id);
       throw new UnrecoverableError('worker lost');
     }
@@ -63,7 +67,13 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
       throw new DelayedError();
     }
     const attempt = bullJob.attemptsMade + 1 + bullJob.stalledCounter;
-    const started = await store.transition(id, recovered ? ['running'] : ['queued'], 'running', { started_at: nowIso(), attempts: attempt }, recovered ? { attempt, recovered: true, reason: 'the previous worker stopped' } : { attempt });
+    const started = await store.transition(
+      id,
+      recovered ? ['running'] : ['queued'],
+      'running',
+      { started_at: nowIso(), attempts: attempt },
+      recovered ? { attempt, recovered: true, reason: 'the previous worker stopped' } : { attempt },
+    );
     if (!started?.applied) return void (await fair.release(found.tenant, id));
     const job = ((await store.get(id)) ?? found) as JobRecord<A>;
 
@@ -82,7 +92,8 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
       job,
       signal: controller.signal,
       progress: async (message, extra = {}) => void (await store.appendEvent(id, 'progress', masker.maskDeep({ message, ...extra }))),
-      log: async (line, stream = 'stdout', fields = {}) => void (await store.appendEvent(id, 'log', masker.maskDeep({ ...fields, stream, line }))),
+      log: async (line, stream = 'stdout', fields = {}) =>
+        void (await store.appendEvent(id, 'log', masker.maskDeep({ ...fields, stream, line }))),
       emit: async (type, data) => void (await store.appendEvent(id, type, masker.maskDeep(data))),
       maskSecrets: (values) => masker.add(values),
     };
@@ -108,16 +119,28 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
         throw new WaitingError();
       }
       if (reason === 'timeout') {
-        await finishAndNotify(deps, job, 'timed_out', { code: 'TIMED_OUT', message: `job exceeded its ${job.timeout_seconds} s time limit`, details: { timeout_seconds: job.timeout_seconds } });
+        await finishAndNotify(deps, job, 'timed_out', {
+          code: 'TIMED_OUT',
+          message: `job exceeded its ${job.timeout_seconds} s time limit`,
+          details: { timeout_seconds: job.timeout_seconds },
+        });
         throw new UnrecoverableError('timed out');
       }
       if (reason === 'cancelled') {
         const code = (await store.get(id))?.cancel_code ?? 'CANCELLED';
-        await finishAndNotify(deps, job, 'cancelled', code === 'SUPERSEDED' ? { code, message: 'superseded by a newer job with the same concurrency_key', details: {} } : { code: 'CANCELLED', message: 'cancelled while running', details: {} });
+        await finishAndNotify(
+          deps,
+          job,
+          'cancelled',
+          code === 'SUPERSEDED'
+            ? { code, message: 'superseded by a newer job with the same concurrency_key', details: {} }
+            : { code: 'CANCELLED', message: 'cancelled while running', details: {} },
+        );
         return;
       }
       const failure = err instanceof JobFailure ? err : new JobFailure('INTERNAL', 'the job failed unexpectedly; see the worker log');
-      if (!(err instanceof JobFailure)) logger.error(masker.mask(`job ${id} (${processor.action}) failed: ${(err as Error)?.stack ?? String(err)}`));
+      if (!(err instanceof JobFailure))
+        logger.error(masker.mask(`job ${id} (${processor.action}) failed: ${(err as Error)?.stack ?? String(err)}`));
       const error: JobError = masker.maskDeep({ code: failure.code, message: failure.message, details: failure.details });
       if (failure.retryable && bullJob.attemptsMade + 1 < (bullJob.opts.attempts ?? 1)) {
         await store.transition(id, ['running'], 'queued', { error }, { retry: true, attempt, error });
@@ -135,7 +158,12 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
   };
 }
 
-async function finishAndNotify(deps: RunnerDeps, job: JobRecord, state: 'failed' | 'cancelled' | 'timed_out', error: JobError): Promise<void> {
+async function finishAndNotify(
+  deps: RunnerDeps,
+  job: JobRecord,
+  state: 'failed' | 'cancelled' | 'timed_out',
+  error: JobError,
+): Promise<void> {
   const done = await deps.store.transition(job.id, ['running'], state, { error, finished_at: nowIso() }, { error });
   if (done?.applied) await deps.notifier.finished(job.id);
 }
@@ -143,7 +171,13 @@ async function finishAndNotify(deps: RunnerDeps, job: JobRecord, state: 'failed'
 /** Waits for `work` to settle, at most `ms`. */
 async function settled(work: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  await Promise.race([
+    work.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((r) => (timer = setTimeout(r, ms))),
+  ]);
   clearTimeout(timer);
 }
 

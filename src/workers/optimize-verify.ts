@@ -26,7 +26,14 @@ export interface OptimizeVerification {
 }
 
 /** Builds the original and the rewrite the same way, measures both, runs both. */
-export async function verifyRewrite(job: { id: string; tenant: string }, original: string, optimized: string, contextDir: string | undefined, deps: VerifyDeps, signal: AbortSignal): Promise<OptimizeVerification> {
+export async function verifyRewrite(
+  job: { id: string; tenant: string },
+  original: string,
+  optimized: string,
+  contextDir: string | undefined,
+  deps: VerifyDeps,
+  signal: AbortSignal,
+): Promise<OptimizeVerification> {
   const scratch = await mkdtemp(join(tmpdir(), 'stevedore-optimize-'));
   try {
     const build = async (name: 'original' | 'optimized', dockerfile: string) => {
@@ -36,8 +43,21 @@ export async function verifyRewrite(job: { id: string; tenant: string }, origina
       const tag = `${deps.scratchRegistry}/stevedore-optimize/${job.id}:${name}`;
       const meta = await deps.buildkit.build(
         {
-          context: { dir: contextDir ?? dir }, dockerfileDir: dir, dockerfileName: 'Dockerfile', buildArgs: { SOURCE_DATE_EPOCH: '0' }, platforms: [], tags: [tag], push: true,
-          labels: {}, noCache: false, secrets: [], provenance: false, annotations: {}, insecureRegistries: [], metadataFile: join(dir, 'metadata.json'), cacheSalt: tenantCacheSalt(job.tenant),
+          context: { dir: contextDir ?? dir },
+          dockerfileDir: dir,
+          dockerfileName: 'Dockerfile',
+          buildArgs: { SOURCE_DATE_EPOCH: '0' },
+          platforms: [],
+          tags: [tag],
+          push: true,
+          labels: {},
+          noCache: false,
+          secrets: [],
+          provenance: false,
+          annotations: {},
+          insecureRegistries: [],
+          metadataFile: join(dir, 'metadata.json'),
+          cacheSalt: tenantCacheSalt(job.tenant),
         },
         { signal, onProgressLine: () => undefined, timeoutMs: 1800_000, env: withDockerConfig(deps.dockerConfigDir) },
       );

@@ -16,7 +16,12 @@ import type { ActionProcessor, JobContext } from './processor.js';
 
 export interface OptimizeDeps {
   analyzeDockerfile: (text: string, options: { ignore?: string[]; dockerignore?: string | null }) => Suggestion[];
-  analyzeImage: (client: RegistryClient, repository: string, manifestDigest: string, options: { signal?: AbortSignal }) => Promise<ImageAnalysis>;
+  analyzeImage: (
+    client: RegistryClient,
+    repository: string,
+    manifestDigest: string,
+    options: { signal?: AbortSignal },
+  ) => Promise<ImageAnalysis>;
   inspector: ImageInspector;
   registries: RegistryResolver;
   uploadDir: (digest: string) => Promise<string>;
@@ -48,14 +53,23 @@ export class OptimizeProcessor implements ActionProcessor<'optimize'> {
       });
       const ref = parseImageReference(request.image);
       await ctx.progress(`analysing ${info.layers.length} layers of ${info.reference}`);
-      const analysis = await this.deps.analyzeImage(this.deps.registries.clientFor(ref.registry), ref.repository, info.manifest_digest, { signal: ctx.signal });
+      const analysis = await this.deps.analyzeImage(this.deps.registries.clientFor(ref.registry), ref.repository, info.manifest_digest, {
+        signal: ctx.signal,
+      });
       Object.assign(result, { image_info: info, image_analysis: analysis });
       currentBytes = analysis.size_bytes;
     }
     if (request.verify && source && result.optimized_dockerfile) {
       if (!this.deps.verify) throw new JobFailure('VERIFY_UNAVAILABLE', 'no build engine or scratch registry configured for verify');
       await ctx.progress('building the original and the rewrite');
-      const verification = await verifyRewrite(ctx.job, source.text, result.optimized_dockerfile as string, source.contextDir, this.deps.verify, ctx.signal).catch((err: unknown) => {
+      const verification = await verifyRewrite(
+        ctx.job,
+        source.text,
+        result.optimized_dockerfile as string,
+        source.contextDir,
+        this.deps.verify,
+        ctx.signal,
+      ).catch((err: unknown) => {
         throw new JobFailure('VERIFY_FAILED', `could not build both Dockerfiles: ${(err as Error).message.split('\n')[0]}`);
       });
       result.verification = verification;
@@ -63,12 +77,24 @@ export class OptimizeProcessor implements ActionProcessor<'optimize'> {
     }
     if (request.target_size) {
       const target = parseSize(request.target_size);
-      result.target = currentBytes === undefined ? { target_bytes: target, current_bytes: null, met: null, gap_bytes: null, closing: [], note: 'give an image or verify: true to measure the current size' } : evaluateTarget(target, currentBytes, suggestions);
+      result.target =
+        currentBytes === undefined
+          ? {
+              target_bytes: target,
+              current_bytes: null,
+              met: null,
+              gap_bytes: null,
+              closing: [],
+              note: 'give an image or verify: true to measure the current size',
+            }
+          : evaluateTarget(target, currentBytes, suggestions);
     }
     return result;
   }
 
-  private async dockerfile(request: OptimizeRequest): Promise<{ text: string; dockerignore?: string | null; contextDir?: string } | undefined> {
+  private async dockerfile(
+    request: OptimizeRequest,
+  ): Promise<{ text: string; dockerignore?: string | null; contextDir?: string } | undefined> {
     if (request.dockerfile_inline) return { text: request.dockerfile_inline };
     if (!request.context) return undefined;
     const dir = await realpath(await this.deps.uploadDir(request.context.upload));

@@ -13,7 +13,9 @@ export class PushProcessor implements ActionProcessor<'push'> {
     const { image, destinations, registry } = ctx.job.request;
     const source = parseImageReference(image);
     // The seed's form: the same repository and tag under another registry.
-    const targets = destinations ?? [formatImageReference({ registry: registry!, repository: source.repository, tag: source.tag, digest: source.digest })];
+    const targets = destinations ?? [
+      formatImageReference({ registry: registry!, repository: source.repository, tag: source.tag, digest: source.digest }),
+    ];
     return pushImage(this.registries, image, targets, ctx);
   }
 }

@@ -57,8 +57,24 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     @Inject(REDIS) redis: Redis,
     tenantSecrets: TenantSecrets,
   ) {
-    this.runnerDeps = { store, fair: new FairScheduler(connection, config.tenancy.maxConcurrentJobs), notifier: notifier.readingFrom(store) };
-    this.processors = createProcessors({ config, inspector, registries, buildkit, contexts, trivy, cosign, keys, artifacts, redis, tenantSecrets });
+    this.runnerDeps = {
+      store,
+      fair: new FairScheduler(connection, config.tenancy.maxConcurrentJobs),
+      notifier: notifier.readingFrom(store),
+    };
+    this.processors = createProcessors({
+      config,
+      inspector,
+      registries,
+      buildkit,
+      contexts,
+      trivy,
+      cosign,
+      keys,
+      artifacts,
+      redis,
+      tenantSecrets,
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -90,7 +106,9 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
   async beforeApplicationShutdown(): Promise<void> {
     const closing = Promise.all(this.workers.map((w) => w.close()));
     const grace = setTimeout(() => {
-      this.logger.warn(`shutdown: running jobs did not finish within ${this.config.shutdownGraceMs / 1000} s; handing them back to the queue`);
+      this.logger.warn(
+        `shutdown: running jobs did not finish within ${this.config.shutdownGraceMs / 1000} s; handing them back to the queue`,
+      );
       this.shutdown.abort();
     }, this.config.shutdownGraceMs);
     try {

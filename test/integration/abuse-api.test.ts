@@ -34,18 +34,25 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
     stack = await startStack({ buildkit: true, overrides: { streams: { perKey: 3, perTenant: 5 }, concurrency: { build: 2 } } });
     server = stack.app.getHttpServer();
     redis = new Redis(stack.redisUrl);
-    for (const tenant of ['team-a', 'team-b']) keys[tenant] = (await createKey({ tenant, scopes: ['jobs:read', 'jobs:write', 'secrets:write'], rate_limit_per_minute: 100_000 }).expect(201)).body.key;
+    for (const tenant of ['team-a', 'team-b'])
+      keys[tenant] = (
+        await createKey({ tenant, scopes: ['jobs:read', 'jobs:write', 'secrets:write'], rate_limit_per_minute: 100_000 }).expect(201)
+      ).body.key;
   });
   after(async () => {
     const bad = probes.filter((p) => p.status < 400 || p.status >= 500);
-    console.log(`# abuse-api probes: ${probes.length} tried, ${bad.length ? `NOT all 4xx: ${JSON.stringify(bad)}` : 'all 4xx'}, ${probes.filter((p) => p.status >= 500).length} 500`);
+    console.log(
+      `# abuse-api probes: ${probes.length} tried, ${bad.length ? `NOT all 4xx: ${JSON.stringify(bad)}` : 'all 4xx'}, ${probes.filter((p) => p.status >= 500).length} 500`,
+    );
     redis?.disconnect();
     await stack?.stop();
   });
 
   it("keeps a tenant admin key within its own limits and the operator's ceilings", async () => {
     // The operator: team-a may run 1 job at a time, its admin key 100 requests/min.
-    const adminA = (await createKey({ tenant: 'team-a', scopes: ['admin'], rate_limit_per_minute: 100, max_concurrent_jobs: 1 }).expect(201)).body.key;
+    const adminA = (
+      await createKey({ tenant: 'team-a', scopes: ['admin'], rate_limit_per_minute: 100, max_concurrent_jobs: 1 }).expect(201)
+    ).body.key;
     const adminB = (await createKey({ tenant: 'team-b', scopes: ['admin'] }).expect(201)).body.key;
     for (const [what, auth, body, field] of [
       ['rate above own', adminA, { rate_limit_per_minute: 1_000_000 }, 'rate_limit_per_minute'],
@@ -63,11 +70,18 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
     }
     assert.equal(await redis.hget('stv:tenant:team-a:limits', 'max_concurrent_jobs'), '1', "the operator's cap stands");
     // Within bounds is fine; without a rate limit the new key gets the maker's.
-    const within = (await createKey({ tenant: 'team-a', scopes: ['jobs:read'], rate_limit_per_minute: 50, max_concurrent_jobs: 1 }, bearer(adminA)).expect(201)).body;
+    const within = (
+      await createKey(
+        { tenant: 'team-a', scopes: ['jobs:read'], rate_limit_per_minute: 50, max_concurrent_jobs: 1 },
+        bearer(adminA),
+      ).expect(201)
+    ).body;
     assert.equal(within.rate_limit_per_minute, 50);
     const copied = (await createKey({ tenant: 'team-a', scopes: ['jobs:read'] }, bearer(adminA)).expect(201)).body;
     assert.equal(copied.rate_limit_per_minute, 100);
-    await createKey({ tenant: 'team-b', scopes: ['jobs:read'], rate_limit_per_minute: 600, max_concurrent_jobs: 8 }, bearer(adminB)).expect(201);
+    await createKey({ tenant: 'team-b', scopes: ['jobs:read'], rate_limit_per_minute: 600, max_concurrent_jobs: 8 }, bearer(adminB)).expect(
+      201,
+    );
     // Only the admin token raises them.
     await createKey({ tenant: 'team-a', scopes: ['jobs:read'], rate_limit_per_minute: 1_000_000, max_concurrent_jobs: 2 }).expect(201);
     await redis.hset('stv:tenant:team-a:limits', 'max_concurrent_jobs', '10000');
@@ -88,17 +102,35 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
       ['9 platforms', { ...build, platforms: Array(9).fill('linux/amd64') }, 'platforms'],
       ['33 secrets', { ...build, secrets: Array.from({ length: 33 }, (_, i) => `s${i}`) }, 'secrets'],
       ['17 push_to', { ...build, tags: [image(0)], push_to: Array.from({ length: 17 }, (_, i) => image(i + 1)) }, 'push_to'],
-      ['17 destinations', { action: 'push', image: image(0), destinations: Array.from({ length: 17 }, (_, i) => image(i + 1)) }, 'destinations'],
-      ['501 allow entries', { action: 'scan', image: 'debian:bookworm-slim', policy: { allow: Array.from({ length: 501 }, (_, i) => ({ id: `CVE-2024-${i}`, reason: 'r' })) } }, 'policy.allow'],
+      [
+        '17 destinations',
+        { action: 'push', image: image(0), destinations: Array.from({ length: 17 }, (_, i) => image(i + 1)) },
+        'destinations',
+      ],
+      [
+        '501 allow entries',
+        {
+          action: 'scan',
+          image: 'debian:bookworm-slim',
+          policy: { allow: Array.from({ length: 501 }, (_, i) => ({ id: `CVE-2024-${i}`, reason: 'r' })) },
+        },
+        'policy.allow',
+      ],
       ['a 2 KiB image reference', { action: 'inspect', image: `debian:${'a'.repeat(2048)}` }, 'image'],
     ];
     for (const [what, body, path] of cases) {
       const started = performance.now();
       const res = await probe(what, request(server).post('/v1/jobs').set(bearer(keys['team-a']!)).send(body));
       const ms = performance.now() - started;
-      if (what.startsWith('400 000')) console.log(`# abuse-api ${what} (${(JSON.stringify(body).length / 1e6).toFixed(1)} MB body): ${res.status} in ${ms.toFixed(0)} ms, client serialising and upload included`);
+      if (what.startsWith('400 000'))
+        console.log(
+          `# abuse-api ${what} (${(JSON.stringify(body).length / 1e6).toFixed(1)} MB body): ${res.status} in ${ms.toFixed(0)} ms, client serialising and upload included`,
+        );
       assert.equal(res.status, 400, `${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
-      assert.ok(res.body.error.details.fields.some((f: { path: string }) => f.path === path), `${what}: ${JSON.stringify(res.body.error.details.fields.slice(0, 3))}`);
+      assert.ok(
+        res.body.error.details.fields.some((f: { path: string }) => f.path === path),
+        `${what}: ${JSON.stringify(res.body.error.details.fields.slice(0, 3))}`,
+      );
       assert.ok(res.body.error.details.fields.length <= 100 && JSON.stringify(res.body).length < 20_000, `${what}: a bounded answer`);
     }
     assert.equal((await redis.keys('stv:job:*')).length, jobsBefore, 'nothing written to Redis');
@@ -106,8 +138,10 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
 
   it('answers odd job ids, Last-Event-ID and after_event_id with 4xx over REST and gRPC', async () => {
     const a = bearer(keys['team-a']!);
-    const id = (await request(server).post('/v1/jobs').set(a).send({ action: 'inspect', image: 'debian:bookworm-slim' }).expect(202)).body.id as string;
-    while (['queued', 'running'].includes((await request(server).get(`/v1/jobs/${id}`).set(a).expect(200)).body.state)) await new Promise((r) => setTimeout(r, 100));
+    const id = (await request(server).post('/v1/jobs').set(a).send({ action: 'inspect', image: 'debian:bookworm-slim' }).expect(202)).body
+      .id as string;
+    while (['queued', 'running'].includes((await request(server).get(`/v1/jobs/${id}`).set(a).expect(200)).body.state))
+      await new Promise((r) => setTimeout(r, 100));
     const b = bearer(keys['team-b']!);
     const missing = '00000000-0000-4000-8000-000000000000';
     const shapes: Record<string, unknown> = {};
@@ -127,12 +161,27 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
       shapes[what] = Object.keys(res.body.error).sort().join(',') + res.body.error.code;
     }
     assert.equal(new Set(Object.values(shapes)).size, 1, 'the same answer for missing, odd and foreign ids');
-    for (const lastEventId of ['18446744073709551616-0', '0-18446744073709551616', 'abc', '1-2-3', '-1-0', '1-', '99999999999999999999999-0', '1.5-0']) {
-      const res = await probe(`Last-Event-ID ${JSON.stringify(lastEventId)}`, request(server).get(`/v1/jobs/${id}/events?follow=false`).set(a).set('last-event-id', lastEventId));
+    for (const lastEventId of [
+      '18446744073709551616-0',
+      '0-18446744073709551616',
+      'abc',
+      '1-2-3',
+      '-1-0',
+      '1-',
+      '99999999999999999999999-0',
+      '1.5-0',
+    ]) {
+      const res = await probe(
+        `Last-Event-ID ${JSON.stringify(lastEventId)}`,
+        request(server).get(`/v1/jobs/${id}/events?follow=false`).set(a).set('last-event-id', lastEventId),
+      );
       assert.equal(res.status, 400, `${lastEventId}: ${res.status}`);
       assert.equal(res.body.error.details.fields[0].path, 'Last-Event-ID');
     }
-    assert.deepEqual((await request(server).get(`/v1/jobs/${id}/events?follow=false`).set(a).set('last-event-id', MAX_ID).expect(200)).body.items, []);
+    assert.deepEqual(
+      (await request(server).get(`/v1/jobs/${id}/events?follow=false`).set(a).set('last-event-id', MAX_ID).expect(200)).body.items,
+      [],
+    );
     // The stream form after the largest id: ends at once (the job is finished), no Redis error.
     const sse = await fetch(`${stack.base}/v1/jobs/${id}/events`, { headers: { ...a, 'last-event-id': MAX_ID } });
     const text = await sse.text();
@@ -143,7 +192,10 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
     const grpcB = jobsClient(stack.grpcAddress, keys['team-b']);
     try {
       const grpcCase = async (what: string, call: Promise<unknown>, code: number) => {
-        const err = (await call.then(() => ({ code: 0 }), (e: { code: number }) => e)) as { code: number; details?: string };
+        const err = (await call.then(
+          () => ({ code: 0 }),
+          (e: { code: number }) => e,
+        )) as { code: number; details?: string };
         probes.push({ what: `gRPC ${what}`, status: { 3: 400, 5: 404, 8: 429 }[err.code] ?? 500 });
         assert.equal(err.code, code, `${what}: ${JSON.stringify(err)}`);
       };
@@ -162,8 +214,17 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
 
   it('caps live streams per key and per tenant, sharing Redis connections', async () => {
     const a = bearer(keys['team-a']!);
-    const id = (await request(server).post('/v1/jobs').set(a).send({ action: 'build', dockerfile_inline: 'FROM debian:bookworm-slim\nRUN sleep 40\n', no_cache: true }).expect(202)).body.id as string;
-    const clients = async () => String(await redis.client('LIST')).trim().split('\n').length;
+    const id = (
+      await request(server)
+        .post('/v1/jobs')
+        .set(a)
+        .send({ action: 'build', dockerfile_inline: 'FROM debian:bookworm-slim\nRUN sleep 40\n', no_cache: true })
+        .expect(202)
+    ).body.id as string;
+    const clients = async () =>
+      String(await redis.client('LIST'))
+        .trim()
+        .split('\n').length;
     const idle = await clients();
     const open: AbortController[] = [];
     const stream = async (auth: Record<string, string>) => {
@@ -184,7 +245,10 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
     probes.push({ what: 'SSE over the per-tenant cap', status: sixth.status });
     assert.equal(sixth.status, 429);
     const grpc = jobsClient(stack.grpcAddress, keys['team-a']);
-    const watched = await grpc.watch(id).then(() => 0, (e: { code: number }) => e.code);
+    const watched = await grpc.watch(id).then(
+      () => 0,
+      (e: { code: number }) => e.code,
+    );
     probes.push({ what: 'gRPC Watch over the cap', status: watched === 8 ? 429 : 500 });
     grpc.close();
     assert.equal(watched, 8, 'RESOURCE_EXHAUSTED');
@@ -231,8 +295,30 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
     const secret = plantable('stv-abuse-secret');
     await request(server).put('/v1/secrets/abuse_token').set(a).send({ value: secret }).expect(201);
     const run = 'RUN --mount=type=secret,id=abuse_token,required=true';
-    const ok = (await request(server).post('/v1/jobs').set(a).send({ action: 'build', no_cache: true, secrets: ['abuse_token'], dockerfile_inline: `FROM debian:bookworm-slim\n${run} echo "once $(cat /run/secrets/abuse_token)" && echo "twice $(cat /run/secrets/abuse_token)$(cat /run/secrets/abuse_token) end"\n` }).expect(202)).body.id;
-    const failing = (await request(server).post('/v1/jobs').set(a).send({ action: 'build', no_cache: true, secrets: ['abuse_token'], dockerfile_inline: `FROM debian:bookworm-slim\n${run} echo "leak $(cat /run/secrets/abuse_token)" >&2 && exit 3\n` }).expect(202)).body.id;
+    const ok = (
+      await request(server)
+        .post('/v1/jobs')
+        .set(a)
+        .send({
+          action: 'build',
+          no_cache: true,
+          secrets: ['abuse_token'],
+          dockerfile_inline: `FROM debian:bookworm-slim\n${run} echo "once $(cat /run/secrets/abuse_token)" && echo "twice $(cat /run/secrets/abuse_token)$(cat /run/secrets/abuse_token) end"\n`,
+        })
+        .expect(202)
+    ).body.id;
+    const failing = (
+      await request(server)
+        .post('/v1/jobs')
+        .set(a)
+        .send({
+          action: 'build',
+          no_cache: true,
+          secrets: ['abuse_token'],
+          dockerfile_inline: `FROM debian:bookworm-slim\n${run} echo "leak $(cat /run/secrets/abuse_token)" >&2 && exit 3\n`,
+        })
+        .expect(202)
+    ).body.id;
     const done = async (jobId: string) => {
       for (const deadline = Date.now() + 240_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
         const job = (await request(server).get(`/v1/jobs/${jobId}`).set(a).expect(200)).body;
@@ -243,7 +329,8 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
     const [okJob, failedJob] = [await done(ok), await done(failing)];
     assert.equal(okJob.state, 'succeeded', JSON.stringify(okJob.error));
     assert.equal(failedJob.state, 'failed');
-    const events = async (jobId: string) => JSON.stringify((await request(server).get(`/v1/jobs/${jobId}/events?follow=false`).set(a).expect(200)).body.items);
+    const events = async (jobId: string) =>
+      JSON.stringify((await request(server).get(`/v1/jobs/${jobId}/events?follow=false`).set(a).expect(200)).body.items);
     const [okEvents, failedEvents] = [await events(ok), await events(failing)];
     assert.match(okEvents, /once \*\*\*/, 'the printed line is there, masked');
     assert.match(okEvents, /twice \*\*\*\*\*\* end/, 'twice on one line: both masked');

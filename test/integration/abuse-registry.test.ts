@@ -60,13 +60,14 @@ describe('a registry that abuses the client (issue 14)', () => {
         while (!closed && sent < 256 * 1024 * 1024) {
           const flushed = res.write(chunk);
           sent += WRITE;
-          if (!flushed) await new Promise<void>((resume) => {
-            const done = () => {
-              res.off('drain', done).off('close', done);
-              resume();
-            };
-            res.on('drain', done).on('close', done);
-          });
+          if (!flushed)
+            await new Promise<void>((resume) => {
+              const done = () => {
+                res.off('drain', done).off('close', done);
+                resume();
+              };
+              res.on('drain', done).on('close', done);
+            });
           // A trickle the client keeps up with, so little sits in socket buffers and the
           // count below is what the client read, give or take the chunk in flight.
           await sleep(2);
@@ -80,19 +81,34 @@ describe('a registry that abuses the client (issue 14)', () => {
     if (url === '/v2/') return res.writeHead(200).end('{}');
     if (req.method === 'HEAD') return res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': DIGEST }).end();
     if (url.startsWith('/v2/redirect/')) return res.writeHead(307, { location: `http://127.0.0.1:${portOf(elsewhere)}${url}` }).end();
-    if (url.startsWith('/v2/realm/')) return res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${portOf(elsewhere)}/token",service="evil"` }).end();
+    if (url.startsWith('/v2/realm/'))
+      return res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${portOf(elsewhere)}/token",service="evil"` }).end();
     if (url.startsWith('/v2/huge/')) return void (poured = pour(res));
-    if (url.startsWith('/v2/html/')) return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>not a manifest</body></html>');
-    if (url.startsWith('/v2/wrongtype/')) return res.writeHead(200, { 'content-type': 'application/vnd.oci.image.config.v1+json' }).end('{"architecture":"amd64","os":"linux"}');
-    if (url.startsWith('/v2/badshape/')) return res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { digest: '../../etc/passwd', size: 1, mediaType: 'x' }, layers: 'none' }));
+    if (url.startsWith('/v2/html/'))
+      return res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>not a manifest</body></html>');
+    if (url.startsWith('/v2/wrongtype/'))
+      return res
+        .writeHead(200, { 'content-type': 'application/vnd.oci.image.config.v1+json' })
+        .end('{"architecture":"amd64","os":"linux"}');
+    if (url.startsWith('/v2/badshape/'))
+      return res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          config: { digest: '../../etc/passwd', size: 1, mediaType: 'x' },
+          layers: 'none',
+        }),
+      );
     res.writeHead(404).end();
   };
 
   before(async () => {
-    elsewhere = await listen(createHttpServer((_req, res) => {
-      elsewhereHits++;
-      res.end('{"token":"stolen"}');
-    }));
+    elsewhere = await listen(
+      createHttpServer((_req, res) => {
+        elsewhereHits++;
+        res.end('{"token":"stolen"}');
+      }),
+    );
     evil = await listen(createHttpServer(route));
     evilAddress = `127.0.0.1:${portOf(evil)}`;
     // Odd listeners an operator's registry entry might point at: one that resets, one that
@@ -141,7 +157,10 @@ describe('a registry that abuses the client (issue 14)', () => {
     // The client reads at most the cap plus the chunk that crosses it; what the trickle had
     // in flight when the connection closed fits in the same margin.
     assert.ok(sent > MAX_MANIFEST_BYTES, `the registry sent ${sent} bytes: the cap was never reached`);
-    assert.ok(sent <= MAX_MANIFEST_BYTES + CHUNK, `the registry got ${sent} bytes out before the client hung up (cap ${MAX_MANIFEST_BYTES})`);
+    assert.ok(
+      sent <= MAX_MANIFEST_BYTES + CHUNK,
+      `the registry got ${sent} bytes out before the client hung up (cap ${MAX_MANIFEST_BYTES})`,
+    );
   });
 
   it('answers REGISTRY_ERROR (502), never a 500, for answers that are not manifests', async () => {
@@ -150,7 +169,11 @@ describe('a registry that abuses the client (issue 14)', () => {
       assert.equal(res.status, 502, `${repo}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error.code, 'REGISTRY_ERROR', repo);
     }
-    const submitted = await request(server).post('/v1/jobs').set(AUTH).send({ action: 'inspect', image: `${evilAddress}/html/app:1` }).expect(202);
+    const submitted = await request(server)
+      .post('/v1/jobs')
+      .set(AUTH)
+      .send({ action: 'inspect', image: `${evilAddress}/html/app:1` })
+      .expect(202);
     const job = await waitForJob(submitted.body.id);
     assert.equal(job.state, 'failed');
     assert.equal(job.error.code, 'REGISTRY_ERROR');
@@ -160,21 +183,37 @@ describe('a registry that abuses the client (issue 14)', () => {
   it('refuses internal addresses that are not configured registries at submission, naming the field', async () => {
     const redisPort = stack.redis.getMappedPort(6379);
     const apiPort = Number(new URL(stack.base).port);
-    const probes = [`127.0.0.1:${redisPort}`, '169.254.169.254', `localhost:${apiPort}`, '[::1]:5000', '10.0.0.1:5000', `127.0.0.1:${await freePort()}`];
+    const probes = [
+      `127.0.0.1:${redisPort}`,
+      '169.254.169.254',
+      `localhost:${apiPort}`,
+      '[::1]:5000',
+      '10.0.0.1:5000',
+      `127.0.0.1:${await freePort()}`,
+    ];
     const answers = new Set<string>();
     for (const registry of probes) {
       const ref = `${registry}/x/y:1`;
       const res = await inspect(ref).expect(400);
       assert.equal(res.body.error.code, 'REGISTRY_FORBIDDEN', registry);
       assert.equal(res.body.error.details.path, 'ref');
-      answers.add(`${res.status} ${res.body.error.code} ${res.body.error.message.replace(registry, 'R').replace(/ resolves to [^,]+, which/, '')}`);
+      answers.add(
+        `${res.status} ${res.body.error.code} ${res.body.error.message.replace(registry, 'R').replace(/ resolves to [^,]+, which/, '')}`,
+      );
       const bodies: [object, string][] = [
         [{ action: 'inspect', image: ref }, 'image'],
         [{ action: 'scan', image: ref }, 'image'],
         [{ action: 'sign', image: ref }, 'image'],
         [{ action: 'verify', image: ref }, 'image'],
         [{ action: 'push', image: ref, destinations: [`${stack.registry.address}/ok/y:1`] }, 'image'],
-        [{ action: 'push', image: `${stack.registry.address}/library/debian:bookworm-slim`, destinations: [`${stack.registry.address}/ok/y:1`, ref] }, 'destinations.1'],
+        [
+          {
+            action: 'push',
+            image: `${stack.registry.address}/library/debian:bookworm-slim`,
+            destinations: [`${stack.registry.address}/ok/y:1`, ref],
+          },
+          'destinations.1',
+        ],
         [{ action: 'build', dockerfile_inline: 'FROM scratch', tags: [ref] }, 'tags.0'],
         [{ action: 'build', dockerfile_inline: 'FROM scratch', tags: [`${stack.registry.address}/ok/y:1`], push_to: [ref] }, 'push_to.0'],
         [{ action: 'optimize', image: ref }, 'image'],
@@ -190,7 +229,11 @@ describe('a registry that abuses the client (issue 14)', () => {
     assert.equal(answers.size, 1, 'every internal address gets the same answer, whatever listens there');
     const grpc = jobsClient(stack.grpcAddress, TOKEN);
     try {
-      await assert.rejects(grpc.submit({ inspect: { image: `127.0.0.1:${redisPort}/x/y:1` } }), (err: { code: status; details: string }) => err.code === status.INVALID_ARGUMENT && /REGISTRY_FORBIDDEN|not configured|loopback/.test(err.details));
+      await assert.rejects(
+        grpc.submit({ inspect: { image: `127.0.0.1:${redisPort}/x/y:1` } }),
+        (err: { code: status; details: string }) =>
+          err.code === status.INVALID_ARGUMENT && /REGISTRY_FORBIDDEN|not configured|loopback/.test(err.details),
+      );
     } finally {
       grpc.close();
     }
@@ -200,7 +243,10 @@ describe('a registry that abuses the client (issue 14)', () => {
     const answers = new Map<string, string>();
     for (const registry of oddAddresses) {
       const res = await inspect(`${registry}/x/y:1`);
-      answers.set(registry, `${res.status} ${JSON.stringify({ ...res.body.error, message: res.body.error?.message.replace(registry, 'R') })}`);
+      answers.set(
+        registry,
+        `${res.status} ${JSON.stringify({ ...res.body.error, message: res.body.error?.message.replace(registry, 'R') })}`,
+      );
     }
     console.log(`# reset / not HTTP / closed / closed answered: ${[...new Set(answers.values())].join(' | ')}`);
     assert.deepEqual(new Set(answers.values()).size, 1, JSON.stringify([...answers]));

@@ -8,7 +8,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
-import { abortedUpload, bombParts, gzipToFile, manyEmptyFiles, startProbe, trickleUpload, type ProbeResult } from '../support/hostile-uploads.js';
+import {
+  abortedUpload,
+  bombParts,
+  gzipToFile,
+  manyEmptyFiles,
+  startProbe,
+  trickleUpload,
+  type ProbeResult,
+} from '../support/hostile-uploads.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
 import { rawTar } from '../support/tar-fixtures.js';
 
@@ -26,7 +34,12 @@ describe('hostile context uploads', () => {
   let server: any;
   const work = mkdtempSync(join(tmpdir(), 'stv-abuse-'));
   const stateDir = mkdtempSync(join(tmpdir(), 'stv-abuse-state-'));
-  const files = { zeros: join(work, 'zeros.gz'), bomb: join(work, 'bomb.tar.gz'), trailing: join(work, 'trailing.tar.gz'), many: join(work, 'many.tar.gz') };
+  const files = {
+    zeros: join(work, 'zeros.gz'),
+    bomb: join(work, 'bomb.tar.gz'),
+    trailing: join(work, 'trailing.tar.gz'),
+    many: join(work, 'many.tar.gz'),
+  };
   const keys: Record<'hostile' | 'other' | 'quota', Record<string, string>> = { hostile: {}, other: {}, quota: {} };
   const stalls: string[] = [];
   const logged: { level: string; message: string }[] = [];
@@ -36,12 +49,30 @@ describe('hostile context uploads', () => {
     // Made before any probing: zlib work in this process would stall the app's loop too.
     await gzipToFile(files.zeros, [{ zeros: 2 * GiB }]);
     await gzipToFile(files.bomb, bombParts(2 * GiB));
-    await gzipToFile(files.trailing, [rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n' }]), Buffer.alloc(64 * MiB, 'trailing')]);
+    await gzipToFile(files.trailing, [
+      rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n' }]),
+      Buffer.alloc(64 * MiB, 'trailing'),
+    ]);
     await gzipToFile(files.many, [manyEmptyFiles(100_000)]);
-    stack = await startStack({ roles: { api: true, worker: false }, overrides: { stateDir, contextMaxBytes: 32 * MiB, contextMaxExpandedBytes: GiB, contextUploadTimeoutMs: 4000, tenantContextQuotaBytes: QUOTA } });
+    stack = await startStack({
+      roles: { api: true, worker: false },
+      overrides: {
+        stateDir,
+        contextMaxBytes: 32 * MiB,
+        contextMaxExpandedBytes: GiB,
+        contextUploadTimeoutMs: 4000,
+        tenantContextQuotaBytes: QUOTA,
+      },
+    });
     server = stack.app.getHttpServer();
     for (const tenant of ['hostile', 'other', 'quota'] as const) {
-      const { key } = (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant: `team-${tenant}`, scopes: ['jobs:read', 'jobs:write'] }).expect(201)).body;
+      const { key } = (
+        await request(server)
+          .post('/v1/api-keys')
+          .set(AUTH)
+          .send({ tenant: `team-${tenant}`, scopes: ['jobs:read', 'jobs:write'] })
+          .expect(201)
+      ).body;
       keys[tenant] = { authorization: `Bearer ${key}` };
     }
     // Warm: the first request down each path (JIT, connections) is slow for its own reasons.
@@ -49,7 +80,12 @@ describe('hostile context uploads', () => {
     await sleep(300);
     await warm.stop();
     // And the upload path, whose first run (lazy loading, first fork) stalls once, by itself.
-    await request(server).post('/v1/contexts').set(AUTH).set('content-type', 'application/gzip').send(gzipSync(rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n' }]))).expect(201);
+    await request(server)
+      .post('/v1/contexts')
+      .set(AUTH)
+      .set('content-type', 'application/gzip')
+      .send(gzipSync(rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n' }])))
+      .expect(201);
     for (const level of ['warn', 'error'] as const) {
       Logger.prototype[level] = function (this: Logger, message: unknown, ...rest: unknown[]) {
         logged.push({ level, message: String(message) });
@@ -81,7 +117,9 @@ describe('hostile context uploads', () => {
       result = await probe.stop();
     }
     loop.disable();
-    stalls.push(`${what} ${result.maxMs.toFixed(1)} ms (${result.samples} probes, event-loop delay max ${(loop.max / 1e6).toFixed(1)} ms, answered in ${Date.now() - started} ms)`);
+    stalls.push(
+      `${what} ${result.maxMs.toFixed(1)} ms (${result.samples} probes, event-loop delay max ${(loop.max / 1e6).toFixed(1)} ms, answered in ${Date.now() - started} ms)`,
+    );
     assert.deepEqual(result.failures, [], what);
     assert.ok(result.maxMs < PROBE_LIMIT_MS, `${what}: a probe took ${result.maxMs.toFixed(1)} ms; slowest: ${result.slowest.join(', ')}`);
     return outcome;
@@ -89,7 +127,11 @@ describe('hostile context uploads', () => {
 
   async function post(file: string, headers = keys.hostile) {
     const started = Date.now();
-    const response = await fetch(`${stack.base}/v1/contexts`, { method: 'POST', headers: { ...headers, 'content-type': 'application/gzip' }, body: readFileSync(file) });
+    const response = await fetch(`${stack.base}/v1/contexts`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/gzip' },
+      body: readFileSync(file),
+    });
     return { status: response.status, body: (await response.json()) as any, ms: Date.now() - started };
   }
 
@@ -142,7 +184,9 @@ describe('hostile context uploads', () => {
   });
 
   it('answers a body without content-length that runs past the upload limit with 413, not a reset', async () => {
-    const answer = await probed('an endless chunked body', () => trickleUpload(`${stack.base}/v1/contexts`, keys.hostile, 1, Buffer.alloc(MiB, 7)));
+    const answer = await probed('an endless chunked body', () =>
+      trickleUpload(`${stack.base}/v1/contexts`, keys.hostile, 1, Buffer.alloc(MiB, 7)),
+    );
     assert.equal(answer.status, 413, JSON.stringify(answer.body));
     assert.equal(answer.body.error.code, 'CONTEXT_TOO_LARGE');
     await assertNoLeftovers();
@@ -151,14 +195,27 @@ describe('hostile context uploads', () => {
   it('logs a client that gives up mid-upload as such, not as an internal error', async () => {
     await abortedUpload(`${stack.base}/v1/contexts`, keys.hostile, Buffer.alloc(64 * 1024, 1));
     for (let i = 0; i < 50 && !logged.some((l) => l.message.includes('closed the connection')); i++) await sleep(100);
-    assert.ok(logged.some((l) => l.level === 'warn' && l.message.includes('closed the connection')), JSON.stringify(logged));
-    assert.deepEqual(logged.filter((l) => l.level === 'error'), []);
+    assert.ok(
+      logged.some((l) => l.level === 'warn' && l.message.includes('closed the connection')),
+      JSON.stringify(logged),
+    );
+    assert.deepEqual(
+      logged.filter((l) => l.level === 'error'),
+      [],
+    );
     await assertNoLeftovers();
   });
 
-  it("holds a tenant to its context quota, and only that tenant", async () => {
-    const context = (n: number) => gzipSync(rawTar([{ name: 'Dockerfile', type: '0', content: 'FROM scratch\n' }, { name: 'data', type: '0', content: String(n).repeat(6 * MiB) }]));
-    const upload = (body: Buffer, auth: Record<string, string>) => request(server).post('/v1/contexts').set(auth).set('content-type', 'application/gzip').send(body);
+  it('holds a tenant to its context quota, and only that tenant', async () => {
+    const context = (n: number) =>
+      gzipSync(
+        rawTar([
+          { name: 'Dockerfile', type: '0', content: 'FROM scratch\n' },
+          { name: 'data', type: '0', content: String(n).repeat(6 * MiB) },
+        ]),
+      );
+    const upload = (body: Buffer, auth: Record<string, string>) =>
+      request(server).post('/v1/contexts').set(auth).set('content-type', 'application/gzip').send(body);
     const first = await upload(context(1), keys.quota);
     assert.equal(first.status, 201, JSON.stringify(first.body));
     const second = await upload(context(2), keys.quota);
@@ -169,7 +226,13 @@ describe('hostile context uploads', () => {
     assert.equal((await upload(context(1), keys.quota)).status, 200);
     assert.equal((await upload(context(2), keys.other)).status, 201);
     // Two at once cannot both spend the same remainder.
-    const { key } = (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant: 'team-parallel', scopes: ['jobs:write'] }).expect(201)).body;
+    const { key } = (
+      await request(server)
+        .post('/v1/api-keys')
+        .set(AUTH)
+        .send({ tenant: 'team-parallel', scopes: ['jobs:write'] })
+        .expect(201)
+    ).body;
     const both = await Promise.all([3, 4].map((n) => upload(context(n), { authorization: `Bearer ${key}` })));
     assert.deepEqual(both.map((r) => r.status).sort(), [201, 429], JSON.stringify(both.map((r) => r.body)));
     await assertNoLeftovers();

@@ -5,17 +5,44 @@ import { AUTH, startStack, type Stack } from '../support/stack.js';
 
 type Case = [name: string, send: (server: any) => request.Test, status: number, code: string, path?: string];
 
-const json = (body: unknown) => (server: any) => request(server).post('/v1/jobs').set(AUTH).send(body as object);
-const get = (url: string, headers: Record<string, string> = AUTH) => (server: any) => request(server).get(url).set(headers);
+const json = (body: unknown) => (server: any) =>
+  request(server)
+    .post('/v1/jobs')
+    .set(AUTH)
+    .send(body as object);
+const get =
+  (url: string, headers: Record<string, string> = AUTH) =>
+  (server: any) =>
+    request(server).get(url).set(headers);
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 const inspect = { action: 'inspect', image: 'debian:bookworm-slim' };
 
 const CASES: Case[] = [
   ['no token', (s) => request(s).post('/v1/jobs').send(inspect), 401, 'UNAUTHORIZED'],
-  ['wrong token', (s) => request(s).post('/v1/jobs').set('authorization', 'Bearer wrong-token-0123456789').send(inspect), 401, 'UNAUTHORIZED'],
-  ['not JSON', (s) => request(s).post('/v1/jobs').set(AUTH).set('content-type', 'text/plain').send('action=inspect'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
-  ['malformed JSON', (s) => request(s).post('/v1/jobs').set(AUTH).set('content-type', 'application/json').send('{"action":'), 400, 'INVALID_REQUEST'],
-  ['empty JSON body', (s) => request(s).post('/v1/jobs').set(AUTH).set('content-type', 'application/json').send(''), 400, 'INVALID_REQUEST'],
+  [
+    'wrong token',
+    (s) => request(s).post('/v1/jobs').set('authorization', 'Bearer wrong-token-0123456789').send(inspect),
+    401,
+    'UNAUTHORIZED',
+  ],
+  [
+    'not JSON',
+    (s) => request(s).post('/v1/jobs').set(AUTH).set('content-type', 'text/plain').send('action=inspect'),
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  ],
+  [
+    'malformed JSON',
+    (s) => request(s).post('/v1/jobs').set(AUTH).set('content-type', 'application/json').send('{"action":'),
+    400,
+    'INVALID_REQUEST',
+  ],
+  [
+    'empty JSON body',
+    (s) => request(s).post('/v1/jobs').set(AUTH).set('content-type', 'application/json').send(''),
+    400,
+    'INVALID_REQUEST',
+  ],
   ['array body', json([inspect]), 400, 'VALIDATION_FAILED', 'body'],
   ['missing action', json({ image: 'debian' }), 400, 'VALIDATION_FAILED', 'action'],
   ['unknown action', json({ action: 'deploy', image: 'debian' }), 400, 'VALIDATION_FAILED', 'action'],
@@ -31,8 +58,23 @@ const CASES: Case[] = [
   ['timeout as a string', json({ ...inspect, timeout_seconds: '10' }), 400, 'VALIDATION_FAILED', 'timeout_seconds'],
   ['callback not http(s)', json({ ...inspect, callback_url: 'ftp://example.com/hook' }), 400, 'VALIDATION_FAILED', 'callback_url'],
   ['unknown field', json({ ...inspect, registry_password: 'hunter2' }), 400, 'VALIDATION_FAILED'],
-  ['body over the limit', (s) => request(s).post('/v1/jobs').set(AUTH).set('content-type', 'application/json').send(JSON.stringify({ ...inspect, pad: 'x'.repeat(11 * 1024 * 1024) })), 413, 'PAYLOAD_TOO_LARGE'],
-  ['idempotency key with spaces', (s) => request(s).post('/v1/jobs').set(AUTH).set('idempotency-key', 'a b').send(inspect), 400, 'VALIDATION_FAILED'],
+  [
+    'body over the limit',
+    (s) =>
+      request(s)
+        .post('/v1/jobs')
+        .set(AUTH)
+        .set('content-type', 'application/json')
+        .send(JSON.stringify({ ...inspect, pad: 'x'.repeat(11 * 1024 * 1024) })),
+    413,
+    'PAYLOAD_TOO_LARGE',
+  ],
+  [
+    'idempotency key with spaces',
+    (s) => request(s).post('/v1/jobs').set(AUTH).set('idempotency-key', 'a b').send(inspect),
+    400,
+    'VALIDATION_FAILED',
+  ],
   ['unknown job', get(`/v1/jobs/${UNKNOWN}`), 404, 'NOT_FOUND'],
   ['malformed job id', get('/v1/jobs/..%2F..%2Fetc'), 404, 'NOT_FOUND'],
   ['cancel unknown job', (s) => request(s).post(`/v1/jobs/${UNKNOWN}/cancel`).set(AUTH), 404, 'NOT_FOUND'],
@@ -42,9 +84,19 @@ const CASES: Case[] = [
   ['forged cursor', get('/v1/jobs?cursor=bm90LWEtY3Vyc29y'), 400, 'VALIDATION_FAILED', 'cursor'],
   ['unknown query parameter', get('/v1/jobs?sort=asc'), 400, 'VALIDATION_FAILED'],
   ['events of unknown job', get(`/v1/jobs/${UNKNOWN}/events`), 404, 'NOT_FOUND'],
-  ['events with a bad Last-Event-ID', get(`/v1/jobs/${UNKNOWN}/events`, { ...AUTH, 'last-event-id': 'yesterday' }), 400, 'VALIDATION_FAILED'],
+  [
+    'events with a bad Last-Event-ID',
+    get(`/v1/jobs/${UNKNOWN}/events`, { ...AUTH, 'last-event-id': 'yesterday' }),
+    400,
+    'VALIDATION_FAILED',
+  ],
   // Redis stream ids are two unsigned 64-bit numbers; a larger one was a 500 from XRANGE (found by the fuzzer).
-  ['events with a Last-Event-ID past 64 bits', get(`/v1/jobs/${UNKNOWN}/events`, { ...AUTH, 'last-event-id': '1-18446744073709551616' }), 400, 'VALIDATION_FAILED'],
+  [
+    'events with a Last-Event-ID past 64 bits',
+    get(`/v1/jobs/${UNKNOWN}/events`, { ...AUTH, 'last-event-id': '1-18446744073709551616' }),
+    400,
+    'VALIDATION_FAILED',
+  ],
   ['events with follow=maybe', get(`/v1/jobs/${UNKNOWN}/events?follow=maybe`), 400, 'VALIDATION_FAILED', 'follow'],
   ['sync inspect without ref', get('/v1/images/inspect'), 400, 'VALIDATION_FAILED', 'ref'],
   ['sync inspect of an option', get('/v1/images/inspect?ref=--help'), 400, 'VALIDATION_FAILED', 'ref'],
@@ -67,7 +119,11 @@ describe(`${CASES.length} bad inputs, each a clear 4xx in the one error shape`, 
       assert.equal(res.body.error.code, code);
       assert.equal(res.body.request_id, res.headers['x-request-id']);
       assert.doesNotMatch(JSON.stringify(res.body), /\bat .*\.js:\d+|hunter2/, 'no stack trace, no echoed secret');
-      if (path) assert.ok(res.body.error.details.fields.some((f: { path: string }) => f.path === path), `names field ${path}: ${JSON.stringify(res.body.error.details)}`);
+      if (path)
+        assert.ok(
+          res.body.error.details.fields.some((f: { path: string }) => f.path === path),
+          `names field ${path}: ${JSON.stringify(res.body.error.details)}`,
+        );
     });
   }
 

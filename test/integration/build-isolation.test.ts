@@ -53,7 +53,9 @@ describe('build isolation between tenants (hostile tenant)', () => {
     }
   };
   const logs = async (key: string, id: string): Promise<string[]> => {
-    const { items } = (await request(server).get(`/v1/jobs/${id}/events?follow=false`).set(bearer(key)).expect(200)).body as { items: { type: string; data: { line?: string } }[] };
+    const { items } = (await request(server).get(`/v1/jobs/${id}/events?follow=false`).set(bearer(key)).expect(200)).body as {
+      items: { type: string; data: { line?: string } }[];
+    };
     return items.filter((e) => e.type === 'log').map((e) => e.data.line!);
   };
   const tag = (tenant: string, name: string) => `${stack.registry.address}/${tenant}/${name}`;
@@ -67,10 +69,19 @@ describe('build isolation between tenants (hostile tenant)', () => {
     hostSvc = await hostService('HOST-SERVICE-SECRET');
     catalog = await hostService('{"repositories":["team-a/private-catalog-entry"]}');
     hang = await blackhole();
-    stack = await startStack({ buildkit: true, listenHost: '0.0.0.0', overrides: { concurrency: { build: 2 }, buildAllowedHosts: [`127.0.0.1:${catalog.port}`, hang.address] } });
+    stack = await startStack({
+      buildkit: true,
+      listenHost: '0.0.0.0',
+      overrides: { concurrency: { build: 2 }, buildAllowedHosts: [`127.0.0.1:${catalog.port}`, hang.address] },
+    });
     server = stack.app.getHttpServer();
     for (const tenant of ['team-a', 'team-b']) {
-      const body = { tenant, scopes: ['jobs:read', 'jobs:write', 'secrets:write'], rate_limit_per_minute: 100_000, repositories: [`${stack.registry.address}/${tenant}/*`] };
+      const body = {
+        tenant,
+        scopes: ['jobs:read', 'jobs:write', 'secrets:write'],
+        rate_limit_per_minute: 100_000,
+        repositories: [`${stack.registry.address}/${tenant}/*`],
+      };
       keys[tenant] = (await request(server).post('/v1/api-keys').set(AUTH).send(body).expect(201)).body.key;
     }
   });
@@ -83,20 +94,35 @@ describe('build isolation between tenants (hostile tenant)', () => {
   });
 
   it('the stand-ins answer from the host, so a refusal below is the sandbox', async () => {
-    for (const [address, body] of [[METADATA, 'METADATA-CREDENTIALS'], [NEIGHBOUR, 'NEIGHBOUR-SECRET'], [OUTSIDE, 'OUTSIDE-OK']] as const) {
+    for (const [address, body] of [
+      [METADATA, 'METADATA-CREDENTIALS'],
+      [NEIGHBOUR, 'NEIGHBOUR-SECRET'],
+      [OUTSIDE, 'OUTSIDE-OK'],
+    ] as const) {
       assert.equal(await (await fetch(`http://${address}/`, { signal: AbortSignal.timeout(5_000) })).text(), body);
     }
   });
 
   it('a RUN step reaches nothing on the host, the control plane, the metadata address or a private neighbour', async () => {
-    const hostIps = Object.values(networkInterfaces()).flat().filter((i) => i && i.family === 'IPv4' && !i.internal).map((i) => i!.address);
+    const hostIps = Object.values(networkInterfaces())
+      .flat()
+      .filter((i) => i && i.family === 'IPv4' && !i.internal)
+      .map((i) => i!.address);
     const gateway = stack.buildkitd!.network.subnet.replace(/\.0\/24$/, '.1');
-    const ports = { api: Number(new URL(stack.base).port), grpc: Number(stack.grpcAddress.split(':')[1]), redis: stack.redis.getMappedPort(6379), registry: Number(stack.registry.address.split(':')[1]), service: hostSvc.port };
+    const ports = {
+      api: Number(new URL(stack.base).port),
+      grpc: Number(stack.grpcAddress.split(':')[1]),
+      redis: stack.redis.getMappedPort(6379),
+      registry: Number(stack.registry.address.split(':')[1]),
+      service: hostSvc.port,
+    };
     const targets = [
       ...[gateway, ...hostIps, '127.0.0.1'].flatMap((h) => Object.values(ports).map((p) => `${h}:${p}`)),
-      `${METADATA}:80`, `${NEIGHBOUR}:80`,
+      `${METADATA}:80`,
+      `${NEIGHBOUR}:80`,
     ];
-    const probe = (t: string) => `if timeout 4 bash -c 'exec 3<>/dev/tcp/${t.replace(':', '/')}; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; head -c 200 <&3' >/tmp/out 2>/dev/null; then echo "REACHED ${t} $(tr -d '\\r\\n' </tmp/out | head -c 80)"; else echo "BLOCKED ${t}"; fi`;
+    const probe = (t: string) =>
+      `if timeout 4 bash -c 'exec 3<>/dev/tcp/${t.replace(':', '/')}; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; head -c 200 <&3' >/tmp/out 2>/dev/null; then echo "REACHED ${t} $(tr -d '\\r\\n' </tmp/out | head -c 80)"; else echo "BLOCKED ${t}"; fi`;
     // All probes at once (each refusal takes about a second), then wait for every one.
     const dockerfile = `FROM debian:bookworm-slim\nRUN ${[...targets, `${OUTSIDE}:80`].map((t, i) => `(${probe(t).replaceAll('/tmp/out', `/tmp/out${i}`)}) &`).join(' ')} wait\n`;
     const job = await finish(keys['team-a']!, { action: 'build', dockerfile_inline: dockerfile, no_cache: true });
@@ -106,7 +132,10 @@ describe('build isolation between tenants (hostile tenant)', () => {
     assert.deepEqual(reached, [], 'paths from inside a build that answered');
     assert.equal(lines.filter((l) => l.startsWith('BLOCKED')).length, targets.length);
     // The control: the same step did reach the "outside world", so egress itself works.
-    assert.ok(lines.some((l) => l.startsWith(`REACHED ${OUTSIDE}:80 `) && l.endsWith('OUTSIDE-OK')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith(`REACHED ${OUTSIDE}:80 `) && l.endsWith('OUTSIDE-OK')),
+      lines.join('\n'),
+    );
     assert.equal(hostSvc.hits(), 0);
     assert.equal(hosts.hits.get(METADATA), 1, 'only the host-side check above reached the metadata stand-in');
     console.log(`# sandbox probes: ${targets.length} paths tried from a RUN step, ${reached.length} answered`);
@@ -116,32 +145,52 @@ describe('build isolation between tenants (hostile tenant)', () => {
     await request(server).put('/v1/secrets/npm_token').set(bearer(keys['team-a']!)).send({ value: 'token-of-team-a' }).expect(201);
     await request(server).put('/v1/secrets/npm_token').set(bearer(keys['team-b']!)).send({ value: 'token-of-team-b' }).expect(201);
     // Log lines mask mounted secret values (***), so the step prints the file's hash instead.
-    const dockerfile = 'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=npm_token,env=NPM_TOKEN echo "token=$NPM_TOKEN" > /leak.txt\nRUN sha256sum /leak.txt | cut -c1-64\n';
+    const dockerfile =
+      'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=npm_token,env=NPM_TOKEN echo "token=$NPM_TOKEN" > /leak.txt\nRUN sha256sum /leak.txt | cut -c1-64\n';
     const hashOf = (token: string) => createHash('sha256').update(`token=${token}\n`).digest('hex');
-    const build = (tenant: string) => finish(keys[tenant]!, { action: 'build', dockerfile_inline: dockerfile, secrets: ['npm_token'], tags: [tag(tenant, 'leak:1')], provenance: false });
+    const build = (tenant: string) =>
+      finish(keys[tenant]!, {
+        action: 'build',
+        dockerfile_inline: dockerfile,
+        secrets: ['npm_token'],
+        tags: [tag(tenant, 'leak:1')],
+        provenance: false,
+      });
     const a = await build('team-a');
     assert.equal(a.state, 'succeeded', JSON.stringify(a.error));
     const b = await build('team-b');
     assert.equal(b.state, 'succeeded', JSON.stringify(b.error));
     const runSteps = (job: any) => job.result.build.steps.filter((s: any) => /RUN/.test(s.name));
-    assert.deepEqual(runSteps(b).map((s: any) => s.cached), [false, false], 'cross-tenant cache hits');
+    assert.deepEqual(
+      runSteps(b).map((s: any) => s.cached),
+      [false, false],
+      'cross-tenant cache hits',
+    );
     const bLogs = await logs(keys['team-b']!, b.id);
     assert.ok(bLogs.includes(hashOf('token-of-team-b')), "B's image holds B's secret");
     assert.ok(!bLogs.includes(hashOf('token-of-team-a')) && !JSON.stringify(bLogs).includes('token-of-team-a'), "and not A's");
     // The same tenant's rebuild is still served from its cache.
     const again = await build('team-a');
-    assert.deepEqual(runSteps(again).map((s: any) => s.cached), [true, true], 'same-tenant rebuild is cached');
+    assert.deepEqual(
+      runSteps(again).map((s: any) => s.cached),
+      [true, true],
+      'same-tenant rebuild is cached',
+    );
   });
 
-  it("a cache mount written by one tenant is empty for another (and kept for the writer)", async () => {
+  it('a cache mount written by one tenant is empty for another (and kept for the writer)', async () => {
     // No no_cache here: BuildKit gives a --no-cache build fresh cache mounts. Each Dockerfile is distinct instead.
     const write = 'FROM debian:bookworm-slim\nRUN --mount=type=cache,target=/root/.cache/pip echo planted-by-a > /root/.cache/pip/marker\n';
-    const read = (n: string) => `FROM debian:bookworm-slim\nRUN --mount=type=cache,target=/root/.cache/pip echo "read-${n}: $(cat /root/.cache/pip/marker 2>/dev/null || echo none)"\n`;
+    const read = (n: string) =>
+      `FROM debian:bookworm-slim\nRUN --mount=type=cache,target=/root/.cache/pip echo "read-${n}: $(cat /root/.cache/pip/marker 2>/dev/null || echo none)"\n`;
     assert.equal((await finish(keys['team-a']!, { action: 'build', dockerfile_inline: write })).state, 'succeeded');
     const b = await finish(keys['team-b']!, { action: 'build', dockerfile_inline: read('b') });
     assert.ok((await logs(keys['team-b']!, b.id)).includes('read-b: none'));
     // An explicit id is namespaced too.
-    const byId = await finish(keys['team-b']!, { action: 'build', dockerfile_inline: read('b2').replace('type=cache,', 'type=cache,id=/root/.cache/pip,') });
+    const byId = await finish(keys['team-b']!, {
+      action: 'build',
+      dockerfile_inline: read('b2').replace('type=cache,', 'type=cache,id=/root/.cache/pip,'),
+    });
     assert.ok((await logs(keys['team-b']!, byId.id)).includes('read-b2: none'));
     const a = await finish(keys['team-a']!, { action: 'build', dockerfile_inline: read('a') });
     assert.ok((await logs(keys['team-a']!, a.id)).includes('read-a: planted-by-a'));
@@ -149,30 +198,62 @@ describe('build isolation between tenants (hostile tenant)', () => {
 
   it('refuses the build args that would lift the isolation, and ignores `# syntax=` frontends', async () => {
     for (const name of ['BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_SANDBOX_HOSTNAME', 'BUILDKIT_SYNTAX']) {
-      const res = await submit(keys['team-b']!, { action: 'build', dockerfile_inline: 'FROM debian:bookworm-slim\n', build_args: { [name]: 'stv-x' } }).expect(400);
+      const res = await submit(keys['team-b']!, {
+        action: 'build',
+        dockerfile_inline: 'FROM debian:bookworm-slim\n',
+        build_args: { [name]: 'stv-x' },
+      }).expect(400);
       assert.equal(res.body.error.code, 'VALIDATION_FAILED');
       assert.match(res.body.error.details.fields[0].path, /^build_args/);
     }
-    const job = await finish(keys['team-b']!, { action: 'build', dockerfile_inline: '# syntax=registry.invalid/evil/frontend:1\nFROM debian:bookworm-slim\nRUN echo built-in-frontend\n', no_cache: true });
+    const job = await finish(keys['team-b']!, {
+      action: 'build',
+      dockerfile_inline: '# syntax=registry.invalid/evil/frontend:1\nFROM debian:bookworm-slim\nRUN echo built-in-frontend\n',
+      no_cache: true,
+    });
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
   });
 
   it("ADD of a loopback, metadata or private URL is refused by the daemon's firewall; the outside is not", async () => {
     const before = { meta: hosts.hits.get(METADATA), neighbour: hosts.hits.get(NEIGHBOUR) };
-    for (const url of [`http://127.0.0.1:${hostSvc.port}/x`, `http://localhost:${Number(new URL(stack.base).port)}/v1/jobs`, `http://${METADATA}/latest/`, `http://${NEIGHBOUR}/`]) {
-      const job = await finish(keys['team-b']!, { action: 'build', dockerfile_inline: `FROM debian:bookworm-slim\nADD ${url} /fetched\n`, no_cache: true });
+    for (const url of [
+      `http://127.0.0.1:${hostSvc.port}/x`,
+      `http://localhost:${Number(new URL(stack.base).port)}/v1/jobs`,
+      `http://${METADATA}/latest/`,
+      `http://${NEIGHBOUR}/`,
+    ]) {
+      const job = await finish(keys['team-b']!, {
+        action: 'build',
+        dockerfile_inline: `FROM debian:bookworm-slim\nADD ${url} /fetched\n`,
+        no_cache: true,
+      });
       assert.equal(job.state, 'failed', url);
-      assert.ok(!/SECRET|CREDENTIALS|items/.test(JSON.stringify(job.error)), `no fetched content in the error: ${JSON.stringify(job.error)}`);
+      assert.ok(
+        !/SECRET|CREDENTIALS|items/.test(JSON.stringify(job.error)),
+        `no fetched content in the error: ${JSON.stringify(job.error)}`,
+      );
     }
     assert.equal(hostSvc.hits(), 0);
     assert.deepEqual({ meta: hosts.hits.get(METADATA), neighbour: hosts.hits.get(NEIGHBOUR) }, before);
-    const ok = await finish(keys['team-b']!, { action: 'build', dockerfile_inline: `FROM debian:bookworm-slim\nADD http://${OUTSIDE}/ /fetched\nRUN cat /fetched\n`, no_cache: true });
+    const ok = await finish(keys['team-b']!, {
+      action: 'build',
+      dockerfile_inline: `FROM debian:bookworm-slim\nADD http://${OUTSIDE}/ /fetched\nRUN cat /fetched\n`,
+      no_cache: true,
+    });
     assert.equal(ok.state, 'succeeded', JSON.stringify(ok.error));
   });
 
   it('git contexts at loopback, private or metadata addresses are refused at submission', async () => {
     const registryPort = stack.registry.address.split(':')[1];
-    for (const git of [`http://127.0.0.1:${registryPort}/v2/_catalog`, 'https://127.0.0.1:6379/x.git', 'http://localhost/x.git', `http://${METADATA}/x.git`, `https://${NEIGHBOUR}/x.git`, 'ssh://git@[::1]:22/x.git', 'git@127.0.0.1:x.git']) {
+    for (const git of [
+      `http://127.0.0.1:${registryPort}/v2/_catalog`,
+      'https://127.0.0.1:6379/x.git',
+      'http://localhost/x.git',
+      `http://${METADATA}/x.git`,
+      `https://${NEIGHBOUR}/x.git`,
+      'ssh://git@[::1]:22/x.git',
+      'git@127.0.0.1:x.git',
+    ]) {
       const res = await submit(keys['team-b']!, { action: 'build', context: { git } }).expect(400);
       assert.equal(res.body.error.details.fields[0].path, 'context.git', git);
     }
@@ -195,7 +276,8 @@ describe('build isolation between tenants (hostile tenant)', () => {
 
   it('the installed ruleset refuses what the probes cannot exercise (other private ranges, the host LAN, IPv6)', async () => {
     const v4 = (await runProcess('iptables', ['-w', '-S', 'STV-BUILD-FWD'])).stdout;
-    for (const net of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8']) assert.match(v4, new RegExp(`-d ${net.replace(/\./g, '\\.')} -j REJECT`), net);
+    for (const net of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '127.0.0.0/8'])
+      assert.match(v4, new RegExp(`-d ${net.replace(/\./g, '\\.')} -j REJECT`), net);
     assert.match((await runProcess('iptables', ['-w', '-S', 'STV-BUILD-IN'])).stdout, /-A STV-BUILD-IN -j REJECT/);
     assert.match((await runProcess('ip6tables', ['-w', '-S', 'STV-BUILD-IN'])).stdout, /-A STV-BUILD-IN -j REJECT/);
     const daemon = (await runProcess('iptables', ['-w', '-S', 'OUTPUT'])).stdout;

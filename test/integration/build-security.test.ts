@@ -21,8 +21,13 @@ describe('build secrets and malicious build input', () => {
 
   it('mounts a server-side secret into RUN and leaves it in no layer, event, log line or Redis key', async () => {
     const tag = `${stack.registry.address}/team/secret:1`;
-    const dockerfile = 'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -c1-64 > /token.sha && cat /token.sha && echo used-the-secret\n';
-    const { body } = await request(server).post('/v1/jobs').set(AUTH).send({ action: 'build', dockerfile_inline: dockerfile, secrets: ['token'], tags: [tag] }).expect(202);
+    const dockerfile =
+      'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -c1-64 > /token.sha && cat /token.sha && echo used-the-secret\n';
+    const { body } = await request(server)
+      .post('/v1/jobs')
+      .set(AUTH)
+      .send({ action: 'build', dockerfile_inline: dockerfile, secrets: ['token'], tags: [tag] })
+      .expect(202);
     const job = await waitForJob(server, body.id);
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
 
@@ -36,7 +41,10 @@ describe('build secrets and malicious build input', () => {
     const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
     const index = (await (await fetch(`${base}/manifests/1`, { headers: { accept } })).json()) as { manifests?: { digest: string }[] };
     for (const m of index.manifests ?? []) {
-      const manifest = (await (await fetch(`${base}/manifests/${m.digest}`, { headers: { accept } })).json()) as { config: { digest: string }; layers: { digest: string }[] };
+      const manifest = (await (await fetch(`${base}/manifests/${m.digest}`, { headers: { accept } })).json()) as {
+        config: { digest: string };
+        layers: { digest: string }[];
+      };
       for (const blob of [manifest.config, ...manifest.layers]) {
         let bytes = Buffer.from(await (await fetch(`${base}/blobs/${blob.digest}`)).arrayBuffer());
         if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
@@ -48,8 +56,24 @@ describe('build secrets and malicious build input', () => {
     try {
       for (const key of await redis.keys('*')) {
         const type = await redis.type(key);
-        const value = type === 'string' ? await redis.getBuffer(key) : type === 'hash' ? await redis.hgetall(key) : type === 'stream' ? await redis.xrange(key, '-', '+') : type === 'zset' ? await redis.zrange(key, '0', '-1') : type === 'list' ? await redis.lrange(key, '0', '-1') : type === 'set' ? await redis.smembers(key) : '';
-        assert.ok(!JSON.stringify(value instanceof Buffer ? value.toString('latin1') : value).includes(SECRET), `secret in Redis key ${key}`);
+        const value =
+          type === 'string'
+            ? await redis.getBuffer(key)
+            : type === 'hash'
+              ? await redis.hgetall(key)
+              : type === 'stream'
+                ? await redis.xrange(key, '-', '+')
+                : type === 'zset'
+                  ? await redis.zrange(key, '0', '-1')
+                  : type === 'list'
+                    ? await redis.lrange(key, '0', '-1')
+                    : type === 'set'
+                      ? await redis.smembers(key)
+                      : '';
+        assert.ok(
+          !JSON.stringify(value instanceof Buffer ? value.toString('latin1') : value).includes(SECRET),
+          `secret in Redis key ${key}`,
+        );
       }
     } finally {
       redis.disconnect();
@@ -61,7 +85,11 @@ describe('build secrets and malicious build input', () => {
     ['a tag with shell', { dockerfile_inline: 'FROM scratch', tags: ['reg.example/app:1;rm -rf /'] }, 'tags.0'],
     ['a build-arg name that is an option', { dockerfile_inline: 'FROM scratch', build_args: { '--no-cache': 'x' } }, 'build_args'],
     ['a build-arg name with shell', { dockerfile_inline: 'FROM scratch', build_args: { 'A;touch /x': 'x' } }, 'build_args'],
-    ['dockerfile_path that traverses', { context: { upload: 'sha256:' + 'a'.repeat(64) }, dockerfile_path: '../../etc/passwd' }, 'dockerfile_path'],
+    [
+      'dockerfile_path that traverses',
+      { context: { upload: 'sha256:' + 'a'.repeat(64) }, dockerfile_path: '../../etc/passwd' },
+      'dockerfile_path',
+    ],
     ['an absolute dockerfile_path', { dockerfile_path: '/etc/passwd' }, 'dockerfile_path'],
     ['an unknown context digest', { context: { upload: 'sha256:' + 'b'.repeat(64) } }, 'context.upload'],
     ['a platform not on the allowed list', { dockerfile_inline: 'FROM scratch', platforms: ['linux/s390x'] }, 'platforms.0'],
@@ -72,9 +100,15 @@ describe('build secrets and malicious build input', () => {
   ];
   for (const [name, body, path] of bad) {
     it(`refuses ${name} with 400`, async () => {
-      const res = await request(server).post('/v1/jobs').set(AUTH).send({ action: 'build', ...body });
+      const res = await request(server)
+        .post('/v1/jobs')
+        .set(AUTH)
+        .send({ action: 'build', ...body });
       assert.equal(res.status, 400, JSON.stringify(res.body));
-      assert.ok(res.body.error.details.fields.some((f: { path: string }) => f.path === path || f.path.startsWith(path)), JSON.stringify(res.body.error.details));
+      assert.ok(
+        res.body.error.details.fields.some((f: { path: string }) => f.path === path || f.path.startsWith(path)),
+        JSON.stringify(res.body.error.details),
+      );
     });
   }
 
@@ -87,7 +121,12 @@ describe('build secrets and malicious build input', () => {
     assert.equal((await uploadContext(server, absolute)).status, 400);
     assert.equal((await uploadContext(server, Buffer.from('not a tar at all'))).status, 400);
     assert.equal((await request(server).post('/v1/contexts').set(AUTH).set('content-type', 'application/json').send('{}')).status, 415);
-    const huge = await request(server).post('/v1/contexts').set(AUTH).set('content-type', 'application/x-tar').set('content-length', String(stack.config.contextMaxBytes + 1)).send(Buffer.alloc(16));
+    const huge = await request(server)
+      .post('/v1/contexts')
+      .set(AUTH)
+      .set('content-type', 'application/x-tar')
+      .set('content-length', String(stack.config.contextMaxBytes + 1))
+      .send(Buffer.alloc(16));
     assert.equal(huge.status, 413);
     assert.equal(huge.body.error.code, 'CONTEXT_TOO_LARGE');
   });

@@ -20,7 +20,11 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
   let stack: Stack;
   let server: any;
   let context: string;
-  const build = (body: object) => request(server).post('/v1/jobs').set(AUTH).send({ action: 'build', ...body });
+  const build = (body: object) =>
+    request(server)
+      .post('/v1/jobs')
+      .set(AUTH)
+      .send({ action: 'build', ...body });
 
   before(async () => {
     stack = await startStack({ buildkit: true });
@@ -47,10 +51,16 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
 
     const events = (await request(server).get(`/v1/jobs/${job.id}/events?follow=false`).set(AUTH).expect(200)).body.items;
     const steps = events.filter((e: any) => e.type === 'step').map((e: any) => e.data.step);
-    assert.ok(steps.some((s: any) => s.state === 'started' && /RUN echo/.test(s.name)), 'a step event per state change, named by its instruction');
+    assert.ok(
+      steps.some((s: any) => s.state === 'started' && /RUN echo/.test(s.name)),
+      'a step event per state change, named by its instruction',
+    );
     assert.ok(steps.some((s: any) => s.state === 'completed' && typeof s.duration_ms === 'number'));
     const runStep = steps.find((s: any) => /RUN echo/.test(s.name));
-    assert.ok(events.some((e: any) => e.type === 'log' && e.data.step_id === runStep.id && e.data.line === 'built-it'), 'log lines tied to their step');
+    assert.ok(
+      events.some((e: any) => e.type === 'log' && e.data.step_id === runStep.id && e.data.line === 'built-it'),
+      'log lines tied to their step',
+    );
 
     const pinned = `${stack.registry.address}/team/app@${job.result.image_info.manifest_digest}`;
     execFileSync('docker', ['pull', '-q', pinned]);
@@ -60,8 +70,14 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
 
   it('reports every step cached on the same build again, with the same image', async () => {
     const tag = `${stack.registry.address}/team/app:1`;
-    const first = await waitForJob(server, (await build({ context: { upload: context }, build_args: { GREETING: 'ahoy' }, tags: [tag] }).expect(202)).body.id);
-    const again = await waitForJob(server, (await build({ context: { upload: context }, build_args: { GREETING: 'ahoy' }, tags: [tag] }).expect(202)).body.id);
+    const first = await waitForJob(
+      server,
+      (await build({ context: { upload: context }, build_args: { GREETING: 'ahoy' }, tags: [tag] }).expect(202)).body.id,
+    );
+    const again = await waitForJob(
+      server,
+      (await build({ context: { upload: context }, build_args: { GREETING: 'ahoy' }, tags: [tag] }).expect(202)).body.id,
+    );
     assert.equal(again.state, 'succeeded', JSON.stringify(again.error));
     assert.ok(again.result.build.steps.length > 0);
     // FROM is BuildKit resolving the base image: never "cached", as in buildx's output.
@@ -69,22 +85,59 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
     assert.ok(work.length >= 3 && work.every((s: any) => s.cached), JSON.stringify(again.result.build.steps));
     assert.equal(again.result.build.cache_hits, work.length);
     assert.equal(again.result.image_info.manifest_digest, first.result.image_info.manifest_digest, 'same image manifest');
-    const noProvenance = await waitForJob(server, (await build({ context: { upload: context }, build_args: { GREETING: 'ahoy' }, tags: [`${stack.registry.address}/team/plain:1`], provenance: false }).expect(202)).body.id);
-    const noProvenance2 = await waitForJob(server, (await build({ context: { upload: context }, build_args: { GREETING: 'ahoy' }, tags: [`${stack.registry.address}/team/plain:1`], provenance: false }).expect(202)).body.id);
-    assert.equal(noProvenance2.result.build.digest, noProvenance.result.build.digest, 'without an attestation the pushed digest itself repeats');
+    const noProvenance = await waitForJob(
+      server,
+      (
+        await build({
+          context: { upload: context },
+          build_args: { GREETING: 'ahoy' },
+          tags: [`${stack.registry.address}/team/plain:1`],
+          provenance: false,
+        }).expect(202)
+      ).body.id,
+    );
+    const noProvenance2 = await waitForJob(
+      server,
+      (
+        await build({
+          context: { upload: context },
+          build_args: { GREETING: 'ahoy' },
+          tags: [`${stack.registry.address}/team/plain:1`],
+          provenance: false,
+        }).expect(202)
+      ).body.id,
+    );
+    assert.equal(
+      noProvenance2.result.build.digest,
+      noProvenance.result.build.digest,
+      'without an attestation the pushed digest itself repeats',
+    );
   });
 
   it('builds for two platforms into one index', async () => {
     const tag = `${stack.registry.address}/team/multi:1`;
     const dockerfile = 'FROM scratch\nCOPY app.txt /app.txt\n';
-    const job = await waitForJob(server, (await build({ dockerfile_inline: dockerfile, context: { upload: context }, platforms: ['linux/amd64', 'linux/arm64'], tags: [tag] }).expect(202)).body.id);
+    const job = await waitForJob(
+      server,
+      (
+        await build({
+          dockerfile_inline: dockerfile,
+          context: { upload: context },
+          platforms: ['linux/amd64', 'linux/arm64'],
+          tags: [tag],
+        }).expect(202)
+      ).body.id,
+    );
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
     assert.deepEqual([...job.result.image_info.platforms].sort(), ['linux/amd64', 'linux/arm64']);
     assert.equal(job.result.build.digest, await new RegistryClient(stack.registry.address).manifestDigest('team/multi', '1'));
   });
 
   it('fails a broken RUN with BUILD_FAILED, naming the step and carrying its log', async () => {
-    const job = await waitForJob(server, (await build({ dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo about-to-fail && exit 3\n' }).expect(202)).body.id);
+    const job = await waitForJob(
+      server,
+      (await build({ dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo about-to-fail && exit 3\n' }).expect(202)).body.id,
+    );
     assert.equal(job.state, 'failed');
     assert.equal(job.error.code, 'BUILD_FAILED');
     assert.match(job.error.details.step, /RUN echo about-to-fail/);
@@ -92,7 +145,10 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
   });
 
   it('cancels a running build within 10 s and leaves no process behind', async () => {
-    const { body } = await build({ dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo sleeping && sleep 300\n', no_cache: true }).expect(202);
+    const { body } = await build({
+      dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo sleeping && sleep 300\n',
+      no_cache: true,
+    }).expect(202);
     const deadline = Date.now() + 60_000;
     while (!(await sleeping()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     assert.ok(await sleeping(), 'the RUN step started');
@@ -107,5 +163,8 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
 });
 
 async function sleeping(): Promise<boolean> {
-  return runProcess('pgrep', ['-f', '^sleep 300$']).then(() => true, () => false);
+  return runProcess('pgrep', ['-f', '^sleep 300$']).then(
+    () => true,
+    () => false,
+  );
 }

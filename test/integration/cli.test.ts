@@ -23,7 +23,10 @@ interface Run {
 /** The real `stevedore` command as a child process: argument arrays, no shell. */
 function cli(args: string[], env: Record<string, string> = {}, onStderr?: (text: string) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), ...args], { env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', NO_COLOR: '1', STEVEDORE_STATE_DIR: '/nonexistent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), ...args], {
+      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', NO_COLOR: '1', STEVEDORE_STATE_DIR: '/nonexistent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -39,7 +42,9 @@ function cli(args: string[], env: Record<string, string> = {}, onStderr?: (text:
 const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 async function keyPair(dir: string, name: string): Promise<string> {
-  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, name)], { env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: PASSWORD } });
+  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, name)], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: PASSWORD },
+  });
   return join(dir, `${name}.key`);
 }
 
@@ -56,12 +61,19 @@ describe('the stevedore CLI as a client of a running server', () => {
   let debian: string;
   let built: { id: string; tag: string };
   let failedId: string;
-  const api = async (path: string, init: RequestInit = {}) => (await fetch(stack.base + path, { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } })).json() as Promise<any>;
+  const api = async (path: string, init: RequestInit = {}) =>
+    (await fetch(stack.base + path, { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } })).json() as Promise<any>;
 
   before(async () => {
     const keysDir = mkdtempSync(join(tmpdir(), 'stv-cli-keys-'));
     const keysFile = join(keysDir, 'keys.json');
-    writeFileSync(keysFile, JSON.stringify({ default: 'release', keys: [{ name: 'release', key: await keyPair(keysDir, 'release'), password_env: 'STV_TEST_COSIGN_PASSWORD' }] }));
+    writeFileSync(
+      keysFile,
+      JSON.stringify({
+        default: 'release',
+        keys: [{ name: 'release', key: await keyPair(keysDir, 'release'), password_env: 'STV_TEST_COSIGN_PASSWORD' }],
+      }),
+    );
     const cacheDir = await makeTrivyCache();
     stack = await startStack({ buildkit: true, overrides: { trivy: { cacheDir, dbUpdate: false }, signing: { offline: true, keysFile } } });
     env = { STEVEDORE_URL: stack.base, STEVEDORE_TOKEN: TOKEN };
@@ -78,7 +90,10 @@ describe('the stevedore CLI as a client of a running server', () => {
 
   it('builds a directory with live step progress like buildx, and exits 0', async () => {
     const tag = `${registry}/cli/app:1`;
-    const dir = contextDir({ Dockerfile: `FROM debian:bookworm-slim\nRUN echo hello-from-cli-${Date.now()}\nCOPY hello.txt /hello.txt\n`, 'hello.txt': 'hello\n' });
+    const dir = contextDir({
+      Dockerfile: `FROM debian:bookworm-slim\nRUN echo hello-from-cli-${Date.now()}\nCOPY hello.txt /hello.txt\n`,
+      'hello.txt': 'hello\n',
+    });
     const r = await cli(['build', dir, '-t', tag], env);
     assert.equal(r.code, 0, show(r));
     const run = r.stderr.match(/^#(\d+) \[2\/3\] RUN echo hello-from-cli/m);
@@ -135,7 +150,10 @@ describe('the stevedore CLI as a client of a running server', () => {
     assert.match(list.stdout, /^ID +ACTION +STATE +CREATED +SUBJECT$/m);
     assert.match(list.stdout, new RegExp(`^${built.id} +build +succeeded `, 'm'));
     const failedOnly = await cli(['jobs', 'list', '--state', 'failed', '--json'], env);
-    assert.deepEqual(JSON.parse(failedOnly.stdout).items.map((j: any) => j.id), [failedId]);
+    assert.deepEqual(
+      JSON.parse(failedOnly.stdout).items.map((j: any) => j.id),
+      [failedId],
+    );
 
     const get = await cli(['jobs', 'get', built.id], env);
     assert.equal(get.code, 0, show(get));
@@ -214,7 +232,9 @@ describe('the stevedore CLI as a client of a running server', () => {
   });
 
   it('optimizes a Dockerfile (writing the rewrite with -o) and pushes a copy', async () => {
-    const dir = contextDir({ Dockerfile: 'FROM debian:bookworm-slim\nRUN apt-get update\nRUN apt-get install -y curl\nCMD bash -c "echo hi"\n' });
+    const dir = contextDir({
+      Dockerfile: 'FROM debian:bookworm-slim\nRUN apt-get update\nRUN apt-get install -y curl\nCMD bash -c "echo hi"\n',
+    });
     const output = join(dir, 'Dockerfile.optimized');
     const r = await cli(['optimize', join(dir, 'Dockerfile'), '-o', output], env);
     assert.equal(r.code, 0, show(r));

@@ -14,7 +14,9 @@ import { queueName } from '../../src/jobs/queues.js';
 
 const CHROMIUM = process.env.STEVEDORE_CHROMIUM ?? '/usr/bin/chromium';
 // The README's picture: rewritten only when asked, so a test run leaves the tree clean.
-const SCREENSHOT = process.env.STEVEDORE_UPDATE_SCREENSHOTS ? join(PROJECT_DIR, 'docs', 'dashboard.png') : join(tmpdir(), `stv-dashboard-${process.pid}.png`);
+const SCREENSHOT = process.env.STEVEDORE_UPDATE_SCREENSHOTS
+  ? join(PROJECT_DIR, 'docs', 'dashboard.png')
+  : join(tmpdir(), `stv-dashboard-${process.pid}.png`);
 // Lenient gate: the test DB gives the base image a CRITICAL, and the build must succeed.
 const LENIENT = { max_critical: 100, max_high: 100 };
 
@@ -33,7 +35,13 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     stack = await startStack({ buildkit: true, overrides: { trivy: { cacheDir: await makeTrivyCache(), dbUpdate: false } } });
     server = stack.app.getHttpServer();
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
-    tenantKey = (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant: 'team-dash', scopes: ['jobs:read', 'jobs:write'] }).expect(201)).body.key;
+    tenantKey = (
+      await request(server)
+        .post('/v1/api-keys')
+        .set(AUTH)
+        .send({ tenant: 'team-dash', scopes: ['jobs:read', 'jobs:write'] })
+        .expect(201)
+    ).body.key;
   });
   after(async () => {
     await browser?.close();
@@ -76,12 +84,18 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     assert.equal(page.url(), `${stack.base}/ui/login?next=%2Fadmin%2Fqueues`);
     assert.equal(await fetchIn(page, '/admin/queues/api/queues', { headers: { accept: 'application/json' } }), 401);
     assert.equal(await fetchIn(page, '/admin/queues/api/queues', { headers: { authorization: `Bearer ${tenantKey}` } }), 403);
-    assert.equal(await fetchIn(page, '/ui/api/jobs/00000000-0000-4000-8000-000000000000', { headers: { authorization: `Bearer ${tenantKey}` } }), 403);
+    assert.equal(
+      await fetchIn(page, '/ui/api/jobs/00000000-0000-4000-8000-000000000000', { headers: { authorization: `Bearer ${tenantKey}` } }),
+      403,
+    );
 
     // A tenant's API key is refused at the login form and gets no session.
     await submitLogin(page, tenantKey);
     await page.waitForSelector('#message:has-text("API keys cannot open it")');
-    assert.deepEqual((await context.cookies()).map((c) => c.name), []);
+    assert.deepEqual(
+      (await context.cookies()).map((c) => c.name),
+      [],
+    );
     await page.goto(`${stack.base}/admin/queues`);
     assert.match(page.url(), /\/ui\/login\?next=/);
 
@@ -106,7 +120,7 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     await context.close();
   });
 
-  it("follows a build with a scan stage live: state, event log, one bar per layer and the severity chart", async () => {
+  it('follows a build with a scan stage live: state, event log, one bar per layer and the severity chart', async () => {
     const { context, page, problems } = await operator();
     const tag = `${stack.registry.address}/team/dashboard:1`;
     const dockerfile = [
@@ -115,7 +129,13 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
       `RUN mkdir -p /app/node_modules/lodash && printf '{"name":"lodash","version":"4.17.20","license":"MIT"}' > /app/node_modules/lodash/package.json && echo dashboard-step-output`,
       'RUN echo second layer > /app/notes.txt',
     ].join('\n');
-    const id = (await request(server).post('/v1/jobs').set(AUTH).send({ action: 'build', dockerfile_inline: dockerfile, tags: [tag], scan: { policy: LENIENT } }).expect(202)).body.id;
+    const id = (
+      await request(server)
+        .post('/v1/jobs')
+        .set(AUTH)
+        .send({ action: 'build', dockerfile_inline: dockerfile, tags: [tag], scan: { policy: LENIENT } })
+        .expect(202)
+    ).body.id;
     await page.goto(`${stack.base}/ui/jobs/${id}`);
     // Seen while it runs, then the terminal state arrives over the stream without a reload.
     await page.waitForSelector('#job-state[data-state="running"]', { timeout: 120_000 });
@@ -127,14 +147,24 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     assert.equal(await page.textContent('#job-action'), 'build');
     assert.equal(await page.textContent('#job-tenant'), 'default');
     const lines = await page.locator('#events li').allTextContents();
-    for (const state of ['queued', 'running', 'succeeded']) assert.ok(lines.some((l) => /state/.test(l) && l.endsWith(state)), `state ${state} in ${lines.join('\n')}`);
-    assert.ok(lines.some((l) => l.includes('dashboard-step-output')), 'the RUN output is in the log');
+    for (const state of ['queued', 'running', 'succeeded'])
+      assert.ok(
+        lines.some((l) => /state/.test(l) && l.endsWith(state)),
+        `state ${state} in ${lines.join('\n')}`,
+      );
+    assert.ok(
+      lines.some((l) => l.includes('dashboard-step-output')),
+      'the RUN output is in the log',
+    );
 
     const layers = job.result.image_info.layers as { size_bytes: number }[];
     assert.ok(layers.length >= 3);
     await page.waitForSelector('#layer-chart rect.bar');
     assert.equal(await page.locator('#layer-chart rect.bar').count(), layers.length);
-    assert.deepEqual(await page.locator('#layer-chart rect.bar').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('data-size')))), layers.map((l) => l.size_bytes));
+    assert.deepEqual(
+      await page.locator('#layer-chart rect.bar').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('data-size')))),
+      layers.map((l) => l.size_bytes),
+    );
     await assertSeverityChart(page, job.result.summary);
     assert.ok(job.result.summary.high >= 1 && job.result.summary.critical >= 1, JSON.stringify(job.result.summary));
 
@@ -151,7 +181,11 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     const image = `${stack.registry.address}/library/debian:bookworm-slim`;
     const id = (await request(server).post('/v1/jobs').set(tenant).send({ action: 'scan', image, policy: LENIENT }).expect(202)).body.id;
     let job: any;
-    for (const deadline = Date.now() + 300_000; !['succeeded', 'failed', 'cancelled', 'timed_out'].includes(job?.state); await new Promise((r) => setTimeout(r, 250))) {
+    for (
+      const deadline = Date.now() + 300_000;
+      !['succeeded', 'failed', 'cancelled', 'timed_out'].includes(job?.state);
+      await new Promise((r) => setTimeout(r, 250))
+    ) {
       assert.ok(Date.now() < deadline, 'scan did not finish');
       job = (await request(server).get(`/v1/jobs/${id}`).set(tenant).expect(200)).body;
     }
@@ -166,7 +200,10 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     await assertSeverityChart(page, job.result.summary);
     assert.equal(await page.locator('#layer-chart rect.bar').count(), job.result.image_info.layers.length);
     assert.ok((await page.locator('#events li').allTextContents()).some((l) => l.includes('scanning')));
-    assert.match((await page.textContent('#severity-total')) ?? '', new RegExp(`^${job.result.vulnerabilities.length} findings?, ${job.result.summary.fixable} fixable$`));
+    assert.match(
+      (await page.textContent('#severity-total')) ?? '',
+      new RegExp(`^${job.result.vulnerabilities.length} findings?, ${job.result.summary.fixable} fixable$`),
+    );
     assert.deepEqual(problems, []);
 
     const missing = await page.goto(`${stack.base}/ui/jobs/00000000-0000-4000-8000-000000000000`);
@@ -183,6 +220,14 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
 });
 
 async function assertSeverityChart(page: Page, summary: Record<string, number>): Promise<void> {
-  const bars = await page.locator('#severity-chart rect.bar').evaluateAll((els) => els.map((b) => [b.getAttribute('data-severity'), Number(b.getAttribute('data-count'))]));
-  assert.deepEqual(Object.fromEntries(bars), { critical: summary.critical, high: summary.high, medium: summary.medium, low: summary.low, unknown: summary.unknown });
+  const bars = await page
+    .locator('#severity-chart rect.bar')
+    .evaluateAll((els) => els.map((b) => [b.getAttribute('data-severity'), Number(b.getAttribute('data-count'))]));
+  assert.deepEqual(Object.fromEntries(bars), {
+    critical: summary.critical,
+    high: summary.high,
+    medium: summary.medium,
+    low: summary.low,
+    unknown: summary.unknown,
+  });
 }

@@ -29,7 +29,18 @@ describe('Redis outage under load', () => {
     registry = await startSeededRegistry();
     buildkitd = await startBuildkitd(registry.address);
     const [http, grpc] = [await freePort(), await freePort()];
-    app = await startApp(testConfig({ http: { host: '127.0.0.1', port: http }, grpc: { port: grpc }, redisUrl: redis.url, buildkitHost: buildkitd.address, registryMirror: registry.address, concurrency: { build: 1 }, jobLockMs: 5_000 }), { api: true, worker: true });
+    app = await startApp(
+      testConfig({
+        http: { host: '127.0.0.1', port: http },
+        grpc: { port: grpc },
+        redisUrl: redis.url,
+        buildkitHost: buildkitd.address,
+        registryMirror: registry.address,
+        concurrency: { build: 1 },
+        jobLockMs: 5_000,
+      }),
+      { api: true, worker: true },
+    );
     base = `http://127.0.0.1:${http}`;
   });
   after(async () => {
@@ -41,7 +52,12 @@ describe('Redis outage under load', () => {
 
   const call = async (method: string, path: string, body?: object) => {
     const started = Date.now();
-    const res = await fetch(`${base}${path}`, { method, headers: { ...AUTH, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(REQUEST_LIMIT_MS) });
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(REQUEST_LIMIT_MS),
+    });
     return { status: res.status, body: (await res.json().catch(() => ({}))) as any, ms: Date.now() - started };
   };
 
@@ -49,7 +65,11 @@ describe('Redis outage under load', () => {
     const run = Date.now();
     const accepted: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const res = await call('POST', '/v1/jobs', { action: 'build', dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep 2 && echo outage-${run}-${i}\n`, no_cache: true });
+      const res = await call('POST', '/v1/jobs', {
+        action: 'build',
+        dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep 2 && echo outage-${run}-${i}\n`,
+        no_cache: true,
+      });
       assert.equal(res.status, 202);
       accepted.push(res.body.id);
       const inspect = await call('POST', '/v1/jobs', { action: 'inspect', image: `${registry.address}/library/debian:bookworm-slim` });
@@ -62,7 +82,12 @@ describe('Redis outage under load', () => {
     const outageStarted = Date.now();
     const answers: { status: number; code?: string; ms: number }[] = [];
     while (Date.now() - outageStarted < OUTAGE_MS) {
-      for (const [method, path, body] of [['POST', '/v1/jobs', { action: 'inspect', image: 'debian:bookworm-slim' }], ['GET', `/v1/jobs/${accepted[3]}`], ['GET', '/v1/jobs?limit=5'], ['GET', `/v1/jobs/${accepted[1]}/events?follow=false`]] as const) {
+      for (const [method, path, body] of [
+        ['POST', '/v1/jobs', { action: 'inspect', image: 'debian:bookworm-slim' }],
+        ['GET', `/v1/jobs/${accepted[3]}`],
+        ['GET', '/v1/jobs?limit=5'],
+        ['GET', `/v1/jobs/${accepted[1]}/events?follow=false`],
+      ] as const) {
         const res = await call(method, path, body);
         answers.push({ status: res.status, code: res.body?.error?.code, ms: res.ms });
       }
@@ -76,13 +101,23 @@ describe('Redis outage under load', () => {
     assert.deepEqual(wrong, [], 'every answer during the outage is 503 REDIS_UNAVAILABLE');
     const slowest = Math.max(...answers.map((a) => a.ms));
 
-    const finals = await until('every accepted job to finish', async () => {
-      const jobs = await Promise.all(accepted.map(async (id) => (await call('GET', `/v1/jobs/${id}`)).body));
-      return jobs.every((j) => ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(j.state)) ? jobs : undefined;
-    }, 180_000, 500);
+    const finals = await until(
+      'every accepted job to finish',
+      async () => {
+        const jobs = await Promise.all(accepted.map(async (id) => (await call('GET', `/v1/jobs/${id}`)).body));
+        return jobs.every((j) => ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(j.state)) ? jobs : undefined;
+      },
+      180_000,
+      500,
+    );
     const succeeded = finals.filter((j) => j.state === 'succeeded').length;
-    console.log(`outage: ${(outageMs / 1000).toFixed(1)} s of Redis down, ${answers.length} requests all 503 REDIS_UNAVAILABLE (slowest ${slowest} ms), ${accepted.length} jobs accepted before, ${succeeded} succeeded after`);
-    assert.deepEqual(finals.filter((j) => j.state !== 'succeeded').map((j) => ({ id: j.id, state: j.state, error: j.error })), []);
+    console.log(
+      `outage: ${(outageMs / 1000).toFixed(1)} s of Redis down, ${answers.length} requests all 503 REDIS_UNAVAILABLE (slowest ${slowest} ms), ${accepted.length} jobs accepted before, ${succeeded} succeeded after`,
+    );
+    assert.deepEqual(
+      finals.filter((j) => j.state !== 'succeeded').map((j) => ({ id: j.id, state: j.state, error: j.error })),
+      [],
+    );
     // And the service takes new work again.
     const after = await call('POST', '/v1/jobs', { action: 'inspect', image: `${registry.address}/library/debian:bookworm-slim` });
     assert.equal(after.status, 202);

@@ -54,14 +54,20 @@ async function runSeedJobs(base: string, callbackUrl: string): Promise<JobState[
   }
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const states = await Promise.all(ids.map(async (id) => ((await (await fetch(`${base}/v1/jobs/${id}`, { headers })).json()) as { state: JobState }).state));
+    const states = await Promise.all(
+      ids.map(async (id) => ((await (await fetch(`${base}/v1/jobs/${id}`, { headers })).json()) as { state: JobState }).state),
+    );
     if (states.every(isTerminal)) return states;
     assert.ok(Date.now() < deadline, `seed jobs did not finish within 60 s: ${states.join(', ')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ code: number | null; output: string }> {
+function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -96,14 +102,17 @@ describe('schemathesis against openapi.yaml', () => {
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     callbackUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/webhook`;
-    stack = await startStack({ roles: { api: true, worker: false }, overrides: { webhooks: { ...testConfig().webhooks, allowedHosts: ['127.0.0.1'] } } });
+    stack = await startStack({
+      roles: { api: true, worker: false },
+      overrides: { webhooks: { ...testConfig().webhooks, allowedHosts: ['127.0.0.1'] } },
+    });
     // Closed before the fuzzer starts (app.close(), not stopApp(): that would also mark
     // the api's gRPC health as not serving).
     const worker = await startApp(stack.config, { api: false, worker: true });
     try {
       const states = await runSeedJobs(stack.base, callbackUrl);
       // The worker delivers the webhook after the job ends; wait for it (best effort).
-      for (const deadline = Date.now() + 15_000; deliveries === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+      for (const deadline = Date.now() + 15_000; deliveries === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
       console.log(`fuzz seed jobs: ${states.join(', ')}; ${deliveries} webhook delivered`);
     } finally {
       await worker.close();
@@ -125,19 +134,32 @@ describe('schemathesis against openapi.yaml', () => {
     const { code, output } = await run(
       ST,
       [
-        '--config-file', join(FUZZ_DIR, 'schemathesis.toml'),
-        'run', join(PROJECT_DIR, 'openapi.yaml'),
-        '--url', stack.base,
-        '-H', `Authorization: Bearer ${TOKEN}`,
-        '--max-examples', MAX_EXAMPLES,
-        '--seed', SEED,
-        '--report', 'json',
-        '--report-dir', reportDir,
+        '--config-file',
+        join(FUZZ_DIR, 'schemathesis.toml'),
+        'run',
+        join(PROJECT_DIR, 'openapi.yaml'),
+        '--url',
+        stack.base,
+        '-H',
+        `Authorization: Bearer ${TOKEN}`,
+        '--max-examples',
+        MAX_EXAMPLES,
+        '--seed',
+        SEED,
+        '--report',
+        'json',
+        '--report-dir',
+        reportDir,
         '--no-color',
       ],
       {
         cwd: work,
-        env: { ...process.env, STEVEDORE_FUZZ_HOOKS: join(FUZZ_DIR, 'hooks.py'), STEVEDORE_FUZZ_CALLBACK_URL: callbackUrl, PYTHONDONTWRITEBYTECODE: '1' },
+        env: {
+          ...process.env,
+          STEVEDORE_FUZZ_HOOKS: join(FUZZ_DIR, 'hooks.py'),
+          STEVEDORE_FUZZ_CALLBACK_URL: callbackUrl,
+          PYTHONDONTWRITEBYTECODE: '1',
+        },
         timeoutMs: RUN_TIMEOUT_MS,
       },
     );
@@ -146,7 +168,9 @@ describe('schemathesis against openapi.yaml', () => {
     const report = JSON.parse(readFileSync(join(reportDir, reportFile), 'utf8')) as RunReport;
     const { generated, unique_failures: failures } = report.test_cases;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(`fuzz: ${generated} cases, ${failures} failures, ${report.errors.length} errors; ${report.operations.tested}/${report.operations.selected} operations, ${deliveries - deliveriesBefore} webhooks received, ${seconds} s`);
+    console.log(
+      `fuzz: ${generated} cases, ${failures} failures, ${report.errors.length} errors; ${report.operations.tested}/${report.operations.selected} operations, ${deliveries - deliveriesBefore} webhooks received, ${seconds} s`,
+    );
     assert.equal(code, 0, `schemathesis exited with ${code}:\n${output.slice(-12000)}`);
     assert.equal(failures, 0);
     assert.equal(report.errors.length, 0);

@@ -29,11 +29,17 @@ describe('stevedore.v1.Jobs over gRPC', () => {
     assert.equal(job.action, 'inspect');
     assert.equal(job.state, 'queued');
     const events = await jobs.watch(job.id);
-    assert.deepEqual(events.filter((e) => e.type === 'state').map((e) => e.data.state), ['queued', 'running', 'succeeded']);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'state').map((e) => e.data.state),
+      ['queued', 'running', 'succeeded'],
+    );
     const result = events.find((e) => e.type === 'result');
     assert.match(result.data.result.image_info.digest, /^sha256:[0-9a-f]{64}$/);
     const resumed = await jobs.watch(job.id, events[1].id);
-    assert.deepEqual(resumed.map((e) => e.id), events.slice(2).map((e) => e.id));
+    assert.deepEqual(
+      resumed.map((e) => e.id),
+      events.slice(2).map((e) => e.id),
+    );
 
     const done = await jobs.get(job.id);
     assert.equal(done.state, 'succeeded');
@@ -51,7 +57,10 @@ describe('stevedore.v1.Jobs over gRPC', () => {
     await rejectsWith(jobs.list({ state: 'done' }), status.INVALID_ARGUMENT, /state/);
     await rejectsWith(jobs.watch('00000000-0000-4000-8000-000000000000'), status.NOT_FOUND);
     await jobs.submit({ inspect: { image: 'debian:bookworm-slim' }, idempotency_key: 'grpc-1' });
-    await rejectsWith(jobs.submit({ inspect: { image: 'debian:bookworm-slim', platform: 'linux/arm64' }, idempotency_key: 'grpc-1' }), status.ALREADY_EXISTS);
+    await rejectsWith(
+      jobs.submit({ inspect: { image: 'debian:bookworm-slim', platform: 'linux/arm64' }, idempotency_key: 'grpc-1' }),
+      status.ALREADY_EXISTS,
+    );
     const anonymous = jobsClient(stack.grpcAddress);
     await rejectsWith(anonymous.get('00000000-0000-4000-8000-000000000000'), status.UNAUTHENTICATED);
     anonymous.close();
@@ -59,15 +68,23 @@ describe('stevedore.v1.Jobs over gRPC', () => {
 
   it('scopes calls to the API key: another tenant gets NOT_FOUND, a read-only key PERMISSION_DENIED', async () => {
     const server = stack.app.getHttpServer();
-    const keyFor = async (tenant: string, scopes: string[]) => (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant, scopes }).expect(201)).body.key as string;
-    const [teamA, teamB, reader] = [jobsClient(stack.grpcAddress, await keyFor('grpc-a', ['jobs:read', 'jobs:write'])), jobsClient(stack.grpcAddress, await keyFor('grpc-b', ['jobs:read', 'jobs:write'])), jobsClient(stack.grpcAddress, await keyFor('grpc-a', ['jobs:read']))];
+    const keyFor = async (tenant: string, scopes: string[]) =>
+      (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant, scopes }).expect(201)).body.key as string;
+    const [teamA, teamB, reader] = [
+      jobsClient(stack.grpcAddress, await keyFor('grpc-a', ['jobs:read', 'jobs:write'])),
+      jobsClient(stack.grpcAddress, await keyFor('grpc-b', ['jobs:read', 'jobs:write'])),
+      jobsClient(stack.grpcAddress, await keyFor('grpc-a', ['jobs:read'])),
+    ];
     try {
       const job = await teamA.submit({ inspect: { image: 'debian:bookworm-slim' }, concurrency_key: 'grpc/main' });
       assert.equal(job.tenant, 'grpc-a');
       await rejectsWith(teamB.get(job.id), status.NOT_FOUND);
       await rejectsWith(teamB.cancel(job.id), status.NOT_FOUND);
       await rejectsWith(teamB.watch(job.id), status.NOT_FOUND);
-      assert.equal((await teamB.list({})).items.some((j: { id: string }) => j.id === job.id), false);
+      assert.equal(
+        (await teamB.list({})).items.some((j: { id: string }) => j.id === job.id),
+        false,
+      );
       assert.equal((await reader.get(job.id)).id, job.id);
       await rejectsWith(reader.submit({ inspect: { image: 'debian:bookworm-slim' } }), status.PERMISSION_DENIED, /jobs:write/);
     } finally {

@@ -24,7 +24,10 @@ describe('jobs over REST with real Redis, registry and workers', () => {
     hang = await blackhole();
     // Loopback registries other than the mirror must be configured (issue 14): the hanging
     // one and a closed port stand for registries the operator named.
-    stack = await startStack({ buildkit: true, overrides: { concurrency: { inspect: 1 }, registryAllowedHosts: [hang.address, '127.0.0.1:1'] } });
+    stack = await startStack({
+      buildkit: true,
+      overrides: { concurrency: { inspect: 1 }, registryAllowedHosts: [hang.address, '127.0.0.1:1'] },
+    });
     server = stack.app.getHttpServer();
     await pushTwoPlatformImage(stack.buildkitd!.address, `${stack.registry.address}/multi/app:1`);
   });
@@ -61,9 +64,15 @@ describe('jobs over REST with real Redis, registry and workers', () => {
     const { body } = await submit({ action: 'inspect', image: `${stack.registry.address}/library/debian:bookworm-slim` }).expect(202);
     const all = await readSse(`${stack.base}/v1/jobs/${body.id}/events`, AUTH);
     const resumed = await readSse(`${stack.base}/v1/jobs/${body.id}/events`, { ...AUTH, 'last-event-id': all.events[1]!.id! });
-    assert.deepEqual(resumed.events.map((e) => e.id), all.events.slice(2).map((e) => e.id));
+    assert.deepEqual(
+      resumed.events.map((e) => e.id),
+      all.events.slice(2).map((e) => e.id),
+    );
     const json = (await request(server).get(`/v1/jobs/${body.id}/events?follow=false`).set(AUTH).expect(200)).body;
-    assert.deepEqual(json.items.map((e: { id: string }) => e.id), all.events.map((e) => e.id));
+    assert.deepEqual(
+      json.items.map((e: { id: string }) => e.id),
+      all.events.map((e) => e.id),
+    );
   });
 
   it('inspects a two-platform index: index digest, platform list, platform selection', async () => {
@@ -93,11 +102,18 @@ describe('jobs over REST with real Redis, registry and workers', () => {
   });
 
   it('fails a job on a missing image or an unreachable registry with a clear code', async () => {
-    const notFound = await waitFor((await submit({ action: 'inspect', image: `${stack.registry.address}/nope/nothing:1` }).expect(202)).body.id, ['failed', 'succeeded']);
+    const notFound = await waitFor(
+      (await submit({ action: 'inspect', image: `${stack.registry.address}/nope/nothing:1` }).expect(202)).body.id,
+      ['failed', 'succeeded'],
+    );
     assert.equal(notFound.state, 'failed');
     assert.equal(notFound.error.code, 'IMAGE_NOT_FOUND');
     assert.equal(notFound.attempts, 1, 'a missing image is not retried');
-    const unreachable = await waitFor((await submit({ action: 'inspect', image: '127.0.0.1:1/some/image:1' }).expect(202)).body.id, ['failed', 'succeeded'], 30_000);
+    const unreachable = await waitFor(
+      (await submit({ action: 'inspect', image: '127.0.0.1:1/some/image:1' }).expect(202)).body.id,
+      ['failed', 'succeeded'],
+      30_000,
+    );
     assert.equal(unreachable.error.code, 'REGISTRY_UNAVAILABLE');
     assert.equal(unreachable.attempts, 3, 'BullMQ retried it');
   });
@@ -139,7 +155,13 @@ describe('jobs over REST with real Redis, registry and workers', () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = (await request(server).get('/v1/jobs').query({ limit: 2, ...(cursor ? { cursor } : {}) }).set(AUTH).expect(200)).body;
+      const page = (
+        await request(server)
+          .get('/v1/jobs')
+          .query({ limit: 2, ...(cursor ? { cursor } : {}) })
+          .set(AUTH)
+          .expect(200)
+      ).body;
       assert.ok(page.items.length <= 2);
       seen.push(...page.items.map((j: { id: string }) => j.id));
       cursor = page.next_cursor ?? undefined;

@@ -10,10 +10,31 @@ describe('optimize with real images, a real buildkitd and a container runtime', 
   let stack: Stack;
   let server: any;
   const build = async (dockerfile: string, tag: string) => {
-    const job = await waitForJob(server, (await request(server).post('/v1/jobs').set(AUTH).send({ action: 'build', dockerfile_inline: dockerfile, tags: [tag], provenance: false }).expect(202)).body.id);
+    const job = await waitForJob(
+      server,
+      (
+        await request(server)
+          .post('/v1/jobs')
+          .set(AUTH)
+          .send({ action: 'build', dockerfile_inline: dockerfile, tags: [tag], provenance: false })
+          .expect(202)
+      ).body.id,
+    );
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
   };
-  const optimize = async (body: object) => waitForJob(server, (await request(server).post('/v1/jobs').set(AUTH).send({ action: 'optimize', ...body }).expect(202)).body.id, undefined, 900_000);
+  const optimize = async (body: object) =>
+    waitForJob(
+      server,
+      (
+        await request(server)
+          .post('/v1/jobs')
+          .set(AUTH)
+          .send({ action: 'optimize', ...body })
+          .expect(202)
+      ).body.id,
+      undefined,
+      900_000,
+    );
 
   before(async () => {
     stack = await startStack({ buildkit: true, overrides: { smokeRuntime: 'docker' } });
@@ -29,7 +50,10 @@ describe('optimize with real images, a real buildkitd and a container runtime', 
     const a = job.result.image_analysis;
     assert.ok(a.wasted_bytes >= 40 * MiB, `wasted ${a.wasted_bytes}`);
     assert.ok(a.efficiency < 1);
-    assert.ok(a.layers.some((l: any) => /head -c 41943040/.test(l.created_by) && l.bytes_added >= 40 * MiB), JSON.stringify(a.layers));
+    assert.ok(
+      a.layers.some((l: any) => /head -c 41943040/.test(l.created_by) && l.bytes_added >= 40 * MiB),
+      JSON.stringify(a.layers),
+    );
     assert.ok(a.layers.some((l: any) => /rm \/big.bin/.test(l.created_by) && l.files_removed >= 1));
   });
 
@@ -53,13 +77,18 @@ describe('optimize with real images, a real buildkitd and a container runtime', 
     assert.match(job.result.optimized_dockerfile, /--no-install-recommends/);
     assert.match(job.result.optimized_dockerfile, /rm -rf \/var\/lib\/apt\/lists/);
     const v = job.result.verification;
-    console.log(`optimize verify: ${v.original_size_bytes} -> ${v.optimized_size_bytes} bytes, reduction ${v.reduction}, smoke ${v.smoke_test}`);
+    console.log(
+      `optimize verify: ${v.original_size_bytes} -> ${v.optimized_size_bytes} bytes, reduction ${v.reduction}, smoke ${v.smoke_test}`,
+    );
     assert.ok(v.reduction >= 0.5, `reduction ${v.reduction}: ${v.original_size_bytes} -> ${v.optimized_size_bytes}`);
     assert.equal(v.smoke_test, 'passed', JSON.stringify(v.details));
   });
 
   it('reads the Dockerfile and .dockerignore from an uploaded context', async () => {
-    const upload = await uploadContext(server, await tarGz({ 'build/Dockerfile': 'FROM debian:latest\nADD app.txt /app.txt\n', 'app.txt': 'x' }));
+    const upload = await uploadContext(
+      server,
+      await tarGz({ 'build/Dockerfile': 'FROM debian:latest\nADD app.txt /app.txt\n', 'app.txt': 'x' }),
+    );
     const job = await optimize({ context: { upload: upload.body.digest }, dockerfile_path: 'build/Dockerfile' });
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
     assert.ok(job.result.optimization_suggestions.length > 0);

@@ -70,7 +70,10 @@ describe('the service against real Redis, BuildKit and registry', () => {
 
   it('answers 503 naming redis while Redis is down, and 200 once it is back', async () => {
     await redis.stop();
-    const down = await eventually(() => readyz(base), (r) => r.status === 503);
+    const down = await eventually(
+      () => readyz(base),
+      (r) => r.status === 503,
+    );
     assert.equal(down.status, 503);
     assert.equal(down.body.error.code, 'NOT_READY');
     assert.match(down.body.error.message, /redis/);
@@ -78,7 +81,10 @@ describe('the service against real Redis, BuildKit and registry', () => {
     assert.equal(down.body.error.details.info.buildkit.status, 'up', 'only the failing part is named down');
 
     redis = await startRedis(redisPort);
-    const up = await eventually(() => readyz(base), (r) => r.status === 200);
+    const up = await eventually(
+      () => readyz(base),
+      (r) => r.status === 200,
+    );
     assert.equal(up.status, 200, JSON.stringify(up.body));
   });
 
@@ -86,11 +92,15 @@ describe('the service against real Redis, BuildKit and registry', () => {
     assert.equal(await grpcHealthCheck(grpcAddress), 'SERVING');
     assert.equal(await grpcHealthCheck(grpcAddress, 'stevedore.v1.SystemService'), 'SERVING');
     const listed = await grpcReflectionServices(grpcAddress);
-    for (const name of ['grpc.health.v1.Health', 'stevedore.v1.SystemService']) assert.ok(listed.includes(name), `reflection lists ${name}: ${listed.join(',')}`);
+    for (const name of ['grpc.health.v1.Health', 'stevedore.v1.SystemService'])
+      assert.ok(listed.includes(name), `reflection lists ${name}: ${listed.join(',')}`);
     const info = await grpcSystemInfo(grpcAddress, TOKEN);
     assert.equal(info.tools.buildctl, 'v0.32.2');
     await assert.rejects(grpcSystemInfo(grpcAddress), (err: { code: grpcStatus }) => err.code === grpcStatus.UNAUTHENTICATED);
-    await assert.rejects(grpcSystemInfo(grpcAddress, 'wrong-token-0123456789'), (err: { code: grpcStatus }) => err.code === grpcStatus.UNAUTHENTICATED);
+    await assert.rejects(
+      grpcSystemInfo(grpcAddress, 'wrong-token-0123456789'),
+      (err: { code: grpcStatus }) => err.code === grpcStatus.UNAUTHENTICATED,
+    );
   });
 
   it('answers REST errors in the one error shape', async () => {
@@ -102,7 +112,11 @@ describe('the service against real Redis, BuildKit and registry', () => {
     assert.equal(wrong.body.error.message, 'invalid token');
     const unknown = await request(server).get('/v1/nope').set('authorization', `Bearer ${TOKEN}`).expect(404);
     assert.equal(unknown.body.error.code, 'NOT_FOUND');
-    const badJson = await request(server).post('/v1/system').set('content-type', 'application/json').send('{"broken":').expect((r) => assert.ok(r.status >= 400 && r.status < 500, `got ${r.status}`));
+    const badJson = await request(server)
+      .post('/v1/system')
+      .set('content-type', 'application/json')
+      .send('{"broken":')
+      .expect((r) => assert.ok(r.status >= 400 && r.status < 500, `got ${r.status}`));
     assert.ok(badJson.body.error.code, 'a 4xx in the error shape, not a stack trace');
     const ok = await request(server).get('/v1/system').set('authorization', `Bearer ${TOKEN}`).expect(200);
     assert.equal(ok.body.tools.cosign, 'v3.1.2');

@@ -19,7 +19,12 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
   let server: any;
   let appImage: string;
   let cacheDir: string;
-  const scan = (body: object) => request(server).post('/v1/jobs').set(AUTH).send({ action: 'scan', ...body }).expect(202);
+  const scan = (body: object) =>
+    request(server)
+      .post('/v1/jobs')
+      .set(AUTH)
+      .send({ action: 'scan', ...body })
+      .expect(202);
 
   before(async () => {
     cacheDir = await makeTrivyCache();
@@ -33,7 +38,16 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
     const upload = await uploadContext(server, context);
     appImage = `${stack.registry.address}/team/scanme:1`;
     const dockerfile = 'FROM debian:bookworm-slim\nCOPY node_modules /app/node_modules\nCOPY aws-credentials /root/.aws/credentials\n';
-    const built = await waitForJob(server, (await request(server).post('/v1/jobs').set(AUTH).send({ action: 'build', context: { upload: upload.body.digest }, dockerfile_inline: dockerfile, tags: [appImage] }).expect(202)).body.id);
+    const built = await waitForJob(
+      server,
+      (
+        await request(server)
+          .post('/v1/jobs')
+          .set(AUTH)
+          .send({ action: 'build', context: { upload: upload.body.digest }, dockerfile_inline: dockerfile, tags: [appImage] })
+          .expect(202)
+      ).body.id,
+    );
     assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
   });
   after(async () => stack?.stop());
@@ -49,9 +63,13 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
     assert.match(apt.layer_digest, /^sha256:/);
     const lodash = r.vulnerabilities.find((v: any) => v.id === 'CVE-2021-23337');
     assert.ok(lodash);
-    assert.deepEqual([lodash.package, lodash.installed_version, lodash.fixed_version, lodash.severity], ['lodash', '4.17.20', '4.17.21', 'HIGH']);
+    assert.deepEqual(
+      [lodash.package, lodash.installed_version, lodash.fixed_version, lodash.severity],
+      ['lodash', '4.17.20', '4.17.21', 'HIGH'],
+    );
     for (const v of r.vulnerabilities) {
-      for (const field of ['id', 'package', 'installed_version', 'severity', 'status', 'title', 'url', 'target', 'class', 'layer_digest']) assert.ok(v[field], `${v.id}.${field}`);
+      for (const field of ['id', 'package', 'installed_version', 'severity', 'status', 'title', 'url', 'target', 'class', 'layer_digest'])
+        assert.ok(v[field], `${v.id}.${field}`);
       assert.equal(typeof v.cvss_score, 'number', `${v.id}.cvss_score`);
     }
     const s = r.summary;
@@ -64,7 +82,15 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
     assert.deepEqual(list, ['report.sarif.json', 'sbom.cdx.json', 'trivy-report.json']);
     const sarif = (await request(server).get(`/v1/jobs/${job.id}/artifacts/report.sarif.json`).set(AUTH).expect(200)).body;
     assert.equal(JSON.parse(Buffer.isBuffer(sarif) ? sarif.toString() : JSON.stringify(sarif)).version, '2.1.0');
-    const cdx = await request(server).get(`/v1/jobs/${job.id}/artifacts/sbom.cdx.json`).set(AUTH).buffer(true).parse((res, cb) => { let d = ''; res.on('data', (c: Buffer) => (d += c.toString())); res.on('end', () => cb(null, d)); });
+    const cdx = await request(server)
+      .get(`/v1/jobs/${job.id}/artifacts/sbom.cdx.json`)
+      .set(AUTH)
+      .buffer(true)
+      .parse((res, cb) => {
+        let d = '';
+        res.on('data', (c: Buffer) => (d += c.toString()));
+        res.on('end', () => cb(null, d));
+      });
     assert.equal(JSON.parse(cdx.body).bomFormat, 'CycloneDX');
     await request(server).get(`/v1/jobs/${job.id}/artifacts/../../etc/passwd`).set(AUTH).expect(404);
   });
@@ -72,13 +98,20 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
   it('reports the planted secret without its value', async () => {
     const job = await waitForJob(server, (await scan({ image: appImage, scanners: ['secret'] })).body.id);
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
-    assert.ok(job.result.secrets.some((s: any) => /aws/i.test(s.rule) && s.target.includes('.aws/credentials')), JSON.stringify(job.result.secrets));
-    const everything = JSON.stringify(job) + JSON.stringify((await request(server).get(`/v1/jobs/${job.id}/events?follow=false`).set(AUTH)).body);
+    assert.ok(
+      job.result.secrets.some((s: any) => /aws/i.test(s.rule) && s.target.includes('.aws/credentials')),
+      JSON.stringify(job.result.secrets),
+    );
+    const everything =
+      JSON.stringify(job) + JSON.stringify((await request(server).get(`/v1/jobs/${job.id}/events?follow=false`).set(AUTH)).body);
     assert.ok(!everything.includes(AWS_SECRET) && !everything.includes(AWS_KEY_ID), 'the value appears nowhere');
   });
 
   it('gates: a strict policy names its violations, an allow-list with reasons passes, an expired entry does not', async () => {
-    const strict = await waitForJob(server, (await scan({ image: appImage, scanners: ['vuln'], policy: { max_high: 0, max_low: 0 } })).body.id);
+    const strict = await waitForJob(
+      server,
+      (await scan({ image: appImage, scanners: ['vuln'], policy: { max_high: 0, max_low: 0 } })).body.id,
+    );
     assert.equal(strict.state, 'succeeded', 'the scan answered; the verdict is data');
     assert.equal(strict.result.policy.passed, false);
     assert.ok(strict.result.policy.violations.some((v: any) => v.id === 'CVE-2021-23337' && v.rule === 'max_high=0'));
@@ -86,11 +119,23 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
 
     const ids = strict.result.vulnerabilities.map((v: any) => v.id);
     const allowAll = ids.map((id: string) => ({ id, reason: 'accepted by the platform team', expires: '2099-01-01' }));
-    const allowed = await waitForJob(server, (await scan({ image: appImage, scanners: ['vuln'], policy: { max_critical: 0, max_high: 0, max_low: 0, allow: allowAll } })).body.id);
+    const allowed = await waitForJob(
+      server,
+      (await scan({ image: appImage, scanners: ['vuln'], policy: { max_critical: 0, max_high: 0, max_low: 0, allow: allowAll } })).body.id,
+    );
     assert.equal(allowed.result.policy.passed, true, JSON.stringify(allowed.result.policy.violations));
     assert.equal(allowed.result.policy.allowed.length, new Set(ids).size);
 
-    const expired = await waitForJob(server, (await scan({ image: appImage, scanners: ['vuln'], policy: { max_critical: 0, max_high: 0, max_low: 0, allow: allowAll.map((a: any) => ({ ...a, expires: '2020-01-01' })) } })).body.id);
+    const expired = await waitForJob(
+      server,
+      (
+        await scan({
+          image: appImage,
+          scanners: ['vuln'],
+          policy: { max_critical: 0, max_high: 0, max_low: 0, allow: allowAll.map((a: any) => ({ ...a, expires: '2020-01-01' })) },
+        })
+      ).body.id,
+    );
     assert.equal(expired.result.policy.passed, false);
     assert.equal(expired.result.policy.expired.length, allowAll.length);
   });

@@ -66,14 +66,26 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
   };
 
   before(async () => {
-    [redis, open, locked] = await Promise.all([startRedis(), startSeededRegistry(), startAuthRegistry(REGISTRY_USER, planted['registry password']!)]);
+    [redis, open, locked] = await Promise.all([
+      startRedis(),
+      startSeededRegistry(),
+      startAuthRegistry(REGISTRY_USER, planted['registry password']!),
+    ]);
     buildkitd = await startBuildkitd(open.address);
     const dir = mkdtempSync(join(tmpdir(), 'stv-leak-'));
     // Server-side credentials, as an operator configures them.
     const auth = Buffer.from(`${REGISTRY_USER}:${planted['registry password']}`).toString('base64');
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [locked.address]: { auth } } }));
-    await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, 'release')], { env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: planted['cosign key password'] } });
-    writeFileSync(join(dir, 'keys.json'), JSON.stringify({ default: 'release', keys: [{ name: 'release', key: join(dir, 'release.key'), password_env: 'STV_LEAK_COSIGN_PASSWORD' }] }));
+    await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, 'release')], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: planted['cosign key password'] },
+    });
+    writeFileSync(
+      join(dir, 'keys.json'),
+      JSON.stringify({
+        default: 'release',
+        keys: [{ name: 'release', key: join(dir, 'release.key'), password_env: 'STV_LEAK_COSIGN_PASSWORD' }],
+      }),
+    );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     const env: NodeJS.ProcessEnv = {
@@ -102,7 +114,17 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
     processes = [startAppProcess('api', env), startAppProcess('worker', env)];
     await Promise.all([processes[0]!.waitForOutput(/stevedore api ready/), processes[1]!.waitForOutput(/workers ready/)]);
 
-    const key = (await request(base).post('/v1/api-keys').set(admin()).send({ tenant: 'leak-team', scopes: ['jobs:read', 'jobs:write', 'secrets:write'], repositories: [`${open.address}/leak/**`, `${locked.address}/leak/**`] }).expect(201)).body.key as string;
+    const key = (
+      await request(base)
+        .post('/v1/api-keys')
+        .set(admin())
+        .send({
+          tenant: 'leak-team',
+          scopes: ['jobs:read', 'jobs:write', 'secrets:write'],
+          repositories: [`${open.address}/leak/**`, `${locked.address}/leak/**`],
+        })
+        .expect(201)
+    ).body.key as string;
     planted['tenant API key'] = key;
     tenant = { authorization: `Bearer ${key}` };
   });
@@ -123,9 +145,24 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
     const image = `${open.address}/leak/app:1`;
     const copy = `${locked.address}/leak/app:1`;
     // Build + sign (cosign password) + copy into the locked registry (registry credential).
-    const built = await submit({ action: 'build', dockerfile_inline: checks(sha256(planted['tenant build secret']!)), secrets: ['leak_token', 'server_token'], tags: [image], sign: true, push_to: [copy], build_args: { MARKER: CANARY }, no_cache: true });
-    assert.ok(built.result.stages.every((s: { state: string }) => s.state === 'succeeded'), JSON.stringify(built.result.stages));
-    await submit({ action: 'build', dockerfile_inline: checks(sha256('not the value')), secrets: ['leak_token', 'server_token'], no_cache: true }, 'failed');
+    const built = await submit({
+      action: 'build',
+      dockerfile_inline: checks(sha256(planted['tenant build secret']!)),
+      secrets: ['leak_token', 'server_token'],
+      tags: [image],
+      sign: true,
+      push_to: [copy],
+      build_args: { MARKER: CANARY },
+      no_cache: true,
+    });
+    assert.ok(
+      built.result.stages.every((s: { state: string }) => s.state === 'succeeded'),
+      JSON.stringify(built.result.stages),
+    );
+    await submit(
+      { action: 'build', dockerfile_inline: checks(sha256('not the value')), secrets: ['leak_token', 'server_token'], no_cache: true },
+      'failed',
+    );
     await submit({ action: 'push', image, destinations: [`${locked.address}/leak/pushed:1`] }, 'succeeded', { 'x-request-id': CANARY });
     await submit({ action: 'sign', image: copy });
     const verified = await submit({ action: 'verify', image: copy });
@@ -134,7 +171,10 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
     await submit({ action: 'inspect', image: `${locked.address}/leak/missing:1` }, 'failed');
     await submit({ action: 'sign', image: `${locked.address}/leak/missing:1` }, 'failed');
     // A wrong key is logged as a failed request: the key must not be.
-    await request(base).get('/v1/jobs').set({ authorization: `Bearer ${planted['tenant API key']}x` }).expect(401);
+    await request(base)
+      .get('/v1/jobs')
+      .set({ authorization: `Bearer ${planted['tenant API key']}x` })
+      .expect(401);
   });
 
   it('leaves no planted value in any Redis key of any type', async () => {
@@ -151,11 +191,15 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
 
   it('shows no planted value in job records, results, errors, events or artifact lists', async () => {
     let seen = '';
-    for (const auth of [tenant, admin()]) seen += JSON.stringify((await request(base).get('/v1/jobs?limit=100').set(auth).expect(200)).body);
+    for (const auth of [tenant, admin()])
+      seen += JSON.stringify((await request(base).get('/v1/jobs?limit=100').set(auth).expect(200)).body);
     for (const { id, auth } of jobs) {
-      for (const path of ['', '/events?follow=false', '/artifacts']) seen += (await request(base).get(`/v1/jobs/${id}${path}`).set(auth).expect(200)).text;
+      for (const path of ['', '/events?follow=false', '/artifacts'])
+        seen += (await request(base).get(`/v1/jobs/${id}${path}`).set(auth).expect(200)).text;
     }
-    seen += (await request(base).get('/v1/secrets').set(tenant).expect(200)).text + (await request(base).get('/v1/api-keys').set(admin()).expect(200)).text;
+    seen +=
+      (await request(base).get('/v1/secrets').set(tenant).expect(200)).text +
+      (await request(base).get('/v1/api-keys').set(admin()).expect(200)).text;
     assert.ok(seen.includes(CANARY), 'control: the canary build arg is in the job record');
     assert.ok(seen.includes('secrets-arrived'), 'control: the build log is in the events');
     assert.ok(seen.includes('BUILD_FAILED') && seen.includes('IMAGE_NOT_FOUND'), 'control: the failures are there');
@@ -171,7 +215,10 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
       if (p.role === 'api') assert.ok(output.includes(CANARY), 'control: the canary request id is in the api output');
       else assert.ok(output.includes(jobs[0]!.id), 'control: the build job is in the worker output');
       const found = findPlanted(output, planted);
-      const lines = output.split('\n').filter((line) => findPlanted(line, planted).length).slice(0, 3);
+      const lines = output
+        .split('\n')
+        .filter((line) => findPlanted(line, planted).length)
+        .slice(0, 3);
       assert.deepEqual(found, [], `planted values in the ${p.role} output, e.g.:\n${lines.join('\n')}`);
     }
   });

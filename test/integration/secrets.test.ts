@@ -23,7 +23,11 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
   let server: any;
   let teamB: string;
   let reader: string;
-  const put = (name: string, body: unknown, auth = AUTH) => request(server).put(`/v1/secrets/${encodeURIComponent(name)}`).set(auth).send(body as object);
+  const put = (name: string, body: unknown, auth = AUTH) =>
+    request(server)
+      .put(`/v1/secrets/${encodeURIComponent(name)}`)
+      .set(auth)
+      .send(body as object);
   const submit = (body: object, auth = AUTH) => request(server).post('/v1/jobs').set(auth).send(body);
   const finished = async (id: string, auth = AUTH) => {
     const deadline = Date.now() + 240_000;
@@ -38,8 +42,20 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
   before(async () => {
     stack = await startStack({ buildkit: true });
     server = stack.app.getHttpServer();
-    teamB = (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant: 'team-b', scopes: ['jobs:read', 'jobs:write', 'secrets:write'] }).expect(201)).body.key;
-    reader = (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant: 'default', scopes: ['jobs:read', 'jobs:write'] }).expect(201)).body.key;
+    teamB = (
+      await request(server)
+        .post('/v1/api-keys')
+        .set(AUTH)
+        .send({ tenant: 'team-b', scopes: ['jobs:read', 'jobs:write', 'secrets:write'] })
+        .expect(201)
+    ).body.key;
+    reader = (
+      await request(server)
+        .post('/v1/api-keys')
+        .set(AUTH)
+        .send({ tenant: 'default', scopes: ['jobs:read', 'jobs:write'] })
+        .expect(201)
+    ).body.key;
   });
   after(async () => stack?.stop());
 
@@ -58,14 +74,21 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
     const one = await request(server).get('/v1/secrets/npm_token').set(AUTH).expect(200);
     assert.deepEqual(one.body, replaced.body);
     const list = await request(server).get('/v1/secrets').set(AUTH).expect(200);
-    assert.deepEqual(list.body.items.map((s: { name: string }) => s.name), ['npm_token', 'pip.conf']);
-    for (const text of [created.text, replaced.text, one.text, list.text]) assert.ok(!text.includes(first) && !text.includes(second), 'no value in any answer');
+    assert.deepEqual(
+      list.body.items.map((s: { name: string }) => s.name),
+      ['npm_token', 'pip.conf'],
+    );
+    for (const text of [created.text, replaced.text, one.text, list.text])
+      assert.ok(!text.includes(first) && !text.includes(second), 'no value in any answer');
 
     await request(server).delete('/v1/secrets/pip.conf').set(AUTH).expect(204);
     const gone = await request(server).delete('/v1/secrets/pip.conf').set(AUTH).expect(404);
     assert.equal(gone.body.error.code, 'NOT_FOUND');
     await request(server).get('/v1/secrets/pip.conf').set(AUTH).expect(404);
-    assert.deepEqual((await request(server).get('/v1/secrets').set(AUTH).expect(200)).body.items.map((s: { name: string }) => s.name), ['npm_token']);
+    assert.deepEqual(
+      (await request(server).get('/v1/secrets').set(AUTH).expect(200)).body.items.map((s: { name: string }) => s.name),
+      ['npm_token'],
+    );
   });
 
   it('refuses bad names and bodies with 400 VALIDATION_FAILED, without echoing the value, and needs secrets:write', async () => {
@@ -73,7 +96,10 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
     for (const name of ['-leading-dash', 'a:b', 'x'.repeat(65), 'spa ce']) {
       const res = await put(name, { value }).expect(400);
       assert.equal(res.body.error.code, 'VALIDATION_FAILED');
-      assert.deepEqual(res.body.error.details.fields.map((f: { path: string }) => f.path), ['name']);
+      assert.deepEqual(
+        res.body.error.details.fields.map((f: { path: string }) => f.path),
+        ['name'],
+      );
     }
     const bodies: [unknown, string][] = [
       [{}, 'value'],
@@ -87,7 +113,11 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
     for (const [body, path] of bodies) {
       const res = await put('ok-name', body).expect(400);
       assert.equal(res.body.error.code, 'VALIDATION_FAILED', JSON.stringify(body).slice(0, 80));
-      assert.deepEqual(res.body.error.details.fields.map((f: { path: string }) => f.path), [path], JSON.stringify(res.body));
+      assert.deepEqual(
+        res.body.error.details.fields.map((f: { path: string }) => f.path),
+        [path],
+        JSON.stringify(res.body),
+      );
       assert.ok(!res.text.includes(value), 'the refused value is not echoed');
     }
     await put('ok-name', { value: 'é'.repeat(32 * 1024) }).expect(201); // exactly 64 KiB
@@ -111,7 +141,8 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
       assert.match(stored.sealed!, /^v1\./);
       assert.ok(await redis.zscore('stv:secrets:default', 'at-rest'), 'indexed under its tenant');
       const everything = JSON.stringify(await dumpRedis(redis));
-      for (const form of [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('hex')]) assert.ok(!everything.includes(form), `plaintext in Redis (${form.slice(0, 12)}…)`);
+      for (const form of [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('hex')])
+        assert.ok(!everything.includes(form), `plaintext in Redis (${form.slice(0, 12)}…)`);
     } finally {
       redis.disconnect();
     }
@@ -141,15 +172,25 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
 
     const missing = await request(server).get('/v1/secrets/only-default').set(bearer(teamB)).expect(404);
     const never = await request(server).get('/v1/secrets/never-existed').set(bearer(teamB)).expect(404);
-    assert.equal(missing.body.error.message.replace('only-default', 'X'), never.body.error.message.replace('never-existed', 'X'), 'no hint that it exists');
+    assert.equal(
+      missing.body.error.message.replace('only-default', 'X'),
+      never.body.error.message.replace('never-existed', 'X'),
+      'no hint that it exists',
+    );
     await request(server).delete('/v1/secrets/only-default').set(bearer(teamB)).expect(404);
     assert.deepEqual((await request(server).get('/v1/secrets').set(bearer(teamB)).expect(200)).body.items, []);
     await request(server).get('/v1/secrets/only-default').set(AUTH).expect(200);
 
-    for (const [auth, name] of [[bearer(teamB), 'only-default'], [AUTH, 'nobody-has-this']] as const) {
+    for (const [auth, name] of [
+      [bearer(teamB), 'only-default'],
+      [AUTH, 'nobody-has-this'],
+    ] as const) {
       const refused = await submit(checkingBuild(name, 'x'), auth).expect(400);
       assert.equal(refused.body.error.code, 'VALIDATION_FAILED');
-      assert.deepEqual(refused.body.error.details.fields.map((f: { path: string }) => f.path), ['secrets.0']);
+      assert.deepEqual(
+        refused.body.error.details.fields.map((f: { path: string }) => f.path),
+        ['secrets.0'],
+      );
     }
 
     await put('shared-name', { value: theirs }, bearer(teamB)).expect(201);
@@ -163,7 +204,18 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
     const value = unique('deleted');
     await put('short-lived', { value }).expect(201);
     // Blocks both build slots so the next build stays queued while the secret goes away.
-    const blockers = await Promise.all([1, 2].map(async (n) => (await submit({ action: 'build', dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep 4 && echo blocker-${n}\n`, no_cache: true }).expect(202)).body.id));
+    const blockers = await Promise.all(
+      [1, 2].map(
+        async (n) =>
+          (
+            await submit({
+              action: 'build',
+              dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep 4 && echo blocker-${n}\n`,
+              no_cache: true,
+            }).expect(202)
+          ).body.id,
+      ),
+    );
     const queued = (await submit(checkingBuild('short-lived', value)).expect(202)).body.id;
     await request(server).delete('/v1/secrets/short-lived').set(AUTH).expect(204);
     const job = await finished(queued);
@@ -173,4 +225,3 @@ describe('tenant build secrets (PUT /v1/secrets) with real Redis and buildkitd',
     assert.match(job.error.message, /short-lived/);
   });
 });
-

@@ -51,7 +51,10 @@ describe('seeding the base image', () => {
     const warning = lines.find((l) => l.level === 'warn');
     assert.ok(warning, JSON.stringify(lines));
     assert.ok(warning.message.includes(tampered) && warning.message.includes(expected), warning.message);
-    assert.ok(lines.some((l) => /^restored library\/debian:bookworm-slim/.test(l.message)), JSON.stringify(lines));
+    assert.ok(
+      lines.some((l) => /^restored library\/debian:bookworm-slim/.test(l.message)),
+      JSON.stringify(lines),
+    );
   });
 
   it("only reports a different image in a registry the operator runs (it may be Docker Hub's own)", async () => {

@@ -22,7 +22,9 @@ async function freeListenPort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
     const free = await new Promise<boolean>((resolve) => {
-      const server = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+      const server = createServer()
+        .once('error', () => resolve(false))
+        .listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
     if (free) return port;
   }
@@ -39,9 +41,18 @@ const KEY_PASSWORD = `serve-key-${Date.now()}`;
 /** A cosign key pair and keys.json for serve, and a Trivy cache with the test DB: so a build can scan and sign. */
 async function extras(): Promise<Record<string, string>> {
   const dir = mkdtempSync(join(tmpdir(), 'stv-serve-keys-'));
-  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, 'release')], { env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: KEY_PASSWORD } });
-  writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [{ name: 'release', key: join(dir, 'release.key'), password_env: 'STV_SERVE_KEY_PASSWORD' }] }));
-  return { STEVEDORE_SIGNING_KEYS_FILE: join(dir, 'keys.json'), STV_SERVE_KEY_PASSWORD: KEY_PASSWORD, STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache() };
+  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, 'release')], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: KEY_PASSWORD },
+  });
+  writeFileSync(
+    join(dir, 'keys.json'),
+    JSON.stringify({ keys: [{ name: 'release', key: join(dir, 'release.key'), password_env: 'STV_SERVE_KEY_PASSWORD' }] }),
+  );
+  return {
+    STEVEDORE_SIGNING_KEYS_FILE: join(dir, 'keys.json'),
+    STV_SERVE_KEY_PASSWORD: KEY_PASSWORD,
+    STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache(),
+  };
 }
 const EXTRAS = await extras();
 
@@ -49,7 +60,17 @@ const EXTRAS = await extras();
 const printed: Buffer[] = [];
 
 function serve(stateDir: string): ChildProcess {
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, STEVEDORE_STATE_DIR: stateDir, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_HTTP_PORT: String(HTTP_PORT), STEVEDORE_GRPC_PORT: String(GRPC_PORT), STEVEDORE_REGISTRY_LISTEN: REGISTRY, STEVEDORE_LOG_LEVEL: 'info', ...EXTRAS };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    STEVEDORE_STATE_DIR: stateDir,
+    STEVEDORE_CACHE_DIR: CACHE_DIR,
+    STEVEDORE_HTTP_PORT: String(HTTP_PORT),
+    STEVEDORE_GRPC_PORT: String(GRPC_PORT),
+    STEVEDORE_REGISTRY_LISTEN: REGISTRY,
+    STEVEDORE_LOG_LEVEL: 'info',
+    ...EXTRAS,
+  };
   const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d: Buffer) => printed.push(d));
   child.stderr.on('data', (d: Buffer) => {
@@ -70,7 +91,9 @@ const redisOf = (stateDir: string) => {
 async function waitJob(token: string, id: string, timeoutMs = 300_000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const job = (await (await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).json()) as any;
+    const job = (await (
+      await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as any;
     if (['succeeded', 'failed', 'cancelled', 'timed_out'].includes(job.state)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state}`);
     await new Promise((r) => setTimeout(r, 300));
@@ -81,14 +104,20 @@ async function waitReady(child: ChildProcess, timeoutMs = 120_000): Promise<void
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-    const status = await fetch(`http://127.0.0.1:${HTTP_PORT}/readyz`).then((r) => r.status, () => 0);
+    const status = await fetch(`http://127.0.0.1:${HTTP_PORT}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) return;
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error('serve not ready in time');
 }
 
-const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) =>
+    child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code)),
+  );
 
 function pidsOf(stateDir: string): number[] {
   // Daemons of this state dir only: their command lines name it.
@@ -130,9 +159,19 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     assert.equal(endpoints.registry_auth_file, join(stateDir, 'docker', 'config.json'));
     assert.equal(endpoints.buildkit_host, `unix://${join(stateDir, 'buildkit', 'buildkitd.sock')}`);
     assert.deepEqual(endpoints.embedded, { redis: true, buildkit: true, registry: true });
-    assert.ok(await new RegistryClient(REGISTRY, { credentials: registryCredentials(stateDir) }).manifestDigest('library/debian', 'bookworm-slim'), 'base image seeded');
+    assert.ok(
+      await new RegistryClient(REGISTRY, { credentials: registryCredentials(stateDir) }).manifestDigest('library/debian', 'bookworm-slim'),
+      'base image seeded',
+    );
     const tokenFile = join(stateDir, 'admin-token');
-    for (const file of [tokenFile, join(stateDir, 'redis-password'), join(stateDir, 'registry-password'), join(stateDir, 'docker', 'config.json'), join(stateDir, 'redis', 'redis.conf'), join(stateDir, 'registry', 'htpasswd')]) {
+    for (const file of [
+      tokenFile,
+      join(stateDir, 'redis-password'),
+      join(stateDir, 'registry-password'),
+      join(stateDir, 'docker', 'config.json'),
+      join(stateDir, 'redis', 'redis.conf'),
+      join(stateDir, 'registry', 'htpasswd'),
+    ]) {
       assert.equal(statSync(file).mode & 0o777, 0o600, `${file} is private`);
     }
     const token = readFileSync(tokenFile, 'utf8').trim();
@@ -169,7 +208,8 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     for (const secret of [password, registryPassword, Buffer.from(`stevedore:${registryPassword}`).toString('base64')]) {
       assert.ok(!out.includes(secret), 'serve printed a password');
       assert.ok(!readFileSync(join(stateDir, 'serve.json'), 'utf8').includes(secret), 'serve.json holds a password');
-      for (const log of ['redis.log', 'registry.log', 'buildkitd.log']) assert.ok(!readFileSync(join(stateDir, 'run', log), 'utf8').includes(secret), `${log} holds a password`);
+      for (const log of ['redis.log', 'registry.log', 'buildkitd.log'])
+        assert.ok(!readFileSync(join(stateDir, 'run', log), 'utf8').includes(secret), `${log} holds a password`);
     }
   });
 
@@ -178,7 +218,11 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     const upload = await fetch(`${base}/v2/anonymous/app/blobs/uploads/`, { method: 'POST' });
     assert.equal(upload.status, 401, 'anonymous blob upload');
     assert.match(upload.headers.get('www-authenticate') ?? '', /^Basic realm="stevedore"/);
-    const put = await fetch(`${base}/v2/anonymous/app/manifests/1`, { method: 'PUT', headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: '{}' });
+    const put = await fetch(`${base}/v2/anonymous/app/manifests/1`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: '{}',
+    });
     assert.equal(put.status, 401, 'anonymous manifest put');
     assert.equal((await fetch(`${base}/v2/_catalog`)).status, 401, 'anonymous catalog');
     assert.equal((await fetch(`${base}/v2/library/debian/manifests/bookworm-slim`)).status, 401, 'anonymous pull');
@@ -191,35 +235,63 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     await assert.rejects(new RegistryClient(REGISTRY).manifestDigest('library/debian', 'bookworm-slim'), /needs credentials/);
   });
 
-  it('builds FROM debian through its authenticated mirror, scans, signs, pushes and inspects with the generated credentials', { timeout: 600_000 }, async () => {
-    const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
-    const submit = async (body: object) => {
-      const res = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      const json = (await res.json()) as { id: string };
-      assert.equal(res.status, 202, JSON.stringify(json));
-      return waitJob(token, json.id);
-    };
-    // FROM debian:bookworm-slim is pulled through buildkitd's docker.io mirror (the
-    // embedded registry, with the credentials buildctl hands over in its session);
-    // the image is pushed there, scanned by Trivy and signed and attested by cosign
-    // (both with DOCKER_CONFIG), and copied with the Node registry client.
-    const tag = `${REGISTRY}/serve/app:1`;
-    const release = `${REGISTRY}/release/app:1`;
-    const build = await submit({ action: 'build', dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo serve > /built-by\n', tags: [tag], scan: { policy: { ignore_unfixed: true } }, sign: true, push_to: [release] });
-    assert.equal(build.state, 'succeeded', JSON.stringify(build.error));
-    assert.deepEqual(build.result.stages.map((s: any) => [s.name, s.state]), [['build', 'succeeded'], ['scan', 'succeeded'], ['gate', 'succeeded'], ['sign', 'succeeded'], ['attest', 'succeeded'], ['push', 'succeeded']]);
-    assert.ok(build.result.vulnerabilities.some((v: any) => v.id === 'CVE-2011-3374'), 'Trivy read the image');
-    assert.deepEqual(build.result.pushed, [{ reference: release, digest: build.result.build.digest }]);
-    const client = new RegistryClient(REGISTRY, { credentials: registryCredentials(stateDir) });
-    assert.equal(await client.manifestDigest('release/app', '1'), build.result.build.digest);
+  it(
+    'builds FROM debian through its authenticated mirror, scans, signs, pushes and inspects with the generated credentials',
+    { timeout: 600_000 },
+    async () => {
+      const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+      const submit = async (body: object) => {
+        const res = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        const json = (await res.json()) as { id: string };
+        assert.equal(res.status, 202, JSON.stringify(json));
+        return waitJob(token, json.id);
+      };
+      // FROM debian:bookworm-slim is pulled through buildkitd's docker.io mirror (the
+      // embedded registry, with the credentials buildctl hands over in its session);
+      // the image is pushed there, scanned by Trivy and signed and attested by cosign
+      // (both with DOCKER_CONFIG), and copied with the Node registry client.
+      const tag = `${REGISTRY}/serve/app:1`;
+      const release = `${REGISTRY}/release/app:1`;
+      const build = await submit({
+        action: 'build',
+        dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo serve > /built-by\n',
+        tags: [tag],
+        scan: { policy: { ignore_unfixed: true } },
+        sign: true,
+        push_to: [release],
+      });
+      assert.equal(build.state, 'succeeded', JSON.stringify(build.error));
+      assert.deepEqual(
+        build.result.stages.map((s: any) => [s.name, s.state]),
+        [
+          ['build', 'succeeded'],
+          ['scan', 'succeeded'],
+          ['gate', 'succeeded'],
+          ['sign', 'succeeded'],
+          ['attest', 'succeeded'],
+          ['push', 'succeeded'],
+        ],
+      );
+      assert.ok(
+        build.result.vulnerabilities.some((v: any) => v.id === 'CVE-2011-3374'),
+        'Trivy read the image',
+      );
+      assert.deepEqual(build.result.pushed, [{ reference: release, digest: build.result.build.digest }]);
+      const client = new RegistryClient(REGISTRY, { credentials: registryCredentials(stateDir) });
+      assert.equal(await client.manifestDigest('release/app', '1'), build.result.build.digest);
 
-    const verify = await submit({ action: 'verify', image: release });
-    assert.equal(verify.result.verification.verified, true, JSON.stringify(verify.result.verification));
-    // A Docker Hub reference goes to the mirror, with the mirror's credentials.
-    const inspect = await submit({ action: 'inspect', image: 'debian:bookworm-slim', platform: 'linux/amd64' });
-    assert.equal(inspect.state, 'succeeded', JSON.stringify(inspect.error));
-    assert.equal(inspect.result.image_info.os, 'linux');
-  });
+      const verify = await submit({ action: 'verify', image: release });
+      assert.equal(verify.result.verification.verified, true, JSON.stringify(verify.result.verification));
+      // A Docker Hub reference goes to the mirror, with the mirror's credentials.
+      const inspect = await submit({ action: 'inspect', image: 'debian:bookworm-slim', platform: 'linux/amd64' });
+      assert.equal(inspect.state, 'succeeded', JSON.stringify(inspect.error));
+      assert.equal(inspect.result.image_info.os, 'linux');
+    },
+  );
 
   it('loses no Redis data when killed outright and started again (with the same password)', async () => {
     const password = secretOf(stateDir, 'redis-password');

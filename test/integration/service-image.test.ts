@@ -21,7 +21,11 @@ interface ServiceBaseImages {
 
 /** The context files the repository's .dockerignore lets through, walked with the analyzer's own matcher. */
 function contextFiles(dockerignore: string): string[] {
-  const negations = dockerignore.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/^\/+|\/+$/g, ''));
+  const negations = dockerignore
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('!'))
+    .map((l) => l.slice(1).replace(/^\/+|\/+$/g, ''));
   const out: string[] = [];
   const walk = (rel: string) => {
     for (const entry of readdirSync(join(PROJECT_DIR, rel), { withFileTypes: true })) {
@@ -49,7 +53,8 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
   const pulled: string[] = [];
   const containers: string[] = [];
   const images: Record<'api' | 'worker', string> = { api: '', worker: '' };
-  const job = async (body: object, timeoutMs = 600_000) => waitForJob(server, (await request(server).post('/v1/jobs').set(AUTH).send(body).expect(202)).body.id, undefined, timeoutMs);
+  const job = async (body: object, timeoutMs = 600_000) =>
+    waitForJob(server, (await request(server).post('/v1/jobs').set(AUTH).send(body).expect(202)).body.id, undefined, timeoutMs);
 
   before(async () => {
     const t0 = Date.now();
@@ -79,12 +84,31 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
     assert.ok(files.includes('src/cli/main.ts') && files.includes('package-lock.json'), files.slice(0, 20).join(' '));
     assert.ok(!files.some((f) => /(^|\/)(node_modules|\.git|dist|test)\//.test(f)), 'nothing .dockerignore excludes');
     // The image gets src/ only as tsc output: a non-TypeScript file there would be missing.
-    assert.deepEqual(files.filter((f) => f.startsWith('src/') && !f.endsWith('.ts')), [], 'files under src/ the Dockerfile does not copy');
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('src/') && !f.endsWith('.ts')),
+      [],
+      'files under src/ the Dockerfile does not copy',
+    );
     const dir = mkdtempSync(join(tmpdir(), 'stv-svc-ctx-'));
     writeFileSync(join(dir, 'files'), [...files, 'Dockerfile', '.dockerignore'].join('\n') + '\n');
     const tar = join(dir, 'context.tar');
     const cacheName = basename(base.npm_cache.dir);
-    await runProcess('tar', ['-cf', tar, '-C', PROJECT_DIR, '-T', join(dir, 'files'), '-C', dirname(base.npm_cache.dir), `--transform=s,^${cacheName},.npm-cache,`, cacheName], { timeoutMs: 120_000 });
+    await runProcess(
+      'tar',
+      [
+        '-cf',
+        tar,
+        '-C',
+        PROJECT_DIR,
+        '-T',
+        join(dir, 'files'),
+        '-C',
+        dirname(base.npm_cache.dir),
+        `--transform=s,^${cacheName},.npm-cache,`,
+        cacheName,
+      ],
+      { timeoutMs: 120_000 },
+    );
     const upload = await request(server).post('/v1/contexts').set(AUTH).set('content-type', 'application/x-tar').send(readFileSync(tar));
     rmSync(dir, { recursive: true, force: true });
     assert.ok([200, 201].includes(upload.status), JSON.stringify(upload.body)); // 200: the same context is stored already
@@ -110,9 +134,18 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
   });
 
   it('builds the api and worker targets through the build action, from the local base images', async () => {
-    const built = await Promise.all((['api', 'worker'] as const).map((target) =>
-      job({ action: 'build', context: { upload: uploadDigest }, target, build_args: buildArgs, tags: [`${stack.registry.address}/stevedore/${target}:${version}`], cache: false }),
-    ));
+    const built = await Promise.all(
+      (['api', 'worker'] as const).map((target) =>
+        job({
+          action: 'build',
+          context: { upload: uploadDigest },
+          target,
+          build_args: buildArgs,
+          tags: [`${stack.registry.address}/stevedore/${target}:${version}`],
+          cache: false,
+        }),
+      ),
+    );
     for (const [i, target] of (['api', 'worker'] as const).entries()) {
       const b = built[i];
       assert.equal(b.state, 'succeeded', JSON.stringify(b.error));
@@ -120,15 +153,33 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
       docker('pull', '-q', images[target]);
       pulled.push(images[target]);
     }
-    const sizes = Object.fromEntries((['api', 'worker'] as const).map((t, i) => [t, `${(Number(docker('image', 'inspect', '--format', '{{.Size}}', images[t])) / 1e6).toFixed(1)} MB (${(built[i].result.image_info.size_bytes / 1e6).toFixed(1)} MB compressed)`]));
-    console.log(`service image sizes (docker image inspect): ${JSON.stringify(sizes)}; build ${built.map((b) => `${b.request.target} ${b.result.build.duration_ms} ms`).join(', ')}`);
+    const sizes = Object.fromEntries(
+      (['api', 'worker'] as const).map((t, i) => [
+        t,
+        `${(Number(docker('image', 'inspect', '--format', '{{.Size}}', images[t])) / 1e6).toFixed(1)} MB (${(built[i].result.image_info.size_bytes / 1e6).toFixed(1)} MB compressed)`,
+      ]),
+    );
+    console.log(
+      `service image sizes (docker image inspect): ${JSON.stringify(sizes)}; build ${built.map((b) => `${b.request.target} ${b.result.build.duration_ms} ms`).join(', ')}`,
+    );
   });
 
   it('runs `stevedore --version` as a non-root user in both, with OCI labels and a HEALTHCHECK', () => {
     for (const target of ['api', 'worker'] as const) {
       assert.ok(images[target], 'built');
       assert.equal(docker('run', '--rm', images[target], '--version'), version);
-      assert.equal(docker('run', '--rm', '--entrypoint', 'node', images[target], '-e', 'console.log(process.getuid(), require("os").userInfo().username)'), '10001 stevedore');
+      assert.equal(
+        docker(
+          'run',
+          '--rm',
+          '--entrypoint',
+          'node',
+          images[target],
+          '-e',
+          'console.log(process.getuid(), require("os").userInfo().username)',
+        ),
+        '10001 stevedore',
+      );
       const config = JSON.parse(docker('image', 'inspect', '--format', '{{json .Config}}', images[target]));
       assert.equal(config.User, '10001:10001');
       assert.deepEqual(config.Entrypoint, ['node', '/app/bin/stevedore.js']);
@@ -146,7 +197,11 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
   });
 
   it('has buildctl, trivy and cosign in the worker and none of them in the api', () => {
-    const tools: [string, string[], RegExp][] = [['buildctl', ['--version'], /v0\.32\.2/], ['trivy', ['--version'], /Version: 0\.74\.0/], ['cosign', ['version'], /v3\.1\.2/]];
+    const tools: [string, string[], RegExp][] = [
+      ['buildctl', ['--version'], /v0\.32\.2/],
+      ['trivy', ['--version'], /Version: 0\.74\.0/],
+      ['cosign', ['version'], /v3\.1\.2/],
+    ];
     for (const [tool, args, expected] of tools) {
       const inWorker = spawnSync('docker', ['run', '--rm', '--entrypoint', tool, images.worker, ...args], { encoding: 'utf8' });
       assert.equal(inWorker.status, 0, `${tool} in the worker: ${inWorker.stderr}`);
@@ -159,17 +214,39 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
 
   it('both become healthy under their own HEALTHCHECK against Redis', async () => {
     // Another Redis database than the stack's: these containers must not take its jobs.
-    const env = ['-e', `REDIS_URL=${stack.redisUrl.replace(/\/0$/, '/1')}`, '-e', 'STEVEDORE_TOKEN=test-admin-token-0123456789', '-e', `STEVEDORE_SECRETS_KEY=${Buffer.alloc(32, 7).toString('base64')}`];
+    const env = [
+      '-e',
+      `REDIS_URL=${stack.redisUrl.replace(/\/0$/, '/1')}`,
+      '-e',
+      'STEVEDORE_TOKEN=test-admin-token-0123456789',
+      '-e',
+      `STEVEDORE_SECRETS_KEY=${Buffer.alloc(32, 7).toString('base64')}`,
+    ];
     const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
     const run = (target: 'api' | 'worker', extra: string[]) => {
-      const id = docker('run', '-d', '--network', 'host', '--health-interval', '1s', '--health-start-period', '0s', ...env, ...extra, images[target]);
+      const id = docker(
+        'run',
+        '-d',
+        '--network',
+        'host',
+        '--health-interval',
+        '1s',
+        '--health-start-period',
+        '0s',
+        ...env,
+        ...extra,
+        images[target],
+      );
       containers.push(id);
       return id;
     };
     const api = run('api', ['-e', `STEVEDORE_HTTP_PORT=${http}`, '-e', `STEVEDORE_GRPC_PORT=${grpc}`]);
     // No buildkitd is needed for the worker to start; its metrics server answers /healthz.
     const worker = run('worker', ['-e', 'BUILDKIT_HOST=tcp://127.0.0.1:1', '-e', `STEVEDORE_METRICS_PORT=${metrics}`]);
-    for (const [name, id] of [['api', api], ['worker', worker]] as const) {
+    for (const [name, id] of [
+      ['api', api],
+      ['worker', worker],
+    ] as const) {
       const deadline = Date.now() + 60_000;
       let status = '';
       while (Date.now() < deadline) {
@@ -184,7 +261,11 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
 
   it('scans with 0 critical, while the node base image it builds from has the critical zlib CVE', async () => {
     const node = base.images.node!;
-    const targets = { api: images.api, worker: images.worker, [`base ${node.repository}:${node.tag}`]: `${stack.registry.address}/${node.repository}:${node.tag}` };
+    const targets = {
+      api: images.api,
+      worker: images.worker,
+      [`base ${node.repository}:${node.tag}`]: `${stack.registry.address}/${node.repository}:${node.tag}`,
+    };
     const results: Record<string, any> = {};
     const jobIds: Record<string, string> = {};
     for (const [name, image] of Object.entries(targets)) {
@@ -200,11 +281,23 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
       assert.ok(!r.vulnerabilities.some((v: any) => v.package === 'zlib1g'), 'zlib1g is not in the image');
     }
     // The scan sees the Debian packages the image ships (their dpkg records are kept) ...
-    const sbom = await request(server).get(`/v1/jobs/${jobIds.api}/artifacts/sbom.cdx.json`).set(AUTH).buffer(true).parse((res, cb) => { let d = ''; res.on('data', (c: Buffer) => (d += c.toString())); res.on('end', () => cb(null, d)); });
+    const sbom = await request(server)
+      .get(`/v1/jobs/${jobIds.api}/artifacts/sbom.cdx.json`)
+      .set(AUTH)
+      .buffer(true)
+      .parse((res, cb) => {
+        let d = '';
+        res.on('data', (c: Buffer) => (d += c.toString()));
+        res.on('end', () => cb(null, d));
+      });
     const components = (JSON.parse(sbom.body).components as { name: string; type: string }[]).map((c) => c.name);
     for (const pkg of ['libc6', 'libstdc++6', 'libgcc-s1', 'bullmq']) assert.ok(components.includes(pkg), `${pkg} in the SBOM`);
     assert.ok(!components.includes('zlib1g') && !components.includes('dpkg') && !components.includes('bash'), components.join(' '));
     // ... and the same DB does flag the node base image, so 0 is a real result.
-    assert.ok(results[`base ${node.repository}:${node.tag}`].vulnerabilities.some((v: any) => v.id === 'CVE-2023-45853' && v.severity === 'CRITICAL'));
+    assert.ok(
+      results[`base ${node.repository}:${node.tag}`].vulnerabilities.some(
+        (v: any) => v.id === 'CVE-2023-45853' && v.severity === 'CRITICAL',
+      ),
+    );
   });
 });

@@ -7,7 +7,17 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { QUEUE_PREFIX, queueName } from '../../src/jobs/queues.js';
 import { startStack, type Stack } from '../support/stack.js';
-import { api, eventsOf, groupMembers, jobOf, roleEnv, startWorker, waitTerminal, waitUntil, type GroupProcess } from '../support/fault-helpers.js';
+import {
+  api,
+  eventsOf,
+  groupMembers,
+  jobOf,
+  roleEnv,
+  startWorker,
+  waitTerminal,
+  waitUntil,
+  type GroupProcess,
+} from '../support/fault-helpers.js';
 
 /**
  * SIGTERM of a worker: it takes no new job, lets running ones finish within
@@ -21,14 +31,21 @@ const EXIT_BOUND_MS = 15_000;
 /** The CLI's last resort after the grace time when shutdown cannot finish (src/cli/main.ts). */
 const HARD_STOP_MARGIN_MS = 15_000;
 
-const build = (seconds: number, tag: string) => ({ action: 'build', dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep ${seconds} && echo done-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}\n`, provenance: false });
+const build = (seconds: number, tag: string) => ({
+  action: 'build',
+  dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep ${seconds} && echo done-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}\n`,
+  provenance: false,
+});
 
 function stepStartedInLatestRun(events: any[]): boolean {
   let last = -1;
   events.forEach((e, i) => {
     if (e.type === 'state' && e.data.state === 'running') last = i;
   });
-  return last >= 0 && events.slice(last + 1).some((e) => e.type === 'step' && e.data.step?.state === 'started' && /sleep/.test(e.data.step?.name ?? ''));
+  return (
+    last >= 0 &&
+    events.slice(last + 1).some((e) => e.type === 'step' && e.data.step?.state === 'started' && /sleep/.test(e.data.step?.name ?? ''))
+  );
 }
 
 describe('SIGTERM of a worker', () => {
@@ -50,14 +67,26 @@ describe('SIGTERM of a worker', () => {
     assert.equal(res.status, 202, JSON.stringify(res.body));
     return res.body.id as string;
   };
-  const waitStep = (id: string) => waitUntil(`job ${id} running its RUN step`, async () => (stepStartedInLatestRun(await eventsOf(base, id)) ? true : undefined), 60_000, async () => (await jobOf(base, id)).state);
+  const waitStep = (id: string) =>
+    waitUntil(
+      `job ${id} running its RUN step`,
+      async () => (stepStartedInLatestRun(await eventsOf(base, id)) ? true : undefined),
+      60_000,
+      async () => (await jobOf(base, id)).state,
+    );
   /** SIGTERM; resolves with the exit code and how long the exit took. */
   const terminate = async (w: GroupProcess) => {
     const t0 = Date.now();
     w.child.kill('SIGTERM');
     const exit = await Promise.race([w.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000))]);
     const ms = Date.now() - t0;
-    const leftovers = groupMembers(w.pid).map((pid) => { try { return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 200)}`; } catch { return String(pid); } });
+    const leftovers = groupMembers(w.pid).map((pid) => {
+      try {
+        return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 200)}`;
+      } catch {
+        return String(pid);
+      }
+    });
     if (process.env.STEVEDORE_TEST_DEBUG) console.log(`--- ${w.name} output:\n${w.output().slice(-8000)}`);
     await w.kill().catch(() => undefined); // whatever the assertion below says, nothing stays
     children.delete(w);
@@ -69,14 +98,15 @@ describe('SIGTERM of a worker', () => {
   before(async () => {
     stack = await startStack({ buildkit: true, roles: { api: true, worker: false } });
     base = stack.base;
-    envFor = (graceSeconds, extra = {}) => roleEnv({
-      REDIS_URL: stack.redisUrl,
-      BUILDKIT_HOST: stack.buildkitd!.address,
-      STEVEDORE_REGISTRY_MIRROR: stack.registry.address,
-      STEVEDORE_STATE_DIR: stateDir,
-      STEVEDORE_SHUTDOWN_GRACE_SECONDS: String(graceSeconds),
-      ...extra,
-    });
+    envFor = (graceSeconds, extra = {}) =>
+      roleEnv({
+        REDIS_URL: stack.redisUrl,
+        BUILDKIT_HOST: stack.buildkitd!.address,
+        STEVEDORE_REGISTRY_MIRROR: stack.registry.address,
+        STEVEDORE_STATE_DIR: stateDir,
+        STEVEDORE_SHUTDOWN_GRACE_SECONDS: String(graceSeconds),
+        ...extra,
+      });
   });
 
   after(async () => {

@@ -17,7 +17,9 @@ process.env.STV_TEST_COSIGN_PASSWORD = PASSWORD;
 
 /** A real cosign key pair, made with the real cosign. */
 async function keyPair(dir: string, name: string): Promise<{ key: string; pub: string }> {
-  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, name)], { env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: PASSWORD } });
+  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, name)], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: PASSWORD },
+  });
   return { key: join(dir, `${name}.key`), pub: join(dir, `${name}.pub`) };
 }
 
@@ -35,7 +37,10 @@ describe('sign, verify and push with the real cosign and real registries', () =>
     stranger = await keyPair(keysDir, 'stranger');
     // Signing keys are server configuration: a keys file, password from the environment.
     const keysFile = join(keysDir, 'keys.json');
-    writeFileSync(keysFile, JSON.stringify({ default: 'release', keys: [{ name: 'release', key: release.key, password_env: 'STV_TEST_COSIGN_PASSWORD' }] }));
+    writeFileSync(
+      keysFile,
+      JSON.stringify({ default: 'release', keys: [{ name: 'release', key: release.key, password_env: 'STV_TEST_COSIGN_PASSWORD' }] }),
+    );
     other = await startSeededRegistry();
     // A second loopback registry (and a closed port) must be configured to be named (issue 14).
     stack = await startStack({ overrides: { signing: { offline: true, keysFile }, registryAllowedHosts: [other.address, '127.0.0.1:1'] } });
@@ -63,7 +68,14 @@ describe('sign, verify and push with the real cosign and real registries', () =>
     assert.match(keys[0].public_key, /BEGIN PUBLIC KEY/);
     const pub = join(keysDir, 'published.pub');
     writeFileSync(pub, keys[0].public_key);
-    await runProcess(TOOLS.cosign, ['verify', '--key', pub, '--insecure-ignore-tlog=true', '--allow-http-registry=true', `${stack.registry.address}/library/debian@${digest}`]);
+    await runProcess(TOOLS.cosign, [
+      'verify',
+      '--key',
+      pub,
+      '--insecure-ignore-tlog=true',
+      '--allow-http-registry=true',
+      `${stack.registry.address}/library/debian@${digest}`,
+    ]);
   });
 
   it('verifies false, with the reason, for an unsigned image and for one signed by another key', async () => {
@@ -75,7 +87,20 @@ describe('sign, verify and push with the real cosign and real registries', () =>
 
     await new RegistryClient(stack.registry.address).pushLayout('/var/cache/stevedore/base/debian-bookworm-minbase', 'team/foreign', '1');
     const digest = await new RegistryClient(stack.registry.address).manifestDigest('team/foreign', '1');
-    await runProcess(TOOLS.cosign, ['sign', '--key', stranger.key, '--yes', '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry=true', `${stack.registry.address}/team/foreign@${digest}`], { env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: PASSWORD } });
+    await runProcess(
+      TOOLS.cosign,
+      [
+        'sign',
+        '--key',
+        stranger.key,
+        '--yes',
+        '--tlog-upload=false',
+        '--use-signing-config=false',
+        '--allow-http-registry=true',
+        `${stack.registry.address}/team/foreign@${digest}`,
+      ],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: PASSWORD } },
+    );
     const foreign = await job({ action: 'verify', image: `${stack.registry.address}/team/foreign:1` });
     assert.equal(foreign.result.verification.verified, false);
     assert.match(foreign.result.verification.reason, /signature|match/i);
@@ -84,9 +109,16 @@ describe('sign, verify and push with the real cosign and real registries', () =>
   it('copies to another repository and registry keeping the digest, and the signature verifies there', async () => {
     const source = `${stack.registry.address}/library/debian:bookworm-slim`;
     const digest = await new RegistryClient(stack.registry.address).manifestDigest('library/debian', 'bookworm-slim');
-    const copied = await job({ action: 'push', image: source, destinations: [`${stack.registry.address}/team/copy:v1`, `${other.address}/mirror/debian:v1`] });
+    const copied = await job({
+      action: 'push',
+      image: source,
+      destinations: [`${stack.registry.address}/team/copy:v1`, `${other.address}/mirror/debian:v1`],
+    });
     assert.equal(copied.state, 'succeeded', JSON.stringify(copied.error));
-    assert.deepEqual(copied.result.pushed.map((p: any) => p.digest), [digest, digest]);
+    assert.deepEqual(
+      copied.result.pushed.map((p: any) => p.digest),
+      [digest, digest],
+    );
     assert.equal(await new RegistryClient(other.address).manifestDigest('mirror/debian', 'v1'), digest);
     const there = await job({ action: 'verify', image: `${other.address}/mirror/debian:v1` });
     assert.equal(there.result.verification.verified, true, JSON.stringify(there.result.verification));
@@ -95,7 +127,11 @@ describe('sign, verify and push with the real cosign and real registries', () =>
     assert.equal(seed.state, 'succeeded', JSON.stringify(seed.error));
     assert.deepEqual(seed.result.pushed, [{ reference: `${other.address}/library/debian:bookworm-slim`, digest }]);
 
-    const partly = await job({ action: 'push', image: source, destinations: [`${other.address}/ok/debian:1`, '127.0.0.1:1/nowhere/debian:1'] });
+    const partly = await job({
+      action: 'push',
+      image: source,
+      destinations: [`${other.address}/ok/debian:1`, '127.0.0.1:1/nowhere/debian:1'],
+    });
     assert.equal(partly.state, 'failed');
     assert.equal(partly.error.code, 'PUSH_FAILED');
     assert.equal(partly.error.details.pushed.length, 1);
@@ -114,7 +150,18 @@ describe('sign, verify and push with the real cosign and real registries', () =>
     try {
       for (const key of await redis.keys('*')) {
         const type = await redis.type(key);
-        const value = type === 'string' ? await redis.get(key) : type === 'hash' ? await redis.hgetall(key) : type === 'stream' ? await redis.xrange(key, '-', '+') : type === 'zset' ? await redis.zrange(key, '0', '-1') : type === 'list' ? await redis.lrange(key, '0', '-1') : '';
+        const value =
+          type === 'string'
+            ? await redis.get(key)
+            : type === 'hash'
+              ? await redis.hgetall(key)
+              : type === 'stream'
+                ? await redis.xrange(key, '-', '+')
+                : type === 'zset'
+                  ? await redis.zrange(key, '0', '-1')
+                  : type === 'list'
+                    ? await redis.lrange(key, '0', '-1')
+                    : '';
         assert.ok(!JSON.stringify(value).includes(PASSWORD), `password in Redis key ${key}`);
       }
     } finally {

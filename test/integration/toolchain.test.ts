@@ -35,15 +35,31 @@ describe('buildctl through the docker.io mirror', () => {
     const marker = `built-by-stevedore-${Date.now()}`;
     writeFileSync(join(context, 'Dockerfile'), `FROM debian:bookworm-slim\nRUN echo ${marker} > /marker && cat /etc/debian_version\n`);
     const ref = `${registry.address}/smoke/app:1`;
-    await runProcess(TOOLS.buildctl, [
-      '--addr', buildkitd.address, 'build', '--frontend', 'dockerfile.v0',
-      '--local', `context=${context}`, '--local', `dockerfile=${context}`,
-      '--output', `type=image,name=${ref},push=true`,
-    ], { timeoutMs: 300_000 });
+    await runProcess(
+      TOOLS.buildctl,
+      [
+        '--addr',
+        buildkitd.address,
+        'build',
+        '--frontend',
+        'dockerfile.v0',
+        '--local',
+        `context=${context}`,
+        '--local',
+        `dockerfile=${context}`,
+        '--output',
+        `type=image,name=${ref},push=true`,
+      ],
+      { timeoutMs: 300_000 },
+    );
 
     // The pushed image's top layer holds the file the RUN step wrote.
     const base = `http://${registry.address}/v2/smoke/app`;
-    const manifest = (await (await fetch(`${base}/manifests/1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } })).json()) as { layers: { digest: string }[] };
+    const manifest = (await (
+      await fetch(`${base}/manifests/1`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+      })
+    ).json()) as { layers: { digest: string }[] };
     assert.equal(manifest.layers.length, 2, 'base layer + RUN layer');
     const top = Buffer.from(await (await fetch(`${base}/blobs/${manifest.layers[1]!.digest}`)).arrayBuffer());
     const tar = gunzipSync(top).toString('latin1');

@@ -17,10 +17,12 @@ const TOKEN = `trivy-token-${Date.now()}`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const srv = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
+    const srv = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(port));
+      });
   });
 }
 
@@ -34,7 +36,15 @@ describe('Trivy client/server mode against a real trivy server', () => {
   let serverUrl: string;
   let pinned: string;
   const client = (overrides: Partial<TrivySettings> = {}) =>
-    new TrivyClient(new ChildProcessRunner(), { trivy: TOOLS.trivy, cacheDir: mkdtempSync(join(tmpdir(), 'stv-trivy-client-')), dbUpdate: false, serverUrl, serverToken: TOKEN, insecureRegistries: [], ...overrides });
+    new TrivyClient(new ChildProcessRunner(), {
+      trivy: TOOLS.trivy,
+      cacheDir: mkdtempSync(join(tmpdir(), 'stv-trivy-client-')),
+      dbUpdate: false,
+      serverUrl,
+      serverToken: TOKEN,
+      insecureRegistries: [],
+      ...overrides,
+    });
 
   before(async () => {
     registry = await startSeededRegistry();
@@ -43,12 +53,21 @@ describe('Trivy client/server mode against a real trivy server', () => {
     const dbDir = await makeTrivyCache();
     const port = await freePort();
     serverUrl = `http://127.0.0.1:${port}`;
-    server = new Daemon('trivy-server', TOOLS.trivy, ['server', '--listen', `127.0.0.1:${port}`, '--cache-dir', dbDir, '--token', TOKEN, '--skip-db-update'], mkdtempSync(join(tmpdir(), 'stv-trivy-server-')));
+    server = new Daemon(
+      'trivy-server',
+      TOOLS.trivy,
+      ['server', '--listen', `127.0.0.1:${port}`, '--cache-dir', dbDir, '--token', TOKEN, '--skip-db-update'],
+      mkdtempSync(join(tmpdir(), 'stv-trivy-server-')),
+    );
     server.start();
-    await waitReady(server, async () => {
-      const res = await fetch(`${serverUrl}/healthz`);
-      if (!res.ok) throw new Error(`healthz ${res.status}`);
-    }, 30_000);
+    await waitReady(
+      server,
+      async () => {
+        const res = await fetch(`${serverUrl}/healthz`);
+        if (!res.ok) throw new Error(`healthz ${res.status}`);
+      },
+      30_000,
+    );
   });
   after(async () => {
     await server?.stop();
@@ -61,7 +80,10 @@ describe('Trivy client/server mode against a real trivy server', () => {
     const report = join(cacheDir, 'report.json');
     await trivy.scanImage(pinned, report, { scanners: ['vuln', 'secret'] });
     const scan = normalizeReport(JSON.parse(readFileSync(report, 'utf8')));
-    assert.ok(scan.vulnerabilities.some((v) => v.id === 'CVE-2011-3374'), 'a finding of the test DB');
+    assert.ok(
+      scan.vulnerabilities.some((v) => v.id === 'CVE-2011-3374'),
+      'a finding of the test DB',
+    );
     // The detection ran on the server: it logs the OS it detected for this client's blobs.
     assert.match(server.logTail(50), /Detecting vulnerabilities/);
   });
@@ -73,17 +95,23 @@ describe('Trivy client/server mode against a real trivy server', () => {
 
   it('reports a wrong token and an unreachable server as the scanner being unavailable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stv-trivy-report-'));
-    await assert.rejects(client({ serverToken: 'not-the-token' }).scanImage(pinned, join(dir, 'a.json'), { scanners: ['vuln'] }), (err: Error) => {
-      assert.ok(err instanceof ScannerUnavailableError, `${err.constructor.name}: ${err.message}`);
-      assert.match(err.message, /invalid token|unauthenticated/);
-      assert.ok(!err.message.includes('not-the-token'), 'the token is never echoed');
-      return true;
-    });
+    await assert.rejects(
+      client({ serverToken: 'not-the-token' }).scanImage(pinned, join(dir, 'a.json'), { scanners: ['vuln'] }),
+      (err: Error) => {
+        assert.ok(err instanceof ScannerUnavailableError, `${err.constructor.name}: ${err.message}`);
+        assert.match(err.message, /invalid token|unauthenticated/);
+        assert.ok(!err.message.includes('not-the-token'), 'the token is never echoed');
+        return true;
+      },
+    );
     const down = `http://127.0.0.1:${await freePort()}`;
-    await assert.rejects(client({ serverUrl: down }).scanImage(pinned, join(dir, 'b.json'), { scanners: ['vuln'], timeoutMs: 120_000 }), (err: Error) => {
-      assert.ok(err instanceof ScannerUnavailableError, `${err.constructor.name}: ${err.message}`);
-      assert.match(err.message, new RegExp(`Trivy server ${down}`));
-      return true;
-    });
+    await assert.rejects(
+      client({ serverUrl: down }).scanImage(pinned, join(dir, 'b.json'), { scanners: ['vuln'], timeoutMs: 120_000 }),
+      (err: Error) => {
+        assert.ok(err instanceof ScannerUnavailableError, `${err.constructor.name}: ${err.message}`);
+        assert.match(err.message, new RegExp(`Trivy server ${down}`));
+        return true;
+      },
+    );
   });
 });

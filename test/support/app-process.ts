@@ -13,7 +13,10 @@ export interface AppProcess {
 }
 
 export function startAppProcess(role: 'api' | 'worker', env: NodeJS.ProcessEnv): AppProcess {
-  const child: ChildProcess = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const chunks: Buffer[] = [];
   const listeners = new Set<() => void>();
   const collect = (chunk: Buffer) => {
@@ -36,7 +39,11 @@ export function startAppProcess(role: 'api' | 'worker', env: NodeJS.ProcessEnv):
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`stevedore ${role}: no output matching ${pattern} within ${timeoutMs} ms:\n${output().toString('utf8').slice(-4000)}`));
+          reject(
+            new Error(
+              `stevedore ${role}: no output matching ${pattern} within ${timeoutMs} ms:\n${output().toString('utf8').slice(-4000)}`,
+            ),
+          );
         }, timeoutMs);
         const onExit = () => {
           done();

@@ -22,7 +22,12 @@ export async function uploadContext(server: any, body: Buffer, type = 'applicati
 }
 
 /** Polls a job until it reaches one of `states`. */
-export async function waitForJob(server: any, id: string, states = ['succeeded', 'failed', 'cancelled', 'timed_out'], timeoutMs = 240_000): Promise<any> {
+export async function waitForJob(
+  server: any,
+  id: string,
+  states = ['succeeded', 'failed', 'cancelled', 'timed_out'],
+  timeoutMs = 240_000,
+): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const job = (await request(server).get(`/v1/jobs/${id}`).set(AUTH).expect(200)).body;

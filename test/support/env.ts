@@ -31,6 +31,12 @@ export const TEST_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
 
 /** A config for an in-process app; tests override what they start themselves. */
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
-  const base = loadConfig({ PATH: process.env.PATH, STEVEDORE_CACHE_DIR: CACHE_DIR, STEVEDORE_LOG_LEVEL: 'warn', STEVEDORE_TOKEN: 'test-admin-token-0123456789', STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY });
+  const base = loadConfig({
+    PATH: process.env.PATH,
+    STEVEDORE_CACHE_DIR: CACHE_DIR,
+    STEVEDORE_LOG_LEVEL: 'warn',
+    STEVEDORE_TOKEN: 'test-admin-token-0123456789',
+    STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY,
+  });
   return { ...base, ...overrides };
 }

@@ -67,7 +67,9 @@ export function spawnGroup(name: string, command: string, args: string[], env: N
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
   const output = () => Buffer.concat(chunks).toString('utf8');
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const isRunning = () => child.exitCode === null && child.signalCode === null;
   const signalGroup = (sig: NodeJS.Signals) => {
     try {
@@ -166,7 +168,14 @@ export interface ApiAnswer {
 }
 
 /** One API call with a time limit: status 0 and body.error = 'timeout'/'network' otherwise. */
-export async function api(base: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 10_000, token = TOKEN): Promise<ApiAnswer> {
+export async function api(
+  base: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  timeoutMs = 10_000,
+  token = TOKEN,
+): Promise<ApiAnswer> {
   const started = Date.now();
   try {
     const res = await fetch(`${base}${path}`, {
@@ -185,7 +194,11 @@ export async function api(base: string, method: 'GET' | 'POST', path: string, bo
     return { status: res.status, body: parsed, ms: Date.now() - started };
   } catch (err) {
     const name = (err as Error).name;
-    return { status: 0, body: { error: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network', message: (err as Error).message }, ms: Date.now() - started };
+    return {
+      status: 0,
+      body: { error: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network', message: (err as Error).message },
+      ms: Date.now() - started,
+    };
   }
 }
 
@@ -202,20 +215,33 @@ export const eventsOf = async (base: string, id: string): Promise<any[]> => {
 };
 
 /** Polls until `check` returns a value (not undefined) or the time is up (then throws with `describe()`). */
-export async function waitUntil<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, describe?: () => Promise<string>, everyMs = 200): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  describe?: () => Promise<string>,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check().catch(() => undefined);
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${describe ? `; ${await describe().catch((e: Error) => e.message)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms${describe ? `; ${await describe().catch((e: Error) => e.message)}` : ''}`);
     await sleep(everyMs);
   }
 }
 
 /** A job's record once it is terminal, within `timeoutMs` (throws with its state otherwise). */
 export async function waitTerminal(base: string, id: string, timeoutMs: number): Promise<any> {
-  return waitUntil(`job ${id} terminal`, async () => {
-    const job = await jobOf(base, id);
-    return TERMINAL.includes(job.state) ? job : undefined;
-  }, timeoutMs, async () => `still ${(await jobOf(base, id)).state}`, 250);
+  return waitUntil(
+    `job ${id} terminal`,
+    async () => {
+      const job = await jobOf(base, id);
+      return TERMINAL.includes(job.state) ? job : undefined;
+    },
+    timeoutMs,
+    async () => `still ${(await jobOf(base, id)).state}`,
+    250,
+  );
 }

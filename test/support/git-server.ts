@@ -14,7 +14,10 @@ export async function serveGitRepo(files: Record<string, string>): Promise<{ url
     mkdirSync(join(work, name, '..'), { recursive: true });
     writeFileSync(join(work, name), content);
   }
-  const git = (args: string[], cwd: string) => runProcess('git', ['-c', 'user.name=stevedore', '-c', 'user.email=test@stevedore.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd });
+  const git = (args: string[], cwd: string) =>
+    runProcess('git', ['-c', 'user.name=stevedore', '-c', 'user.email=test@stevedore.invalid', '-c', 'init.defaultBranch=main', ...args], {
+      cwd,
+    });
   await git(['init', '-q'], work);
   await git(['add', '.'], work);
   await git(['commit', '-q', '-m', 'test'], work);

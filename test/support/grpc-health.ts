@@ -7,7 +7,12 @@ type Unary = (req: object, md: Metadata, cb: (err: ServiceError | null, res: any
 type Client = Record<string, Unary> & { close(): void };
 
 function clients(address: string) {
-  const def = loadSync([...STEVEDORE_PROTOS, healthProtoPath], { keepCase: true, defaults: true, enums: String, includeDirs: [PROTO_ROOT] });
+  const def = loadSync([...STEVEDORE_PROTOS, healthProtoPath], {
+    keepCase: true,
+    defaults: true,
+    enums: String,
+    includeDirs: [PROTO_ROOT],
+  });
   const pkg = loadPackageDefinition(def) as any;
   return {
     health: new pkg.grpc.health.v1.Health(address, credentials.createInsecure()) as Client,
@@ -42,7 +47,8 @@ export async function grpcSystemInfo(address: string, token?: string): Promise<a
 
 /** Service names the server lists through grpc.reflection.v1 (what grpcurl `list` shows). */
 export async function grpcReflectionServices(address: string): Promise<string[]> {
-  const protoFile = new URL('../../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto', import.meta.url).pathname;
+  const protoFile = new URL('../../../node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto', import.meta.url)
+    .pathname;
   const pkg = loadPackageDefinition(loadSync(protoFile, { keepCase: true, defaults: true })) as any;
   const client = new pkg.grpc.reflection.v1.ServerReflection(address, credentials.createInsecure());
   try {

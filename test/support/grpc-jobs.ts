@@ -13,7 +13,9 @@ export function jobsClient(address: string, token?: string) {
     return m;
   };
   const unary = (method: string, req: object): Promise<any> =>
-    new Promise((resolve, reject) => client[method](req, md(), (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))));
+    new Promise((resolve, reject) =>
+      client[method](req, md(), (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))),
+    );
   return {
     submit: (req: object) => unary('Submit', req),
     get: (id: string) => unary('Get', { id }),

@@ -79,7 +79,10 @@ export function startProbe(urls: { url: string; headers?: Record<string, string>
     async stop() {
       running = false;
       await loop;
-      result.slowest = slow.sort((a, b) => b[0] - a[0]).slice(0, 5).map(([, text]) => text);
+      result.slowest = slow
+        .sort((a, b) => b[0] - a[0])
+        .slice(0, 5)
+        .map(([, text]) => text);
       return result;
     },
   };
@@ -89,10 +92,18 @@ export function startProbe(urls: { url: string; headers?: Record<string, string>
  * POSTs a body that trickles in (`chunk` every `everyMs`) until the server answers;
  * resolves with the status and body of that answer.
  */
-export function trickleUpload(url: string, headers: Record<string, string>, everyMs = 200, chunk = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])): Promise<{ status: number; body: any }> {
+export function trickleUpload(
+  url: string,
+  headers: Record<string, string>,
+  everyMs = 200,
+  chunk = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]),
+): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     // Chunked, no content-length: the server learns the size only as the bytes come.
-    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/gzip', 'transfer-encoding': 'chunked' } });
+    const req = httpRequest(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/gzip', 'transfer-encoding': 'chunked' },
+    });
     const timer = setInterval(() => req.write(chunk), everyMs);
     req.on('response', (res) => {
       clearInterval(timer);
@@ -113,7 +124,10 @@ export function trickleUpload(url: string, headers: Record<string, string>, ever
 
 /** Sends `prefix`, then closes the connection mid-body. */
 export async function abortedUpload(url: string, headers: Record<string, string>, prefix: Buffer): Promise<void> {
-  const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/gzip', 'content-length': String(prefix.length * 10) } });
+  const req = httpRequest(url, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/gzip', 'content-length': String(prefix.length * 10) },
+  });
   req.on('error', () => undefined);
   req.write(prefix);
   await sleep(300);

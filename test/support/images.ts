@@ -11,11 +11,27 @@ import { TOOLS } from './env.js';
 export async function pushTwoPlatformImage(buildkitAddress: string, ref: string): Promise<void> {
   const context = mkdtempSync(join(tmpdir(), 'stv-multi-'));
   writeFileSync(join(context, 'hello.txt'), 'hello from two platforms\n');
-  writeFileSync(join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\nENV API_TOKEN=not-for-your-eyes GREETING=hi\nLABEL org.opencontainers.image.title=multi\nCMD ["/hello"]\n');
-  await runProcess(TOOLS.buildctl, [
-    '--addr', buildkitAddress, 'build', '--frontend', 'dockerfile.v0',
-    '--local', `context=${context}`, '--local', `dockerfile=${context}`,
-    '--opt', 'platform=linux/amd64,linux/arm64',
-    '--output', `type=image,name=${ref},push=true`,
-  ], { timeoutMs: 120_000 });
+  writeFileSync(
+    join(context, 'Dockerfile'),
+    'FROM scratch\nCOPY hello.txt /hello.txt\nENV API_TOKEN=not-for-your-eyes GREETING=hi\nLABEL org.opencontainers.image.title=multi\nCMD ["/hello"]\n',
+  );
+  await runProcess(
+    TOOLS.buildctl,
+    [
+      '--addr',
+      buildkitAddress,
+      'build',
+      '--frontend',
+      'dockerfile.v0',
+      '--local',
+      `context=${context}`,
+      '--local',
+      `dockerfile=${context}`,
+      '--opt',
+      'platform=linux/amd64,linux/arm64',
+      '--output',
+      `type=image,name=${ref},push=true`,
+    ],
+    { timeoutMs: 120_000 },
+  );
 }

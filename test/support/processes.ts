@@ -35,7 +35,12 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv, stdin?: 
   };
 }
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await Promise.resolve(probe()).catch(() => undefined);
@@ -59,10 +64,15 @@ export async function startWorker(env: Record<string, string>): Promise<Child> {
     STEVEDORE_METRICS_PORT: String(metricsPort),
     ...env,
   });
-  await until('the worker to be up', async () => {
-    if (child.process.exitCode !== null) throw new Error(`worker exited: ${child.output.join('').slice(-2000)}`);
-    return (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok || undefined;
-  }, 60_000, 200).catch((err: Error) => {
+  await until(
+    'the worker to be up',
+    async () => {
+      if (child.process.exitCode !== null) throw new Error(`worker exited: ${child.output.join('').slice(-2000)}`);
+      return (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).ok || undefined;
+    },
+    60_000,
+    200,
+  ).catch((err: Error) => {
     child.kill('SIGKILL');
     throw new Error(`${err.message}\n${child.output.join('').slice(-2000)}`);
   });
@@ -79,17 +89,45 @@ export class RedisServer {
   }
   async start(): Promise<void> {
     // The password through stdin, as a config file ('-'): not on the command line.
-    this.child = start(TOOLS.redisServer, ['-', '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { PATH: process.env.PATH }, `requirepass ${TEST_REDIS_PASSWORD}\n`);
-    await until('redis to answer', async () => {
-      const r = new Redis(this.port, '127.0.0.1', { password: TEST_REDIS_PASSWORD, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      r.on('error', () => undefined);
-      try {
-        await r.connect();
-        return (await r.ping()) === 'PONG' || undefined;
-      } finally {
-        r.disconnect();
-      }
-    }, 20_000);
+    this.child = start(
+      TOOLS.redisServer,
+      [
+        '-',
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+      ],
+      { PATH: process.env.PATH },
+      `requirepass ${TEST_REDIS_PASSWORD}\n`,
+    );
+    await until(
+      'redis to answer',
+      async () => {
+        const r = new Redis(this.port, '127.0.0.1', {
+          password: TEST_REDIS_PASSWORD,
+          lazyConnect: true,
+          retryStrategy: () => null,
+          maxRetriesPerRequest: 0,
+        });
+        r.on('error', () => undefined);
+        try {
+          await r.connect();
+          return (await r.ping()) === 'PONG' || undefined;
+        } finally {
+          r.disconnect();
+        }
+      },
+      20_000,
+    );
   }
   async kill(): Promise<void> {
     this.child?.kill('SIGKILL');

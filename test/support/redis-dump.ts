@@ -15,13 +15,19 @@ export async function dumpRedis(redis: Redis): Promise<Record<string, unknown>> 
       const type = await redis.type(key);
       if (type === 'none') continue; // expired since SCAN saw it
       out[`${type}:${key}`] =
-        type === 'string' ? (await redis.getBuffer(key))?.toString('latin1')
-        : type === 'hash' ? await redis.hgetall(key)
-        : type === 'list' ? await redis.lrange(key, '0', '-1')
-        : type === 'set' ? await redis.smembers(key)
-        : type === 'zset' ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
-        : type === 'stream' ? await redis.xrange(key, '-', '+')
-        : unreadable(type, key);
+        type === 'string'
+          ? (await redis.getBuffer(key))?.toString('latin1')
+          : type === 'hash'
+            ? await redis.hgetall(key)
+            : type === 'list'
+              ? await redis.lrange(key, '0', '-1')
+              : type === 'set'
+                ? await redis.smembers(key)
+                : type === 'zset'
+                  ? await redis.zrange(key, '0', '-1', 'WITHSCORES')
+                  : type === 'stream'
+                    ? await redis.xrange(key, '-', '+')
+                    : unreadable(type, key);
     }
   } while (cursor !== '0');
   return out;

@@ -30,12 +30,26 @@ export async function startSeededRegistry(): Promise<StartedRegistry> {
  */
 export async function startRedis(hostPort?: number): Promise<StartedTestContainer> {
   const ports = hostPort ? [{ container: 6379, host: hostPort }] : [6379];
-  return new GenericContainer(testImages().redis)
-    .withExposedPorts(...ports)
-    // The image's CMD (test/images/redis.Dockerfile) plus the password.
-    .withCommand(['redis-server', '--bind', '0.0.0.0', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--requirepass', TEST_REDIS_PASSWORD])
-    .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
-    .start();
+  return (
+    new GenericContainer(testImages().redis)
+      .withExposedPorts(...ports)
+      // The image's CMD (test/images/redis.Dockerfile) plus the password.
+      .withCommand([
+        'redis-server',
+        '--bind',
+        '0.0.0.0',
+        '--protected-mode',
+        'no',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--requirepass',
+        TEST_REDIS_PASSWORD,
+      ])
+      .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
+      .start()
+  );
 }
 
 export type StartedBuildkitd = Pick<SandboxedBuildkitd, 'address' | 'network' | 'stop'>;
@@ -46,13 +60,23 @@ export type StartedBuildkitd = Pick<SandboxedBuildkitd, 'address' | 'network' | 
  */
 export async function startBuildkitd(mirror: string, options: { allowedHosts?: string[] } = {}): Promise<StartedBuildkitd> {
   const dir = mkdtempSync(join(tmpdir(), 'stv-bk-'));
-  const started = await startSandboxedBuildkitd({ dir, buildkitd: TOOLS.buildkitd, buildctl: TOOLS.buildctl, mirror, allowedHosts: options.allowedHosts });
+  const started = await startSandboxedBuildkitd({
+    dir,
+    buildkitd: TOOLS.buildkitd,
+    buildctl: TOOLS.buildctl,
+    mirror,
+    allowedHosts: options.allowedHosts,
+  });
   return {
     address: started.address,
     network: started.network,
     async stop() {
       await started.stop();
-      try { rmSync(dir, { recursive: true, force: true }); } catch { /* a busy mount is left for the OS tmp cleaner */ }
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* a busy mount is left for the OS tmp cleaner */
+      }
     },
   };
 }

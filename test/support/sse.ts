@@ -10,7 +10,12 @@ export interface SseEvent {
  * Reads an SSE response to its end (or until `until` says stop), parsing frames and
  * counting heartbeat comments.
  */
-export async function readSse(url: string, headers: Record<string, string>, until?: (e: SseEvent) => boolean, timeoutMs = 30_000): Promise<{ status: number; contentType: string | null; events: SseEvent[]; heartbeats: number }> {
+export async function readSse(
+  url: string,
+  headers: Record<string, string>,
+  until?: (e: SseEvent) => boolean,
+  timeoutMs = 30_000,
+): Promise<{ status: number; contentType: string | null; events: SseEvent[]; heartbeats: number }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const res = await fetch(url, { headers, signal: controller.signal });

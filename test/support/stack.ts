@@ -27,7 +27,13 @@ export async function blackhole(): Promise<{ address: string; close(): void }> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { address: `127.0.0.1:${port}`, close: () => { for (const s of sockets) s.destroy(); server.close(); } };
+  return {
+    address: `127.0.0.1:${port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
 }
 
 export interface Stack {
@@ -46,11 +52,15 @@ export interface Stack {
 
 /** Real registry (seeded) and Redis in containers, optionally buildkitd, and the app in-process. */
 /** `listenHost`: the REST API's address (0.0.0.0 as `serve` listens, for reachability tests). */
-export async function startStack(options: { roles?: Roles; buildkit?: boolean; overrides?: Partial<AppConfig>; listenHost?: string } = {}): Promise<Stack> {
+export async function startStack(
+  options: { roles?: Roles; buildkit?: boolean; overrides?: Partial<AppConfig>; listenHost?: string } = {},
+): Promise<Stack> {
   const registry = await startSeededRegistry();
   const redis = await startRedis();
   const redisUrl = testRedisUrl(redis.getMappedPort(6379));
-  const buildkitd = options.buildkit ? await startBuildkitd(registry.address, { allowedHosts: options.overrides?.buildAllowedHosts }) : undefined;
+  const buildkitd = options.buildkit
+    ? await startBuildkitd(registry.address, { allowedHosts: options.overrides?.buildAllowedHosts })
+    : undefined;
   const extra: { app: NestFastifyApplication }[] = [];
   const boot = async (roles: Roles, overrides: Partial<AppConfig> = {}) => {
     const [httpPort, grpcPort] = [await freePort(), await freePort()];

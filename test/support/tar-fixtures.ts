@@ -46,4 +46,3 @@ export function rawTar(entries: RawEntry[]): Buffer {
 export async function* chunked(bytes: Buffer, size = 700): AsyncGenerator<Buffer> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
 }
-

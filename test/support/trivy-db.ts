@@ -12,7 +12,11 @@ import { CACHE_DIR, PROJECT_DIR } from './env.js';
 export async function makeTrivyCache(): Promise<string> {
   const bin = process.env.STEVEDORE_TRIVY_TEST_DB ?? join(CACHE_DIR, 'bin', 'trivy-test-db');
   if (!existsSync(bin)) {
-    await runProcess('go', ['build', '-o', bin, '.'], { cwd: join(PROJECT_DIR, 'test', 'trivy-db'), env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` }, timeoutMs: 300_000 });
+    await runProcess('go', ['build', '-o', bin, '.'], {
+      cwd: join(PROJECT_DIR, 'test', 'trivy-db'),
+      env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` },
+      timeoutMs: 300_000,
+    });
   }
   const dir = mkdtempSync(join(tmpdir(), 'stv-trivy-'));
   await runProcess(bin, ['-out', dir]);

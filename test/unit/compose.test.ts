@@ -7,7 +7,24 @@ import { CONFIG_VARIABLES } from '../../src/config/config.js';
 import { PROJECT_DIR } from '../support/env.js';
 
 const compose = parse(readFileSync(join(PROJECT_DIR, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, { image?: string; build?: { context: string; target: string; args?: Record<string, string> }; entrypoint?: string[]; command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, unknown>; configs?: { source: string }[]; volumes?: string[]; privileged?: boolean; container_name?: string; ports?: string[]; networks?: string[]; healthcheck?: { test: string[] } }>;
+  services: Record<
+    string,
+    {
+      image?: string;
+      build?: { context: string; target: string; args?: Record<string, string> };
+      entrypoint?: string[];
+      command?: string[];
+      environment?: Record<string, string>;
+      depends_on?: Record<string, unknown>;
+      configs?: { source: string }[];
+      volumes?: string[];
+      privileged?: boolean;
+      container_name?: string;
+      ports?: string[];
+      networks?: string[];
+      healthcheck?: { test: string[] };
+    }
+  >;
   configs?: Record<string, unknown>;
   volumes?: Record<string, unknown>;
   networks?: Record<string, unknown>;
@@ -63,10 +80,13 @@ describe('docker-compose.yml', () => {
 
   it('has override files that only name services the base file defines', () => {
     for (const file of ['offline.yml', 'signing.yml', 'unprivileged-buildkitd.yml']) {
-      const override = parse(readFileSync(join(PROJECT_DIR, 'deploy', 'compose', file), 'utf8')) as { services: Record<string, { environment?: Record<string, string> }> };
+      const override = parse(readFileSync(join(PROJECT_DIR, 'deploy', 'compose', file), 'utf8')) as {
+        services: Record<string, { environment?: Record<string, string> }>;
+      };
       for (const [name, service] of Object.entries(override.services)) {
         assert.ok(compose.services[name], `${file}: ${name}`);
-        for (const variable of Object.keys(service.environment ?? {})) assert.ok(variable in CONFIG_VARIABLES, `${file}: ${name}: ${variable}`);
+        for (const variable of Object.keys(service.environment ?? {}))
+          assert.ok(variable in CONFIG_VARIABLES, `${file}: ${name}: ${variable}`);
       }
     }
   });
@@ -78,7 +98,8 @@ describe('docker-compose.yml', () => {
       for (const v of service.volumes ?? []) {
         const source = v.split(':')[0]!;
         // Host paths: relative, absolute or from a variable (${STEVEDORE_BUILDKIT_CERTS:?…}/client).
-        if (!source.startsWith('.') && !source.startsWith('/') && !source.startsWith('$')) assert.ok(source in (compose.volumes ?? {}), `${name} uses volume ${source}`);
+        if (!source.startsWith('.') && !source.startsWith('/') && !source.startsWith('$'))
+          assert.ok(source in (compose.volumes ?? {}), `${name} uses volume ${source}`);
       }
     }
   });
@@ -92,7 +113,11 @@ describe('docker-compose.yml', () => {
     assert.ok(!redis.command!.join(' ').includes('REDIS_PASSWORD') && !redis.command!.includes('--requirepass'));
     assert.match(redis.healthcheck!.test.join(' '), /REDISCLI_AUTH=/);
     for (const role of ['api', 'worker']) {
-      assert.match(compose.services[role]!.environment!.REDIS_URL!, /^redis:\/\/:\$\{STEVEDORE_REDIS_PASSWORD:\?[^}]*\}@redis:6379\/0$/, role);
+      assert.match(
+        compose.services[role]!.environment!.REDIS_URL!,
+        /^redis:\/\/:\$\{STEVEDORE_REDIS_PASSWORD:\?[^}]*\}@redis:6379\/0$/,
+        role,
+      );
       assert.equal(compose.services[role]!.environment!.STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS, undefined);
     }
   });
@@ -100,7 +125,11 @@ describe('docker-compose.yml', () => {
   it('runs buildkitd on TCP with mutual TLS only, and gives the workers the client certificate', () => {
     const bk = compose.services.buildkitd!;
     const flag = (name: string) => bk.command![bk.command!.indexOf(name) + 1];
-    assert.deepEqual(bk.command!.filter((a, i) => bk.command![i - 1] === '--addr'), ['tcp://0.0.0.0:1234'], 'one listener: TCP');
+    assert.deepEqual(
+      bk.command!.filter((a, i) => bk.command![i - 1] === '--addr'),
+      ['tcp://0.0.0.0:1234'],
+      'one listener: TCP',
+    );
     assert.equal(flag('--tlscacert'), '/etc/buildkit/tls/ca.pem', 'a CA: client certificates required');
     assert.equal(flag('--tlscert'), '/etc/buildkit/tls/cert.pem');
     assert.equal(flag('--tlskey'), '/etc/buildkit/tls/key.pem');
@@ -115,7 +144,11 @@ describe('docker-compose.yml', () => {
 
   it('keeps buildkitd off the network of Redis and the api', () => {
     assert.deepEqual(Object.keys(compose.networks ?? {}).sort(), ['build', 'control']);
-    const on = (network: string) => Object.entries(compose.services).filter(([, s]) => (s.networks ?? ['default']).includes(network)).map(([name]) => name).sort();
+    const on = (network: string) =>
+      Object.entries(compose.services)
+        .filter(([, s]) => (s.networks ?? ['default']).includes(network))
+        .map(([name]) => name)
+        .sort();
     assert.deepEqual(on('build'), ['buildkitd', 'registry', 'worker']);
     assert.deepEqual(on('control'), ['api', 'redis', 'registry', 'trivy', 'worker']);
     assert.deepEqual(on('default'), [], 'every service names its networks');
@@ -124,7 +157,8 @@ describe('docker-compose.yml', () => {
 
   it('configures the stevedore roles only with variables the service reads', () => {
     for (const role of ['api', 'worker']) {
-      for (const variable of Object.keys(compose.services[role]!.environment ?? {})) assert.ok(variable in CONFIG_VARIABLES, `${role}: ${variable}`);
+      for (const variable of Object.keys(compose.services[role]!.environment ?? {}))
+        assert.ok(variable in CONFIG_VARIABLES, `${role}: ${variable}`);
     }
   });
 });

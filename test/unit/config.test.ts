@@ -15,7 +15,14 @@ describe('loadConfig', () => {
 
   it('names every bad variable in one error, with the reason', () => {
     assert.throws(
-      () => loadConfig({ STEVEDORE_HTTP_PORT: 'eighty', STEVEDORE_GRPC_PORT: '70000', REDIS_URL: 'localhost:6379', STEVEDORE_STATE_DIR: 'relative/dir', BUILDKIT_HOST: '--addr=x' }),
+      () =>
+        loadConfig({
+          STEVEDORE_HTTP_PORT: 'eighty',
+          STEVEDORE_GRPC_PORT: '70000',
+          REDIS_URL: 'localhost:6379',
+          STEVEDORE_STATE_DIR: 'relative/dir',
+          BUILDKIT_HOST: '--addr=x',
+        }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         const names = err.problems.map((p) => p.variable).sort();
@@ -28,15 +35,24 @@ describe('loadConfig', () => {
   });
 
   it('never echoes the token it rejects', () => {
-    assert.throws(() => loadConfig({ STEVEDORE_TOKEN: 'short secret' }), (err: Error) => {
-      assert.match(err.message, /STEVEDORE_TOKEN/);
-      assert.doesNotMatch(err.message, /short secret/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ STEVEDORE_TOKEN: 'short secret' }),
+      (err: Error) => {
+        assert.match(err.message, /STEVEDORE_TOKEN/);
+        assert.doesNotMatch(err.message, /short secret/);
+        return true;
+      },
+    );
   });
 
   it('accepts a full valid environment', () => {
-    const c = loadConfig({ STEVEDORE_TOKEN: 'a-long-enough-token-123', REDIS_URL: 'redis://r:6379/1', BUILDKIT_HOST: 'tcp://buildkitd:1234', STEVEDORE_REGISTRY_MIRROR: 'registry:5000', STEVEDORE_LOG_LEVEL: 'debug' });
+    const c = loadConfig({
+      STEVEDORE_TOKEN: 'a-long-enough-token-123',
+      REDIS_URL: 'redis://r:6379/1',
+      BUILDKIT_HOST: 'tcp://buildkitd:1234',
+      STEVEDORE_REGISTRY_MIRROR: 'registry:5000',
+      STEVEDORE_LOG_LEVEL: 'debug',
+    });
     assert.equal(c.buildkitHost, 'tcp://buildkitd:1234');
     assert.equal(c.registryMirror, 'registry:5000');
     assert.equal(c.logLevel, 'debug');

@@ -121,17 +121,43 @@ describe('ContextStore', () => {
     ['a ../evil entry', rawTar([ok, { name: '../evil', type: '0', content: 'x' }])],
     ['an absolute /etc/evil entry', rawTar([ok, { name: '/etc/evil', type: '0', content: 'x' }])],
     ['an a/../../evil entry', rawTar([ok, { name: 'a/../../evil', type: '0', content: 'x' }])],
-    ['a symlink to /etc with a file written through it', rawTar([ok, { name: 'link', type: '2', linkname: '/etc' }, { name: 'link/passwd', type: '0', content: 'x' }])],
+    [
+      'a symlink to /etc with a file written through it',
+      rawTar([ok, { name: 'link', type: '2', linkname: '/etc' }, { name: 'link/passwd', type: '0', content: 'x' }]),
+    ],
     ['a symlink up -> ../..', rawTar([ok, { name: 'up', type: '2', linkname: '../..' }])],
     ['a symlink sub/up -> ../../x', rawTar([ok, { name: 'sub/', type: '5' }, { name: 'sub/up', type: '2', linkname: '../../x' }])],
-    ['a file written through an inside symlink', rawTar([ok, { name: 'sub/', type: '5' }, { name: 'in', type: '2', linkname: 'sub' }, { name: 'in/x', type: '0', content: 'x' }])],
-    ['a symlink that escapes through a later symlink', rawTar([ok, { name: 'c', type: '2', linkname: 'a/b/..' }, { name: 'a/', type: '5' }, { name: 'a/b', type: '2', linkname: '..' }])],
-    ['a symlink replacing a directory already written to', rawTar([ok, { name: 'd/', type: '5' }, { name: 'd/f', type: '0', content: 'x' }, { name: 'd', type: '2', linkname: 'd2' }])],
+    [
+      'a file written through an inside symlink',
+      rawTar([ok, { name: 'sub/', type: '5' }, { name: 'in', type: '2', linkname: 'sub' }, { name: 'in/x', type: '0', content: 'x' }]),
+    ],
+    [
+      'a symlink that escapes through a later symlink',
+      rawTar([ok, { name: 'c', type: '2', linkname: 'a/b/..' }, { name: 'a/', type: '5' }, { name: 'a/b', type: '2', linkname: '..' }]),
+    ],
+    [
+      'a symlink replacing a directory already written to',
+      rawTar([ok, { name: 'd/', type: '5' }, { name: 'd/f', type: '0', content: 'x' }, { name: 'd', type: '2', linkname: 'd2' }]),
+    ],
     ['a hard link to ../../etc/passwd', rawTar([ok, { name: 'h', type: '1', linkname: '../../etc/passwd' }])],
     ['a hard link to /etc/passwd', rawTar([ok, { name: 'h', type: '1', linkname: '/etc/passwd' }])],
-    ['a hard link to a symlink', rawTar([ok, { name: 'sub/', type: '5' }, { name: 'sub/l', type: '2', linkname: '../Dockerfile' }, { name: 'h', type: '1', linkname: 'sub/l' }])],
-    ['a pax header renaming an entry to ../evil', rawTar([ok, { name: 'PaxHeader/innocent', type: 'x', content: '16 path=../evil\n' }, { name: 'innocent', type: '0', content: 'x' }])],
-    ['a GNU long name /etc/evil', rawTar([ok, { name: '././@LongLink', type: 'L', content: '/etc/evil\0' }, { name: 'innocent', type: '0', content: 'x' }])],
+    [
+      'a hard link to a symlink',
+      rawTar([
+        ok,
+        { name: 'sub/', type: '5' },
+        { name: 'sub/l', type: '2', linkname: '../Dockerfile' },
+        { name: 'h', type: '1', linkname: 'sub/l' },
+      ]),
+    ],
+    [
+      'a pax header renaming an entry to ../evil',
+      rawTar([ok, { name: 'PaxHeader/innocent', type: 'x', content: '16 path=../evil\n' }, { name: 'innocent', type: '0', content: 'x' }]),
+    ],
+    [
+      'a GNU long name /etc/evil',
+      rawTar([ok, { name: '././@LongLink', type: 'L', content: '/etc/evil\0' }, { name: 'innocent', type: '0', content: 'x' }]),
+    ],
     ['a character device', rawTar([ok, { name: 'null', type: '3' }])],
     ['a block device', rawTar([ok, { name: 'sda', type: '4' }])],
     ['a FIFO', rawTar([ok, { name: 'fifo', type: '6' }])],
@@ -142,7 +168,10 @@ describe('ContextStore', () => {
   for (const [what, body] of hostile) {
     it(`refuses ${what}, leaving nothing behind`, async () => {
       const root = newRoot();
-      for (const [label, bytes, type] of [['tar', body, 'application/x-tar'], ['tar.gz', gzipSync(body), 'application/gzip']] as const) {
+      for (const [label, bytes, type] of [
+        ['tar', body, 'application/x-tar'],
+        ['tar.gz', gzipSync(body), 'application/gzip'],
+      ] as const) {
         await assert.rejects(newStore(root).put(chunked(bytes), type), isCode('INVALID_CONTEXT'), `${what} as ${label}`);
         assert.deepEqual(await readdir(root), [], `${what} as ${label}`);
       }
@@ -155,7 +184,13 @@ describe('ContextStore', () => {
   });
 
   it('accepts safe relative symlinks, including ones that go up and back in', async () => {
-    const body = rawTar([ok, { name: 'a/b/', type: '5' }, { name: 'a/b/l', type: '2', linkname: '../../Dockerfile' }, { name: 'a/loop', type: '2', linkname: '../a/b' }, { name: 'h', type: '1', linkname: 'Dockerfile' }]);
+    const body = rawTar([
+      ok,
+      { name: 'a/b/', type: '5' },
+      { name: 'a/b/l', type: '2', linkname: '../../Dockerfile' },
+      { name: 'a/loop', type: '2', linkname: '../a/b' },
+      { name: 'h', type: '1', linkname: 'Dockerfile' },
+    ]);
     const store = newStore();
     const dir = await store.path((await store.put(chunked(body), 'application/x-tar')).digest);
     assert.equal(await readFile(join(dir, 'a', 'b', 'l'), 'utf8'), 'FROM scratch\n');
@@ -164,7 +199,14 @@ describe('ContextStore', () => {
 
   it('path() refuses malformed digests and reports unknown ones', async () => {
     const store = newStore();
-    for (const bad of ['', 'sha256:abc', `sha256:${'A'.repeat(64)}`, `sha512:${'a'.repeat(64)}`, `sha256:${'a'.repeat(63)}/`, `sha256:../${'a'.repeat(61)}`]) {
+    for (const bad of [
+      '',
+      'sha256:abc',
+      `sha256:${'A'.repeat(64)}`,
+      `sha512:${'a'.repeat(64)}`,
+      `sha256:${'a'.repeat(63)}/`,
+      `sha256:../${'a'.repeat(61)}`,
+    ]) {
       await assert.rejects(store.path(bad), isCode('INVALID_CONTEXT'), bad);
     }
     await assert.rejects(store.path(`sha256:${'a'.repeat(64)}`), isCode('CONTEXT_NOT_FOUND'));

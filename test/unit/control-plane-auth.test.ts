@@ -27,18 +27,29 @@ describe('Redis authentication at start', () => {
   it('refuses a REDIS_URL without a password, naming the way out, unless allowed', () => {
     const config = loadConfig({ REDIS_URL: 'redis://redis:6379/0' });
     assert.equal(config.allowUnauthenticatedRedis, false);
-    assert.throws(() => assertRedisAuthenticated(config), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.deepEqual(err.problems.map((p) => p.variable), ['REDIS_URL']);
-      assert.match(err.message, /REDIS_URL: has no password/);
-      assert.match(err.message, /redis:\/\/:PASSWORD@host:6379\/0/);
-      assert.match(err.message, /STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true/);
-      return true;
-    });
-    assert.doesNotThrow(() => assertRedisAuthenticated(loadConfig({ REDIS_URL: 'redis://redis:6379/0', STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: 'true' })));
+    assert.throws(
+      () => assertRedisAuthenticated(config),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(
+          err.problems.map((p) => p.variable),
+          ['REDIS_URL'],
+        );
+        assert.match(err.message, /REDIS_URL: has no password/);
+        assert.match(err.message, /redis:\/\/:PASSWORD@host:6379\/0/);
+        assert.match(err.message, /STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true/);
+        return true;
+      },
+    );
+    assert.doesNotThrow(() =>
+      assertRedisAuthenticated(loadConfig({ REDIS_URL: 'redis://redis:6379/0', STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: 'true' })),
+    );
     assert.doesNotThrow(() => assertRedisAuthenticated(loadConfig({ REDIS_URL: 'redis://:pw-0123456789@redis:6379/0' })));
     assert.doesNotThrow(() => assertRedisAuthenticated(loadConfig({})), 'no REDIS_URL: serve embeds one with a password');
-    assert.throws(() => loadConfig({ STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: 'yes' }), /STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: must be true or false/);
+    assert.throws(
+      () => loadConfig({ STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: 'yes' }),
+      /STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS: must be true or false/,
+    );
   });
 
   it('never puts a Redis password in a message or serve.json', () => {
@@ -46,20 +57,31 @@ describe('Redis authentication at start', () => {
     assert.equal(redactRedisUrl('rediss://user:hunter2@redis:6380/1'), 'rediss://user:***@redis:6380/1');
     assert.equal(redactRedisUrl('redis://127.0.0.1:6379/0'), 'redis://127.0.0.1:6379/0');
     // A URL the validation refuses is echoed in the error: without its password.
-    assert.throws(() => loadConfig({ REDIS_URL: 'redis://:hunter2 hunter2@host:6379/0' }), (err: Error) => {
-      assert.match(err.message, /REDIS_URL/);
-      assert.doesNotMatch(err.message, /hunter2/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ REDIS_URL: 'redis://:hunter2 hunter2@host:6379/0' }),
+      (err: Error) => {
+        assert.match(err.message, /REDIS_URL/);
+        assert.doesNotMatch(err.message, /hunter2/);
+        return true;
+      },
+    );
   });
 });
 
 describe('stevedore api / worker / serve with an external REDIS_URL', () => {
-  const run = (role: string, env: Record<string, string>) => spawnSync(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], {
-    env: { PATH: process.env.PATH, STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-role-')), STEVEDORE_TOKEN: 'a-long-enough-token-123', STEVEDORE_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'), BUILDKIT_HOST: 'tcp://127.0.0.1:1', ...env },
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
+  const run = (role: string, env: Record<string, string>) =>
+    spawnSync(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], {
+      env: {
+        PATH: process.env.PATH,
+        STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-role-')),
+        STEVEDORE_TOKEN: 'a-long-enough-token-123',
+        STEVEDORE_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'),
+        BUILDKIT_HOST: 'tcp://127.0.0.1:1',
+        ...env,
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
 
   for (const role of ['api', 'worker', 'serve']) {
     it(`${role} refuses at start a Redis URL without a password, and never prints one`, () => {
@@ -88,7 +110,10 @@ describe('serve-generated credentials', () => {
   });
 
   it('writes the Redis password into a config file, not an argument', () => {
-    assert.equal(redisConfig('abcdefghijklmnop-_'), '# Written by stevedore serve on every start from <state dir>/redis-password.\nrequirepass abcdefghijklmnop-_\n');
+    assert.equal(
+      redisConfig('abcdefghijklmnop-_'),
+      '# Written by stevedore serve on every start from <state dir>/redis-password.\nrequirepass abcdefghijklmnop-_\n',
+    );
     assert.throws(() => redisConfig('with space and "quotes"'), /URL-safe/);
   });
 
@@ -102,13 +127,19 @@ describe('serve-generated credentials', () => {
   });
 
   it('adds the embedded registry to the operator’s config.json, keeping the rest', () => {
-    const operator = JSON.stringify({ auths: { 'registry.example': { auth: Buffer.from('u:p').toString('base64') }, '127.0.0.1:5000': { auth: 'c3RhbGU6c3RhbGU=' } }, credHelpers: { 'ecr.example': 'ecr-login' } });
+    const operator = JSON.stringify({
+      auths: { 'registry.example': { auth: Buffer.from('u:p').toString('base64') }, '127.0.0.1:5000': { auth: 'c3RhbGU6c3RhbGU=' } },
+      credHelpers: { 'ecr.example': 'ecr-login' },
+    });
     const merged = JSON.parse(dockerConfigWith('127.0.0.1:5000', { username: 'stevedore', password: 'pw' }, operator));
     assert.deepEqual(merged.credHelpers, { 'ecr.example': 'ecr-login' });
     const creds = new DockerConfigCredentials(JSON.stringify(merged));
     assert.deepEqual(creds.lookup('127.0.0.1:5000'), { username: 'stevedore', password: 'pw' });
     assert.deepEqual(creds.lookup('registry.example'), { username: 'u', password: 'p' });
-    assert.deepEqual(new DockerConfigCredentials(dockerConfigWith('127.0.0.1:5000', { username: 'stevedore', password: 'pw' })).lookup('127.0.0.1:5000'), { username: 'stevedore', password: 'pw' });
+    assert.deepEqual(
+      new DockerConfigCredentials(dockerConfigWith('127.0.0.1:5000', { username: 'stevedore', password: 'pw' })).lookup('127.0.0.1:5000'),
+      { username: 'stevedore', password: 'pw' },
+    );
   });
 
   it('gives tools DOCKER_CONFIG only for a file named config.json', () => {
@@ -119,13 +150,16 @@ describe('serve-generated credentials', () => {
 });
 
 describe('RegistryResolver credentials', () => {
-  const credentials = new DockerConfigCredentials(JSON.stringify({
-    auths: {
-      'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hubpass').toString('base64') },
-      '127.0.0.1:5000': { auth: Buffer.from('stevedore:mirrorpass').toString('base64') },
-    },
-  }));
-  const creds = (resolver: RegistryResolver, registry: string) => (resolver.clientFor(registry).session as unknown as { options: { credentials?: unknown } }).options.credentials;
+  const credentials = new DockerConfigCredentials(
+    JSON.stringify({
+      auths: {
+        'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hubpass').toString('base64') },
+        '127.0.0.1:5000': { auth: Buffer.from('stevedore:mirrorpass').toString('base64') },
+      },
+    }),
+  );
+  const creds = (resolver: RegistryResolver, registry: string) =>
+    (resolver.clientFor(registry).session as unknown as { options: { credentials?: unknown } }).options.credentials;
 
   it('sends Docker Hub references to the mirror with the mirror’s credentials, never Docker Hub’s', () => {
     const resolver = new RegistryResolver({ dockerHubMirror: '127.0.0.1:5000', credentials, guard: new RegistryGuard(['127.0.0.1:5000']) });
@@ -143,7 +177,9 @@ describe('RegistryResolver credentials', () => {
 describe('buildctl with mutual TLS', () => {
   it('puts --tlsdir before every buildctl command when STEVEDORE_BUILDKIT_TLS_DIR is set', async () => {
     const calls: { command: string; args: readonly string[] }[] = [];
-    const runner: ProcessRunner = { run: async (command, args) => (calls.push({ command, args }), { stdout: '[]', stderr: '' }) as unknown as RunResult };
+    const runner: ProcessRunner = {
+      run: async (command, args) => (calls.push({ command, args }), { stdout: '[]', stderr: '' }) as unknown as RunResult,
+    };
     await new BuildkitClient(buildctlWithTls(runner, '/etc/stevedore/buildkit-tls'), 'buildctl', 'tcp://buildkitd:1234').workers();
     assert.deepEqual(calls[0]!.args.slice(0, 4), ['--tlsdir', '/etc/stevedore/buildkit-tls', '--addr', 'tcp://buildkitd:1234']);
     assert.equal(buildctlWithTls(runner, undefined), runner);

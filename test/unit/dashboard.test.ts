@@ -40,7 +40,8 @@ describe('dashboard sessions', () => {
 describe('dashboard request checks', () => {
   it('keeps `next` on this site', () => {
     assert.equal(safeNext('/ui/jobs/1'), '/ui/jobs/1');
-    for (const bad of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'javascript:alert(1)', '/a b', 42]) assert.equal(safeNext(bad), '/admin/queues', String(bad));
+    for (const bad of ['//evil.example/', '/\\evil.example', 'https://evil.example/', 'javascript:alert(1)', '/a b', 42])
+      assert.equal(safeNext(bad), '/admin/queues', String(bad));
   });
 
   it('refuses cross-site posts and lets non-browser clients through', () => {
@@ -55,12 +56,43 @@ describe('dashboard request checks', () => {
 
 describe('job view', () => {
   const job = (action: string, request: object, result: object | null) =>
-    ({ id: 'j', tenant: 't', action, state: 'succeeded', request, result, error: null, created_at: 'c', started_at: 's', finished_at: 'f', attempts: 1, timeout_seconds: 60 }) as unknown as JobRecord;
+    ({
+      id: 'j',
+      tenant: 't',
+      action,
+      state: 'succeeded',
+      request,
+      result,
+      error: null,
+      created_at: 'c',
+      started_at: 's',
+      finished_at: 'f',
+      attempts: 1,
+      timeout_seconds: 60,
+    }) as unknown as JobRecord;
 
   it('takes the severity counts of a scan and the layers of its image', () => {
-    const view = toJobView(job('scan', { action: 'scan', image: 'r/a:1' }, { summary: { critical: 1, high: 2, medium: 0, low: 3, unknown: 0, fixable: 2 }, image_info: { layers: [{ digest: 'sha256:a', size_bytes: 10, created_by: 'ADD x' }, { digest: 'sha256:b', size_bytes: 20, created_by: null }] }, vulnerabilities: [] }));
+    const view = toJobView(
+      job(
+        'scan',
+        { action: 'scan', image: 'r/a:1' },
+        {
+          summary: { critical: 1, high: 2, medium: 0, low: 3, unknown: 0, fixable: 2 },
+          image_info: {
+            layers: [
+              { digest: 'sha256:a', size_bytes: 10, created_by: 'ADD x' },
+              { digest: 'sha256:b', size_bytes: 20, created_by: null },
+            ],
+          },
+          vulnerabilities: [],
+        },
+      ),
+    );
     assert.deepEqual(view.severities, { critical: 1, high: 2, medium: 0, low: 3, unknown: 0 });
-    assert.deepEqual(view.layers, [{ digest: 'sha256:a', size_bytes: 10, created_by: 'ADD x' }, { digest: 'sha256:b', size_bytes: 20, created_by: null }]);
+    assert.deepEqual(view.layers, [
+      { digest: 'sha256:a', size_bytes: 10, created_by: 'ADD x' },
+      { digest: 'sha256:b', size_bytes: 20, created_by: null },
+    ]);
     assert.equal(view.fixable, 2);
     assert.equal(view.image, 'r/a:1');
   });

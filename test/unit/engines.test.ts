@@ -17,7 +17,9 @@ class FakeRunner implements ProcessRunner {
 
 describe('BuildkitClient', () => {
   it('asks buildctl for workers with an argument array and a timeout', async () => {
-    const runner = new FakeRunner('[{"ID":"w1","Platforms":[{"OS":"linux","Architecture":"amd64"},{"OS":"linux","Architecture":"arm","Variant":"v7"}]}]');
+    const runner = new FakeRunner(
+      '[{"ID":"w1","Platforms":[{"OS":"linux","Architecture":"amd64"},{"OS":"linux","Architecture":"arm","Variant":"v7"}]}]',
+    );
     const workers = await new BuildkitClient(runner, '/bin/buildctl', 'unix:///run/bk.sock').workers(1234);
     assert.deepEqual(workers, [{ id: 'w1', platforms: ['linux/amd64', 'linux/arm/v7'] }]);
     assert.deepEqual(runner.calls[0]!.args, ['--addr', 'unix:///run/bk.sock', 'debug', 'workers', '--format', '{{json .}}']);
@@ -36,7 +38,8 @@ describe('reference validation', () => {
     assertTag('bookworm-slim');
   });
   it('refuses option-like, traversing or malformed values', () => {
-    for (const bad of ['-rf', '../etc', 'UPPER/case', 'a//b', 'a/', '']) assert.throws(() => assertRepository(bad), InvalidReferenceError, bad);
+    for (const bad of ['-rf', '../etc', 'UPPER/case', 'a//b', 'a/', ''])
+      assert.throws(() => assertRepository(bad), InvalidReferenceError, bad);
     for (const bad of ['-x', '.hidden', 'a b', 'x'.repeat(129)]) assert.throws(() => assertTag(bad), InvalidReferenceError, bad);
   });
 });

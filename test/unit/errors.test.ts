@@ -15,7 +15,11 @@ describe('toErrorBody', () => {
   });
 
   it('maps Nest exceptions by status', () => {
-    assert.deepEqual(toErrorBody(new NotFoundException('no such job')).body.error, { code: 'NOT_FOUND', message: 'no such job', details: {} });
+    assert.deepEqual(toErrorBody(new NotFoundException('no such job')).body.error, {
+      code: 'NOT_FOUND',
+      message: 'no such job',
+      details: {},
+    });
     assert.equal(toErrorBody(new BadRequestException(['a must be set', 'b is wrong'])).body.error.message, 'a must be set; b is wrong');
   });
 

@@ -37,23 +37,31 @@ function tar(entries: Entry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const data = e.data ?? Buffer.alloc(0);
-    parts.push(header(e.path, data.length, e.type ?? (e.path.endsWith('/') ? '5' : '0')), data, Buffer.alloc((512 - (data.length % 512)) % 512));
+    parts.push(
+      header(e.path, data.length, e.type ?? (e.path.endsWith('/') ? '5' : '0')),
+      data,
+      Buffer.alloc((512 - (data.length % 512)) % 512),
+    );
   }
   return Buffer.concat([...parts, Buffer.alloc(1024)]);
 }
 const file = (path: string, size: number, fill = 0x61): Entry => ({ path, data: Buffer.alloc(size, fill) });
 function pax(records: Record<string, string>): Entry {
-  const body = Object.entries(records).map(([k, v]) => {
-    const line = ` ${k}=${v}\n`;
-    let n = line.length + 1;
-    while (String(n).length + line.length !== n) n++;
-    return n + line;
-  }).join('');
+  const body = Object.entries(records)
+    .map(([k, v]) => {
+      const line = ` ${k}=${v}\n`;
+      let n = line.length + 1;
+      while (String(n).length + line.length !== n) n++;
+      return n + line;
+    })
+    .join('');
   return { path: 'PaxHeader', data: Buffer.from(body), type: 'x' };
 }
 
 async function entriesOf(bytes: Buffer, chunk = 7): Promise<TarEntry[]> {
-  async function* chunks() { for (let i = 0; i < bytes.length; i += chunk) yield bytes.subarray(i, i + chunk); }
+  async function* chunks() {
+    for (let i = 0; i < bytes.length; i += chunk) yield bytes.subarray(i, i + chunk);
+  }
   const out: TarEntry[] = [];
   for await (const e of readTarEntries(chunks())) out.push(e);
   return out;
@@ -62,8 +70,23 @@ async function entriesOf(bytes: Buffer, chunk = 7): Promise<TarEntry[]> {
 describe('readTarEntries', () => {
   it('applies PAX and GNU long names, across odd chunk boundaries', async () => {
     const long = `deep/${'d'.repeat(120)}/file.txt`;
-    const entries = await entriesOf(tar([pax({ path: long, size: '5' }), file('short', 5), { path: '././@LongLink', data: Buffer.from(`${long}2\0`), type: 'L' }, file('x', 3), { path: 'link', type: '2' }]));
-    assert.deepEqual(entries.map((e) => [e.path, e.type, e.size]), [[long, 'file', 5], [`${long}2`, 'file', 3], ['link', 'symlink', 0]]);
+    const entries = await entriesOf(
+      tar([
+        pax({ path: long, size: '5' }),
+        file('short', 5),
+        { path: '././@LongLink', data: Buffer.from(`${long}2\0`), type: 'L' },
+        file('x', 3),
+        { path: 'link', type: '2' },
+      ]),
+    );
+    assert.deepEqual(
+      entries.map((e) => [e.path, e.type, e.size]),
+      [
+        [long, 'file', 5],
+        [`${long}2`, 'file', 3],
+        ['link', 'symlink', 0],
+      ],
+    );
   });
   it('rejects a corrupt header', async () => {
     const bytes = tar([file('a', 1)]);
@@ -74,8 +97,26 @@ describe('readTarEntries', () => {
 
 describe('looksSecret', () => {
   it('matches words, not substrings', () => {
-    for (const name of ['DB_PASSWORD', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'aws_access_key_id', 'apiKey', 'deploy.secret', 'NPM_CONFIG__AUTH']) assert.ok(looksSecret(name), name);
-    for (const name of ['PATH', 'GPG_KEY', 'org.opencontainers.image.authors', 'PASSENGER_HOME', 'POSTGRES_PASSWORD_FILE', 'SSH_AUTH_SOCK', 'TOKENIZERS_PARALLELISM']) assert.ok(!looksSecret(name), name);
+    for (const name of [
+      'DB_PASSWORD',
+      'GITHUB_TOKEN',
+      'AWS_SECRET_ACCESS_KEY',
+      'aws_access_key_id',
+      'apiKey',
+      'deploy.secret',
+      'NPM_CONFIG__AUTH',
+    ])
+      assert.ok(looksSecret(name), name);
+    for (const name of [
+      'PATH',
+      'GPG_KEY',
+      'org.opencontainers.image.authors',
+      'PASSENGER_HOME',
+      'POSTGRES_PASSWORD_FILE',
+      'SSH_AUTH_SOCK',
+      'TOKENIZERS_PARALLELISM',
+    ])
+      assert.ok(!looksSecret(name), name);
   });
 });
 
@@ -98,31 +139,60 @@ describe('analyzeImage against an in-process registry', () => {
     configSize ||= configBytes.length;
     blobs.set(sha256(configBytes), configBytes);
     for (const l of layers) blobs.set(sha256(l.bytes), l.bytes);
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(configBytes), size: configBytes.length },
-      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: sha256(l.bytes), size: l.bytes.length })),
-    }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(configBytes), size: configBytes.length },
+        layers: layers.map((l) => ({ mediaType: l.mediaType, digest: sha256(l.bytes), size: l.bytes.length })),
+      }),
+    );
     manifests.set(sha256(manifest), manifest);
     return sha256(manifest);
   }
 
   before(async () => {
-    const base = tar([file('etc/os-release', 100), file('bin/sh', 5000), { path: 'app/' }, file('app/config.json', 1000), { path: 'opt/old/' }, file('opt/old/a.txt', 300), file('opt/old/b.txt', 700)]);
+    const base = tar([
+      file('etc/os-release', 100),
+      file('bin/sh', 5000),
+      { path: 'app/' },
+      file('app/config.json', 1000),
+      { path: 'opt/old/' },
+      file('opt/old/a.txt', 300),
+      file('opt/old/b.txt', 700),
+    ]);
     const user = tar([
-      { path: 'big/' }, { path: 'big/blob.bin', data: Buffer.alloc(BIG) }, file('app/config.json', 1500),
-      file('var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease', 2000), file('var/lib/apt/lists/lock', 0), { path: 'var/lib/apt/lists/partial/' },
-      { path: 'usr/lib/libbig.so', data: Buffer.alloc(3 * MiB, 1) }, file('root/.npm/_cacache/index', 1234),
-      file('opt/old/.wh..wh..opq', 0), file('opt/old/c.txt', 50),
+      { path: 'big/' },
+      { path: 'big/blob.bin', data: Buffer.alloc(BIG) },
+      file('app/config.json', 1500),
+      file('var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease', 2000),
+      file('var/lib/apt/lists/lock', 0),
+      { path: 'var/lib/apt/lists/partial/' },
+      { path: 'usr/lib/libbig.so', data: Buffer.alloc(3 * MiB, 1) },
+      file('root/.npm/_cacache/index', 1234),
+      file('opt/old/.wh..wh..opq', 0),
+      file('opt/old/c.txt', 50),
     ]);
     const cleanup = tar([file('big/.wh.blob.bin', 0), file('app/run.sh', 10)]);
-    const layers = [{ bytes: gzipSync(base), mediaType: layerType.gzip }, { bytes: gzipSync(user, { level: 1 }), mediaType: layerType.gzip }, { bytes: cleanup, mediaType: layerType.tar }];
+    const layers = [
+      { bytes: gzipSync(base), mediaType: layerType.gzip },
+      { bytes: gzipSync(user, { level: 1 }), mediaType: layerType.gzip },
+      { bytes: cleanup, mediaType: layerType.tar },
+    ];
     layerDigests = layers.map((l) => sha256(l.bytes));
     digest = addImage(layers, {
-      architecture: 'amd64', os: 'linux',
+      architecture: 'amd64',
+      os: 'linux',
       config: {
-        Env: ['PATH=/usr/bin', 'DB_PASSWORD=hunter2', 'GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D', 'API_TOKEN=', 'POSTGRES_PASSWORD_FILE=/run/secrets/db', 'SSH_AUTH_SOCK=/tmp/a.sock', 'DEPLOY_ID=AKIAIOSFODNN7EXAMPLE'],
+        Env: [
+          'PATH=/usr/bin',
+          'DB_PASSWORD=hunter2',
+          'GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D',
+          'API_TOKEN=',
+          'POSTGRES_PASSWORD_FILE=/run/secrets/db',
+          'SSH_AUTH_SOCK=/tmp/a.sock',
+          'DEPLOY_ID=AKIAIOSFODNN7EXAMPLE',
+        ],
         Labels: { 'org.opencontainers.image.authors': 'Jane', 'deploy.secret': 's3cr3t' },
       },
       history: [
@@ -140,12 +210,17 @@ describe('analyzeImage against an in-process registry', () => {
     server = createServer((req, res) => {
       const host = req.headers.host;
       if (req.url!.startsWith('/token')) tokenRequests++;
-      if (req.url!.startsWith('/token')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'anon' }));
-      if (req.headers.authorization !== 'Bearer anon') return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="test"` }).end();
+      if (req.url!.startsWith('/token'))
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'anon' }));
+      if (req.headers.authorization !== 'Bearer anon')
+        return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="test"` }).end();
       const m = /^\/v2\/test\/app\/(manifests|blobs)\/(sha256:[a-f0-9]{64})$/.exec(req.url!);
       const body = m && (m[1] === 'manifests' ? manifests.get(m[2]!) : (served.get(m[2]!) ?? blobs.get(m[2]!)));
       if (!body) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': m[1] === 'manifests' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream', 'content-length': body.length });
+      res.writeHead(200, {
+        'content-type': m[1] === 'manifests' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/octet-stream',
+        'content-length': body.length,
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -195,16 +270,22 @@ describe('analyzeImage against an in-process registry', () => {
     assert.equal(result.layers.length, 3);
     assert.equal(result.size_bytes, blobSizes.reduce((a, b) => a + b, 0) + configSize);
     assert.ok(result.uncompressed_bytes > BIG + 3 * MiB);
-    assert.deepEqual(result.layers.map((l) => [l.digest, l.size_bytes, l.created_by]), [
-      [layerDigests[0], blobSizes[0], 'ADD rootfs.tar / # buildkit'],
-      [layerDigests[1], blobSizes[1], 'RUN |1 NPM_TOKEN=abc123 /bin/sh -c apt-get update && npm ci'],
-      [layerDigests[2], blobSizes[2], 'RUN /bin/sh -c rm /big/blob.bin && mysql --password Sup3r -e "select 1"'],
-    ]);
-    assert.deepEqual(result.layers.map((l) => [l.files_added, l.files_modified, l.files_removed, l.bytes_added]), [
-      [5, 0, 0, 7100],
-      [6, 1, 1, BIG + 1500 + 2000 + 3 * MiB + 1234 + 50], // config.json modified; the opaque /opt/old hid a.txt and b.txt
-      [1, 0, 1, 10], // the whiteout of /big/blob.bin
-    ]);
+    assert.deepEqual(
+      result.layers.map((l) => [l.digest, l.size_bytes, l.created_by]),
+      [
+        [layerDigests[0], blobSizes[0], 'ADD rootfs.tar / # buildkit'],
+        [layerDigests[1], blobSizes[1], 'RUN |1 NPM_TOKEN=abc123 /bin/sh -c apt-get update && npm ci'],
+        [layerDigests[2], blobSizes[2], 'RUN /bin/sh -c rm /big/blob.bin && mysql --password Sup3r -e "select 1"'],
+      ],
+    );
+    assert.deepEqual(
+      result.layers.map((l) => [l.files_added, l.files_modified, l.files_removed, l.bytes_added]),
+      [
+        [5, 0, 0, 7100],
+        [6, 1, 1, BIG + 1500 + 2000 + 3 * MiB + 1234 + 50], // config.json modified; the opaque /opt/old hid a.txt and b.txt
+        [1, 0, 1, 10], // the whiteout of /big/blob.bin
+      ],
+    );
   });
 
   it('computes waste and efficiency as dive does', () => {
@@ -250,7 +331,10 @@ describe('analyzeImage against an in-process registry', () => {
   });
 
   it('rejects a layer that does not match its digest', async () => {
-    await assert.rejects(analyzeImage(client, 'test/app', corruptDigest), (err: unknown) => err instanceof RegistryError && err.kind === 'protocol' && /digest/.test(err.message));
+    await assert.rejects(
+      analyzeImage(client, 'test/app', corruptDigest),
+      (err: unknown) => err instanceof RegistryError && err.kind === 'protocol' && /digest/.test(err.message),
+    );
   });
 
   it('stops when the caller aborts', async () => {
@@ -267,7 +351,11 @@ describe('analyzeImage against an in-process registry', () => {
       // Pushed on later turns, like a socket: a synchronous endless source would starve the abort timer.
       // A trickle (16 bytes a millisecond), so in 100 ms no layer passes its descriptor size,
       // which would stop it first (the registry client cuts off longer layers, issue 14).
-      const endless = new Readable({ read() { setTimeout(() => this.push(sent ? Buffer.alloc(16) : ((sent = true), header('huge', 8 * 1024 ** 3 - 1, '0'))), 1); } });
+      const endless = new Readable({
+        read() {
+          setTimeout(() => this.push(sent ? Buffer.alloc(16) : ((sent = true), header('huge', 8 * 1024 ** 3 - 1, '0'))), 1);
+        },
+      });
       sources.push(endless);
       return layer === layerDigests[2] ? endless : pipeline(endless, createGzip(), () => {}); // the third layer is plain tar
     };

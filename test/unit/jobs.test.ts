@@ -8,17 +8,27 @@ import { toEvent } from '../../src/jobs/job-store.js';
 
 describe('canonicalJson', () => {
   it('does not depend on key order', () => {
-    assert.equal(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } }), canonicalJson({ a: { c: null, d: [1, { x: 1, y: 2 }] }, b: 1 }));
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } }),
+      canonicalJson({ a: { c: null, d: [1, { x: 1, y: 2 }] }, b: 1 }),
+    );
     assert.notEqual(canonicalJson({ a: 1 }), canonicalJson({ a: '1' }));
   });
 });
 
 describe('parseJobRequest', () => {
   it('accepts an inspect request', () => {
-    assert.deepEqual(parseJobRequest({ action: 'inspect', image: 'debian', timeout_seconds: 5 }), { action: 'inspect', image: 'debian', timeout_seconds: 5 });
+    assert.deepEqual(parseJobRequest({ action: 'inspect', image: 'debian', timeout_seconds: 5 }), {
+      action: 'inspect',
+      image: 'debian',
+      timeout_seconds: 5,
+    });
   });
   it('names the action field when the action is unknown, before any action schema', () => {
-    assert.throws(() => parseJobRequest({ action: 'deploy', whatever: true }), (e: unknown) => e instanceof AppError && e.kind === 'invalid' && (e.details.fields as { path: string }[])[0]!.path === 'action');
+    assert.throws(
+      () => parseJobRequest({ action: 'deploy', whatever: true }),
+      (e: unknown) => e instanceof AppError && e.kind === 'invalid' && (e.details.fields as { path: string }[])[0]!.path === 'action',
+    );
   });
   it('lists every bad field with its path', () => {
     assert.throws(
@@ -34,14 +44,33 @@ describe('parseJobRequest', () => {
 
 describe('submitToBody (gRPC SubmitRequest → REST body)', () => {
   it('takes the set oneof and drops proto3 defaults', () => {
-    assert.deepEqual(submitToBody({ action: 'inspect', inspect: { image: 'debian', platform: '' }, callback_url: '', timeout_seconds: 0, idempotency_key: '' }), { action: 'inspect', image: 'debian' });
-    assert.deepEqual(submitToBody({ action: 'inspect', inspect: { image: 'debian', platform: 'linux/arm64' }, timeout_seconds: 9 }), { action: 'inspect', image: 'debian', platform: 'linux/arm64', timeout_seconds: 9 });
+    assert.deepEqual(
+      submitToBody({
+        action: 'inspect',
+        inspect: { image: 'debian', platform: '' },
+        callback_url: '',
+        timeout_seconds: 0,
+        idempotency_key: '',
+      }),
+      { action: 'inspect', image: 'debian' },
+    );
+    assert.deepEqual(submitToBody({ action: 'inspect', inspect: { image: 'debian', platform: 'linux/arm64' }, timeout_seconds: 9 }), {
+      action: 'inspect',
+      image: 'debian',
+      platform: 'linux/arm64',
+      timeout_seconds: 9,
+    });
   });
 });
 
 describe('toEvent', () => {
   it('splits the stream entry into id, type, at and data', () => {
-    assert.deepEqual(toEvent('1-0', ['type', 'state', 'data', '{"at":12.5,"state":"running"}']), { id: '1-0', type: 'state', at: 12.5, data: { state: 'running' } });
+    assert.deepEqual(toEvent('1-0', ['type', 'state', 'data', '{"at":12.5,"state":"running"}']), {
+      id: '1-0',
+      type: 'state',
+      at: 12.5,
+      data: { state: 'running' },
+    });
   });
 });
 
@@ -66,8 +95,28 @@ describe('submitToBody for a build pipeline', () => {
   it('maps scan options, sign and push_to', () => {
     const body = submitToBody({
       action: 'build',
-      build: { dockerfile_inline: 'FROM scratch', tags: ['r.example/a:1'], scan: { scanners: [], severity: [], ignore_unfixed: true, policy: { _max_high: 'max_high', max_high: 0, ignore_unfixed: false, allow: [] } }, sign: { key: '' }, push_to: ['r.example/b:1'], platforms: [], build_args: {} },
+      build: {
+        dockerfile_inline: 'FROM scratch',
+        tags: ['r.example/a:1'],
+        scan: {
+          scanners: [],
+          severity: [],
+          ignore_unfixed: true,
+          policy: { _max_high: 'max_high', max_high: 0, ignore_unfixed: false, allow: [] },
+        },
+        sign: { key: '' },
+        push_to: ['r.example/b:1'],
+        platforms: [],
+        build_args: {},
+      },
     });
-    assert.deepEqual(body, { action: 'build', dockerfile_inline: 'FROM scratch', tags: ['r.example/a:1'], scan: { ignore_unfixed: true, policy: { max_high: 0 } }, sign: true, push_to: ['r.example/b:1'] });
+    assert.deepEqual(body, {
+      action: 'build',
+      dockerfile_inline: 'FROM scratch',
+      tags: ['r.example/a:1'],
+      scan: { ignore_unfixed: true, policy: { max_high: 0 } },
+      sign: true,
+      push_to: ['r.example/b:1'],
+    });
   });
 });

@@ -25,10 +25,19 @@ const API_VERSIONS: Record<string, string> = {
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; [k: string]: any };
 
 const versions = Object.fromEntries(
-  readFileSync(join(PROJECT_DIR, 'scripts', 'versions.env'), 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=') as [string, string]),
+  readFileSync(join(PROJECT_DIR, 'scripts', 'versions.env'), 'utf8')
+    .split('\n')
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => l.split('=') as [string, string]),
 );
-const kustomization = parse(readFileSync(join(DIR, 'kustomization.yaml'), 'utf8')) as { resources: string[]; namespace: string; kind: string };
-const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+const kustomization = parse(readFileSync(join(DIR, 'kustomization.yaml'), 'utf8')) as {
+  resources: string[];
+  namespace: string;
+  kind: string;
+};
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+  .sort();
 const objects: (Obj & { file: string })[] = files.flatMap((file) =>
   parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((doc) => {
     assert.deepEqual(doc.errors, [], `${file}: YAML errors`);
@@ -68,7 +77,11 @@ describe('deploy/k8s manifests', () => {
       assert.match(o.metadata?.name ?? '', /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, `${o.file}: ${o.kind} metadata.name`);
     }
     assert.ok(find('Namespace', kustomization.namespace), 'the kustomization namespace is created');
-    for (const kind of ['Deployment', 'StatefulSet', 'Service', 'HorizontalPodAutoscaler', 'ConfigMap', 'Secret']) assert.ok(objects.some((o) => o.kind === kind), `has a ${kind}`);
+    for (const kind of ['Deployment', 'StatefulSet', 'Service', 'HorizontalPodAutoscaler', 'ConfigMap', 'Secret'])
+      assert.ok(
+        objects.some((o) => o.kind === kind),
+        `has a ${kind}`,
+      );
   });
 
   it('has workloads whose selectors match their pods, with images, probes and resources', () => {
@@ -81,17 +94,25 @@ describe('deploy/k8s manifests', () => {
         assert.ok(c.livenessProbe || c.readinessProbe, `${w.metadata.name}/${c.name}: a probe`);
         const ports = new Set((c.ports ?? []).map((p: any) => p.name));
         for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe].filter(Boolean)) {
-          if (probe.httpGet && typeof probe.httpGet.port === 'string') assert.ok(ports.has(probe.httpGet.port), `${w.metadata.name}: probe port ${probe.httpGet.port}`);
+          if (probe.httpGet && typeof probe.httpGet.port === 'string')
+            assert.ok(ports.has(probe.httpGet.port), `${w.metadata.name}: probe port ${probe.httpGet.port}`);
         }
         for (const m of c.volumeMounts ?? []) {
-          const volumes = [...(w.spec.template.spec.volumes ?? []), ...(w.spec.volumeClaimTemplates ?? []).map((v: any) => v.metadata)].map((v: any) => v.name);
+          const volumes = [...(w.spec.template.spec.volumes ?? []), ...(w.spec.volumeClaimTemplates ?? []).map((v: any) => v.metadata)].map(
+            (v: any) => v.name,
+          );
           assert.ok(volumes.includes(m.name), `${w.metadata.name}/${c.name}: volume ${m.name}`);
         }
       }
       for (const v of w.spec.template.spec.volumes ?? []) {
-        if (v.persistentVolumeClaim) assert.ok(find('PersistentVolumeClaim', v.persistentVolumeClaim.claimName), `${w.metadata.name}: PVC ${v.persistentVolumeClaim.claimName}`);
+        if (v.persistentVolumeClaim)
+          assert.ok(
+            find('PersistentVolumeClaim', v.persistentVolumeClaim.claimName),
+            `${w.metadata.name}: PVC ${v.persistentVolumeClaim.claimName}`,
+          );
         if (v.configMap) assert.ok(find('ConfigMap', v.configMap.name), `${w.metadata.name}: ConfigMap ${v.configMap.name}`);
-        if (v.secret && !v.secret.optional) assert.ok(find('Secret', v.secret.secretName), `${w.metadata.name}: Secret ${v.secret.secretName}`);
+        if (v.secret && !v.secret.optional)
+          assert.ok(find('Secret', v.secret.secretName), `${w.metadata.name}: Secret ${v.secret.secretName}`);
       }
     }
   });
@@ -100,8 +121,11 @@ describe('deploy/k8s manifests', () => {
     for (const s of objects.filter((o) => o.kind === 'Service')) {
       const targets = workloads.filter((w) => subset(s.spec.selector, w.spec.template.metadata.labels));
       assert.ok(targets.length > 0, `Service ${s.metadata.name} selects a workload`);
-      const named = new Set(targets.flatMap((w) => w.spec.template.spec.containers.flatMap((c: any) => (c.ports ?? []).map((p: any) => p.name))));
-      for (const p of s.spec.ports) if (typeof p.targetPort === 'string') assert.ok(named.has(p.targetPort), `Service ${s.metadata.name}: targetPort ${p.targetPort}`);
+      const named = new Set(
+        targets.flatMap((w) => w.spec.template.spec.containers.flatMap((c: any) => (c.ports ?? []).map((p: any) => p.name))),
+      );
+      for (const p of s.spec.ports)
+        if (typeof p.targetPort === 'string') assert.ok(named.has(p.targetPort), `Service ${s.metadata.name}: targetPort ${p.targetPort}`);
     }
   });
 
@@ -112,17 +136,32 @@ describe('deploy/k8s manifests', () => {
     assert.match(worker.image, /(^|\/)stevedore-worker:|\/worker:/);
     assert.deepEqual(api.args, ['api']);
     assert.deepEqual(worker.args, ['worker']);
-    for (const [role, c] of [['api', api], ['worker', worker]] as const) {
+    for (const [role, c] of [
+      ['api', api],
+      ['worker', worker],
+    ] as const) {
       const env = environment(c);
       for (const name of env.keys()) assert.ok(name in CONFIG_VARIABLES, `${role}: ${name} is not a stevedore variable`);
-      const required = role === 'api' ? ['REDIS_URL', 'STEVEDORE_TOKEN', 'STEVEDORE_SECRETS_KEY'] : ['REDIS_URL', 'BUILDKIT_HOST', 'STEVEDORE_SECRETS_KEY', 'TRIVY_SERVER_URL', 'TRIVY_TOKEN'];
+      const required =
+        role === 'api'
+          ? ['REDIS_URL', 'STEVEDORE_TOKEN', 'STEVEDORE_SECRETS_KEY']
+          : ['REDIS_URL', 'BUILDKIT_HOST', 'STEVEDORE_SECRETS_KEY', 'TRIVY_SERVER_URL', 'TRIVY_TOKEN'];
       for (const name of required) assert.ok(env.has(name), `${role} gets ${name}`);
       // The non-secret values pass the service's own validation (secrets replaced by valid stand-ins).
       const values = Object.fromEntries([...env].map(([k, v]) => [k, v ?? '']));
-      Object.assign(values, { STEVEDORE_TOKEN: 'x'.repeat(24), STEVEDORE_SECRETS_KEY: Buffer.alloc(32).toString('base64'), TRIVY_TOKEN: 't', REDIS_URL: 'redis://redis:6379/0' });
+      Object.assign(values, {
+        STEVEDORE_TOKEN: 'x'.repeat(24),
+        STEVEDORE_SECRETS_KEY: Buffer.alloc(32).toString('base64'),
+        TRIVY_TOKEN: 't',
+        REDIS_URL: 'redis://redis:6379/0',
+      });
       const config = loadConfig(values);
       if (role === 'worker') {
-        assert.equal(c.ports.find((p: any) => p.name === 'metrics').containerPort, config.metricsPort, 'the metrics port is STEVEDORE_METRICS_PORT');
+        assert.equal(
+          c.ports.find((p: any) => p.name === 'metrics').containerPort,
+          config.metricsPort,
+          'the metrics port is STEVEDORE_METRICS_PORT',
+        );
         const grace = find('Deployment', 'stevedore-worker')!.spec.template.spec.terminationGracePeriodSeconds;
         assert.ok(grace > config.shutdownGraceMs / 1000, `terminationGracePeriodSeconds ${grace} > STEVEDORE_SHUTDOWN_GRACE_SECONDS`);
         assert.match(config.trivy.serverUrl!, /^http:\/\/trivy:(\d+)$/);
@@ -134,12 +173,18 @@ describe('deploy/k8s manifests', () => {
       // BUILDKIT_HOST (the workers' only) and the mirror name Services defined here.
       if (role === 'worker') {
         const bk = /^tcp:\/\/([a-z0-9-]+):(\d+)$/.exec(config.buildkitHost!)!;
-        assert.ok(bk && find('Service', bk[1]!)?.spec.ports.some((p: any) => p.port === Number(bk[2])), `${role}: BUILDKIT_HOST ${config.buildkitHost}`);
+        assert.ok(
+          bk && find('Service', bk[1]!)?.spec.ports.some((p: any) => p.port === Number(bk[2])),
+          `${role}: BUILDKIT_HOST ${config.buildkitHost}`,
+        );
       } else {
         assert.equal(config.buildkitHost, undefined, 'the api never talks to buildkitd');
       }
       const mirror = config.registryMirror!.split(':');
-      assert.ok(find('Service', mirror[0]!)?.spec.ports.some((p: any) => p.port === Number(mirror[1])), `${role}: STEVEDORE_REGISTRY_MIRROR`);
+      assert.ok(
+        find('Service', mirror[0]!)?.spec.ports.some((p: any) => p.port === Number(mirror[1])),
+        `${role}: STEVEDORE_REGISTRY_MIRROR`,
+      );
       assert.ok(config.insecureRegistries.includes(config.registryMirror!), 'the in-cluster mirror is plain HTTP');
     }
     for (const name of Object.keys(find('Secret', 'stevedore')!.stringData)) assert.ok(name in CONFIG_VARIABLES, `Secret key ${name}`);
@@ -154,7 +199,11 @@ describe('deploy/k8s manifests', () => {
     assert.equal(c.image, `moby/buildkit:${versions.BUILDKIT_VERSION}`);
     assert.equal(c.securityContext.privileged, true);
     assert.ok(c.args.join(' ').includes('tcp://0.0.0.0:1234'));
-    assert.deepEqual(c.args.filter((_: string, i: number) => c.args[i - 1] === '--addr'), ['tcp://0.0.0.0:1234'], 'one listener: TCP');
+    assert.deepEqual(
+      c.args.filter((_: string, i: number) => c.args[i - 1] === '--addr'),
+      ['tcp://0.0.0.0:1234'],
+      'one listener: TCP',
+    );
     const toml = find('ConfigMap', 'buildkitd')!.data['buildkitd.toml'] as string;
     const mirror = environment(container('stevedore-worker', 'worker')).get('STEVEDORE_REGISTRY_MIRROR');
     assert.ok(toml.includes(`mirrors = ["${mirror}"]`), 'buildkitd mirrors docker.io through STEVEDORE_REGISTRY_MIRROR');
@@ -169,29 +218,38 @@ describe('deploy/k8s manifests', () => {
     assert.ok(tlsVolume && !tlsVolume.secret.optional, 'the daemon certificate Secret');
     const dir = mount(sts, tlsVolume.name).mountPath;
     assert.deepEqual([flag('--tlscacert'), flag('--tlscert'), flag('--tlskey')], [`${dir}/ca.pem`, `${dir}/cert.pem`, `${dir}/key.pem`]);
-    for (const probe of [c.readinessProbe, c.livenessProbe]) assert.deepEqual(probe.exec.command.slice(0, 5), ['buildctl', '--addr', 'tcp://127.0.0.1:1234', '--tlsdir', dir]);
+    for (const probe of [c.readinessProbe, c.livenessProbe])
+      assert.deepEqual(probe.exec.command.slice(0, 5), ['buildctl', '--addr', 'tcp://127.0.0.1:1234', '--tlsdir', dir]);
     const workerDeployment = find('Deployment', 'stevedore-worker')!;
     const clientVolume = workerDeployment.spec.template.spec.volumes.find((v: any) => v.secret?.secretName === 'buildkit-client-tls');
     assert.ok(clientVolume && !clientVolume.secret.optional, 'the client certificate Secret');
     const env = environment(container('stevedore-worker', 'worker'));
     assert.equal(env.get('STEVEDORE_BUILDKIT_TLS_DIR'), mount(workerDeployment, clientVolume.name).mountPath);
-    for (const name of ['buildkitd-tls', 'buildkit-client-tls']) assert.deepEqual(Object.keys(find('Secret', name)!.stringData).sort(), ['ca.pem', 'cert.pem', 'key.pem'], name);
+    for (const name of ['buildkitd-tls', 'buildkit-client-tls'])
+      assert.deepEqual(Object.keys(find('Secret', name)!.stringData).sort(), ['ca.pem', 'cert.pem', 'key.pem'], name);
   });
 
   it('lets only the workers reach buildkitd, and buildkitd no private or metadata address', () => {
     const policy = find('NetworkPolicy', 'buildkitd')!;
     assert.deepEqual(policy.spec.podSelector.matchLabels, find('StatefulSet', 'buildkitd')!.spec.template.metadata.labels);
     assert.deepEqual([...policy.spec.policyTypes].sort(), ['Egress', 'Ingress']);
-    assert.deepEqual(policy.spec.ingress.map((r: any) => r.from.map((f: any) => f.podSelector.matchLabels)), [[{ 'app.kubernetes.io/component': 'worker' }]]);
+    assert.deepEqual(
+      policy.spec.ingress.map((r: any) => r.from.map((f: any) => f.podSelector.matchLabels)),
+      [[{ 'app.kubernetes.io/component': 'worker' }]],
+    );
     const egress = policy.spec.egress as any[];
     const blocks = egress.flatMap((r) => (r.to ?? []).filter((t: any) => t.ipBlock).map((t: any) => t.ipBlock));
     const v4 = blocks.find((b: any) => b.cidr === '0.0.0.0/0');
-    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8']) assert.ok(v4.except.includes(cidr), `egress excepts ${cidr}`);
+    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8'])
+      assert.ok(v4.except.includes(cidr), `egress excepts ${cidr}`);
     assert.ok(blocks.find((b: any) => b.cidr === '::/0').except.includes('fc00::/7'));
     // Besides the internet ranges, only DNS and the mirror: no rule lets it reach Redis or the api.
     const selectors = egress.flatMap((r) => (r.to ?? []).filter((t: any) => t.podSelector).map((t: any) => t.podSelector.matchLabels));
     assert.deepEqual(selectors, [{ 'k8s-app': 'kube-dns' }, { 'app.kubernetes.io/component': 'registry-mirror' }]);
-    assert.deepEqual(egress[0].ports.map((p: any) => p.port), [53, 53]);
+    assert.deepEqual(
+      egress[0].ports.map((p: any) => p.port),
+      [53, 53],
+    );
   });
 
   it('runs the Trivy server of the pinned version with the workers’ token', () => {

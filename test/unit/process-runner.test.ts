@@ -30,14 +30,20 @@ describe('runProcess (against real processes)', () => {
 
   it('kills a process that outlives its timeout', async () => {
     const started = Date.now();
-    await assert.rejects(runProcess(node, ['-e', 'setTimeout(() => {}, 60000)'], { timeoutMs: 300 }), (err: unknown) => err instanceof ProcessError && err.kind === 'timeout');
+    await assert.rejects(
+      runProcess(node, ['-e', 'setTimeout(() => {}, 60000)'], { timeoutMs: 300 }),
+      (err: unknown) => err instanceof ProcessError && err.kind === 'timeout',
+    );
     assert.ok(Date.now() - started < 10_000);
   });
 
   it('stops on abort', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
-    await assert.rejects(runProcess(node, ['-e', 'setTimeout(() => {}, 60000)'], { signal: controller.signal }), (err: unknown) => err instanceof ProcessError && err.kind === 'aborted');
+    await assert.rejects(
+      runProcess(node, ['-e', 'setTimeout(() => {}, 60000)'], { signal: controller.signal }),
+      (err: unknown) => err instanceof ProcessError && err.kind === 'aborted',
+    );
   });
 
   it('reports a missing program as a spawn error', async () => {
@@ -45,7 +51,14 @@ describe('runProcess (against real processes)', () => {
   });
 
   it('feeds stdin and passes only the environment it is given', async () => {
-    const { stdout } = await runProcess(node, ['-e', 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(s+":"+(process.env.ONLY??"")+":"+(process.env.HOME??"none")))'], { input: 'hello', env: { ONLY: 'this' } });
+    const { stdout } = await runProcess(
+      node,
+      [
+        '-e',
+        'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(s+":"+(process.env.ONLY??"")+":"+(process.env.HOME??"none")))',
+      ],
+      { input: 'hello', env: { ONLY: 'this' } },
+    );
     assert.equal(stdout.trim(), 'hello:this:none');
   });
 });

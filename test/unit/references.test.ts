@@ -15,10 +15,26 @@ describe('parseImageReference', () => {
     ['ghcr.io/org/tool@' + D, 'ghcr.io/org/tool@' + D],
     ['reg.example:443/a/b/c:v1@' + D, 'reg.example:443/a/b/c:v1@' + D],
   ];
-  for (const [input, expected] of cases) it(`${input} → ${expected}`, () => assert.equal(formatImageReference(parseImageReference(input)), expected));
+  for (const [input, expected] of cases)
+    it(`${input} → ${expected}`, () => assert.equal(formatImageReference(parseImageReference(input)), expected));
 
-  const bad = ['', '-rf', '--help', 'debian bookworm', 'debian\n', 'Debian', 'debian@sha256:abc', 'debian@md5:' + 'a'.repeat(32) + 'Z!', 'reg.example:5000/../etc', 'a//b', 'debian:-tag', 'debian:' + 'x'.repeat(129), 'bad_host.example:5000:1/a'];
-  for (const input of bad) it(`refuses ${JSON.stringify(input)}`, () => assert.throws(() => parseImageReference(input), InvalidReferenceError));
+  const bad = [
+    '',
+    '-rf',
+    '--help',
+    'debian bookworm',
+    'debian\n',
+    'Debian',
+    'debian@sha256:abc',
+    'debian@md5:' + 'a'.repeat(32) + 'Z!',
+    'reg.example:5000/../etc',
+    'a//b',
+    'debian:-tag',
+    'debian:' + 'x'.repeat(129),
+    'bad_host.example:5000:1/a',
+  ];
+  for (const input of bad)
+    it(`refuses ${JSON.stringify(input)}`, () => assert.throws(() => parseImageReference(input), InvalidReferenceError));
 });
 
 describe('isLoopbackRegistry', () => {

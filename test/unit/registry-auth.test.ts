@@ -17,12 +17,14 @@ describe('parseChallenge', () => {
 });
 
 describe('DockerConfigCredentials', () => {
-  const config = new DockerConfigCredentials(JSON.stringify({
-    auths: {
-      'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hubpass').toString('base64') },
-      'registry.example:5000': { username: 'u', password: 'p' },
-    },
-  }));
+  const config = new DockerConfigCredentials(
+    JSON.stringify({
+      auths: {
+        'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hubpass').toString('base64') },
+        'registry.example:5000': { username: 'u', password: 'p' },
+      },
+    }),
+  );
   it('finds Docker Hub and other registries', () => {
     assert.deepEqual(config.lookup('docker.io'), { username: 'hubuser', password: 'hubpass' });
     assert.deepEqual(config.lookup('registry.example:5000'), { username: 'u', password: 'p' });
@@ -32,7 +34,13 @@ describe('DockerConfigCredentials', () => {
 
 describe('redactEnv', () => {
   it('hides values of secret-looking names only', () => {
-    assert.deepEqual(redactEnv(['PATH=/bin', 'DB_PASSWORD=x', 'GITHUB_TOKEN=y', 'AWS_SECRET_ACCESS_KEY=z', 'EMPTY']), { PATH: '/bin', DB_PASSWORD: '[redacted]', GITHUB_TOKEN: '[redacted]', AWS_SECRET_ACCESS_KEY: '[redacted]', EMPTY: '' });
+    assert.deepEqual(redactEnv(['PATH=/bin', 'DB_PASSWORD=x', 'GITHUB_TOKEN=y', 'AWS_SECRET_ACCESS_KEY=z', 'EMPTY']), {
+      PATH: '/bin',
+      DB_PASSWORD: '[redacted]',
+      GITHUB_TOKEN: '[redacted]',
+      AWS_SECRET_ACCESS_KEY: '[redacted]',
+      EMPTY: '',
+    });
   });
 });
 
@@ -54,7 +62,9 @@ describe('RegistryClient bearer token auth', () => {
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `tok:${scope}` }));
       }
       if (req.headers.authorization !== 'Bearer tok:repository:team/app:pull') {
-        return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="test",scope="repository:team/app:pull"` }).end();
+        return void res
+          .writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="test",scope="repository:team/app:pull"` })
+          .end();
       }
       res.writeHead(200, { 'docker-content-digest': 'sha256:' + 'b'.repeat(64) }).end();
     });

@@ -12,7 +12,13 @@ import { checkManifest, manifestMediaType } from '../../src/engines/registry/man
 import type { JobRequest } from '../../src/jobs/job-types.js';
 
 const MIRROR = '127.0.0.1:5000';
-const config = (extra: { registryMirror?: string; insecureRegistries?: string[]; registryAllowedHosts?: string[] } = {}) => ({ registryMirror: MIRROR, registryListen: '127.0.0.1:5999', insecureRegistries: [], registryAllowedHosts: [], ...extra });
+const config = (extra: { registryMirror?: string; insecureRegistries?: string[]; registryAllowedHosts?: string[] } = {}) => ({
+  registryMirror: MIRROR,
+  registryListen: '127.0.0.1:5999',
+  insecureRegistries: [],
+  registryAllowedHosts: [],
+  ...extra,
+});
 
 async function refusal(request: JobRequest, cfg = config()): Promise<AppError | undefined> {
   try {
@@ -27,7 +33,22 @@ async function refusal(request: JobRequest, cfg = config()): Promise<AppError | 
 describe('RegistryGuard', () => {
   it('refuses loopback, private, link-local and metadata registries, after resolving names', async () => {
     const guard = new RegistryGuard([MIRROR]);
-    for (const registry of ['127.0.0.1:6379', '127.0.0.1', '169.254.169.254', '169.254.169.254:80', '10.0.0.1:5000', '192.168.1.10', '172.16.0.1:443', '100.64.0.1', '0.0.0.0:5000', '[::1]:5000', '[::ffff:127.0.0.1]:5000', '[fe80::1]:5000', 'localhost:8080', 'localhost']) {
+    for (const registry of [
+      '127.0.0.1:6379',
+      '127.0.0.1',
+      '169.254.169.254',
+      '169.254.169.254:80',
+      '10.0.0.1:5000',
+      '192.168.1.10',
+      '172.16.0.1:443',
+      '100.64.0.1',
+      '0.0.0.0:5000',
+      '[::1]:5000',
+      '[::ffff:127.0.0.1]:5000',
+      '[fe80::1]:5000',
+      'localhost:8080',
+      'localhost',
+    ]) {
       assert.match((await guard.problem(registry)) ?? 'allowed', /loopback, private, link-local or reserved/, registry);
     }
     assert.match((await guard.problem('localhost:8080'))!, /localhost:8080 resolves to (127\.0\.0\.1|::1)/);
@@ -35,7 +56,8 @@ describe('RegistryGuard', () => {
 
   it('allows public addresses, Docker Hub names and configured registries', async () => {
     const guard = new RegistryGuard([MIRROR, '10.1.2.3', 'Registry.Internal:5000', '[::1]:5001']);
-    for (const registry of ['93.184.216.34', '93.184.216.34:5000', 'docker.io', MIRROR, '10.1.2.3:1234', '10.1.2.3', '[::1]:5001']) assert.equal(await guard.problem(registry), undefined, registry);
+    for (const registry of ['93.184.216.34', '93.184.216.34:5000', 'docker.io', MIRROR, '10.1.2.3:1234', '10.1.2.3', '[::1]:5001'])
+      assert.equal(await guard.problem(registry), undefined, registry);
     assert.ok(guard.permits('registry.internal', 5000), 'host names compare case-insensitively');
     assert.ok(!guard.permits('registry.internal', 5001), 'a port in the entry is the only port it allows');
     assert.ok(await guard.problem('127.0.0.1:5001'), 'another port of the mirror host is not the mirror');
@@ -90,30 +112,52 @@ describe('checkJobRegistries (submission)', () => {
       { action: 'inspect', image: `${MIRROR}/library/debian:bookworm-slim` },
       { action: 'push', image: `${MIRROR}/a/b:1`, destinations: ['93.184.216.34/a/b:1'] },
       { action: 'optimize', dockerfile_inline: 'FROM scratch' },
-    ] as JobRequest[]) assert.equal(await refusal(request), undefined, JSON.stringify(request));
+    ] as JobRequest[])
+      assert.equal(await refusal(request), undefined, JSON.stringify(request));
     assert.equal(await refusal({ action: 'inspect', image: bad }, config({ registryAllowedHosts: ['127.0.0.1:6379'] })), undefined);
-    assert.equal(await refusal({ action: 'inspect', image: '10.0.0.1:5000/a/b:1' }, config({ insecureRegistries: ['10.0.0.1:5000'] })), undefined);
+    assert.equal(
+      await refusal({ action: 'inspect', image: '10.0.0.1:5000/a/b:1' }, config({ insecureRegistries: ['10.0.0.1:5000'] })),
+      undefined,
+    );
   });
 
   it('lists every refused reference in details.refused', async () => {
-    await assert.rejects(assertRegistriesAllowed([{ path: 'ref', reference: bad }, { path: 'other', reference: '10.0.0.1/a:1' }], config()), (err: AppError) => {
-      assert.deepEqual((err.details.refused as { path: string }[]).map((r) => r.path), ['ref', 'other']);
-      assert.equal(err.details.registry, '127.0.0.1:6379');
-      return true;
-    });
+    await assert.rejects(
+      assertRegistriesAllowed(
+        [
+          { path: 'ref', reference: bad },
+          { path: 'other', reference: '10.0.0.1/a:1' },
+        ],
+        config(),
+      ),
+      (err: AppError) => {
+        assert.deepEqual(
+          (err.details.refused as { path: string }[]).map((r) => r.path),
+          ['ref', 'other'],
+        );
+        assert.equal(err.details.registry, '127.0.0.1:6379');
+        return true;
+      },
+    );
   });
 });
 
 describe('registry answers', () => {
   it('caps a body without Content-Length while it streams', async () => {
     let pulled = 0;
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        pulled += 64 * 1024;
-        controller.enqueue(new Uint8Array(64 * 1024));
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          pulled += 64 * 1024;
+          controller.enqueue(new Uint8Array(64 * 1024));
+        },
       },
-    }, { highWaterMark: 0 });
-    await assert.rejects(readCapped(new Response(body), 1024 * 1024, 'manifest x', 'h'), (err: RegistryError) => err.kind === 'protocol' && /limit/.test(err.message));
+      { highWaterMark: 0 },
+    );
+    await assert.rejects(
+      readCapped(new Response(body), 1024 * 1024, 'manifest x', 'h'),
+      (err: RegistryError) => err.kind === 'protocol' && /limit/.test(err.message),
+    );
     assert.ok(pulled <= 1024 * 1024 + 2 * 64 * 1024, `pulled ${pulled} bytes`);
   });
 
@@ -130,26 +174,53 @@ describe('registry answers', () => {
     header.write('0', 156);
     header.write('ustar\0', 257);
     header.write('00', 263);
-    header.write(`${header.reduce((sum, b) => sum + b, 0).toString(8).padStart(6, '0')}\0 `, 148);
+    header.write(
+      `${header
+        .reduce((sum, b) => sum + b, 0)
+        .toString(8)
+        .padStart(6, '0')}\0 `,
+      148,
+    );
     let pulled = 0;
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        controller.enqueue(pulled === 0 ? new Uint8Array(header) : new Uint8Array(64 * 1024));
-        pulled += pulled === 0 ? 512 : 64 * 1024;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          controller.enqueue(pulled === 0 ? new Uint8Array(header) : new Uint8Array(64 * 1024));
+          pulled += pulled === 0 ? 512 : 64 * 1024;
+        },
       },
-    }, { highWaterMark: 0 });
+      { highWaterMark: 0 },
+    );
     const blob = { digest: `sha256:${'a'.repeat(64)}`, size: 1024 * 1024, mediaType: 'application/vnd.oci.image.layer.v1.tar' };
-    await assert.rejects(readLayerStream(body, blob, () => undefined), (err: RegistryError) => err.kind === 'protocol' && /longer than/.test(err.message));
+    await assert.rejects(
+      readLayerStream(body, blob, () => undefined),
+      (err: RegistryError) => err.kind === 'protocol' && /longer than/.test(err.message),
+    );
     assert.ok(pulled < 2 * 1024 * 1024, `pulled ${pulled} bytes`);
   });
 
   it('refuses a manifest of the wrong shape or media type as a registry error', () => {
-    for (const value of [null, [], 'x', { layers: 'no' }, { layers: [{ digest: 'nope', size: 1, mediaType: 'x' }] }, { config: { digest: `sha256:${'a'.repeat(64)}`, size: -1, mediaType: 'x' } }, { manifests: [{ digest: `sha256:${'a'.repeat(64)}`, size: 1, mediaType: 'x', platform: 'linux' }] }]) {
-      assert.throws(() => checkManifest(value, 'm'), (err: RegistryError) => err.kind === 'protocol', JSON.stringify(value));
+    for (const value of [
+      null,
+      [],
+      'x',
+      { layers: 'no' },
+      { layers: [{ digest: 'nope', size: 1, mediaType: 'x' }] },
+      { config: { digest: `sha256:${'a'.repeat(64)}`, size: -1, mediaType: 'x' } },
+      { manifests: [{ digest: `sha256:${'a'.repeat(64)}`, size: 1, mediaType: 'x', platform: 'linux' }] },
+    ]) {
+      assert.throws(
+        () => checkManifest(value, 'm'),
+        (err: RegistryError) => err.kind === 'protocol',
+        JSON.stringify(value),
+      );
     }
     assert.throws(() => manifestMediaType({}, 'text/html', 'm'), /media type "text\/html"/);
     assert.equal(manifestMediaType({ manifests: [] }, 'application/json', 'm'), 'application/vnd.oci.image.index.v1+json');
-    assert.equal(manifestMediaType({ mediaType: 'application/vnd.docker.distribution.manifest.v2+json' }, null, 'm'), 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.equal(
+      manifestMediaType({ mediaType: 'application/vnd.docker.distribution.manifest.v2+json' }, null, 'm'),
+      'application/vnd.docker.distribution.manifest.v2+json',
+    );
   });
 });
 
@@ -168,7 +239,8 @@ describe('RegistryClient against a misbehaving registry (connect-time guard)', (
     elsewherePort = (elsewhere.address() as AddressInfo).port;
     evil = createServer((req, res) => {
       if (req.url!.includes('/redirect/')) res.writeHead(307, { location: `http://127.0.0.1:${elsewherePort}/v2/x/manifests/1` }).end();
-      else if (req.url!.includes('/realm/')) res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${elsewherePort}/token",service="x"` }).end();
+      else if (req.url!.includes('/realm/'))
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${elsewherePort}/token",service="x"` }).end();
       else if (req.url!.includes('/html/')) res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>');
       else res.writeHead(404).end();
     });
@@ -188,6 +260,9 @@ describe('RegistryClient against a misbehaving registry (connect-time guard)', (
   });
 
   it('answers a non-JSON manifest with a registry error', async () => {
-    await assert.rejects(client().getManifest('html/x', '1'), (err: RegistryError) => err.kind === 'protocol' && /not JSON/.test(err.message));
+    await assert.rejects(
+      client().getManifest('html/x', '1'),
+      (err: RegistryError) => err.kind === 'protocol' && /not JSON/.test(err.message),
+    );
   });
 });

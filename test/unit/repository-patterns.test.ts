@@ -21,7 +21,23 @@ describe('repository patterns', () => {
   });
 
   it('refuses patterns that are not repository patterns', () => {
-    for (const bad of ['', ' ', 'a b', `${REG}/team-a/app:1`, `${REG}/app@sha256:${'a'.repeat(64)}`, 'debian:12', '**', `${REG}/**/x`, `${REG}/a**`, `${REG}/Team`, `${REG}//x`, `${REG}/`, 'bad host!/x', `${REG}/-x`, 'x'.repeat(301)]) {
+    for (const bad of [
+      '',
+      ' ',
+      'a b',
+      `${REG}/team-a/app:1`,
+      `${REG}/app@sha256:${'a'.repeat(64)}`,
+      'debian:12',
+      '**',
+      `${REG}/**/x`,
+      `${REG}/a**`,
+      `${REG}/Team`,
+      `${REG}//x`,
+      `${REG}/`,
+      'bad host!/x',
+      `${REG}/-x`,
+      'x'.repeat(301),
+    ]) {
       assert.throws(() => normalizePattern(bad), /pattern|invalid|`\*\*`/, JSON.stringify(bad));
     }
   });
@@ -90,22 +106,43 @@ describe('repository patterns', () => {
 });
 
 describe('repository policy', () => {
-  const config = { registryMirror: '127.0.0.1:5000', registryListen: '127.0.0.1:5000', repositories: { tenantDefault: [], sharedRead: ['docker.io/library/**', '{mirror}/library/**'] } };
+  const config = {
+    registryMirror: '127.0.0.1:5000',
+    registryListen: '127.0.0.1:5000',
+    repositories: { tenantDefault: [], sharedRead: ['docker.io/library/**', '{mirror}/library/**'] },
+  };
   const teamB = { tenant: 'team-b', repositories: [`${REG}/team-b/*`, '*/**'] };
 
   it('lists every repository a job reads and writes, with its field', () => {
     const targets = (r: object) => repositoryTargets(r as JobRequest).map((t) => `${t.access} ${t.path} ${t.reference}`);
-    assert.deepEqual(targets({ action: 'build', tags: ['a.example/x:1', 'a.example/y:1'], push_to: ['b.example/z:1'] }), ['write tags.0 a.example/x:1', 'write tags.1 a.example/y:1', 'write push_to.0 b.example/z:1']);
+    assert.deepEqual(targets({ action: 'build', tags: ['a.example/x:1', 'a.example/y:1'], push_to: ['b.example/z:1'] }), [
+      'write tags.0 a.example/x:1',
+      'write tags.1 a.example/y:1',
+      'write push_to.0 b.example/z:1',
+    ]);
     assert.deepEqual(targets({ action: 'build', registry: 'a.example', image: 'x:1' }), ['write image a.example/x:1']);
-    assert.deepEqual(targets({ action: 'push', image: 'a.example/x:1', registry: 'b.example:5000' }), ['read image a.example/x:1', 'write registry b.example:5000/x:1']);
-    assert.deepEqual(targets({ action: 'push', image: 'a.example/x:1', destinations: ['c.example/y'] }), ['read image a.example/x:1', 'write destinations.0 c.example/y']);
+    assert.deepEqual(targets({ action: 'push', image: 'a.example/x:1', registry: 'b.example:5000' }), [
+      'read image a.example/x:1',
+      'write registry b.example:5000/x:1',
+    ]);
+    assert.deepEqual(targets({ action: 'push', image: 'a.example/x:1', destinations: ['c.example/y'] }), [
+      'read image a.example/x:1',
+      'write destinations.0 c.example/y',
+    ]);
     assert.deepEqual(targets({ action: 'sign', image: 'a.example/x:1' }), ['write image a.example/x:1']);
-    for (const action of ['inspect', 'scan', 'verify', 'optimize']) assert.deepEqual(targets({ action, image: 'a.example/x:1' }), ['read image a.example/x:1']);
+    for (const action of ['inspect', 'scan', 'verify', 'optimize'])
+      assert.deepEqual(targets({ action, image: 'a.example/x:1' }), ['read image a.example/x:1']);
     assert.deepEqual(targets({ action: 'optimize', dockerfile_inline: 'FROM scratch' }), []);
   });
 
   it('never lets a tenant write Docker Hub names or library/, whatever its patterns', () => {
-    for (const reference of ['debian:bookworm-slim', 'docker.io/team-b/app', '127.0.0.1:5000/library/debian:bookworm-slim', 'localhost:5000/library/debian', `${REG}/library/x`]) {
+    for (const reference of [
+      'debian:bookworm-slim',
+      'docker.io/team-b/app',
+      '127.0.0.1:5000/library/debian:bookworm-slim',
+      'localhost:5000/library/debian',
+      `${REG}/library/x`,
+    ]) {
       assert.match(repositoryRefusal({ reference, access: 'write' }, teamB, config) ?? '', /read-only|reserved/, reference);
       assert.equal(repositoryRefusal({ reference, access: 'write' }, { tenant: 'default', root: true }, config), undefined);
     }
@@ -114,7 +151,10 @@ describe('repository policy', () => {
   it('allows shared reads, the key own patterns, and the tenant default without patterns', () => {
     const narrow = { tenant: 'team-b', repositories: [`${REG}/team-b/*`] };
     assert.equal(repositoryRefusal({ reference: 'debian:bookworm-slim', access: 'read' }, narrow, config), undefined);
-    assert.equal(repositoryRefusal({ reference: '127.0.0.1:5000/library/debian:bookworm-slim', access: 'read' }, narrow, config), undefined);
+    assert.equal(
+      repositoryRefusal({ reference: '127.0.0.1:5000/library/debian:bookworm-slim', access: 'read' }, narrow, config),
+      undefined,
+    );
     assert.ok(repositoryRefusal({ reference: 'docker.io/team-a/app', access: 'read' }, narrow, config));
     assert.ok(repositoryRefusal({ reference: `${REG}/team-a/app`, access: 'read' }, narrow, config));
     assert.equal(repositoryRefusal({ reference: `${REG}/team-b/app`, access: 'write' }, narrow, config), undefined);
@@ -124,7 +164,10 @@ describe('repository policy', () => {
     assert.equal(repositoryRefusal({ reference: `${REG}/team-c/app`, access: 'write' }, keyless, withDefault), undefined);
     assert.ok(repositoryRefusal({ reference: `${REG}/team-d/app`, access: 'write' }, keyless, withDefault));
     // A tenant name that is no repository segment makes the default grant nothing (not everything).
-    assert.match(repositoryRefusal({ reference: `${REG}/team-x/app`, access: 'write' }, { tenant: 'team-' }, withDefault) ?? '', /no repositories/);
+    assert.match(
+      repositoryRefusal({ reference: `${REG}/team-x/app`, access: 'write' }, { tenant: 'team-' }, withDefault) ?? '',
+      /no repositories/,
+    );
   });
 
   it('answers 403 REPOSITORY_FORBIDDEN naming the field and the reference', () => {
@@ -138,7 +181,10 @@ describe('repository policy', () => {
       assert.equal(err.code, 'REPOSITORY_FORBIDDEN');
       assert.equal(err.details.path, 'tags.1');
       assert.equal(err.details.reference, `${REG}/team-a/app:1`);
-      assert.deepEqual((err.details.refused as { path: string }[]).map((r) => r.path), ['tags.1', 'push_to.0']);
+      assert.deepEqual(
+        (err.details.refused as { path: string }[]).map((r) => r.path),
+        ['tags.1', 'push_to.0'],
+      );
     }
   });
 });

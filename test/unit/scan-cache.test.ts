@@ -22,22 +22,45 @@ function harness() {
     dbUpdatedAt: async () => '2026-01-01T00:00:00Z',
     scanImage: async (pinned: string, report: string) => {
       scanned.push(pinned);
-      writeFileSync(report, JSON.stringify({ ArtifactName: pinned, Results: [{ Target: `${pinned} (debian 12.0)`, Class: 'os-pkgs', Vulnerabilities: [{ VulnerabilityID: 'CVE-2024-0001', PkgName: 'libc6', InstalledVersion: '1', Severity: 'HIGH' }] }] }));
+      writeFileSync(
+        report,
+        JSON.stringify({
+          ArtifactName: pinned,
+          Results: [
+            {
+              Target: `${pinned} (debian 12.0)`,
+              Class: 'os-pkgs',
+              Vulnerabilities: [{ VulnerabilityID: 'CVE-2024-0001', PkgName: 'libc6', InstalledVersion: '1', Severity: 'HIGH' }],
+            },
+          ],
+        }),
+      );
     },
     convert: async () => undefined,
   } as unknown as TrivyClient;
-  const inspector = { inspect: async (image: string) => ({ reference: image, manifest_digest: DIGEST, os: 'linux', architecture: 'amd64' }) } as unknown as ImageInspector;
+  const inspector = {
+    inspect: async (image: string) => ({ reference: image, manifest_digest: DIGEST, os: 'linux', architecture: 'amd64' }),
+  } as unknown as ImageInspector;
   const artifacts = {
     prepare: async (id: string) => mkdtempSync(join(root, `${id}-`)),
     copy: async () => undefined,
     list: async () => [],
   } as unknown as ArtifactStore;
-  const redis = { get: async (k: string) => store.get(k) ?? null, set: async (k: string, v: string) => void store.set(k, v) } as unknown as Redis;
+  const redis = {
+    get: async (k: string) => store.get(k) ?? null,
+    set: async (k: string, v: string) => void store.set(k, v),
+  } as unknown as Redis;
   const processor = new ScanProcessor({ trivy, inspector, artifacts, redis, cacheTtlSeconds: 60 });
   let n = 0;
   const scan = (tenant: string, image: string) => {
     const job = { id: `job-${++n}`, tenant, action: 'scan', request: { action: 'scan', image } } as unknown as JobRecord<'scan'>;
-    const ctx = { job, signal: new AbortController().signal, progress: async () => undefined, log: async () => undefined, emit: async () => undefined } as JobContext<'scan'>;
+    const ctx = {
+      job,
+      signal: new AbortController().signal,
+      progress: async () => undefined,
+      log: async () => undefined,
+      emit: async () => undefined,
+    } as JobContext<'scan'>;
     return processor.process(ctx);
   };
   return { scan, scanned };

@@ -24,7 +24,12 @@ describe('context upload limits', () => {
     return { root, store: new ContextStore({ root, maxBytes: 64 << 20, ttlSeconds: 60, ...options }) };
   };
   /** Refused with `code`, quickly, and nothing left in the store's directory. */
-  async function refused(options: Partial<ContextStoreOptions>, body: Buffer | AsyncIterable<Buffer>, code: ContextError['code'], type: 'application/x-tar' | 'application/gzip' = 'application/gzip') {
+  async function refused(
+    options: Partial<ContextStoreOptions>,
+    body: Buffer | AsyncIterable<Buffer>,
+    code: ContextError['code'],
+    type: 'application/x-tar' | 'application/gzip' = 'application/gzip',
+  ) {
     const { root, store } = newStore(options);
     const started = Date.now();
     await assert.rejects(store.put(Buffer.isBuffer(body) ? chunked(body, 64 * 1024) : body, type), isCode(code));
@@ -41,7 +46,11 @@ describe('context upload limits', () => {
 
   it('drops setuid, setgid and sticky bits when unpacking', async () => {
     const { store } = newStore();
-    const body = rawTar([ok, { name: 'suid', type: '0', content: '#!/bin/sh\n', mode: 0o4755 }, { name: 'sgid/', type: '5', mode: 0o3775 }]);
+    const body = rawTar([
+      ok,
+      { name: 'suid', type: '0', content: '#!/bin/sh\n', mode: 0o4755 },
+      { name: 'sgid/', type: '5', mode: 0o3775 },
+    ]);
     const dir = await store.path((await store.put(chunked(body), 'application/x-tar')).digest);
     assert.equal((await stat(join(dir, 'suid'))).mode & 0o7777, 0o755);
     assert.equal((await stat(join(dir, 'sgid'))).mode & 0o7000, 0);
@@ -82,15 +91,29 @@ describe('context upload limits', () => {
 
   it('refuses paths and names too long for the file system', async () => {
     const longName = 'n'.repeat(300);
-    await refused({}, rawTar([ok, { name: 'PaxHeader/x', type: 'x', content: paxRecord('path', longName) }, { name: 'x', type: '0' }]), 'INVALID_CONTEXT', 'application/x-tar');
+    await refused(
+      {},
+      rawTar([ok, { name: 'PaxHeader/x', type: 'x', content: paxRecord('path', longName) }, { name: 'x', type: '0' }]),
+      'INVALID_CONTEXT',
+      'application/x-tar',
+    );
     const longPath = Array.from({ length: 50 }, () => 'd'.repeat(100)).join('/');
-    await refused({}, rawTar([ok, { name: 'PaxHeader/y', type: 'x', content: paxRecord('path', longPath) }, { name: 'y', type: '0' }]), 'INVALID_CONTEXT', 'application/x-tar');
+    await refused(
+      {},
+      rawTar([ok, { name: 'PaxHeader/y', type: 'x', content: paxRecord('path', longPath) }, { name: 'y', type: '0' }]),
+      'INVALID_CONTEXT',
+      'application/x-tar',
+    );
   });
 
   it('refuses thousands of deep, long, distinct paths quickly', async () => {
     // 20 000 paths 200 levels deep, each distinct from the root: ~20 GB of prefix strings if tracked naively.
     const deep = (i: number) => [`r${i}`, ...Array.from({ length: 199 }, () => 'dddddddddddddddddd')].join('/');
-    const entries = Array.from({ length: 20_000 }, (_, i) => ({ name: `PaxHeader/${i}`, type: 'x', content: paxRecord('path', `${deep(i)}/f`) }));
+    const entries = Array.from({ length: 20_000 }, (_, i) => ({
+      name: `PaxHeader/${i}`,
+      type: 'x',
+      content: paxRecord('path', `${deep(i)}/f`),
+    }));
     const body = rawTar(entries.flatMap((pax, i) => [pax, { name: `f${i}`, type: '0' }]));
     const ms = await refused({ maxEntries: 100_000 }, gzipSync(body), 'CONTEXT_TOO_LARGE');
     assert.ok(ms < 15_000, `${ms} ms`);

@@ -26,7 +26,9 @@ function receiver(): Promise<{ server: Server; base: string; seen: { headers: In
       // '/silent': never answers
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, base: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, base: `http://127.0.0.1:${(server.address() as { port: number }).port}`, seen })),
+  );
 }
 
 describe('webhook sender (one attempt against a real receiver)', () => {
@@ -47,13 +49,20 @@ describe('webhook sender (one attempt against a real receiver)', () => {
     assert.equal(hit.headers['content-type'], 'application/json');
     assert.equal(hit.headers['webhook-id'], 'msg_j1');
     assert.ok(Math.abs(Number(hit.headers['webhook-timestamp']) - Date.now() / 1000) < 5);
-    const headers = { 'webhook-id': 'msg_j1', 'webhook-timestamp': String(hit.headers['webhook-timestamp']), 'webhook-signature': String(hit.headers['webhook-signature']) };
+    const headers = {
+      'webhook-id': 'msg_j1',
+      'webhook-timestamp': String(hit.headers['webhook-timestamp']),
+      'webhook-signature': String(hit.headers['webhook-signature']),
+    };
     assert.deepEqual(new Webhook(SECRET).verify(hit.body, headers), JSON.parse(BODY));
   });
 
   it('counts a non-2xx (and a redirect, never followed) as a failed attempt, keeping a short excerpt of the answer', async () => {
     const failed = await sendWebhook(message(`${rx.base}/500`), LOOPBACK);
-    assert.deepEqual([failed.outcome, failed.status_code, failed.error, failed.response_excerpt], ['http_error', 500, 'receiver answered 500', 'database is down']);
+    assert.deepEqual(
+      [failed.outcome, failed.status_code, failed.error, failed.response_excerpt],
+      ['http_error', 500, 'receiver answered 500', 'database is down'],
+    );
     const redirected = await sendWebhook(message(`${rx.base}/redirect`), LOOPBACK);
     assert.deepEqual([redirected.outcome, redirected.status_code], ['http_error', 302]);
   });
@@ -94,7 +103,12 @@ describe('webhook sender (one attempt against a real receiver)', () => {
   it('refuses internal addresses at connect time: literals, and names that resolve to them', async () => {
     const port = new URL(rx.base).port;
     const before = rx.seen.length;
-    for (const url of [`http://127.0.0.1:${port}/ok`, `http://[::ffff:127.0.0.1]:${port}/ok`, `http://localhost:${port}/ok`, 'http://169.254.169.254/latest/meta-data/']) {
+    for (const url of [
+      `http://127.0.0.1:${port}/ok`,
+      `http://[::ffff:127.0.0.1]:${port}/ok`,
+      `http://localhost:${port}/ok`,
+      'http://169.254.169.254/latest/meta-data/',
+    ]) {
       const result = await sendWebhook(message(url), { timeoutMs: 1_000, allowedHosts: [] });
       assert.equal(result.outcome, 'refused', url);
       assert.match(result.error!, /SSRF guard/, url);

@@ -23,11 +23,23 @@ export function analyzeDockerfile(text: string, options: AnalyzeOptions = {}): S
       const key = `${rule.id}@${line}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      out.push({ id: rule.id, refs: [...rule.refs], severity: rule.severity, title: f.title ?? rule.title, line, detail: f.detail, fix: f.fix, estimated_savings_bytes: f.savings ?? null });
+      out.push({
+        id: rule.id,
+        refs: [...rule.refs],
+        severity: rule.severity,
+        title: f.title ?? rule.title,
+        line,
+        detail: f.detail,
+        fix: f.fix,
+        estimated_savings_bytes: f.savings ?? null,
+      });
     }
   }
   // Whole-build findings first, then by line; the rule order breaks ties.
-  return out.map((s, i) => ({ s, i })).sort((a, b) => (a.s.line ?? 0) - (b.s.line ?? 0) || a.i - b.i).map(({ s }) => s);
+  return out
+    .map((s, i) => ({ s, i }))
+    .sort((a, b) => (a.s.line ?? 0) - (b.s.line ?? 0) || a.i - b.i)
+    .map(({ s }) => s);
 }
 
 /** The rule catalogue, for documentation and for validating `ignore` lists. */

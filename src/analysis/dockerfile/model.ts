@@ -91,7 +91,17 @@ export function buildModel(source: string): Model {
       const { value, complete } = expand(raw, globals);
       const name = asAt > 0 && args[asAt + 1] ? args[asAt + 1]!.toLowerCase() : null;
       const base = model.stages.find((s) => s.name !== null && s.name === value.toLowerCase()) ?? null;
-      stage = { index: model.stages.length, name, from: instr, image: value, imageResolved: complete, base, instrs: [], final: false, inFinalImage: false };
+      stage = {
+        index: model.stages.length,
+        name,
+        from: instr,
+        image: value,
+        imageResolved: complete,
+        base,
+        instrs: [],
+        final: false,
+        inFinalImage: false,
+      };
       model.stages.push(stage);
       // A stage starts with its base stage's ENV; global ARGs are visible only once re-declared.
       vars = new Map(base ? [...lastVars(base)] : []);
@@ -165,7 +175,9 @@ function toInstr(node: Instruction, lines: string[], index: number, escape: stri
     exec,
     heredocs,
     args: args.map((a) => a.getValue()),
-    props: ['ENV', 'ARG', 'LABEL'].includes(keyword) ? (withProps.getProperties?.() ?? []).map((p) => ({ name: p.getName(), value: p.getValue() })) : [],
+    props: ['ENV', 'ARG', 'LABEL'].includes(keyword)
+      ? (withProps.getProperties?.() ?? []).map((p) => ({ name: p.getName(), value: p.getValue() }))
+      : [],
     stage: null,
     vars: new Map(),
     ignores: new Set(),

@@ -20,11 +20,62 @@ const VALUE_OPTS: Record<Tool, Set<string>> = {
   'apt-get': new Set(['-o', '-t', '-c', '--option', '--target-release', '--default-release', '--config-file']),
   apt: new Set(['-o', '-t', '-c', '--option', '--target-release', '--config-file']),
   apk: new Set(['-t', '--virtual', '-X', '--repository', '-p', '--root', '--arch', '--cache-dir', '--keys-dir', '--repositories-file']),
-  yum: new Set(['-c', '--config', '--installroot', '--releasever', '--setopt', '-x', '--exclude', '--enablerepo', '--disablerepo', '--repo']),
-  dnf: new Set(['-c', '--config', '--installroot', '--releasever', '--setopt', '-x', '--exclude', '--enablerepo', '--disablerepo', '--repo']),
+  yum: new Set([
+    '-c',
+    '--config',
+    '--installroot',
+    '--releasever',
+    '--setopt',
+    '-x',
+    '--exclude',
+    '--enablerepo',
+    '--disablerepo',
+    '--repo',
+  ]),
+  dnf: new Set([
+    '-c',
+    '--config',
+    '--installroot',
+    '--releasever',
+    '--setopt',
+    '-x',
+    '--exclude',
+    '--enablerepo',
+    '--disablerepo',
+    '--repo',
+  ]),
   microdnf: new Set(['--setopt', '--enablerepo', '--disablerepo', '--releasever', '--installroot']),
   zypper: new Set(['--root', '-R', '--repo', '-r']),
-  pip: new Set(['-r', '--requirement', '-c', '--constraint', '-i', '--index-url', '--extra-index-url', '-f', '--find-links', '-t', '--target', '--prefix', '--root', '--trusted-host', '--platform', '--python-version', '--implementation', '--abi', '--only-binary', '--no-binary', '-e', '--editable', '--src', '--cache-dir', '--progress-bar', '--log', '--timeout', '--retries']),
+  pip: new Set([
+    '-r',
+    '--requirement',
+    '-c',
+    '--constraint',
+    '-i',
+    '--index-url',
+    '--extra-index-url',
+    '-f',
+    '--find-links',
+    '-t',
+    '--target',
+    '--prefix',
+    '--root',
+    '--trusted-host',
+    '--platform',
+    '--python-version',
+    '--implementation',
+    '--abi',
+    '--only-binary',
+    '--no-binary',
+    '-e',
+    '--editable',
+    '--src',
+    '--cache-dir',
+    '--progress-bar',
+    '--log',
+    '--timeout',
+    '--retries',
+  ]),
   npm: new Set(['--prefix', '--cache', '-w', '--workspace', '--registry', '--omit', '--include', '--loglevel']),
   yarn: new Set(['--cwd', '--cache-folder', '--modules-folder', '--network-timeout']),
   pnpm: new Set(['--dir', '-C', '--filter', '--store-dir']),
@@ -68,11 +119,22 @@ export function invocation(cmd: Command): Invocation | null {
   return { tool, sub, opts, args: positional, cmd };
 }
 
-const NPM_ALIASES: Record<string, string> = { i: 'install', add: 'install', isntall: 'install', 'clean-install': 'ci', 'install-clean': 'ci', ic: 'ci' };
+const NPM_ALIASES: Record<string, string> = {
+  i: 'install',
+  add: 'install',
+  isntall: 'install',
+  'clean-install': 'ci',
+  'install-clean': 'ci',
+  ic: 'ci',
+};
 
 /** Whether an option is present, in `--name`, `--name=value` or (for a letter) `-xyz` cluster form. */
 export function hasOpt(inv: Invocation, ...names: string[]): boolean {
-  return inv.opts.some((o) => names.some((n) => o === n || o.startsWith(`${n}=`) || (n.length === 2 && /^-[a-zA-Z]+$/.test(o) && !o.startsWith('--') && o.includes(n[1]!))));
+  return inv.opts.some((o) =>
+    names.some(
+      (n) => o === n || o.startsWith(`${n}=`) || (n.length === 2 && /^-[a-zA-Z]+$/.test(o) && !o.startsWith('--') && o.includes(n[1]!)),
+    ),
+  );
 }
 
 /** The value of a valued option (`--virtual .deps` → `.deps`). */
@@ -87,7 +149,8 @@ export const isApt = (inv: Invocation): boolean => inv.tool === 'apt-get' || inv
 export function osInstall(inv: Invocation): boolean {
   if (isApt(inv) || inv.tool === 'zypper') return inv.sub === 'install';
   if (inv.tool === 'apk') return inv.sub === 'add';
-  if (inv.tool === 'yum' || inv.tool === 'dnf' || inv.tool === 'microdnf') return ['install', 'groupinstall', 'localinstall', 'reinstall'].includes(inv.sub);
+  if (inv.tool === 'yum' || inv.tool === 'dnf' || inv.tool === 'microdnf')
+    return ['install', 'groupinstall', 'localinstall', 'reinstall'].includes(inv.sub);
   return false;
 }
 
@@ -95,7 +158,8 @@ export function osInstall(inv: Invocation): boolean {
 export function osRemove(inv: Invocation): boolean {
   if (isApt(inv)) return ['remove', 'purge', 'autoremove'].includes(inv.sub);
   if (inv.tool === 'apk') return inv.sub === 'del';
-  if (inv.tool === 'yum' || inv.tool === 'dnf' || inv.tool === 'microdnf' || inv.tool === 'zypper') return ['remove', 'erase', 'rm'].includes(inv.sub);
+  if (inv.tool === 'yum' || inv.tool === 'dnf' || inv.tool === 'microdnf' || inv.tool === 'zypper')
+    return ['remove', 'erase', 'rm'].includes(inv.sub);
   return false;
 }
 

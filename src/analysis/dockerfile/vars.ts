@@ -10,21 +10,24 @@ const REF = /\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|\$([A-Za-z_
  */
 export function expand(input: string, vars: Vars): { value: string; complete: boolean } {
   let complete = true;
-  const value = input.replace(REF, (all, braced: string | undefined, op: string | undefined, word: string | undefined, bare: string | undefined) => {
-    if (all === '\\$') return '$';
-    const name = (braced ?? bare)!;
-    const v = vars.get(name);
-    const set = v !== undefined && v !== null;
-    if (op === ':-' || op === '-') {
-      if (set && (op === '-' || v !== '')) return v;
-      return word ?? '';
-    }
-    if (op === ':+' || op === '+') return set ? (word ?? '') : '';
-    if (!set) {
-      complete = false;
-      return '';
-    }
-    return v;
-  });
+  const value = input.replace(
+    REF,
+    (all, braced: string | undefined, op: string | undefined, word: string | undefined, bare: string | undefined) => {
+      if (all === '\\$') return '$';
+      const name = (braced ?? bare)!;
+      const v = vars.get(name);
+      const set = v !== undefined && v !== null;
+      if (op === ':-' || op === '-') {
+        if (set && (op === '-' || v !== '')) return v;
+        return word ?? '';
+      }
+      if (op === ':+' || op === '+') return set ? (word ?? '') : '';
+      if (!set) {
+        complete = false;
+        return '';
+      }
+      return v;
+    },
+  );
   return { value, complete };
 }

@@ -102,7 +102,13 @@ export function rewriteDockerfile(text: string): Rewrite {
         note(b, 'COPY instead of ADD for local files');
       }
     }
-    if ((b.keyword === 'CMD' || b.keyword === 'ENTRYPOINT') && !b.heredoc && b.args && !b.args.startsWith('[') && !SHELL_META.test(b.args)) {
+    if (
+      (b.keyword === 'CMD' || b.keyword === 'ENTRYPOINT') &&
+      !b.heredoc &&
+      b.args &&
+      !b.args.startsWith('[') &&
+      !SHELL_META.test(b.args)
+    ) {
       b.args = JSON.stringify(b.args.split(/\s+/)).replace(/","/g, '", "');
       note(b, `exec-form ${b.keyword}`);
     }

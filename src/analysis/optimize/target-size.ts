@@ -36,11 +36,17 @@ export interface TargetVerdict {
   closing: string[];
 }
 
-export function evaluateTarget(targetBytes: number, currentBytes: number, suggestions: { id: string; estimated_savings_bytes: number | null }[]): TargetVerdict {
+export function evaluateTarget(
+  targetBytes: number,
+  currentBytes: number,
+  suggestions: { id: string; estimated_savings_bytes: number | null }[],
+): TargetVerdict {
   const gap = Math.max(0, currentBytes - targetBytes);
   const closing: string[] = [];
   let covered = 0;
-  for (const s of [...suggestions].filter((s) => (s.estimated_savings_bytes ?? 0) > 0).sort((a, b) => b.estimated_savings_bytes! - a.estimated_savings_bytes!)) {
+  for (const s of [...suggestions]
+    .filter((s) => (s.estimated_savings_bytes ?? 0) > 0)
+    .sort((a, b) => b.estimated_savings_bytes! - a.estimated_savings_bytes!)) {
     if (covered >= gap) break;
     closing.push(s.id);
     covered += s.estimated_savings_bytes!;

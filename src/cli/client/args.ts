@@ -25,21 +25,29 @@ export const COMMON_HELP = `common options:
 /** util.parseArgs, strict, with its errors as usage errors (exit 2). */
 export function parse(argv: string[], options: Options): { values: Values; positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: values, positionals };
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
 }
 
-export const str = (v: Values, name: string): string | undefined => (typeof v[name] === 'string' ? (v[name]) : undefined);
+export const str = (v: Values, name: string): string | undefined => (typeof v[name] === 'string' ? v[name] : undefined);
 export const flag = (v: Values, name: string): boolean => v[name] === true;
 
 /** A repeatable option, each value also split on commas: `--platform a,b --platform c`. */
 export function list(v: Values, name: string): string[] | undefined {
   const raw = v[name];
   if (raw === undefined) return undefined;
-  const items = (Array.isArray(raw) ? raw : [raw]).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter(Boolean);
+  const items = (Array.isArray(raw) ? raw : [raw])
+    .flatMap((x) => String(x).split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   return items.length ? items : undefined;
 }
 
@@ -105,7 +113,8 @@ export async function scanOptions(v: Values): Promise<Record<string, unknown> | 
       if (err instanceof UsageError) throw err;
       throw new UsageError(`--policy ${file}: ${(err as Error).message}`);
     }
-    if (!policy || typeof policy !== 'object' || Array.isArray(policy)) throw new UsageError(`--policy ${file}: expected a mapping like {max_high: 0}`);
+    if (!policy || typeof policy !== 'object' || Array.isArray(policy))
+      throw new UsageError(`--policy ${file}: expected a mapping like {max_high: 0}`);
   }
   for (const severity of ['critical', 'high', 'medium', 'low', 'unknown']) {
     const max = int(v, `max-${severity}`);

@@ -19,7 +19,10 @@ export async function uploadDirectory(client: ApiClient, dir: string): Promise<{
  * Where `-f` points, as a build request field: inside the context it is the context's
  * own `dockerfile_path`; anywhere else (or `-`, stdin) its text goes inline.
  */
-export async function dockerfileField(file: string | undefined, contextDir: string | undefined): Promise<{ dockerfile_path?: string; dockerfile_inline?: string }> {
+export async function dockerfileField(
+  file: string | undefined,
+  contextDir: string | undefined,
+): Promise<{ dockerfile_path?: string; dockerfile_inline?: string }> {
   if (file === undefined) return {};
   if (file === '-') return { dockerfile_inline: await readStdin() };
   const path = resolve(file);

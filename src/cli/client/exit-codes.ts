@@ -27,13 +27,20 @@ type FinalJob = Pick<JobRecord, 'action' | 'state' | 'result' | 'error'>;
 
 /** Why a succeeded job still fails its gate (as an error code and message), or undefined when it passed. */
 export function gateFailure(job: FinalJob): { code: string; message: string } | undefined {
-  const result = (job.result ?? {}) as { policy?: { passed?: boolean; violations?: { rule: string }[] }; verification?: { verified?: boolean; reason?: string } };
+  const result = (job.result ?? {}) as {
+    policy?: { passed?: boolean; violations?: { rule: string }[] };
+    verification?: { verified?: boolean; reason?: string };
+  };
   // A standalone scan succeeds either way (the verdict is data); the CLI is the gate.
   if (job.action === 'scan' && result.policy && result.policy.passed === false) {
     const violations = result.policy.violations ?? [];
-    return { code: 'POLICY_FAILED', message: `policy gate failed: ${violations.length} violation${violations.length === 1 ? '' : 's'} (${[...new Set(violations.map((v) => v.rule))].join(', ')})` };
+    return {
+      code: 'POLICY_FAILED',
+      message: `policy gate failed: ${violations.length} violation${violations.length === 1 ? '' : 's'} (${[...new Set(violations.map((v) => v.rule))].join(', ')})`,
+    };
   }
-  if (job.action === 'verify' && result.verification && result.verification.verified === false) return { code: 'NOT_VERIFIED', message: result.verification.reason ?? 'no valid signature' };
+  if (job.action === 'verify' && result.verification && result.verification.verified === false)
+    return { code: 'NOT_VERIFIED', message: result.verification.reason ?? 'no valid signature' };
   return undefined;
 }
 

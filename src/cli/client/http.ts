@@ -16,7 +16,8 @@ export interface ClientConfig {
  */
 export function clientConfig(env: NodeJS.ProcessEnv, urlFlag?: string): ClientConfig {
   const url = (urlFlag ?? env.STEVEDORE_URL ?? DEFAULT_URL).replace(/\/+$/, '');
-  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new UsageError(`STEVEDORE_URL ${JSON.stringify(url)}: expected http(s)://host:port`);
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol))
+    throw new UsageError(`STEVEDORE_URL ${JSON.stringify(url)}: expected http(s)://host:port`);
   let token = env.STEVEDORE_TOKEN || undefined;
   if (!token) {
     try {

@@ -25,7 +25,12 @@ job id and exit) and --help. Progress goes to stderr, results to stdout.
 ${EXIT_CODE_HELP}`;
 
 /** Runs one client command; resolves to the process exit code. */
-export async function runClient(command: string, argv: string[], io: Output = processOutput(), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runClient(
+  command: string,
+  argv: string[],
+  io: Output = processOutput(),
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   try {
     if (command === 'jobs') {
       return await jobsCommand(argv, (url) => new ApiClient(clientConfig(env, url)), io);

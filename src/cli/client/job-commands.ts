@@ -1,6 +1,20 @@
 import { stat, writeFile } from 'node:fs/promises';
 import type { Action } from '../../jobs/job-types.js';
-import { COMMON_HELP, POLICY_HELP, POLICY_OPTIONS, flag, int, list, noExtra, pairs, positional, scanOptions, str, type Options, type Values } from './args.js';
+import {
+  COMMON_HELP,
+  POLICY_HELP,
+  POLICY_OPTIONS,
+  flag,
+  int,
+  list,
+  noExtra,
+  pairs,
+  positional,
+  scanOptions,
+  str,
+  type Options,
+  type Values,
+} from './args.js';
 import { dockerfileField, readText, uploadDirectory } from './context-upload.js';
 import { UsageError, type ApiClient } from './http.js';
 
@@ -70,7 +84,17 @@ const build: JobCommand = {
     if (tags) body.tags = tags;
     if (flag(v, 'push')) body.push = true;
     if (flag(v, 'no-push')) body.push = false;
-    Object.assign(body, defined({ build_args: pairs(v, 'build-arg'), labels: pairs(v, 'label'), platforms: list(v, 'platform'), target: str(v, 'target'), secrets: list(v, 'secret'), push_to: list(v, 'push-to') }));
+    Object.assign(
+      body,
+      defined({
+        build_args: pairs(v, 'build-arg'),
+        labels: pairs(v, 'label'),
+        platforms: list(v, 'platform'),
+        target: str(v, 'target'),
+        secrets: list(v, 'secret'),
+        push_to: list(v, 'push-to'),
+      }),
+    );
     if (flag(v, 'no-cache')) body.no_cache = true;
     if (flag(v, 'scan')) body.scan = scan ?? {};
     if (flag(v, 'sign')) body.sign = str(v, 'key') ? { key: str(v, 'key') } : true;
@@ -79,7 +103,12 @@ const build: JobCommand = {
   },
 };
 
-const imageCommand = (action: 'scan' | 'inspect' | 'sign' | 'verify', usage: string, options: Options, extra: (v: Values) => Promise<Record<string, unknown>>): JobCommand => ({
+const imageCommand = (
+  action: 'scan' | 'inspect' | 'sign' | 'verify',
+  usage: string,
+  options: Options,
+  extra: (v: Values) => Promise<Record<string, unknown>>,
+): JobCommand => ({
   action,
   usage,
   options,
@@ -98,13 +127,18 @@ Exits 3 when the image is over its policy.
 ${POLICY_HELP}
 ${COMMON_HELP}`;
 
-const scan = imageCommand('scan', SCAN_USAGE, { platform: { type: 'string' }, ...POLICY_OPTIONS }, async (v) => ({ ...defined({ platform: str(v, 'platform') }), ...(await scanOptions(v)) }));
+const scan = imageCommand('scan', SCAN_USAGE, { platform: { type: 'string' }, ...POLICY_OPTIONS }, async (v) => ({
+  ...defined({ platform: str(v, 'platform') }),
+  ...(await scanOptions(v)),
+}));
 
 const INSPECT_USAGE = `usage: stevedore inspect IMAGE [--platform P]
 
 Reads IMAGE's manifest and config from its registry: digest, platforms, size, layers.
 ${COMMON_HELP}`;
-const inspect = imageCommand('inspect', INSPECT_USAGE, { platform: { type: 'string' } }, async (v) => defined({ platform: str(v, 'platform') }));
+const inspect = imageCommand('inspect', INSPECT_USAGE, { platform: { type: 'string' } }, async (v) =>
+  defined({ platform: str(v, 'platform') }),
+);
 
 const SIGN_USAGE = `usage: stevedore sign IMAGE [--key NAME]
 
@@ -150,12 +184,25 @@ ${COMMON_HELP}`;
 const optimize: JobCommand = {
   action: 'optimize',
   usage: OPTIMIZE_USAGE,
-  options: { file: { type: 'string', short: 'f' }, image: { type: 'string' }, platform: { type: 'string' }, 'target-size': { type: 'string' }, ignore: { type: 'string', multiple: true }, verify: { type: 'boolean' }, output: { type: 'string', short: 'o' } },
+  options: {
+    file: { type: 'string', short: 'f' },
+    image: { type: 'string' },
+    platform: { type: 'string' },
+    'target-size': { type: 'string' },
+    ignore: { type: 'string', multiple: true },
+    verify: { type: 'boolean' },
+    output: { type: 'string', short: 'o' },
+  },
   async request(v, positionals, client) {
     noExtra(positionals, 1);
     const path = positionals[0];
     if (!path && !str(v, 'image')) throw new UsageError(`give a Dockerfile, a directory or --image`);
-    const body: Record<string, unknown> = defined({ image: str(v, 'image'), platform: str(v, 'platform'), target_size: str(v, 'target-size'), ignore: list(v, 'ignore') });
+    const body: Record<string, unknown> = defined({
+      image: str(v, 'image'),
+      platform: str(v, 'platform'),
+      target_size: str(v, 'target-size'),
+      ignore: list(v, 'ignore'),
+    });
     if (flag(v, 'verify')) body.verify = true;
     if (path) {
       if ((await stat(path).catch(() => undefined))?.isDirectory()) {

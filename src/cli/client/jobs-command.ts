@@ -37,7 +37,9 @@ export async function jobsCommand(argv: string[], makeClient: (url?: string) => 
   switch (sub) {
     case 'list': {
       noExtra(positionals, 1);
-      const page = await client().request<{ items: JobRecord[]; next_cursor: string | null }>('GET', '/v1/jobs', { query: { state: str(values, 'state'), action: str(values, 'action'), limit: int(values, 'limit', 1) } });
+      const page = await client().request<{ items: JobRecord[]; next_cursor: string | null }>('GET', '/v1/jobs', {
+        query: { state: str(values, 'state'), action: str(values, 'action'), limit: int(values, 'limit', 1) },
+      });
       if (json) io.out(JSON.stringify(page, null, 2));
       else for (const line of renderJobList(page.items, io.paintOut)) io.out(line);
       return EXIT.OK;

@@ -32,7 +32,9 @@ export class BuildView {
     if (step.state === 'started') {
       if (at !== undefined && !this.startedAt.has(step.id)) this.startedAt.set(step.id, at);
     } else if (step.state === 'completed') {
-      lines.push(step.cached ? `#${n} ${this.paint.blue('CACHED')}` : `#${n} ${this.paint.green('DONE')} ${formatSeconds(step.duration_ms ?? 0)}`);
+      lines.push(
+        step.cached ? `#${n} ${this.paint.blue('CACHED')}` : `#${n} ${this.paint.green('DONE')} ${formatSeconds(step.duration_ms ?? 0)}`,
+      );
     } else {
       lines.push(`#${n} ${this.paint.red(`ERROR: ${step.error ?? 'failed'}`)}`);
     }

@@ -37,6 +37,10 @@ export class EventRenderer {
     if (d.retry) notes.push('retrying');
     if (d.requeued || d.recovered) notes.push(String(d.reason ?? 'requeued'));
     const line = `=> ${state}${notes.length ? ` (${notes.join(', ')})` : ''}`;
-    return state === 'succeeded' ? this.paint.green(line) : state === 'failed' || state === 'timed_out' || state === 'cancelled' ? this.paint.red(line) : this.paint.cyan(line);
+    return state === 'succeeded'
+      ? this.paint.green(line)
+      : state === 'failed' || state === 'timed_out' || state === 'cancelled'
+        ? this.paint.red(line)
+        : this.paint.cyan(line);
   }
 }

@@ -32,8 +32,13 @@ export function renderBuild(result: R, paint: Paint = PLAIN): string[] {
   const build = result.build ?? {};
   const steps: R[] = build.steps ?? [];
   const tags: string[] = result.tags ?? [];
-  const lines = [`${paint.green('built')} ${tags.length ? tags.join(', ') : '(not pushed)'}${build.digest ? ` ${build.digest}` : ''} in ${formatSeconds(build.duration_ms)} (${build.cache_hits ?? 0} of ${steps.length} steps cached)`];
-  if (result.stages) lines.push(`stages: ${(result.stages as R[]).map((s) => `${s.name} ${s.state === 'succeeded' ? paint.green(s.state) : paint.red(s.state)} ${formatSeconds(s.duration_ms)}`).join(', ')}`);
+  const lines = [
+    `${paint.green('built')} ${tags.length ? tags.join(', ') : '(not pushed)'}${build.digest ? ` ${build.digest}` : ''} in ${formatSeconds(build.duration_ms)} (${build.cache_hits ?? 0} of ${steps.length} steps cached)`,
+  ];
+  if (result.stages)
+    lines.push(
+      `stages: ${(result.stages as R[]).map((s) => `${s.name} ${s.state === 'succeeded' ? paint.green(s.state) : paint.red(s.state)} ${formatSeconds(s.duration_ms)}`).join(', ')}`,
+    );
   if (result.summary) lines.push('', ...severityTable(result, paint));
   if (result.policy) lines.push(...renderPolicy(result.policy, paint));
   if (result.signed) lines.push(...renderSigned(result.signed));
@@ -51,7 +56,16 @@ export function renderInspect(info: R, paint: Paint = PLAIN): string[] {
     ['digest', info.digest ?? '-'],
     ['manifest', info.manifest_digest && info.manifest_digest !== info.digest ? info.manifest_digest : ''],
     ['platform', platform],
-    ['platforms', Array.isArray(info.platforms) ? info.platforms.map((p: unknown) => (typeof p === 'string' ? p : [(p as R).os, (p as R).architecture, (p as R).variant].filter(Boolean).join('/'))).join(', ') : ''],
+    [
+      'platforms',
+      Array.isArray(info.platforms)
+        ? info.platforms
+            .map((p: unknown) =>
+              typeof p === 'string' ? p : [(p as R).os, (p as R).architecture, (p as R).variant].filter(Boolean).join('/'),
+            )
+            .join(', ')
+        : '',
+    ],
     ['size', `${formatBytes(info.size_bytes)} in ${layers.length} layer${layers.length === 1 ? '' : 's'}`],
     ['created', info.created ?? ''],
     ['user', config.user ?? ''],
@@ -60,11 +74,24 @@ export function renderInspect(info: R, paint: Paint = PLAIN): string[] {
     ['workdir', config.workdir ?? ''],
     ['ports', Array.isArray(config.exposed_ports) ? config.exposed_ports.join(', ') : ''],
     ['env', Array.isArray(config.env) ? config.env.join(' ') : ''],
-    ['labels', config.labels ? Object.entries(config.labels as R).map(([k, v]) => `${k}=${String(v)}`).join(' ') : ''],
+    [
+      'labels',
+      config.labels
+        ? Object.entries(config.labels as R)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(' ')
+        : '',
+    ],
   ];
   const lines = table(rows.filter(([, v]) => v).map(([k, v]) => [paint.bold(k), v]));
   if (layers.length) {
-    lines.push('', ...table([['LAYER', 'SIZE', 'CREATED BY'], ...layers.map((l) => [String(l.digest ?? '').slice(0, 19), formatBytes(l.size_bytes), oneLine(l.created_by ?? '', 80)])]));
+    lines.push(
+      '',
+      ...table([
+        ['LAYER', 'SIZE', 'CREATED BY'],
+        ...layers.map((l) => [String(l.digest ?? '').slice(0, 19), formatBytes(l.size_bytes), oneLine(l.created_by ?? '', 80)]),
+      ]),
+    );
   }
   return lines;
 }
@@ -73,20 +100,44 @@ export function renderOptimize(result: R, paint: Paint = PLAIN): string[] {
   const lines: string[] = [];
   const suggestions: R[] = result.optimization_suggestions ?? [];
   if (suggestions.length) {
-    lines.push(...table([['SEVERITY', 'RULE', 'LINE', 'SAVES', 'TITLE'], ...suggestions.map((s) => [s.severity === 'error' ? paint.red(s.severity) : s.severity === 'warning' ? paint.yellow(s.severity) : s.severity, s.id, s.line ? String(s.line) : '-', s.estimated_savings_bytes ? formatBytes(s.estimated_savings_bytes) : '-', s.title])]));
+    lines.push(
+      ...table([
+        ['SEVERITY', 'RULE', 'LINE', 'SAVES', 'TITLE'],
+        ...suggestions.map((s) => [
+          s.severity === 'error' ? paint.red(s.severity) : s.severity === 'warning' ? paint.yellow(s.severity) : s.severity,
+          s.id,
+          s.line ? String(s.line) : '-',
+          s.estimated_savings_bytes ? formatBytes(s.estimated_savings_bytes) : '-',
+          s.title,
+        ]),
+      ]),
+    );
   } else if (result.optimized_dockerfile !== undefined) {
     lines.push(paint.green('no Dockerfile findings'));
   }
   const analysis: R | undefined = result.image_analysis;
   if (analysis) {
-    lines.push('', `image: ${formatBytes(analysis.size_bytes)}, efficiency ${typeof analysis.efficiency === 'number' ? `${(analysis.efficiency * 100).toFixed(1)}%` : '-'}, wasted ${formatBytes(analysis.wasted_bytes)}`);
+    lines.push(
+      '',
+      `image: ${formatBytes(analysis.size_bytes)}, efficiency ${typeof analysis.efficiency === 'number' ? `${(analysis.efficiency * 100).toFixed(1)}%` : '-'}, wasted ${formatBytes(analysis.wasted_bytes)}`,
+    );
     for (const f of ((analysis.largest_files ?? []) as R[]).slice(0, 5)) lines.push(`  ${formatBytes(f.size_bytes)}  ${f.path}`);
   }
-  if (Array.isArray(result.rewrite_changes)) lines.push('', `optimized Dockerfile: ${result.rewrite_changes.length} safe rewrite${result.rewrite_changes.length === 1 ? '' : 's'}${result.rewrite_changes.length ? ' (-o FILE writes it)' : ''}`);
+  if (Array.isArray(result.rewrite_changes))
+    lines.push(
+      '',
+      `optimized Dockerfile: ${result.rewrite_changes.length} safe rewrite${result.rewrite_changes.length === 1 ? '' : 's'}${result.rewrite_changes.length ? ' (-o FILE writes it)' : ''}`,
+    );
   const v: R | undefined = result.verification;
-  if (v) lines.push(`verified: ${formatBytes(v.original_size_bytes)} → ${formatBytes(v.optimized_size_bytes)}${typeof v.reduction === 'number' ? ` (-${(v.reduction * 100).toFixed(1)}%)` : ''}${v.smoke_test ? `, smoke test ${typeof v.smoke_test === 'object' ? JSON.stringify(v.smoke_test) : String(v.smoke_test)}` : ''}`);
+  if (v)
+    lines.push(
+      `verified: ${formatBytes(v.original_size_bytes)} → ${formatBytes(v.optimized_size_bytes)}${typeof v.reduction === 'number' ? ` (-${(v.reduction * 100).toFixed(1)}%)` : ''}${v.smoke_test ? `, smoke test ${typeof v.smoke_test === 'object' ? JSON.stringify(v.smoke_test) : String(v.smoke_test)}` : ''}`,
+    );
   const t: R | undefined = result.target;
-  if (t) lines.push(`target ${formatBytes(t.target_bytes)}: ${t.met === null ? (t.note ?? 'not measured') : t.met ? paint.green('met') : `${paint.red('not met')}, ${formatBytes(t.gap_bytes)} over`} (current ${formatBytes(t.current_bytes)})`);
+  if (t)
+    lines.push(
+      `target ${formatBytes(t.target_bytes)}: ${t.met === null ? (t.note ?? 'not measured') : t.met ? paint.green('met') : `${paint.red('not met')}, ${formatBytes(t.gap_bytes)} over`} (current ${formatBytes(t.current_bytes)})`,
+    );
   return lines;
 }
 
@@ -99,11 +150,17 @@ export function renderSigned(signed: R | undefined): string[] {
 }
 
 export function renderVerification(v: R, paint: Paint = PLAIN): string[] {
-  const lines = [v.verified ? `${paint.green('verified')} ${v.reference} with key ${v.key}` : `${paint.red('NOT verified')} ${v.reference ?? ''} with key ${v.key ?? '-'}: ${v.reason ?? 'no valid signature'}`];
+  const lines = [
+    v.verified
+      ? `${paint.green('verified')} ${v.reference} with key ${v.key}`
+      : `${paint.red('NOT verified')} ${v.reference ?? ''} with key ${v.key ?? '-'}: ${v.reason ?? 'no valid signature'}`,
+  ];
   for (const a of (v.attestations ?? []) as R[]) {
     // Attestations exist only after a build pipeline with scan + sign: absence is normal.
     const absent = !a.verified && /no matching attestations|none of the attestations matched/i.test(String(a.reason ?? ''));
-    lines.push(`  attestation ${a.type}: ${a.verified ? 'verified' : absent ? 'none' : `not verified${a.reason ? ` (${oneLine(a.reason, 100)})` : ''}`}`);
+    lines.push(
+      `  attestation ${a.type}: ${a.verified ? 'verified' : absent ? 'none' : `not verified${a.reason ? ` (${oneLine(a.reason, 100)})` : ''}`}`,
+    );
   }
   return lines;
 }
@@ -114,14 +171,18 @@ export function renderJobError(action: string, error: JobError | null | undefine
   const details = (error.details ?? {}) as R;
   const lines = action === 'build' && error.code === 'BUILD_FAILED' ? new BuildView(paint).failure(details) : [];
   lines.push(paint.red(`error ${error.code}: ${error.message}`));
-  if (Array.isArray(details.violations) && error.code === 'POLICY_FAILED' && details.policy) lines.push(...renderPolicy(details.policy, paint).slice(1));
+  if (Array.isArray(details.violations) && error.code === 'POLICY_FAILED' && details.policy)
+    lines.push(...renderPolicy(details.policy, paint).slice(1));
   if (Array.isArray(details.failed)) for (const f of details.failed as R[]) lines.push(`  ${f.reference}: ${f.error}`);
   return lines;
 }
 
 export function renderJobList(items: R[], paint: Paint = PLAIN): string[] {
   if (!items.length) return ['no jobs'];
-  return table([['ID', 'ACTION', 'STATE', 'CREATED', 'SUBJECT'], ...items.map((j) => [j.id, j.action, stateColour(paint, j.state)(j.state), j.created_at ?? '', subject(j.request ?? {})])]);
+  return table([
+    ['ID', 'ACTION', 'STATE', 'CREATED', 'SUBJECT'],
+    ...items.map((j) => [j.id, j.action, stateColour(paint, j.state)(j.state), j.created_at ?? '', subject(j.request ?? {})]),
+  ]);
 }
 
 /** `jobs get`: the record's head, then what its action prints. */
@@ -141,7 +202,16 @@ export function renderJob(job: R, paint: Paint = PLAIN): string[] {
   return more.length ? [...lines, '', ...more] : lines;
 }
 
-const stateColour = (paint: Paint, state: string) => (state === 'succeeded' ? paint.green : state === 'failed' ? paint.red : state === 'running' ? paint.cyan : state === 'queued' ? paint.dim : paint.yellow);
+const stateColour = (paint: Paint, state: string) =>
+  state === 'succeeded'
+    ? paint.green
+    : state === 'failed'
+      ? paint.red
+      : state === 'running'
+        ? paint.cyan
+        : state === 'queued'
+          ? paint.dim
+          : paint.yellow;
 
 /** What a job is about, in one line: its image or tags. */
 function subject(request: R): string {

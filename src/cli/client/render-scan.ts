@@ -36,7 +36,14 @@ export interface ScanResultView {
 /** How many findings to list under the table; the rest are counted (all are in --json). */
 const LISTED = 20;
 
-const colourOf = (paint: Paint, severity: string) => (severity === 'CRITICAL' || severity === 'HIGH' ? paint.red : severity === 'MEDIUM' ? paint.yellow : severity === 'LOW' ? paint.blue : paint.dim);
+const colourOf = (paint: Paint, severity: string) =>
+  severity === 'CRITICAL' || severity === 'HIGH'
+    ? paint.red
+    : severity === 'MEDIUM'
+      ? paint.yellow
+      : severity === 'LOW'
+        ? paint.blue
+        : paint.dim;
 
 /**
  * The severity table: one row per severity with its count and how many have a fix,
@@ -63,11 +70,30 @@ export function severityTable(result: ScanResultView, paint: Paint = PLAIN): str
 export function renderScan(result: ScanResultView, paint: Paint = PLAIN): string[] {
   const lines: string[] = [];
   const ref = result.image_info?.reference;
-  if (ref) lines.push(`${paint.bold(ref)}${result.image_info?.manifest_digest ? ` (${result.image_info.manifest_digest})` : ''}${result.cached ? paint.dim(' [cached]') : ''}`, '');
+  if (ref)
+    lines.push(
+      `${paint.bold(ref)}${result.image_info?.manifest_digest ? ` (${result.image_info.manifest_digest})` : ''}${result.cached ? paint.dim(' [cached]') : ''}`,
+      '',
+    );
   lines.push(...severityTable(result, paint));
   const vulns = [...(result.vulnerabilities ?? [])].sort((a, b) => rank(a.severity) - rank(b.severity) || a.id.localeCompare(b.id));
   if (vulns.length) {
-    lines.push('', ...table([['ID', 'SEVERITY', 'PACKAGE', 'INSTALLED', 'FIXED', 'TITLE'], ...vulns.slice(0, LISTED).map((v) => [v.id, colourOf(paint, v.severity)(v.severity), v.package, v.installed_version, v.fixed_version ?? '-', truncate(v.title ?? '', 60)])]));
+    lines.push(
+      '',
+      ...table([
+        ['ID', 'SEVERITY', 'PACKAGE', 'INSTALLED', 'FIXED', 'TITLE'],
+        ...vulns
+          .slice(0, LISTED)
+          .map((v) => [
+            v.id,
+            colourOf(paint, v.severity)(v.severity),
+            v.package,
+            v.installed_version,
+            v.fixed_version ?? '-',
+            truncate(v.title ?? '', 60),
+          ]),
+      ]),
+    );
     if (vulns.length > LISTED) lines.push(paint.dim(`… and ${vulns.length - LISTED} more (--json for all)`));
   }
   const secrets = result.secrets ?? [];
@@ -81,9 +107,16 @@ export function renderScan(result: ScanResultView, paint: Paint = PLAIN): string
 
 export function renderPolicy(policy: Policy, paint: Paint = PLAIN): string[] {
   const violations = policy.violations ?? [];
-  const extra = [policy.allowed?.length ? `${policy.allowed.length} allowed` : '', policy.expired?.length ? `${policy.expired.length} allow-list entries expired` : ''].filter(Boolean).join(', ');
+  const extra = [
+    policy.allowed?.length ? `${policy.allowed.length} allowed` : '',
+    policy.expired?.length ? `${policy.expired.length} allow-list entries expired` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
   if (policy.passed) return [`policy: ${paint.green('PASSED')}${extra ? ` (${extra})` : ''}`];
-  const lines = [`policy: ${paint.red('FAILED')} (${violations.length} violation${violations.length === 1 ? '' : 's'}${extra ? `; ${extra}` : ''})`];
+  const lines = [
+    `policy: ${paint.red('FAILED')} (${violations.length} violation${violations.length === 1 ? '' : 's'}${extra ? `; ${extra}` : ''})`,
+  ];
   // Grouped by the rule they broke: `max_high=0: CVE-…, CVE-…`.
   const byRule = new Map<string, string[]>();
   for (const v of violations) byRule.set(v.rule, [...(byRule.get(v.rule) ?? []), `${v.id} (${v.package})`]);

@@ -64,7 +64,10 @@ export async function* jobEvents(client: ApiClient, jobId: string, signal?: Abor
   for (;;) {
     let res: Response;
     try {
-      res = await client.fetch('GET', `/v1/jobs/${encodeURIComponent(jobId)}/events`, { headers: { accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) }, signal });
+      res = await client.fetch('GET', `/v1/jobs/${encodeURIComponent(jobId)}/events`, {
+        headers: { accept: 'text/event-stream', ...(lastId ? { 'last-event-id': lastId } : {}) },
+        signal,
+      });
     } catch (err) {
       if (signal?.aborted || ++failures > RECONNECTS) throw err;
       await sleep(500 * failures, undefined, { signal });
@@ -92,7 +95,8 @@ export async function* jobEvents(client: ApiClient, jobId: string, signal?: Abor
     } catch (err) {
       if (signal?.aborted) throw err;
     }
-    if (++failures > RECONNECTS) throw unreachable(client.config.url, new Error(`the event stream of job ${jobId} kept ending before the job finished`));
+    if (++failures > RECONNECTS)
+      throw unreachable(client.config.url, new Error(`the event stream of job ${jobId} kept ending before the job finished`));
     await sleep(500 * failures, undefined, { signal });
   }
 }

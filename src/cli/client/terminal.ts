@@ -16,9 +16,25 @@ export interface Paint {
 
 const code = (open: number, close: number) => (s: string) => `\u001b[${open}m${s}\u001b[${close}m`;
 
-export const COLOR: Paint = { bold: code(1, 22), dim: code(2, 22), red: code(31, 39), green: code(32, 39), yellow: code(33, 39), blue: code(34, 39), cyan: code(36, 39) };
+export const COLOR: Paint = {
+  bold: code(1, 22),
+  dim: code(2, 22),
+  red: code(31, 39),
+  green: code(32, 39),
+  yellow: code(33, 39),
+  blue: code(34, 39),
+  cyan: code(36, 39),
+};
 const identity = (s: string) => s;
-export const PLAIN: Paint = { bold: identity, dim: identity, red: identity, green: identity, yellow: identity, blue: identity, cyan: identity };
+export const PLAIN: Paint = {
+  bold: identity,
+  dim: identity,
+  red: identity,
+  green: identity,
+  yellow: identity,
+  blue: identity,
+  cyan: identity,
+};
 
 export function paintFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): Paint {
   return stream.isTTY && env.NO_COLOR === undefined ? COLOR : PLAIN;
@@ -47,7 +63,12 @@ export function processOutput(): Output {
 export function table(rows: string[][], gap = 2): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visibleLength(cell) + gap))).join('').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visibleLength(cell) + gap)))
+      .join('')
+      .trimEnd(),
+  );
 }
 
 const visibleLength = (s: string) => s.replace(/\u001b\[\d+m/g, '').length;

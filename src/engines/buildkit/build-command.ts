@@ -43,7 +43,8 @@ export interface BuildSpec {
  * BUILDKIT_IMAGE, …) are ordinary.
  */
 const RESERVED_BUILD_ARGS = new Set(['BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_SANDBOX_HOSTNAME', 'BUILDKIT_SYNTAX']);
-export const RESERVED_BUILD_ARG_NOTE = 'BUILDKIT_CACHE_MOUNT_NS, BUILDKIT_SANDBOX_HOSTNAME, BUILDKIT_SYNTAX and BUILDKIT_ATTEST_* are reserved: they would override build isolation';
+export const RESERVED_BUILD_ARG_NOTE =
+  'BUILDKIT_CACHE_MOUNT_NS, BUILDKIT_SANDBOX_HOSTNAME, BUILDKIT_SYNTAX and BUILDKIT_ATTEST_* are reserved: they would override build isolation';
 /** Whether a tenant may pass this build arg. */
 export const isTenantBuildArg = (name: string) => !RESERVED_BUILD_ARGS.has(name) && !name.startsWith('BUILDKIT_ATTEST_');
 const SALT = /^stv-[a-z0-9]{1,59}$/;
@@ -98,7 +99,14 @@ export function buildctlArgs(address: string, spec: BuildSpec): string[] {
   check(SALT.test(spec.cacheSalt), 'invalid cache salt');
   // `cmdline` makes the built-in frontend ignore `# syntax=` lines (no frontend image of the
   // tenant's choosing, which could drop the namespace); the gateway frontend is off too.
-  args.push('--opt', `add-hosts=${spec.cacheSalt}.stevedore.invalid=127.0.0.1`, '--opt', `build-arg:BUILDKIT_CACHE_MOUNT_NS=${spec.cacheSalt}`, '--opt', 'cmdline=');
+  args.push(
+    '--opt',
+    `add-hosts=${spec.cacheSalt}.stevedore.invalid=127.0.0.1`,
+    '--opt',
+    `build-arg:BUILDKIT_CACHE_MOUNT_NS=${spec.cacheSalt}`,
+    '--opt',
+    'cmdline=',
+  );
   if (spec.noCache) args.push('--no-cache');
   for (const secret of spec.secrets) {
     check(SECRET_ID.test(secret.id), `invalid secret id ${JSON.stringify(secret.id)}`);

@@ -76,7 +76,9 @@ export class BuildProgress {
 
   /** The build's steps in the order they started: user-facing Dockerfile steps only. */
   summary(): { steps: { name: string; cached: boolean; duration_ms: number | null }[]; cache_hits: number } {
-    const steps = [...this.steps.values()].filter((s) => s.state && isDockerfileStep(s.name)).map((s) => ({ name: s.name, cached: s.cached, duration_ms: s.duration_ms }));
+    const steps = [...this.steps.values()]
+      .filter((s) => s.state && isDockerfileStep(s.name))
+      .map((s) => ({ name: s.name, cached: s.cached, duration_ms: s.duration_ms }));
     return { steps, cache_hits: steps.filter((s) => s.cached).length };
   }
 
@@ -110,7 +112,14 @@ export class BuildProgress {
     s.state = next;
     if (completed !== undefined && s.started !== undefined) s.duration_ms = Math.max(0, completed - s.started);
     if (v.error) this.errors.set(v.digest, v.error);
-    return { id: v.digest, name: s.name, state: next, cached: s.cached, duration_ms: next === 'started' ? null : s.duration_ms, ...(v.error ? { error: v.error } : {}) };
+    return {
+      id: v.digest,
+      name: s.name,
+      state: next,
+      cached: s.cached,
+      duration_ms: next === 'started' ? null : s.duration_ms,
+      ...(v.error ? { error: v.error } : {}),
+    };
   }
 
   private addLog(l: RawLog): StepLog[] {

@@ -24,7 +24,9 @@ export class BuildkitClient {
 
   /** Lists the daemon's workers; fails when buildkitd is not reachable. */
   async workers(timeoutMs = 5_000): Promise<BuildkitWorker[]> {
-    const { stdout } = await this.runner.run(this.buildctl, ['--addr', this.address, 'debug', 'workers', '--format', '{{json .}}'], { timeoutMs });
+    const { stdout } = await this.runner.run(this.buildctl, ['--addr', this.address, 'debug', 'workers', '--format', '{{json .}}'], {
+      timeoutMs,
+    });
     return parseWorkers(stdout);
   }
 
@@ -32,7 +34,10 @@ export class BuildkitClient {
    * Runs one build. Progress arrives on stderr as rawjson lines (`onProgressLine`);
    * the abort signal kills buildctl, which makes buildkitd cancel the solve.
    */
-  async build(spec: BuildSpec, options: { signal?: AbortSignal; timeoutMs?: number; env?: NodeJS.ProcessEnv; onProgressLine: (line: string) => void }): Promise<BuildMetadata> {
+  async build(
+    spec: BuildSpec,
+    options: { signal?: AbortSignal; timeoutMs?: number; env?: NodeJS.ProcessEnv; onProgressLine: (line: string) => void },
+  ): Promise<BuildMetadata> {
     await this.runner.run(this.buildctl, buildctlArgs(this.address, spec), {
       signal: options.signal,
       timeoutMs: options.timeoutMs,
@@ -50,7 +55,10 @@ export class BuildkitClient {
 
 /** `buildctl debug workers --format '{{json .}}'` prints one JSON array of workers. */
 export function parseWorkers(stdout: string): BuildkitWorker[] {
-  const parsed = JSON.parse(stdout.trim() || '[]') as { ID?: string; Platforms?: { OS: string; Architecture: string; Variant?: string }[] }[];
+  const parsed = JSON.parse(stdout.trim() || '[]') as {
+    ID?: string;
+    Platforms?: { OS: string; Architecture: string; Variant?: string }[];
+  }[];
   return parsed.map((w) => ({
     id: w.ID ?? '',
     platforms: (w.Platforms ?? []).map((p) => [p.OS, p.Architecture, p.Variant].filter(Boolean).join('/')),

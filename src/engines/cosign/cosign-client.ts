@@ -38,7 +38,9 @@ export class CosignClient {
   publicKey(key: SigningKey): Promise<string> {
     let pem = this.publicKeys.get(key.name);
     if (!pem) {
-      pem = this.runner.run(this.settings.cosign, ['public-key', '--key', key.key], { env: this.env(key), timeoutMs: 30_000 }).then((r) => r.stdout.trim() + '\n');
+      pem = this.runner
+        .run(this.settings.cosign, ['public-key', '--key', key.key], { env: this.env(key), timeoutMs: 30_000 })
+        .then((r) => r.stdout.trim() + '\n');
       pem.catch(() => this.publicKeys.delete(key.name));
       this.publicKeys.set(key.name, pem);
     }
@@ -52,7 +54,20 @@ export class CosignClient {
 
   /** Attaches an in-toto attestation (`cyclonedx`, `vuln`) made from a predicate file. */
   async attest(pinned: string, key: SigningKey, type: 'cyclonedx' | 'vuln', predicateFile: string, signal?: AbortSignal): Promise<void> {
-    const args = ['attest', '--key', key.key, '--yes', '--type', type, '--predicate', predicateFile, ...this.offlineSignArgs(), ...this.httpArgs(pinned), '--', pinned];
+    const args = [
+      'attest',
+      '--key',
+      key.key,
+      '--yes',
+      '--type',
+      type,
+      '--predicate',
+      predicateFile,
+      ...this.offlineSignArgs(),
+      ...this.httpArgs(pinned),
+      '--',
+      pinned,
+    ];
     await this.runner.run(this.settings.cosign, args, { env: this.env(key), signal, timeoutMs: 300_000 });
   }
 
@@ -60,19 +75,35 @@ export class CosignClient {
   async verify(pinned: string, key: SigningKey, signal?: AbortSignal): Promise<Verification> {
     const pub = await this.publicKeyFile(key);
     try {
-      const { stdout } = await this.runner.run(this.settings.cosign, ['verify', '--key', pub, '--output', 'json', ...this.offlineVerifyArgs(), ...this.httpArgs(pinned), '--', pinned], { env: this.env(), signal, timeoutMs: 120_000 });
+      const { stdout } = await this.runner.run(
+        this.settings.cosign,
+        ['verify', '--key', pub, '--output', 'json', ...this.offlineVerifyArgs(), ...this.httpArgs(pinned), '--', pinned],
+        { env: this.env(), signal, timeoutMs: 120_000 },
+      );
       const payloads = JSON.parse(stdout.trim() || '[]') as { critical?: { image?: { 'docker-manifest-digest'?: string } } }[];
-      return { verified: true, signatures: payloads.map((p) => ({ key: key.name, digest: p.critical?.image?.['docker-manifest-digest'] ?? '' })) };
+      return {
+        verified: true,
+        signatures: payloads.map((p) => ({ key: key.name, digest: p.critical?.image?.['docker-manifest-digest'] ?? '' })),
+      };
     } catch (err) {
       if (err instanceof ProcessError && err.kind === 'exit') return { verified: false, reason: reason(err.stderrTail), signatures: [] };
       throw err;
     }
   }
 
-  async verifyAttestation(pinned: string, key: SigningKey, type: 'cyclonedx' | 'vuln', signal?: AbortSignal): Promise<{ type: string; verified: boolean; reason?: string }> {
+  async verifyAttestation(
+    pinned: string,
+    key: SigningKey,
+    type: 'cyclonedx' | 'vuln',
+    signal?: AbortSignal,
+  ): Promise<{ type: string; verified: boolean; reason?: string }> {
     const pub = await this.publicKeyFile(key);
     try {
-      await this.runner.run(this.settings.cosign, ['verify-attestation', '--key', pub, '--type', type, ...this.offlineVerifyArgs(), ...this.httpArgs(pinned), '--', pinned], { env: this.env(), signal, timeoutMs: 120_000 });
+      await this.runner.run(
+        this.settings.cosign,
+        ['verify-attestation', '--key', pub, '--type', type, ...this.offlineVerifyArgs(), ...this.httpArgs(pinned), '--', pinned],
+        { env: this.env(), signal, timeoutMs: 120_000 },
+      );
       return { type, verified: true };
     } catch (err) {
       if (err instanceof ProcessError && err.kind === 'exit') return { type, verified: false, reason: reason(err.stderrTail) };
@@ -110,6 +141,13 @@ export class CosignClient {
 
 /** cosign's last meaningful error line, e.g. "no signatures found" or "no matching signatures". */
 function reason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.replace(/^Error: /, '').trim()).filter((l) => l && !l.startsWith('WARNING'));
-  return lines.find((l) => /no (matching )?signatures|no matching attestations|not found|invalid/i.test(l)) ?? lines.pop() ?? 'verification failed';
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.replace(/^Error: /, '').trim())
+    .filter((l) => l && !l.startsWith('WARNING'));
+  return (
+    lines.find((l) => /no (matching )?signatures|no matching attestations|not found|invalid/i.test(l)) ??
+    lines.pop() ??
+    'verification failed'
+  );
 }

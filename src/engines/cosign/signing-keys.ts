@@ -13,7 +13,10 @@ const keySchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a key name'),
     key: z.string().regex(/^(\/[^\0\n]+|(awskms|gcpkms|azurekms|hashivault|k8s):\/\/[^\s]+)$/, 'must be an absolute path or a KMS URI'),
-    password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    password_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .optional(),
     password_file: z.string().startsWith('/').optional(),
   })
   .strict();
@@ -31,7 +34,8 @@ export class SigningKeys {
   static fromFile(path: string | undefined): SigningKeys {
     if (!path) return new SigningKeys([], undefined);
     const parsed = fileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    if (!parsed.success) throw new SigningKeyError(`${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new SigningKeyError(`${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const { keys } = parsed.data;
     const defaultName = parsed.data.default ?? keys[0]!.name;
     if (!keys.some((k) => k.name === defaultName)) throw new SigningKeyError(`${path}: default key ${defaultName} is not listed`);
@@ -46,7 +50,8 @@ export class SigningKeys {
   get(name?: string): SigningKey {
     const wanted = name ?? this.defaultName;
     const key = this.keys.find((k) => k.name === wanted);
-    if (!key) throw new SigningKeyError(wanted ? `no signing key named ${wanted}` : 'no signing keys are configured (STEVEDORE_SIGNING_KEYS_FILE)');
+    if (!key)
+      throw new SigningKeyError(wanted ? `no signing key named ${wanted}` : 'no signing keys are configured (STEVEDORE_SIGNING_KEYS_FILE)');
     return key;
   }
 

@@ -66,14 +66,21 @@ type Drop = (node: FsNode, deleted: boolean) => void;
  * ImageInspector first), streaming every layer from the registry: nothing is unpacked
  * or held whole, only each layer's list of entries.
  */
-export async function analyzeImage(client: RegistryClient, repository: string, manifestDigest: string, options: AnalyzeOptions = {}): Promise<ImageAnalysis> {
+export async function analyzeImage(
+  client: RegistryClient,
+  repository: string,
+  manifestDigest: string,
+  options: AnalyzeOptions = {},
+): Promise<ImageAnalysis> {
   const manifest = await client.getManifest(repository, manifestDigest);
   const { config: configDescriptor, layers = [], manifests } = manifest.json;
   if (manifests || !configDescriptor) throw new RegistryError('protocol', `${manifestDigest} is not a single-platform image manifest`);
   const config = await client.getJsonBlob<ImageConfig>(repository, configDescriptor.digest);
   options.signal?.throwIfAborted();
   const fetchBlob = options.fetchBlobStream ?? registryBlobStreamer(sessionOf(client));
-  const scans = await scanAll(layers, options.concurrency ?? 3, options.signal, async (layer, signal) => scanLayer(await fetchBlob(repository, layer.digest, signal), layer, signal));
+  const scans = await scanAll(layers, options.concurrency ?? 3, options.signal, async (layer, signal) =>
+    scanLayer(await fetchBlob(repository, layer.digest, signal), layer, signal),
+  );
 
   // efficiency is dive's (filetree.Efficiency): each visit of a path costs its size, a
   // visit being a copy written or a deletion (costing what it removes); the score is
@@ -102,7 +109,15 @@ export async function analyzeImage(client: RegistryClient, repository: string, m
   const analyses: LayerAnalysis[] = [];
   const createdBy = (config.history ?? []).filter((h) => !h.empty_layer).map((h) => h.created_by ?? null);
   scans.forEach((scan, index) => {
-    const stats: LayerAnalysis = { digest: layers[index]!.digest, size_bytes: layers[index]!.size, created_by: createdBy[index] ?? null, files_added: 0, files_modified: 0, files_removed: 0, bytes_added: 0 };
+    const stats: LayerAnalysis = {
+      digest: layers[index]!.digest,
+      size_bytes: layers[index]!.size,
+      created_by: createdBy[index] ?? null,
+      files_added: 0,
+      files_modified: 0,
+      files_removed: 0,
+      bytes_added: 0,
+    };
     // Whiteouts hide what the layers below hold, never what this layer adds, so they go first.
     for (const dir of scan.opaques) {
       const node = lookup(root, dir);
@@ -143,7 +158,11 @@ export async function analyzeImage(client: RegistryClient, repository: string, m
     wasted_bytes: wasted,
     user_wasted_percent: written === 0 ? 0 : userWasted / written,
     layers: analyses,
-    largest_files: largestFiles(root, options.largestFiles ?? 20).map((f) => ({ path: f.path, size_bytes: f.size, layer_digest: layers[f.layer]!.digest })),
+    largest_files: largestFiles(root, options.largestFiles ?? 20).map((f) => ({
+      path: f.path,
+      size_bytes: f.size,
+      layer_digest: layers[f.layer]!.digest,
+    })),
     cache_paths: cachePaths(root),
     secrets_in_history: secretsIn(config),
   };
@@ -155,7 +174,12 @@ function sessionOf(client: RegistryClient): RegistryHttp {
 }
 
 /** Streams layers a few at a time; the first failure cancels the others. */
-async function scanAll(layers: Descriptor[], concurrency: number, outer: AbortSignal | undefined, scan: (layer: Descriptor, signal: AbortSignal) => Promise<LayerScan>): Promise<LayerScan[]> {
+async function scanAll(
+  layers: Descriptor[],
+  concurrency: number,
+  outer: AbortSignal | undefined,
+  scan: (layer: Descriptor, signal: AbortSignal) => Promise<LayerScan>,
+): Promise<LayerScan[]> {
   const stop = new AbortController();
   const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
   const results: LayerScan[] = [];
@@ -225,10 +249,23 @@ function largestFiles(root: FsNode, count: number): { path: string; size: number
 
 /** Package-manager and build caches; `~` is /root and every /home/<user>. Specific kinds before `other`. */
 const CACHE_DIRS: [string, CacheKind][] = [
-  ['/var/lib/apt/lists', 'apt-lists'], ['/var/cache/apt/archives', 'apt-archives'], ['/var/cache/apk', 'apk-cache'],
-  ['~/.cache/pip', 'pip-cache'], ['~/.npm', 'npm-cache'], ['/usr/local/share/.cache/yarn', 'yarn-cache'], ['~/.cache/yarn', 'yarn-cache'],
-  ['~/.cache/go-build', 'go-build-cache'], ['~/.cache', 'other'], ['~/.m2/repository', 'other'], ['~/.gradle/caches', 'other'],
-  ['~/.cargo/registry', 'other'], ['/go/pkg/mod', 'other'], ['/var/cache/dnf', 'other'], ['/var/cache/yum', 'other'], ['/tmp', 'other'], ['/var/tmp', 'other'],
+  ['/var/lib/apt/lists', 'apt-lists'],
+  ['/var/cache/apt/archives', 'apt-archives'],
+  ['/var/cache/apk', 'apk-cache'],
+  ['~/.cache/pip', 'pip-cache'],
+  ['~/.npm', 'npm-cache'],
+  ['/usr/local/share/.cache/yarn', 'yarn-cache'],
+  ['~/.cache/yarn', 'yarn-cache'],
+  ['~/.cache/go-build', 'go-build-cache'],
+  ['~/.cache', 'other'],
+  ['~/.m2/repository', 'other'],
+  ['~/.gradle/caches', 'other'],
+  ['~/.cargo/registry', 'other'],
+  ['/go/pkg/mod', 'other'],
+  ['/var/cache/dnf', 'other'],
+  ['/var/cache/yum', 'other'],
+  ['/tmp', 'other'],
+  ['/var/tmp', 'other'],
 ];
 
 function cachePaths(root: FsNode): ImageAnalysis['cache_paths'] {
@@ -248,14 +285,37 @@ function cachePaths(root: FsNode): ImageAnalysis['cache_paths'] {
   return found.sort((a, b) => b.size_bytes - a.size_bytes);
 }
 
-const SECRET_WORDS = new Set(['password', 'passwd', 'pwd', 'pass', 'passphrase', 'secret', 'secrets', 'token', 'credential', 'credentials', 'auth', 'apikey', 'privatekey', 'accesskey', 'secretkey']);
+const SECRET_WORDS = new Set([
+  'password',
+  'passwd',
+  'pwd',
+  'pass',
+  'passphrase',
+  'secret',
+  'secrets',
+  'token',
+  'credential',
+  'credentials',
+  'auth',
+  'apikey',
+  'privatekey',
+  'accesskey',
+  'secretkey',
+]);
 /** Names that point at a secret rather than hold one (POSTGRES_PASSWORD_FILE=/run/secrets/db, SSH_AUTH_SOCK). */
 const REFERENCE_WORDS = new Set(['file', 'path', 'dir', 'sock']);
-const SECRET_VALUES: [RegExp, string][] = [[/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'private_key'], [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, 'aws_access_key_id']];
+const SECRET_VALUES: [RegExp, string][] = [
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'private_key'],
+  [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, 'aws_access_key_id'],
+];
 
 /** Word match, not substring: GPG_KEY (a public fingerprint) and image.authors stay out. */
 export function looksSecret(name: string): boolean {
-  const words = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
   if (REFERENCE_WORDS.has(words.at(-1) ?? '')) return false;
   return words.some((word, i) => SECRET_WORDS.has(word) || SECRET_WORDS.has(word + (words[i + 1] ?? '')));
 }
@@ -277,7 +337,8 @@ function secretsIn(config: ImageConfig): ImageAnalysis['secrets_in_history'] {
   for (const { created_by: command } of config.history ?? []) {
     if (!command) continue;
     // NAME=value (ENV, build args as `|1 NAME=value`, inline env) and --flag=value / --flag value.
-    for (const m of command.matchAll(/(?:^|[\s;&|('"`])-{0,2}([A-Za-z_][\w.-]*)=("[^"]*"|'[^']*'|[^\s;&|'"`)]+)/g)) check('history', m[1]!, m[2]!);
+    for (const m of command.matchAll(/(?:^|[\s;&|('"`])-{0,2}([A-Za-z_][\w.-]*)=("[^"]*"|'[^']*'|[^\s;&|'"`)]+)/g))
+      check('history', m[1]!, m[2]!);
     for (const m of command.matchAll(/(?:^|\s)--([a-z][\w-]*)\s+("[^"]*"|'[^']*'|[^\s-]\S*)/gi)) check('history', m[1]!, m[2]!);
     for (const [pattern, name] of SECRET_VALUES) if (pattern.test(command)) check('history', name, 'x');
   }

@@ -31,7 +31,8 @@ async function copyManifest(from: CopyEnd, to: CopyEnd, reference: string): Prom
     for (const child of manifest.json.manifests ?? []) await copyManifest(from, to, child.digest);
   } else {
     const blobs = [manifest.json.config, ...(manifest.json.layers ?? [])].filter((b): b is NonNullable<typeof b> => !!b);
-    for (const blob of blobs) await to.client.ensureBlob(to.repository, blob.digest, () => from.client.getBlob(from.repository, blob.digest, blob.size));
+    for (const blob of blobs)
+      await to.client.ensureBlob(to.repository, blob.digest, () => from.client.getBlob(from.repository, blob.digest, blob.size));
   }
   const stored = await to.client.putManifest(to.repository, manifest.digest, manifest.bytes, manifest.mediaType);
   if (stored && stored !== manifest.digest) throw new RegistryError('protocol', `destination stored ${manifest.digest} as ${stored}`);

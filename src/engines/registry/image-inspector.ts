@@ -41,7 +41,15 @@ interface ImageConfigBlob {
   os?: string;
   architecture?: string;
   variant?: string;
-  config?: { User?: string; Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] | null; WorkingDir?: string; ExposedPorts?: Record<string, unknown> | null; Labels?: Record<string, string> | null };
+  config?: {
+    User?: string;
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    Env?: string[] | null;
+    WorkingDir?: string;
+    ExposedPorts?: Record<string, unknown> | null;
+    Labels?: Record<string, string> | null;
+  };
   history?: { created?: string; created_by?: string; empty_layer?: boolean; comment?: string }[];
 }
 
@@ -51,13 +59,17 @@ const DEFAULT_PLATFORM = 'linux/amd64';
 const INDEX_TYPES = new Set<string>([MANIFEST_MEDIA_TYPES.ociIndex, MANIFEST_MEDIA_TYPES.dockerList]);
 
 export class PlatformNotFoundError extends Error {
-  constructor(readonly wanted: string, readonly available: string[]) {
+  constructor(
+    readonly wanted: string,
+    readonly available: string[],
+  ) {
     super(`image has no ${wanted} variant (it has ${available.join(', ') || 'none'})`);
     this.name = 'PlatformNotFoundError';
   }
 }
 
-const platformOf = (p: { os: string; architecture: string; variant?: string }) => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+const platformOf = (p: { os: string; architecture: string; variant?: string }) =>
+  [p.os, p.architecture, p.variant].filter(Boolean).join('/');
 
 /** Reads an image's manifest(s) and config through the distribution API. */
 export class ImageInspector {
@@ -91,9 +103,17 @@ export class ImageInspector {
     if (!configDescriptor) throw new RegistryError('protocol', `manifest ${manifest.digest} has no config`);
     const config = await client.getJsonBlob<ImageConfigBlob>(ref.repository, configDescriptor.digest);
     const layerDescriptors = manifest.json.layers ?? [];
-    const history = (config.history ?? []).map((h) => ({ created: h.created, created_by: h.created_by, empty_layer: !!h.empty_layer, comment: h.comment }));
+    const history = (config.history ?? []).map((h) => ({
+      created: h.created,
+      created_by: h.created_by,
+      empty_layer: !!h.empty_layer,
+      comment: h.comment,
+    }));
     const layerHistory = history.filter((h) => !h.empty_layer);
-    const own = config.os && config.architecture ? platformOf({ os: config.os, architecture: config.architecture, variant: config.variant }) : undefined;
+    const own =
+      config.os && config.architecture
+        ? platformOf({ os: config.os, architecture: config.architecture, variant: config.variant })
+        : undefined;
     if (platform && !platforms.length && own && own !== platform) throw new PlatformNotFoundError(platform, [own]);
 
     return {
@@ -106,7 +126,12 @@ export class ImageInspector {
       os: config.os ?? '',
       architecture: config.architecture ?? '',
       ...(config.variant ? { variant: config.variant } : {}),
-      layers: layerDescriptors.map((l, i) => ({ digest: l.digest, size_bytes: l.size, media_type: l.mediaType, created_by: layerHistory[i]?.created_by ?? null })),
+      layers: layerDescriptors.map((l, i) => ({
+        digest: l.digest,
+        size_bytes: l.size,
+        media_type: l.mediaType,
+        created_by: layerHistory[i]?.created_by ?? null,
+      })),
       config: {
         user: config.config?.User ?? '',
         entrypoint: config.config?.Entrypoint ?? null,

@@ -32,7 +32,15 @@ export function checkManifest(value: unknown, what: string): FetchedManifest['js
     if (typeof x.size !== 'number' || !Number.isSafeInteger(x.size) || x.size < 0) fail(`${at}.size is not a byte count`);
     if (typeof x.mediaType !== 'string') fail(`${at}.mediaType is missing`);
     const p = x.platform as Record<string, unknown> | undefined;
-    if (p !== undefined && (p === null || typeof p !== 'object' || typeof p.os !== 'string' || typeof p.architecture !== 'string' || (p.variant !== undefined && typeof p.variant !== 'string'))) fail(`${at}.platform is not os/architecture`);
+    if (
+      p !== undefined &&
+      (p === null ||
+        typeof p !== 'object' ||
+        typeof p.os !== 'string' ||
+        typeof p.architecture !== 'string' ||
+        (p.variant !== undefined && typeof p.variant !== 'string'))
+    )
+      fail(`${at}.platform is not os/architecture`);
     return d as Descriptor;
   };
   for (const key of ['manifests', 'layers'] as const) {
@@ -52,5 +60,8 @@ export function manifestMediaType(json: FetchedManifest['json'], contentType: st
   const declared = json.mediaType ?? contentType?.split(';')[0]!.trim().toLowerCase() ?? '';
   if (INDEX_TYPES.includes(declared) || IMAGE_TYPES.includes(declared)) return declared;
   if (GENERIC_TYPES.has(declared)) return json.manifests ? INDEX_TYPES[0]! : IMAGE_TYPES[0]!;
-  throw new RegistryError('protocol', `${what}: registry answered media type ${JSON.stringify(declared.slice(0, 100))}, not an image manifest or index`);
+  throw new RegistryError(
+    'protocol',
+    `${what}: registry answered media type ${JSON.stringify(declared.slice(0, 100))}, not an image manifest or index`,
+  );
 }

@@ -61,9 +61,17 @@ export interface RegistryClientOptions {
 export class RegistryClient {
   private readonly http: RegistryHttp;
 
-  constructor(readonly host: string, options: RegistryClientOptions = {}) {
+  constructor(
+    readonly host: string,
+    options: RegistryClientOptions = {},
+  ) {
     const insecure = options.insecure ?? isLoopbackRegistry(host);
-    this.http = new RegistryHttp(host, { scheme: insecure ? 'http' : 'https', credentials: options.credentials, timeoutMs: options.timeoutMs, guard: options.guard });
+    this.http = new RegistryHttp(host, {
+      scheme: insecure ? 'http' : 'https',
+      credentials: options.credentials,
+      timeoutMs: options.timeoutMs,
+      guard: options.guard,
+    });
   }
 
   /** The authenticated HTTP session, for callers that stream blobs themselves (image analysis). */
@@ -83,7 +91,10 @@ export class RegistryClient {
   /** The manifest digest of repository:reference, or undefined when it does not exist. */
   async manifestDigest(repository: string, reference: string): Promise<string | undefined> {
     assertRepository(repository);
-    const res = await this.http.request('HEAD', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, scope: pull(repository) });
+    const res = await this.http.request('HEAD', `/v2/${repository}/manifests/${reference}`, {
+      headers: { accept: ACCEPT_MANIFESTS },
+      scope: pull(repository),
+    });
     if (res.status === 404) return undefined;
     if (!res.ok) throw statusError(res.status, `HEAD manifest ${repository}:${reference}`);
     return res.headers.get('docker-content-digest') ?? undefined;
@@ -94,13 +105,17 @@ export class RegistryClient {
     assertRepository(repository);
     if (reference.includes(':')) assertDigest(reference);
     else assertTag(reference);
-    const res = await this.http.request('GET', `/v2/${repository}/manifests/${reference}`, { headers: { accept: ACCEPT_MANIFESTS }, scope: pull(repository) });
+    const res = await this.http.request('GET', `/v2/${repository}/manifests/${reference}`, {
+      headers: { accept: ACCEPT_MANIFESTS },
+      scope: pull(repository),
+    });
     if (res.status === 404) throw new RegistryError('not_found', `${this.host}/${repository}:${reference} not found`, 404);
     if (!res.ok) throw statusError(res.status, `GET manifest ${repository}:${reference}`);
     const what = `manifest ${repository}:${reference}`;
     const bytes = await readCapped(res, MAX_MANIFEST_BYTES, what, this.host);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError('protocol', `manifest ${reference} has digest ${digest}`);
+    if (reference.startsWith('sha256:') && reference !== digest)
+      throw new RegistryError('protocol', `manifest ${reference} has digest ${digest}`);
     const json = checkManifest(parseRegistryJson<unknown>(bytes, what), what);
     const mediaType = manifestMediaType(json, res.headers.get('content-type'), what);
     return { mediaType, digest, size: bytes.length, bytes, json };
@@ -111,7 +126,11 @@ export class RegistryClient {
     assertRepository(repository);
     if (reference.includes(':')) assertDigest(reference);
     else assertTag(reference);
-    const res = await this.http.request('PUT', `/v2/${repository}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body: bytes, scope: push(repository) });
+    const res = await this.http.request('PUT', `/v2/${repository}/manifests/${reference}`, {
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      scope: push(repository),
+    });
     if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${reference}: ${await errorText(res)}`);
     return res.headers.get('docker-content-digest') ?? '';
   }
@@ -123,8 +142,14 @@ export class RegistryClient {
     const res = await this.http.request('GET', `/v2/${repository}/blobs/${digest}`, { scope: pull(repository), timeoutMs: 600_000 });
     if (res.status === 404) throw new RegistryError('not_found', `blob ${digest} not found in ${this.host}/${repository}`, 404);
     if (!res.ok) throw statusError(res.status, `GET blob ${digest}`);
-    const bytes = await readCapped(res, size !== undefined && Number.isSafeInteger(size) && size >= 0 ? Math.min(size, MAX_BLOB_BYTES) : MAX_BLOB_BYTES, `blob ${digest}`, this.host);
-    if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
+    const bytes = await readCapped(
+      res,
+      size !== undefined && Number.isSafeInteger(size) && size >= 0 ? Math.min(size, MAX_BLOB_BYTES) : MAX_BLOB_BYTES,
+      `blob ${digest}`,
+      this.host,
+    );
+    if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest)
+      throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
     return bytes;
   }
 
@@ -136,9 +161,11 @@ export class RegistryClient {
     if (res.status === 404) throw new RegistryError('not_found', `blob ${digest} not found in ${this.host}/${repository}`, 404);
     if (!res.ok) throw statusError(res.status, `GET blob ${digest}`);
     const bytes = await readCapped(res, MAX_MANIFEST_BYTES, `blob ${digest}`, this.host);
-    if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
+    if (digest.startsWith('sha256:') && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest)
+      throw new RegistryError('protocol', `blob ${digest} does not match its digest`);
     const json = parseRegistryJson<T>(bytes, `blob ${digest}`);
-    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new RegistryError('protocol', `blob ${digest} is not a JSON object`);
+    if (json === null || typeof json !== 'object' || Array.isArray(json))
+      throw new RegistryError('protocol', `blob ${digest} is not a JSON object`);
     return json;
   }
 
@@ -151,8 +178,13 @@ export class RegistryClient {
     if (!top) throw new RegistryError('protocol', `${layoutDir}/index.json lists no image`);
     const manifestBytes = await readLayoutBlob(layoutDir, top.digest);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
-    for (const blob of [manifest.config, ...manifest.layers]) await this.ensureBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
-    const res = await this.http.request('PUT', `/v2/${repository}/manifests/${tag}`, { headers: { 'content-type': top.mediaType }, body: manifestBytes, scope: push(repository) });
+    for (const blob of [manifest.config, ...manifest.layers])
+      await this.ensureBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
+    const res = await this.http.request('PUT', `/v2/${repository}/manifests/${tag}`, {
+      headers: { 'content-type': top.mediaType },
+      body: manifestBytes,
+      scope: push(repository),
+    });
     if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${tag}: ${await errorText(res)}`);
     return top.digest;
   }
@@ -167,7 +199,11 @@ export class RegistryClient {
     if (start.status !== 202 || !location) throw statusError(start.status, `blob upload to ${repository} not accepted`);
     const url = new URL(location, this.http.base);
     url.searchParams.set('digest', digest);
-    const put = await this.http.request('PUT', url.toString(), { headers: { 'content-type': 'application/octet-stream' }, body: await read(), scope });
+    const put = await this.http.request('PUT', url.toString(), {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: await read(),
+      scope,
+    });
     if (put.status !== 201) throw statusError(put.status, `blob ${digest} upload`);
   }
 }

@@ -21,9 +21,15 @@ export class RegistryGuard {
   }
 
   /** The allow-list a server's configuration implies. */
-  static fromConfig(config: Pick<AppConfig, 'registryMirror' | 'registryListen' | 'insecureRegistries' | 'registryAllowedHosts'>): RegistryGuard {
+  static fromConfig(
+    config: Pick<AppConfig, 'registryMirror' | 'registryListen' | 'insecureRegistries' | 'registryAllowedHosts'>,
+  ): RegistryGuard {
     // Without a mirror, serve runs its embedded registry on registryListen and uses it as the mirror.
-    return new RegistryGuard([config.registryMirror ?? config.registryListen, ...config.insecureRegistries, ...config.registryAllowedHosts]);
+    return new RegistryGuard([
+      config.registryMirror ?? config.registryListen,
+      ...config.insecureRegistries,
+      ...config.registryAllowedHosts,
+    ]);
   }
 
   /**
@@ -32,7 +38,9 @@ export class RegistryGuard {
    */
   permits(host: string, port: number | undefined): boolean {
     const wanted = normalizeHost(host);
-    return this.allowed.some((e) => e.host === wanted && (e.port === undefined || (port === undefined ? e.port === 443 || e.port === 80 : e.port === port)));
+    return this.allowed.some(
+      (e) => e.host === wanted && (e.port === undefined || (port === undefined ? e.port === 443 || e.port === 80 : e.port === port)),
+    );
   }
 
   /**
@@ -63,12 +71,22 @@ export class RegistryGuard {
    * resolved address is blocked and the host is not configured.
    */
   lookupFor(port: number) {
-    return (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
+    return (
+      hostname: string,
+      options: LookupOptions,
+      callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+    ): void => {
       dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
         if (err) return callback(err, '');
         const list = addresses;
         const bad = this.permits(hostname, port) ? undefined : list.find((a) => isBlockedAddress(a.address));
-        if (bad) return callback(Object.assign(new Error(`${hostname} resolves to ${bad.address}, which is not a configured registry`), { code: 'EREGISTRYFORBIDDEN' }), '');
+        if (bad)
+          return callback(
+            Object.assign(new Error(`${hostname} resolves to ${bad.address}, which is not a configured registry`), {
+              code: 'EREGISTRYFORBIDDEN',
+            }),
+            '',
+          );
         if (options.all) return callback(null, list);
         callback(null, list[0]!.address, list[0]!.family);
       });

@@ -64,7 +64,8 @@ export class RegistryHttp {
     await first.body?.cancel().catch(() => undefined);
     if (!challenge) throw new RegistryError('unauthorized', `${this.host} refused the request (401) without a usable challenge`, 401);
     if (challenge.scheme === 'basic') {
-      if (!this.options.credentials) throw new RegistryError('unauthorized', `${this.host} needs credentials and none are configured for it`, 401);
+      if (!this.options.credentials)
+        throw new RegistryError('unauthorized', `${this.host} needs credentials and none are configured for it`, 401);
       this.basic = true;
     } else if (challenge.scheme === 'bearer') {
       const scope = init.scope ?? challenge.params.scope ?? '';
@@ -94,7 +95,8 @@ export class RegistryHttp {
     // Credentials go to the realm the registry names (as Docker does), but never in clear
     // text away from the registry's own origin.
     const own = url.origin === new URL(this.base).origin;
-    if (!own && url.protocol !== 'https:' && this.options.scheme === 'https') throw new RegistryError('forbidden', `${this.host} named a plain-HTTP token realm`);
+    if (!own && url.protocol !== 'https:' && this.options.scheme === 'https')
+      throw new RegistryError('forbidden', `${this.host} named a plain-HTTP token realm`);
     const headers: Record<string, string> = {};
     if (this.options.credentials) headers.authorization = basicAuth(this.options.credentials);
     const res = await this.exchange('GET', url, headers, undefined, this.options.timeoutMs);
@@ -102,7 +104,10 @@ export class RegistryHttp {
       await res.body?.cancel().catch(() => undefined);
       throw new RegistryError('unauthorized', `token endpoint of ${this.host} answered ${res.status}`, res.status);
     }
-    const body = parseRegistryJson<{ token?: unknown; access_token?: unknown } | null>(await readCapped(res, MAX_TOKEN_BYTES, `token from ${this.host}`, this.host), `token from ${this.host}`);
+    const body = parseRegistryJson<{ token?: unknown; access_token?: unknown } | null>(
+      await readCapped(res, MAX_TOKEN_BYTES, `token from ${this.host}`, this.host),
+      `token from ${this.host}`,
+    );
     const token = body?.token ?? body?.access_token;
     if (typeof token !== 'string' || !token) throw new RegistryError('unauthorized', `token endpoint of ${this.host} returned no token`);
     return token;
@@ -125,7 +130,13 @@ export class RegistryHttp {
   }
 
   /** One request and its redirects; one time limit for all of it, body included. */
-  private async exchange(method: string, start: URL, headers: Record<string, string>, body: Buffer | undefined, timeoutMs = 30_000): Promise<Response> {
+  private async exchange(
+    method: string,
+    start: URL,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    timeoutMs = 30_000,
+  ): Promise<Response> {
     const signal = AbortSignal.timeout(timeoutMs);
     let url = start;
     for (let hop = 0; ; hop++) {
@@ -140,8 +151,10 @@ export class RegistryHttp {
       } catch {
         throw new RegistryError('protocol', `${this.host} redirected to something that is not a URL`);
       }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new RegistryError('forbidden', `${this.host} redirected to a ${next.protocol} URL`);
-      if (url.protocol === 'https:' && next.protocol === 'http:') throw new RegistryError('forbidden', `${this.host} redirected from https to plain http`);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        throw new RegistryError('forbidden', `${this.host} redirected to a ${next.protocol} URL`);
+      if (url.protocol === 'https:' && next.protocol === 'http:')
+        throw new RegistryError('forbidden', `${this.host} redirected from https to plain http`);
       if (next.origin !== url.origin) {
         const { authorization: _dropped, ...rest } = headers;
         headers = rest;

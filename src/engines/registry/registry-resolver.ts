@@ -30,7 +30,11 @@ export class RegistryResolver {
       const insecure = isLoopbackRegistry(host) || (this.options.insecureRegistries ?? []).includes(host);
       // Credentials are those of the host the requests go to: through a mirror, the
       // mirror's own (serve's embedded registry wants its password), never Docker Hub's.
-      client = new RegistryClient(host, { insecure, credentials: this.options.credentials.lookup(mirror ?? registry), guard: this.options.guard });
+      client = new RegistryClient(host, {
+        insecure,
+        credentials: this.options.credentials.lookup(mirror ?? registry),
+        guard: this.options.guard,
+      });
       this.clients.set(host, client);
     }
     return client;

@@ -97,12 +97,20 @@ function numeric(buf: Buffer, start: number, length: number): number {
   return text ? parseInt(text, 8) : 0;
 }
 
-const TYPES: Record<string, TarEntryType> = { '0': 'file', '\0': 'file', '7': 'file', S: 'file', '1': 'hardlink', '2': 'symlink', '5': 'directory' };
+const TYPES: Record<string, TarEntryType> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  S: 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '5': 'directory',
+};
 
 /** `<length> key=value\n` records; lengths count bytes, so this walks the buffer, not a string. */
 function parsePax(data: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
-  for (let pos = 0; pos < data.length; ) {
+  for (let pos = 0; pos < data.length;) {
     const space = data.indexOf(0x20, pos);
     const length = space < 0 ? NaN : Number(data.subarray(pos, space).toString('ascii'));
     if (!Number.isInteger(length) || length <= 0) break;
@@ -179,7 +187,12 @@ function decompressor(mediaType: string): Transform {
  * Backpressure runs from the tar reader to the socket, so memory stays at a few
  * chunks whatever the layer's size. Answers the uncompressed (tar) byte count.
  */
-export async function readLayerStream(body: Readable | ReadableStream<Uint8Array>, blob: LayerBlob, onEntry: (entry: TarEntry) => void, signal?: AbortSignal): Promise<number> {
+export async function readLayerStream(
+  body: Readable | ReadableStream<Uint8Array>,
+  blob: LayerBlob,
+  onEntry: (entry: TarEntry) => void,
+  signal?: AbortSignal,
+): Promise<number> {
   const source = body instanceof Readable ? body : Readable.fromWeb(body);
   const algorithm = blob.digest.split(':')[0]!;
   const hash = getHashes().includes(algorithm) ? createHash(algorithm) : undefined;
@@ -191,7 +204,10 @@ export async function readLayerStream(body: Readable | ReadableStream<Uint8Array
       compressed += chunk.length;
       // A registry that sends more than the descriptor said is cut off here, while the body
       // streams (issue 14), not after it has been read to its end, if it has one.
-      if (compressed > blob.size) return done(new RegistryError('protocol', `layer ${blob.digest} is longer than the ${blob.size} bytes its descriptor says (stopped reading)`));
+      if (compressed > blob.size)
+        return done(
+          new RegistryError('protocol', `layer ${blob.digest} is longer than the ${blob.size} bytes its descriptor says (stopped reading)`),
+        );
       done(null, chunk);
     },
   });
@@ -202,15 +218,24 @@ export async function readLayerStream(body: Readable | ReadableStream<Uint8Array
     }
   }
   try {
-    await pipeline(source, tap, decompressor(blob.mediaType), async (tar: AsyncIterable<Buffer>) => {
-      for await (const entry of readTarEntries(counted(tar))) onEntry(entry);
-    }, { signal });
+    await pipeline(
+      source,
+      tap,
+      decompressor(blob.mediaType),
+      async (tar: AsyncIterable<Buffer>) => {
+        for await (const entry of readTarEntries(counted(tar))) onEntry(entry);
+      },
+      { signal },
+    );
   } catch (err) {
-    if (err instanceof TarFormatError || /^(Z|ZSTD)_/.test((err as { code?: string }).code ?? '')) throw new RegistryError('protocol', `layer ${blob.digest}: ${(err as Error).message}`);
+    if (err instanceof TarFormatError || /^(Z|ZSTD)_/.test((err as { code?: string }).code ?? ''))
+      throw new RegistryError('protocol', `layer ${blob.digest}: ${(err as Error).message}`);
     throw err;
   }
-  if (compressed !== blob.size) throw new RegistryError('protocol', `layer ${blob.digest} is ${compressed} bytes, its descriptor says ${blob.size}`);
-  if (hash && `${algorithm}:${hash.digest('hex')}` !== blob.digest) throw new RegistryError('protocol', `layer ${blob.digest} does not match its digest`);
+  if (compressed !== blob.size)
+    throw new RegistryError('protocol', `layer ${blob.digest} is ${compressed} bytes, its descriptor says ${blob.size}`);
+  if (hash && `${algorithm}:${hash.digest('hex')}` !== blob.digest)
+    throw new RegistryError('protocol', `layer ${blob.digest} does not match its digest`);
   return uncompressed;
 }
 
@@ -241,7 +266,11 @@ function record(scan: LayerScan, entry: TarEntry): void {
 }
 
 /** A layer blob's bytes as they arrive, from a fetch body or a Node stream. */
-export type BlobStreamFetcher = (repository: string, digest: string, signal?: AbortSignal) => Promise<ReadableStream<Uint8Array> | Readable>;
+export type BlobStreamFetcher = (
+  repository: string,
+  digest: string,
+  signal?: AbortSignal,
+) => Promise<ReadableStream<Uint8Array> | Readable>;
 
 /** Big layers over slow links: the whole body must arrive within this (RegistryHttp's timeout covers the body). */
 const LAYER_TIMEOUT_MS = 60 * 60_000;
@@ -254,10 +283,20 @@ export function registryBlobStreamer(http: RegistryHttp): BlobStreamFetcher {
   return async (repository, digest) => {
     assertRepository(repository);
     assertDigest(digest);
-    const res = await http.request('GET', `/v2/${repository}/blobs/${digest}`, { scope: `repository:${repository}:pull`, timeoutMs: LAYER_TIMEOUT_MS });
+    const res = await http.request('GET', `/v2/${repository}/blobs/${digest}`, {
+      scope: `repository:${repository}:pull`,
+      timeoutMs: LAYER_TIMEOUT_MS,
+    });
     if (res.ok && res.body) return res.body;
     await res.body?.cancel();
-    const kind = res.status === 404 ? 'not_found' : res.status === 401 || res.status === 403 ? 'unauthorized' : res.status >= 500 ? 'unavailable' : 'protocol';
+    const kind =
+      res.status === 404
+        ? 'not_found'
+        : res.status === 401 || res.status === 403
+          ? 'unauthorized'
+          : res.status >= 500
+            ? 'unavailable'
+            : 'protocol';
     throw new RegistryError(kind, `GET blob ${digest} from ${http.host}/${repository}: registry answered ${res.status}`, res.status);
   };
 }

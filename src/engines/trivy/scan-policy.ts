@@ -38,7 +38,8 @@ export function evaluatePolicy(findings: Vulnerability[], policy: ScanPolicy = D
   const active = new Map<string, { id: string; reason: string; expires: string | null }>();
   const expired: PolicyVerdict['expired'] = [];
   for (const entry of policy.allow ?? []) {
-    if (entry.expires && Date.parse(entry.expires) <= now.getTime()) expired.push({ id: entry.id, reason: entry.reason, expires: entry.expires });
+    if (entry.expires && Date.parse(entry.expires) <= now.getTime())
+      expired.push({ id: entry.id, reason: entry.reason, expires: entry.expires });
     else active.set(entry.id, { id: entry.id, reason: entry.reason, expires: entry.expires ?? null });
   }
   const allowedIds = new Set<string>();
@@ -57,7 +58,8 @@ export function evaluatePolicy(findings: Vulnerability[], policy: ScanPolicy = D
     limits[rule] = max ?? null;
     if (max === undefined) continue;
     const matching = counted.filter((f) => f.severity === severity);
-    if (matching.length > max) for (const f of matching) violations.push({ id: f.id, package: f.package, severity, rule: `${rule}=${max}` });
+    if (matching.length > max)
+      for (const f of matching) violations.push({ id: f.id, package: f.package, severity, rule: `${rule}=${max}` });
   }
   return { passed: violations.length === 0, violations, allowed: [...allowedIds].map((id) => active.get(id)!), expired, limits };
 }

@@ -30,14 +30,20 @@ export interface ScanOptions {
 export class ScannerUnavailableError extends Error {}
 
 export class TrivyScanError extends Error {
-  constructor(message: string, readonly notFound: boolean) {
+  constructor(
+    message: string,
+    readonly notFound: boolean,
+  ) {
     super(message);
   }
 }
 
 /** Adapter over the trivy binary: scan an image in its registry, convert reports. */
 export class TrivyClient {
-  constructor(private readonly runner: ProcessRunner, private readonly settings: TrivySettings) {}
+  constructor(
+    private readonly runner: ProcessRunner,
+    private readonly settings: TrivySettings,
+  ) {}
 
   /**
    * UpdatedAt of the DB scans use (part of every scan cache key); undefined when there
@@ -69,9 +75,23 @@ export class TrivyClient {
   /** Scans `reference` (pinned by digest) and writes Trivy's JSON report to `reportFile`. */
   async scanImage(reference: string, reportFile: string, options: ScanOptions): Promise<void> {
     if (!this.settings.serverUrl && !this.settings.dbUpdate && !(await this.dbUpdatedAt())) {
-      throw new ScannerUnavailableError(`no Trivy vulnerability DB in ${this.settings.cacheDir}/db and DB updates are off (STEVEDORE_TRIVY_DB_UPDATE)`);
+      throw new ScannerUnavailableError(
+        `no Trivy vulnerability DB in ${this.settings.cacheDir}/db and DB updates are off (STEVEDORE_TRIVY_DB_UPDATE)`,
+      );
     }
-    const args = ['image', ...this.commonArgs(), '--image-src', 'remote', '--scanners', options.scanners.join(','), '--format', 'json', '--output', reportFile, '--list-all-pkgs'];
+    const args = [
+      'image',
+      ...this.commonArgs(),
+      '--image-src',
+      'remote',
+      '--scanners',
+      options.scanners.join(','),
+      '--format',
+      'json',
+      '--output',
+      reportFile,
+      '--list-all-pkgs',
+    ];
     if (options.platform) args.push('--platform', options.platform);
     if (options.severity?.length) args.push('--severity', options.severity.join(','));
     if (options.ignoreUnfixed) args.push('--ignore-unfixed');
@@ -88,11 +108,24 @@ export class TrivyClient {
 
   /** Re-renders a JSON report (sarif, cyclonedx) without scanning again. */
   async convert(reportFile: string, format: 'sarif' | 'cyclonedx' | 'cosign-vuln', outFile: string, signal?: AbortSignal): Promise<void> {
-    await this.runner.run(this.settings.trivy, ['convert', '--quiet', '--format', format, '--output', outFile, '--', reportFile], { signal, timeoutMs: 120_000, env: this.env() });
+    await this.runner.run(this.settings.trivy, ['convert', '--quiet', '--format', format, '--output', outFile, '--', reportFile], {
+      signal,
+      timeoutMs: 120_000,
+      env: this.env(),
+    });
   }
 
   private commonArgs(): string[] {
-    const args = ['--quiet', '--no-progress', '--cache-dir', this.settings.cacheDir, '--skip-java-db-update', '--skip-check-update', '--skip-version-check', '--disable-telemetry'];
+    const args = [
+      '--quiet',
+      '--no-progress',
+      '--cache-dir',
+      this.settings.cacheDir,
+      '--skip-java-db-update',
+      '--skip-check-update',
+      '--skip-version-check',
+      '--disable-telemetry',
+    ];
     if (!this.settings.dbUpdate) args.push('--skip-db-update', '--offline-scan');
     return args;
   }
@@ -113,8 +146,10 @@ function classify(err: unknown, serverUrl?: string): unknown {
   // a wrong token ("twirp error unauthenticated: invalid token") or a failure on the
   // server's side is the scanner being unavailable, not a problem with the image (and
   // these messages say "image scan error", so they must not reach the checks below).
-  if (serverUrl && /twirp error|unauthenticated|invalid token/i.test(text)) return new ScannerUnavailableError(`Trivy server ${serverUrl} cannot scan: ${lastLine(text)}`);
-  if (/MANIFEST_UNKNOWN|NAME_UNKNOWN|not found|404/i.test(text) && /image/i.test(text)) return new TrivyScanError(`image not found: ${lastLine(text)}`, true);
+  if (serverUrl && /twirp error|unauthenticated|invalid token/i.test(text))
+    return new ScannerUnavailableError(`Trivy server ${serverUrl} cannot scan: ${lastLine(text)}`);
+  if (/MANIFEST_UNKNOWN|NAME_UNKNOWN|not found|404/i.test(text) && /image/i.test(text))
+    return new TrivyScanError(`image not found: ${lastLine(text)}`, true);
   if (/DB|database|--skip-db-update|server/i.test(text)) return new ScannerUnavailableError(`trivy cannot scan: ${lastLine(text)}`);
   return new TrivyScanError(`trivy failed: ${lastLine(text)}`, false);
 }

@@ -88,7 +88,14 @@ export function normalizeReport(report: TrivyReport): { vulnerabilities: Vulnera
       });
     }
     for (const s of result.Secrets ?? []) {
-      secrets.push({ rule: s.RuleID, category: s.Category ?? '', severity: severityOf(s.Severity), target: result.Target, line: s.StartLine ?? null, layer_digest: s.Layer?.Digest ?? null });
+      secrets.push({
+        rule: s.RuleID,
+        category: s.Category ?? '',
+        severity: severityOf(s.Severity),
+        target: result.Target,
+        line: s.StartLine ?? null,
+        layer_digest: s.Layer?.Digest ?? null,
+      });
     }
   }
   return { vulnerabilities, secrets, summary: summarize(vulnerabilities) };

@@ -36,7 +36,14 @@ describe('rule catalogue', () => {
 });
 
 describe('suppression', () => {
-  const base = lines('FROM node:latest', 'WORKDIR /app', 'COPY package.json package-lock.json ./', 'RUN npm install', 'USER node', 'CMD ["node", "index.js"]');
+  const base = lines(
+    'FROM node:latest',
+    'WORKDIR /app',
+    'COPY package.json package-lock.json ./',
+    'RUN npm install',
+    'USER node',
+    'CMD ["node", "index.js"]',
+  );
 
   it('a comment before the first FROM suppresses for the whole file', () => {
     assert.ok(ids(base).has('base-image-latest'));
@@ -47,7 +54,10 @@ describe('suppression', () => {
   it('a comment above an instruction suppresses only for that instruction', () => {
     const text = lines('FROM node:22-slim', '# stevedore-ignore npm-install-not-ci', 'RUN npm install', 'RUN npm install', 'USER node');
     const found = analyzeDockerfile(text).filter((s) => s.id === 'npm-install-not-ci');
-    assert.deepEqual(found.map((s) => s.line), [4]);
+    assert.deepEqual(
+      found.map((s) => s.line),
+      [4],
+    );
   });
 
   it('a blank line between the comment and the instruction breaks the link', () => {
@@ -56,7 +66,13 @@ describe('suppression', () => {
   });
 
   it('several comment lines above an instruction all apply', () => {
-    const text = lines('FROM ubuntu:24.04', '# stevedore-ignore maintainer-deprecated', '# legacy, see ticket 42', 'MAINTAINER a@b.c', 'USER 1000');
+    const text = lines(
+      'FROM ubuntu:24.04',
+      '# stevedore-ignore maintainer-deprecated',
+      '# legacy, see ticket 42',
+      'MAINTAINER a@b.c',
+      'USER 1000',
+    );
     assert.ok(!ids(text).has('maintainer-deprecated'));
   });
 
@@ -80,7 +96,9 @@ describe('multi-stage builds', () => {
 
   it('size rules ignore builder stages but follow the chain of the final stage', () => {
     const sloppy = 'RUN apt-get update && apt-get install -y --no-install-recommends curl';
-    assert.ok(!ids(lines('FROM debian:bookworm-slim AS build', sloppy, 'FROM debian:bookworm-slim', 'USER 1000')).has('apt-lists-not-removed'));
+    assert.ok(
+      !ids(lines('FROM debian:bookworm-slim AS build', sloppy, 'FROM debian:bookworm-slim', 'USER 1000')).has('apt-lists-not-removed'),
+    );
     assert.ok(ids(lines('FROM debian:bookworm-slim AS base', sloppy, 'FROM base', 'USER 1000')).has('apt-lists-not-removed'));
   });
 
@@ -92,16 +110,34 @@ describe('multi-stage builds', () => {
   });
 
   it('COPY --from a later stage or a typo is reported, an earlier stage or image is not', () => {
-    const ok = lines('FROM golang:1.23 AS build', 'RUN go build -o /app .', 'FROM scratch', 'COPY --from=build /app /app', 'COPY --from=0 /app /app2', 'COPY --from=alpine:3.20 /etc/ssl /etc/ssl', 'USER 1');
+    const ok = lines(
+      'FROM golang:1.23 AS build',
+      'RUN go build -o /app .',
+      'FROM scratch',
+      'COPY --from=build /app /app',
+      'COPY --from=0 /app /app2',
+      'COPY --from=alpine:3.20 /etc/ssl /etc/ssl',
+      'USER 1',
+    );
     assert.ok(!ids(ok).has('copy-from-undefined-stage'));
-    const typo = find(lines('FROM golang:1.23 AS builder', 'FROM scratch', 'COPY --from=biulder /app /app', 'USER 1'), 'copy-from-undefined-stage');
+    const typo = find(
+      lines('FROM golang:1.23 AS builder', 'FROM scratch', 'COPY --from=biulder /app /app', 'USER 1'),
+      'copy-from-undefined-stage',
+    );
     assert.equal(typo.fix, 'COPY --from=builder /app /app');
   });
 });
 
 describe('RUN scripts', () => {
   it('reads heredoc scripts as shell and heredoc data as data', () => {
-    const script = lines('FROM debian:bookworm-slim', 'RUN <<EOF', 'apt-get update', 'apt-get install -y --no-install-recommends curl', 'EOF', 'USER 1');
+    const script = lines(
+      'FROM debian:bookworm-slim',
+      'RUN <<EOF',
+      'apt-get update',
+      'apt-get install -y --no-install-recommends curl',
+      'EOF',
+      'USER 1',
+    );
     assert.ok(ids(script).has('apt-lists-not-removed'));
     const data = lines('FROM debian:bookworm-slim', 'RUN cat <<EOF > /etc/notes', 'sudo apt-get install -y curl | tee', 'EOF', 'USER 1');
     const found = ids(data);
@@ -109,25 +145,43 @@ describe('RUN scripts', () => {
   });
 
   it('adds the missing cleanup inside the heredoc, before its delimiter', () => {
-    const s = find(lines('FROM debian:bookworm-slim', 'RUN <<EOF', 'apt-get update', 'apt-get install -y --no-install-recommends curl', 'EOF', 'USER 1'), 'apt-lists-not-removed');
+    const s = find(
+      lines('FROM debian:bookworm-slim', 'RUN <<EOF', 'apt-get update', 'apt-get install -y --no-install-recommends curl', 'EOF', 'USER 1'),
+      'apt-lists-not-removed',
+    );
     assert.equal(s.fix, 'RUN <<EOF\napt-get update\napt-get install -y --no-install-recommends curl\nrm -rf /var/lib/apt/lists/*\nEOF');
   });
 
   it('joins continuations and drops comment lines inside them', () => {
-    const text = lines('FROM debian:bookworm-slim', 'RUN apt-get update \\', '    # no recommends wanted', '    && apt-get install -y \\', '       --no-install-recommends curl \\', '    && rm -rf /var/lib/apt/lists/*', 'USER 1');
+    const text = lines(
+      'FROM debian:bookworm-slim',
+      'RUN apt-get update \\',
+      '    # no recommends wanted',
+      '    && apt-get install -y \\',
+      '       --no-install-recommends curl \\',
+      '    && rm -rf /var/lib/apt/lists/*',
+      'USER 1',
+    );
     const found = ids(text);
     assert.ok(!found.has('apt-no-install-recommends') && !found.has('apt-lists-not-removed'));
   });
 
   it('does not mistake quoted pipes or pipes inside $(...) for pipelines', () => {
-    const text = lines('FROM debian:bookworm-slim', `RUN echo "a | b" > /x && arch="$(dpkg --print-architecture | cut -d- -f1)" && echo $arch`, 'USER 1');
+    const text = lines(
+      'FROM debian:bookworm-slim',
+      `RUN echo "a | b" > /x && arch="$(dpkg --print-architecture | cut -d- -f1)" && echo $arch`,
+      'USER 1',
+    );
     assert.ok(!ids(text).has('pipe-without-pipefail'));
   });
 });
 
 describe('fixes', () => {
   it('apt-no-install-recommends rewrites the install', () => {
-    const s = find(lines('FROM debian:bookworm-slim', 'RUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*', 'USER 1'), 'apt-no-install-recommends');
+    const s = find(
+      lines('FROM debian:bookworm-slim', 'RUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*', 'USER 1'),
+      'apt-no-install-recommends',
+    );
     assert.equal(s.fix, 'RUN apt-get update && apt-get install --no-install-recommends -y curl && rm -rf /var/lib/apt/lists/*');
     assert.ok(s.estimated_savings_bytes! > 0);
   });
@@ -138,8 +192,14 @@ describe('fixes', () => {
   });
 
   it('shell-form-cmd gives the exec form', () => {
-    assert.equal(find(lines('FROM node:22-slim', 'USER node', 'CMD node server.js --port 3000'), 'shell-form-cmd').fix, 'CMD ["node", "server.js", "--port", "3000"]');
-    assert.equal(find(lines('FROM node:22-slim', 'USER node', 'CMD node migrate.js && node server.js'), 'shell-form-cmd').fix, 'CMD ["/bin/sh", "-c", "node migrate.js && node server.js"]');
+    assert.equal(
+      find(lines('FROM node:22-slim', 'USER node', 'CMD node server.js --port 3000'), 'shell-form-cmd').fix,
+      'CMD ["node", "server.js", "--port", "3000"]',
+    );
+    assert.equal(
+      find(lines('FROM node:22-slim', 'USER node', 'CMD node migrate.js && node server.js'), 'shell-form-cmd').fix,
+      'CMD ["/bin/sh", "-c", "node migrate.js && node server.js"]',
+    );
   });
 
   it('workdir-relative resolves against the previous WORKDIR', () => {
@@ -147,7 +207,10 @@ describe('fixes', () => {
   });
 
   it('pip-no-cache-dir inserts the flag', () => {
-    assert.equal(find(lines('FROM python:3.12-slim', 'RUN python -m pip install -r requirements.txt', 'USER 1'), 'pip-no-cache-dir').fix, 'RUN python -m pip install --no-cache-dir -r requirements.txt');
+    assert.equal(
+      find(lines('FROM python:3.12-slim', 'RUN python -m pip install -r requirements.txt', 'USER 1'), 'pip-no-cache-dir').fix,
+      'RUN python -m pip install --no-cache-dir -r requirements.txt',
+    );
   });
 });
 
@@ -169,7 +232,10 @@ describe('performance', () => {
       'CMD node dist/server.js',
       '',
     ];
-    const text = Array.from({ length: 8 }, (_, i) => stage(i)).flat().slice(0, 100).join('\n');
+    const text = Array.from({ length: 8 }, (_, i) => stage(i))
+      .flat()
+      .slice(0, 100)
+      .join('\n');
     assert.equal(text.split('\n').length, 100);
     analyzeDockerfile(text);
     const t0 = performance.now();

@@ -43,20 +43,33 @@ const rows = [...scores].map(([id, s]) => {
   total.fn += s.fn;
   return `${id.padEnd(28)} ${String(s.tp).padStart(3)} ${String(s.fp).padStart(3)} ${String(s.fn).padStart(3)}  ${fmt(precision(s))}  ${fmt(recall(s))}`;
 });
-console.log([`${'rule'.padEnd(28)}  tp  fp  fn  prec  recall`, ...rows, `${'OVERALL'.padEnd(28)} ${String(total.tp).padStart(3)} ${String(total.fp).padStart(3)} ${String(total.fn).padStart(3)}  ${fmt(precision(total))}  ${fmt(recall(total))}`].join('\n'));
+console.log(
+  [
+    `${'rule'.padEnd(28)}  tp  fp  fn  prec  recall`,
+    ...rows,
+    `${'OVERALL'.padEnd(28)} ${String(total.tp).padStart(3)} ${String(total.fp).padStart(3)} ${String(total.fn).padStart(3)}  ${fmt(precision(total))}  ${fmt(recall(total))}`,
+  ].join('\n'),
+);
 if (mismatches.length > 0) console.log(`mismatches:\n  ${mismatches.join('\n  ')}`);
 
 describe('Dockerfile corpus', () => {
   it('has at least 40 Dockerfiles', () => assert.ok(corpus.length >= 40, `${corpus.length} files`));
 
   it('names only known rule ids in its headers', () => {
-    for (const c of corpus) for (const id of [...c.expect, ...c.expectNot, ...c.ignore]) assert.ok(severity.has(id), `${c.name}: unknown rule id ${id}`);
+    for (const c of corpus)
+      for (const id of [...c.expect, ...c.expectNot, ...c.ignore]) assert.ok(severity.has(id), `${c.name}: unknown rule id ${id}`);
   });
 
   it('covers every rule positively and negatively', () => {
     for (const { id } of rules) {
-      assert.ok(corpus.some((c) => c.expect.has(id)), `no file expects ${id}`);
-      assert.ok(corpus.some((c) => c.expectNot.has(id)), `no file lists ${id} under expect-not`);
+      assert.ok(
+        corpus.some((c) => c.expect.has(id)),
+        `no file expects ${id}`,
+      );
+      assert.ok(
+        corpus.some((c) => c.expectNot.has(id)),
+        `no file lists ${id} under expect-not`,
+      );
     }
   });
 

@@ -28,7 +28,14 @@ function header(text: string, key: string): string[] | null {
   for (const line of text.split('\n')) {
     if (!line.startsWith('#')) break;
     const m = new RegExp(`^#\\s*${key}:(.*)$`).exec(line);
-    if (m) found = [...(found ?? []), ...m[1]!.split(',').map((s) => s.trim()).filter(Boolean)];
+    if (m)
+      found = [
+        ...(found ?? []),
+        ...m[1]!
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ];
   }
   return found;
 }
@@ -45,7 +52,14 @@ export function loadCorpus(dir = CORPUS_DIR): CorpusCase[] {
       let dockerignore: string | null | undefined;
       if (existsSync(sibling)) dockerignore = readFileSync(sibling, 'utf8');
       else if (header(text, 'dockerignore')?.includes('missing')) dockerignore = null;
-      return { name: file, text, expect: new Set(expect), expectNot: new Set(header(text, 'expect-not') ?? []), dockerignore, ignore: header(text, 'options-ignore') ?? [] };
+      return {
+        name: file,
+        text,
+        expect: new Set(expect),
+        expectNot: new Set(header(text, 'expect-not') ?? []),
+        dockerignore,
+        ignore: header(text, 'options-ignore') ?? [],
+      };
     });
 }
 

@@ -5,7 +5,20 @@ import { hasCacheMount, lastInChain, quoteList, removes, type Finding, type Rule
 
 /** Rough installed sizes (MB) of packages that commonly dominate a layer; 8 MB otherwise. */
 const SIZES: Record<string, number> = {
-  'build-essential': 200, gcc: 100, 'g++': 120, clang: 300, cmake: 40, git: 40, python3: 50, 'python3-pip': 60, 'default-jdk': 300, 'openjdk-17-jdk': 300, nodejs: 80, curl: 5, wget: 4, 'ca-certificates': 1,
+  'build-essential': 200,
+  gcc: 100,
+  'g++': 120,
+  clang: 300,
+  cmake: 40,
+  git: 40,
+  python3: 50,
+  'python3-pip': 60,
+  'default-jdk': 300,
+  'openjdk-17-jdk': 300,
+  nodejs: 80,
+  curl: 5,
+  wget: 4,
+  'ca-certificates': 1,
 };
 const estimate = (pkgs: string[]) => pkgs.reduce((sum, p) => sum + (SIZES[p.split('=')[0]!] ?? 8), 0) * MB;
 
@@ -15,10 +28,13 @@ function aptCalls(ctx: RuleContext, instr: Instr, sub?: string): Invocation[] {
 
 /** `apt-get install` → `apt-get install <flag>` for the calls that lack it. */
 function addAfterInstall(text: string, flag: string): string {
-  return text.replace(/(^|[\s;&|(])(apt(?:-get)?)(\s[^&|;\n]*?\binstall\b)/g, (all, pre: string, tool: string, mid: string, offset: number) => {
-    const rest = text.slice(offset + all.length).split(/&&|\|\||;|\|/, 1)[0]!;
-    return new RegExp(`(^|\\s)${flag}(\\s|$)`).test(mid + rest) ? all : `${pre}${tool}${mid} ${flag}`;
-  });
+  return text.replace(
+    /(^|[\s;&|(])(apt(?:-get)?)(\s[^&|;\n]*?\binstall\b)/g,
+    (all, pre: string, tool: string, mid: string, offset: number) => {
+      const rest = text.slice(offset + all.length).split(/&&|\|\||;|\|/, 1)[0]!;
+      return new RegExp(`(^|\\s)${flag}(\\s|$)`).test(mid + rest) ? all : `${pre}${tool}${mid} ${flag}`;
+    },
+  );
 }
 
 const RECOMMENDS_OFF = /APT::Install-Recommends\s*[= ]\s*"?(false|0)/i;
@@ -31,7 +47,9 @@ const noInstallRecommends: Rule = {
   check(ctx) {
     const out: Finding[] = [];
     for (const instr of ctx.runs()) {
-      const calls = aptCalls(ctx, instr, 'install').filter((i) => !hasOpt(i, '--no-install-recommends') && !i.opts.some((o) => RECOMMENDS_OFF.test(o.replace('=', ' '))));
+      const calls = aptCalls(ctx, instr, 'install').filter(
+        (i) => !hasOpt(i, '--no-install-recommends') && !i.opts.some((o) => RECOMMENDS_OFF.test(o.replace('=', ' '))),
+      );
       if (calls.length === 0) continue;
       // An apt.conf.d snippet written earlier (in this stage or one it builds on) turns recommends off for good.
       if (instr.stage && lastInChain(instr.stage, (i) => i.keyword === 'RUN' && RECOMMENDS_OFF.test(i.text), instr)) continue;
@@ -61,7 +79,8 @@ const listsNotRemoved: Rule = {
         if (removes(ctx, instr, '/var/lib/apt/lists') || hasCacheMount(instr, '/var/lib/apt/lists')) continue;
         out.push({
           instr,
-          detail: '`apt-get update` downloads package lists (20-40 MB) to /var/lib/apt/lists; unless the same RUN deletes them they stay in the image forever.',
+          detail:
+            '`apt-get update` downloads package lists (20-40 MB) to /var/lib/apt/lists; unless the same RUN deletes them they stay in the image forever.',
           fix: ctx.appendCommand(instr, 'rm -rf /var/lib/apt/lists/*'),
           savings: 30 * MB,
         });
@@ -79,7 +98,9 @@ const unpinned: Rule = {
   check(ctx) {
     const out: Finding[] = [];
     for (const instr of ctx.runs()) {
-      const pkgs = aptCalls(ctx, instr, 'install').flatMap(packageArgs).filter((p) => !p.includes('='));
+      const pkgs = aptCalls(ctx, instr, 'install')
+        .flatMap(packageArgs)
+        .filter((p) => !p.includes('='));
       if (pkgs.length === 0) continue;
       out.push({
         instr,
@@ -121,9 +142,18 @@ const missingYes: Rule = {
   check(ctx) {
     const out: Finding[] = [];
     for (const instr of ctx.runs()) {
-      const calls = aptCalls(ctx, instr, 'install').filter((i) => !hasOpt(i, '-y', '--yes', '--assume-yes') && !i.opts.some((o) => o === '-qq' || o === '-q=2' || ASSUME_YES.test(o)) && !i.cmd.pipeIn);
+      const calls = aptCalls(ctx, instr, 'install').filter(
+        (i) =>
+          !hasOpt(i, '-y', '--yes', '--assume-yes') &&
+          !i.opts.some((o) => o === '-qq' || o === '-q=2' || ASSUME_YES.test(o)) &&
+          !i.cmd.pipeIn,
+      );
       if (calls.length === 0) continue;
-      out.push({ instr, detail: 'Without -y, apt-get asks for confirmation and the non-interactive build aborts.', fix: addAfterInstall(instr.text, '-y') });
+      out.push({
+        instr,
+        detail: 'Without -y, apt-get asks for confirmation and the non-interactive build aborts.',
+        fix: addAfterInstall(instr.text, '-y'),
+      });
     }
     return out;
   },
@@ -140,7 +170,8 @@ const aptCli: Rule = {
       if (!ctx.invocations(instr).some((i) => i.tool === 'apt')) continue;
       out.push({
         instr,
-        detail: '`apt` is meant for people: its output and behaviour are not stable for scripts and it warns about that. Use `apt-get` (or `apt-cache`).',
+        detail:
+          '`apt` is meant for people: its output and behaviour are not stable for scripts and it warns about that. Use `apt-get` (or `apt-cache`).',
         fix: instr.text.replace(/(^|[\s;&|(])apt(?=\s)/g, '$1apt-get'),
       });
     }

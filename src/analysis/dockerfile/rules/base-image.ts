@@ -5,7 +5,23 @@ import { imageParts, isOfficial, quoteList, type Finding, type Rule } from './ru
 
 /** Tags we suggest when a base image has none: current, maintained lines. */
 const SUGGESTED_TAGS: Record<string, string> = {
-  ubuntu: '24.04', debian: 'bookworm-slim', alpine: '3.20', node: '22-slim', python: '3.12-slim', golang: '1.23', nginx: '1.27-alpine', redis: '7-alpine', postgres: '16-alpine', 'eclipse-temurin': '21-jre', ruby: '3.3-slim', rust: '1-slim', busybox: '1.36', php: '8.3-fpm-alpine', maven: '3.9-eclipse-temurin-21', httpd: '2.4', fedora: '40',
+  ubuntu: '24.04',
+  debian: 'bookworm-slim',
+  alpine: '3.20',
+  node: '22-slim',
+  python: '3.12-slim',
+  golang: '1.23',
+  nginx: '1.27-alpine',
+  redis: '7-alpine',
+  postgres: '16-alpine',
+  'eclipse-temurin': '21-jre',
+  ruby: '3.3-slim',
+  rust: '1-slim',
+  busybox: '1.36',
+  php: '8.3-fpm-alpine',
+  maven: '3.9-eclipse-temurin-21',
+  httpd: '2.4',
+  fedora: '40',
 };
 
 /** External base images (not `scratch`, not an earlier stage, fully known). */
@@ -26,11 +42,13 @@ function tagRule(id: string, refs: string[], title: string, test: (tag: string |
         const { name, repo, tag, digest } = imageParts(s.image);
         if (digest || !test(tag)) return [];
         const suggested = `${name}:${SUGGESTED_TAGS[repo] ?? '<version>'}`;
-        return [{
-          instr: s.from,
-          detail: `\`${s.image}\` follows whatever \`latest\` points to on build day: builds are not reproducible and a new major version can arrive unannounced.`,
-          fix: `${withImage(s, suggested)}\n# better still, pin the digest too: ${suggested}@sha256:<digest>`,
-        }];
+        return [
+          {
+            instr: s.from,
+            detail: `\`${s.image}\` follows whatever \`latest\` points to on build day: builds are not reproducible and a new major version can arrive unannounced.`,
+            fix: `${withImage(s, suggested)}\n# better still, pin the digest too: ${suggested}@sha256:<digest>`,
+          },
+        ];
       });
     },
   };
@@ -48,14 +66,18 @@ interface Sdk {
 function sdkOf(image: string): Sdk | null {
   const { repo, tag } = imageParts(image);
   const t = tag ?? '';
-  if (isOfficial(image, 'golang')) return { runtime: 'gcr.io/distroless/static-debian12:nonroot', savings: 800 * MB, artifact: '/out/app /app' };
-  if (isOfficial(image, 'rust')) return { runtime: 'gcr.io/distroless/cc-debian12:nonroot', savings: 1400 * MB, artifact: '/app/target/release/app /app' };
-  if (isOfficial(image, 'maven', 'gradle')) return { runtime: 'eclipse-temurin:21-jre', savings: 400 * MB, artifact: '/app/target/*.jar /app/app.jar' };
+  if (isOfficial(image, 'golang'))
+    return { runtime: 'gcr.io/distroless/static-debian12:nonroot', savings: 800 * MB, artifact: '/out/app /app' };
+  if (isOfficial(image, 'rust'))
+    return { runtime: 'gcr.io/distroless/cc-debian12:nonroot', savings: 1400 * MB, artifact: '/app/target/release/app /app' };
+  if (isOfficial(image, 'maven', 'gradle'))
+    return { runtime: 'eclipse-temurin:21-jre', savings: 400 * MB, artifact: '/app/target/*.jar /app/app.jar' };
   if (isOfficial(image, 'openjdk', 'eclipse-temurin', 'amazoncorretto', 'ibm-semeru-runtimes') && !/jre/.test(t)) {
     const version = /^\d+/.exec(t)?.[0] ?? '21';
     return { runtime: `eclipse-temurin:${version}-jre`, savings: 200 * MB, artifact: '/app/target/*.jar /app/app.jar' };
   }
-  if (repo === 'dotnet/sdk') return { runtime: `mcr.microsoft.com/dotnet/aspnet:${t || '8.0'}`, savings: 500 * MB, artifact: '/app/publish /app' };
+  if (repo === 'dotnet/sdk')
+    return { runtime: `mcr.microsoft.com/dotnet/aspnet:${t || '8.0'}`, savings: 500 * MB, artifact: '/app/publish /app' };
   return null;
 }
 
@@ -70,12 +92,14 @@ const sdkFinal: Rule = {
     const root = chain(final).at(-1)!;
     const sdk = root.imageResolved ? sdkOf(root.image) : null;
     if (!sdk) return [];
-    return [{
-      instr: final.from,
-      detail: `The shipped image is based on \`${root.image}\`, a compiler toolchain. The application needs only its build output and a runtime.`,
-      fix: `FROM ${root.image} AS build\n# ... the existing build steps ...\nFROM ${sdk.runtime}\nCOPY --from=build ${sdk.artifact}`,
-      savings: sdk.savings,
-    }];
+    return [
+      {
+        instr: final.from,
+        detail: `The shipped image is based on \`${root.image}\`, a compiler toolchain. The application needs only its build output and a runtime.`,
+        fix: `FROM ${root.image} AS build\n# ... the existing build steps ...\nFROM ${sdk.runtime}\nCOPY --from=build ${sdk.artifact}`,
+        savings: sdk.savings,
+      },
+    ];
   },
 };
 
@@ -98,18 +122,27 @@ const fullVariant: Rule = {
     if (!final) return [];
     const root = chain(final).at(-1)!;
     const { name, repo, tag, digest } = imageParts(root.image);
-    if (!root.imageResolved || digest || !isOfficial(root.image, ...Object.keys(FULL_VARIANTS)) || /slim|alpine|windows|nanoserver/.test(tag ?? '')) return [];
+    if (
+      !root.imageResolved ||
+      digest ||
+      !isOfficial(root.image, ...Object.keys(FULL_VARIANTS)) ||
+      /slim|alpine|windows|nanoserver/.test(tag ?? '')
+    )
+      return [];
     const slim = `${name}:${slimTag(repo, tag)}`;
-    return [{
-      instr: root.from,
-      detail: `\`${root.image}\` carries compilers, headers and docs the application does not run with; \`${slim}\` has the same runtime.`,
-      fix: withImage(root, slim),
-      savings: FULL_VARIANTS[repo]!,
-    }];
+    return [
+      {
+        instr: root.from,
+        detail: `\`${root.image}\` carries compilers, headers and docs the application does not run with; \`${slim}\` has the same runtime.`,
+        fix: withImage(root, slim),
+        savings: FULL_VARIANTS[repo]!,
+      },
+    ];
   },
 };
 
-const TOOLCHAIN = /^(gcc|g\+\+|gcc-c\+\+|make|cmake|build-essential|build-base|clang|llvm|autoconf|automake|libtool|pkg-config|pkgconf|gfortran|musl-dev|libc6?-dev|linux-headers|golang|rustc|cargo|nasm)$/;
+const TOOLCHAIN =
+  /^(gcc|g\+\+|gcc-c\+\+|make|cmake|build-essential|build-base|clang|llvm|autoconf|automake|libtool|pkg-config|pkgconf|gfortran|musl-dev|libc6?-dev|linux-headers|golang|rustc|cargo|nasm)$/;
 const DEV_PACKAGE = /-(dev|devel)$/;
 const HEAVY = /^(gcc|g\+\+|gcc-c\+\+|build-essential|build-base|clang|llvm|golang|rustc|cargo|gfortran|cmake)$/;
 

@@ -36,7 +36,9 @@ export function excludedBy(dockerignore: string, path: string): boolean {
 
 /** Paths that should never reach the builder; `node_modules` only matters for Node builds. */
 function wanted(ctx: RuleContext): { path: string; pattern: string }[] {
-  const node = ctx.model.stages.some((s) => chain(s).some((c) => isOfficial(c.image, 'node'))) || ctx.runs().some((i) => ctx.commands(i).some((c) => ['npm', 'yarn', 'pnpm'].includes(c.name)));
+  const node =
+    ctx.model.stages.some((s) => chain(s).some((c) => isOfficial(c.image, 'node'))) ||
+    ctx.runs().some((i) => ctx.commands(i).some((c) => ['npm', 'yarn', 'pnpm'].includes(c.name)));
   return [
     { path: '.git', pattern: '.git' },
     ...(node ? [{ path: 'node_modules', pattern: 'node_modules' }] : []),
@@ -46,7 +48,14 @@ function wanted(ctx: RuleContext): { path: string; pattern: string }[] {
 }
 
 /** Whether anything is taken from the context at all: without COPY/ADD, BuildKit sends none of it. */
-const usesContext = (ctx: RuleContext) => ctx.model.instrs.some((i) => (i.keyword === 'COPY' || i.keyword === 'ADD') && !i.flags.some((f) => f.name === 'from') && i.heredocs.length === 0 && !(i.args[0] ?? '').includes('://'));
+const usesContext = (ctx: RuleContext) =>
+  ctx.model.instrs.some(
+    (i) =>
+      (i.keyword === 'COPY' || i.keyword === 'ADD') &&
+      !i.flags.some((f) => f.name === 'from') &&
+      i.heredocs.length === 0 &&
+      !(i.args[0] ?? '').includes('://'),
+  );
 
 const missing: Rule = {
   id: 'dockerignore-missing',
@@ -56,7 +65,14 @@ const missing: Rule = {
   check(ctx) {
     if (ctx.options.dockerignore !== null || !usesContext(ctx)) return [];
     const lines = wanted(ctx).map((w) => w.pattern);
-    return [{ instr: null, detail: 'Without a .dockerignore the whole directory (.git, local dependencies, .env files, keys) is sent to the builder and `COPY . .` bakes it into the image and busts the cache on every change.', fix: `Create .dockerignore:\n${[...lines, '**/*.key', 'Dockerfile*', '.dockerignore'].join('\n')}` }];
+    return [
+      {
+        instr: null,
+        detail:
+          'Without a .dockerignore the whole directory (.git, local dependencies, .env files, keys) is sent to the builder and `COPY . .` bakes it into the image and busts the cache on every change.',
+        fix: `Create .dockerignore:\n${[...lines, '**/*.key', 'Dockerfile*', '.dockerignore'].join('\n')}`,
+      },
+    ];
   },
 };
 

@@ -23,7 +23,11 @@ export function destination(instr: Instr): string {
 export function workdirAt(instr: Instr): string {
   if (!instr.stage) return '/';
   const dirs: string[] = [];
-  for (let i = lastInChain(instr.stage, (x) => x.keyword === 'WORKDIR', instr); i; i = i.stage ? lastInChain(i.stage, (x) => x.keyword === 'WORKDIR', i) : undefined) {
+  for (
+    let i = lastInChain(instr.stage, (x) => x.keyword === 'WORKDIR', instr);
+    i;
+    i = i.stage ? lastInChain(i.stage, (x) => x.keyword === 'WORKDIR', i) : undefined
+  ) {
     dirs.unshift(expand(i.args[0] ?? '', i.vars).value);
     if (dirs[0]!.startsWith('/')) break;
   }
@@ -45,7 +49,13 @@ const workdirRelative: Rule = {
         const { value, complete } = expand(raw, i.vars);
         if (!complete || raw.startsWith('$') || isAbsolute(value)) return [];
         const resolved = posix.resolve(workdirAt(i), value);
-        return [{ instr: i, detail: `\`WORKDIR ${raw}\` is relative to whatever WORKDIR the base image set, which can change under you.`, fix: `WORKDIR ${resolved}` }];
+        return [
+          {
+            instr: i,
+            detail: `\`WORKDIR ${raw}\` is relative to whatever WORKDIR the base image set, which can change under you.`,
+            fix: `WORKDIR ${resolved}`,
+          },
+        ];
       });
   },
 };
@@ -57,8 +67,17 @@ const addLocal: Rule = {
   title: 'ADD used to copy local files',
   check(ctx) {
     return ctx.model.instrs
-      .filter((i) => i.keyword === 'ADD' && sources(i).length > 0 && !sources(i).some((s) => URL_SOURCE.test(s) || GIT_SOURCE.test(s) || ARCHIVE.test(s)))
-      .map((i) => ({ instr: i, detail: 'ADD also fetches URLs and unpacks archives; for plain files COPY says what it does and has no surprises.', fix: i.text.replace(/^(\s*)ADD/i, '$1COPY') }));
+      .filter(
+        (i) =>
+          i.keyword === 'ADD' &&
+          sources(i).length > 0 &&
+          !sources(i).some((s) => URL_SOURCE.test(s) || GIT_SOURCE.test(s) || ARCHIVE.test(s)),
+      )
+      .map((i) => ({
+        instr: i,
+        detail: 'ADD also fetches URLs and unpacks archives; for plain files COPY says what it does and has no surprises.',
+        fix: i.text.replace(/^(\s*)ADD/i, '$1COPY'),
+      }));
   },
 };
 
@@ -148,7 +167,11 @@ const maintainer: Rule = {
   check(ctx) {
     return ctx.model.instrs
       .filter((i) => i.keyword === 'MAINTAINER')
-      .map((i) => ({ instr: i, detail: 'MAINTAINER has been deprecated since Docker 1.13; the OCI label carries the same information.', fix: `LABEL org.opencontainers.image.authors=${JSON.stringify(i.body.trim().replace(/^"|"$/g, ''))}` }));
+      .map((i) => ({
+        instr: i,
+        detail: 'MAINTAINER has been deprecated since Docker 1.13; the OCI label carries the same information.',
+        fix: `LABEL org.opencontainers.image.authors=${JSON.stringify(i.body.trim().replace(/^"|"$/g, ''))}`,
+      }));
   },
 };
 

@@ -18,7 +18,9 @@ const consecutiveRun: Rule = {
           out.push({
             instr: group[1]!,
             detail: `Lines ${group.map((i) => i.line).join(', ')} are separate RUNs with the same flags: each is a layer and a cache step. Merge the ones that change together.`,
-            fix: mergeable ? `RUN ${group.map((i) => ctx.oneLine(i)).join(` ${ctx.model.escape}\n    && `)}` : 'Merge the heredoc bodies into one `RUN <<EOF` script.',
+            fix: mergeable
+              ? `RUN ${group.map((i) => ctx.oneLine(i)).join(` ${ctx.model.escape}\n    && `)}`
+              : 'Merge the heredoc bodies into one `RUN <<EOF` script.',
           });
         }
         group = [];
@@ -51,7 +53,11 @@ const runCd: Rule = {
       if (first?.name !== 'cd' || !first.words[1] || instr.exec) continue;
       const dir = first.words[1];
       const rest = ctx.oneLine(instr).replace(/^(set\s+\S+\s*(&&|;)\s*)?cd\s+\S+\s*(&&|;)?\s*/, '$1');
-      out.push({ instr, detail: `\`cd ${dir}\` at the start of the RUN only lasts for this step; WORKDIR says it once, creates the directory and applies to later instructions.`, fix: `WORKDIR ${dir}${rest ? `\nRUN ${rest}` : ''}` });
+      out.push({
+        instr,
+        detail: `\`cd ${dir}\` at the start of the RUN only lasts for this step; WORKDIR says it once, creates the directory and applies to later instructions.`,
+        fix: `WORKDIR ${dir}${rest ? `\nRUN ${rest}` : ''}`,
+      });
     }
     return out;
   },
@@ -64,14 +70,43 @@ interface Ecosystem {
 }
 
 const ECOSYSTEMS: Ecosystem[] = [
-  { manifests: /^(package(-lock)?\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|\.yarnrc\.yml)$/, install: (n, s, w) => (n === 'npm' && ['install', 'i', 'ci'].includes(s) && w.slice(2).every((x) => x.startsWith('-'))) || (n === 'yarn' && (s === 'install' || s === '' || s.startsWith('-'))) || (n === 'pnpm' && s === 'install'), copy: 'package.json package-lock.json ./' },
-  { manifests: /^(requirements.*\.txt|Pipfile(\.lock)?|pyproject\.toml|poetry\.lock|uv\.lock|setup\.(py|cfg))$/, install: (n, _s, w) => ((/^pip/.test(n) || (/^python/.test(n) && w[2] === 'pip')) && w.includes('install') && w.some((x) => x === '-r' || x.startsWith('--requirement') || x === '.' || x === '-e')) || (['poetry', 'pipenv'].includes(n) && w[1] === 'install') || (n === 'uv' && w[1] === 'sync'), copy: 'requirements.txt ./' },
+  {
+    manifests: /^(package(-lock)?\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|\.yarnrc\.yml)$/,
+    install: (n, s, w) =>
+      (n === 'npm' && ['install', 'i', 'ci'].includes(s) && w.slice(2).every((x) => x.startsWith('-'))) ||
+      (n === 'yarn' && (s === 'install' || s === '' || s.startsWith('-'))) ||
+      (n === 'pnpm' && s === 'install'),
+    copy: 'package.json package-lock.json ./',
+  },
+  {
+    manifests: /^(requirements.*\.txt|Pipfile(\.lock)?|pyproject\.toml|poetry\.lock|uv\.lock|setup\.(py|cfg))$/,
+    install: (n, _s, w) =>
+      ((/^pip/.test(n) || (/^python/.test(n) && w[2] === 'pip')) &&
+        w.includes('install') &&
+        w.some((x) => x === '-r' || x.startsWith('--requirement') || x === '.' || x === '-e')) ||
+      (['poetry', 'pipenv'].includes(n) && w[1] === 'install') ||
+      (n === 'uv' && w[1] === 'sync'),
+    copy: 'requirements.txt ./',
+  },
   { manifests: /^go\.(mod|sum)$/, install: (n, s, w) => n === 'go' && s === 'mod' && w[2] === 'download', copy: 'go.mod go.sum ./' },
-  { manifests: /^pom\.xml$/, install: (n, _s, w) => (n === 'mvn' || n === 'mvnw') && w.some((x) => /^(package|install|verify|compile|dependency:.*)$/.test(x)), copy: 'pom.xml ./' },
-  { manifests: /^(build|settings)\.gradle(\.kts)?$|^gradle\.properties$/, install: (n, _s, w) => (n === 'gradle' || n === 'gradlew') && w.some((x) => /^(build|assemble|dependencies|bootJar|installDist)$/.test(x)), copy: 'build.gradle settings.gradle ./' },
+  {
+    manifests: /^pom\.xml$/,
+    install: (n, _s, w) => (n === 'mvn' || n === 'mvnw') && w.some((x) => /^(package|install|verify|compile|dependency:.*)$/.test(x)),
+    copy: 'pom.xml ./',
+  },
+  {
+    manifests: /^(build|settings)\.gradle(\.kts)?$|^gradle\.properties$/,
+    install: (n, _s, w) =>
+      (n === 'gradle' || n === 'gradlew') && w.some((x) => /^(build|assemble|dependencies|bootJar|installDist)$/.test(x)),
+    copy: 'build.gradle settings.gradle ./',
+  },
   { manifests: /^Gemfile(\.lock)?$/, install: (n, s) => n === 'bundle' && (s === 'install' || s === ''), copy: 'Gemfile Gemfile.lock ./' },
   { manifests: /^composer\.(json|lock)$/, install: (n, s) => n === 'composer' && s === 'install', copy: 'composer.json composer.lock ./' },
-  { manifests: /^Cargo\.(toml|lock)$/, install: (n, s) => n === 'cargo' && (s === 'fetch' || s === 'build'), copy: 'Cargo.toml Cargo.lock ./' },
+  {
+    manifests: /^Cargo\.(toml|lock)$/,
+    install: (n, s) => n === 'cargo' && (s === 'fetch' || s === 'build'),
+    copy: 'Cargo.toml Cargo.lock ./',
+  },
   { manifests: /\.(csproj|fsproj|sln)$/, install: (n, s) => n === 'dotnet' && s === 'restore', copy: '*.csproj ./' },
 ];
 
@@ -79,14 +114,26 @@ const ECOSYSTEMS: Ecosystem[] = [
 function copiesManifest(eco: Ecosystem, name: string): boolean {
   if (eco.manifests.test(name)) return true;
   if (!/[*?[]/.test(name)) return false;
-  const glob = new RegExp(`^${name.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const glob = new RegExp(
+    `^${name
+      .replace(/[.+^${}()|\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return eco.copy.split(' ').some((n) => glob.test(n));
 }
 
 /** The manifests to copy first when the installer is not the ecosystem's default one. */
-const MANIFESTS_BY_TOOL: Record<string, string> = { yarn: 'package.json yarn.lock ./', pnpm: 'package.json pnpm-lock.yaml ./', poetry: 'pyproject.toml poetry.lock ./', pipenv: 'Pipfile Pipfile.lock ./', uv: 'pyproject.toml uv.lock ./' };
+const MANIFESTS_BY_TOOL: Record<string, string> = {
+  yarn: 'package.json yarn.lock ./',
+  pnpm: 'package.json pnpm-lock.yaml ./',
+  poetry: 'pyproject.toml poetry.lock ./',
+  pipenv: 'Pipfile Pipfile.lock ./',
+  uv: 'pyproject.toml uv.lock ./',
+};
 
-const fromContext = (i: Instr) => (i.keyword === 'COPY' || i.keyword === 'ADD') && !i.flags.some((f) => f.name === 'from') && i.heredocs.length === 0;
+const fromContext = (i: Instr) =>
+  (i.keyword === 'COPY' || i.keyword === 'ADD') && !i.flags.some((f) => f.name === 'from') && i.heredocs.length === 0;
 const wholeContext = (i: Instr) => fromContext(i) && sources(i).some((s) => /^(\.|\.\/|\*|\.\/\*)$/.test(s));
 
 const copyBeforeDeps: Rule = {
@@ -150,7 +197,9 @@ const copyWithoutChown: Rule = {
           out.push({
             instr,
             detail: `\`${cmd.words.join(' ')}\` rewrites files that line${hit.length > 1 ? 's' : ''} ${hit.map((h) => h.instr.line).join(', ')} copied: every changed file is stored again in a new layer, doubling their size in the image.`,
-            fix: hit.map((h) => h.instr.text.trim().replace(/^(COPY|ADD)\s/i, `$1 --chown=${owner} `)).join('\n') + `\n# and drop \`${cmd.words.join(' ')}\` from line ${instr.line}`,
+            fix:
+              hit.map((h) => h.instr.text.trim().replace(/^(COPY|ADD)\s/i, `$1 --chown=${owner} `)).join('\n') +
+              `\n# and drop \`${cmd.words.join(' ')}\` from line ${instr.line}`,
           });
         }
       }

@@ -3,9 +3,12 @@ import { hasOpt, isApt, osInstall, packageArgs, type Invocation, type Tool } fro
 import { hasCacheMount, quoteList, removes, type Finding, type Rule, type RuleContext } from './rule.js';
 
 type Family = 'apt' | 'apk' | 'zypper';
-const family = (inv: Invocation): Family | null => (isApt(inv) ? 'apt' : inv.tool === 'apk' ? 'apk' : inv.tool === 'zypper' ? 'zypper' : null);
-const isUpdate = (inv: Invocation) => (isApt(inv) || inv.tool === 'apk' ? inv.sub === 'update' : inv.tool === 'zypper' && inv.sub === 'refresh');
-const installs = (inv: Invocation) => osInstall(inv) || ((isApt(inv) || inv.tool === 'apk') && ['upgrade', 'dist-upgrade', 'full-upgrade'].includes(inv.sub));
+const family = (inv: Invocation): Family | null =>
+  isApt(inv) ? 'apt' : inv.tool === 'apk' ? 'apk' : inv.tool === 'zypper' ? 'zypper' : null;
+const isUpdate = (inv: Invocation) =>
+  isApt(inv) || inv.tool === 'apk' ? inv.sub === 'update' : inv.tool === 'zypper' && inv.sub === 'refresh';
+const installs = (inv: Invocation) =>
+  osInstall(inv) || ((isApt(inv) || inv.tool === 'apk') && ['upgrade', 'dist-upgrade', 'full-upgrade'].includes(inv.sub));
 
 /** `apk add` → `apk add --no-cache` where missing, and `apk update` dropped (--no-cache fetches a fresh index). */
 function apkNoCache(text: string): string {
@@ -27,11 +30,18 @@ const updateAlone: Rule = {
       const update = invs.find((i) => isUpdate(i) && !invs.some((j) => family(j) === family(i) && installs(j)));
       if (!update) continue;
       const fam = family(update)!;
-      const next = instr.stage?.instrs.find((i) => i.index > instr.index && i.keyword === 'RUN' && ctx.invocations(i).some((j) => family(j) === fam && installs(j)));
+      const next = instr.stage?.instrs.find(
+        (i) => i.index > instr.index && i.keyword === 'RUN' && ctx.invocations(i).some((j) => family(j) === fam && installs(j)),
+      );
       let fix: string;
-      if (fam === 'apk') fix = next ? `Delete line ${instr.line} and write line ${next.line} as:\n${apkNoCache(next.text)}` : `Delete line ${instr.line}; use \`apk add --no-cache <packages>\`, which fetches a fresh index and keeps none.`;
-      else if (next) fix = `Delete line ${instr.line} and write line ${next.line} as:\nRUN ${update.cmd.words.join(' ')} ${ctx.model.escape}\n    && ${ctx.oneLine(next)}`;
-      else fix = `RUN ${update.cmd.words.join(' ')} && ${fam === 'apt' ? 'apt-get install -y --no-install-recommends' : 'zypper install -y'} <packages>${fam === 'apt' ? ' && rm -rf /var/lib/apt/lists/*' : ''}`;
+      if (fam === 'apk')
+        fix = next
+          ? `Delete line ${instr.line} and write line ${next.line} as:\n${apkNoCache(next.text)}`
+          : `Delete line ${instr.line}; use \`apk add --no-cache <packages>\`, which fetches a fresh index and keeps none.`;
+      else if (next)
+        fix = `Delete line ${instr.line} and write line ${next.line} as:\nRUN ${update.cmd.words.join(' ')} ${ctx.model.escape}\n    && ${ctx.oneLine(next)}`;
+      else
+        fix = `RUN ${update.cmd.words.join(' ')} && ${fam === 'apt' ? 'apt-get install -y --no-install-recommends' : 'zypper install -y'} <packages>${fam === 'apt' ? ' && rm -rf /var/lib/apt/lists/*' : ''}`;
       out.push({
         instr,
         detail: `\`${update.cmd.words.join(' ')}\` in its own RUN is cached separately: later builds reuse the stale index with a changed install line (and can fail on vanished package versions). Update and install in the same RUN.`,
@@ -52,8 +62,14 @@ const apkNoCacheRule: Rule = {
     for (const stage of ctx.finalImageStages()) {
       for (const instr of ctx.runs(stage)) {
         const calls = ctx.invocations(instr).filter((i) => i.tool === 'apk' && i.sub === 'add' && !hasOpt(i, '--no-cache'));
-        if (calls.length === 0 || removes(ctx, instr, '/var/cache/apk') || hasCacheMount(instr, '/var/cache/apk', '/etc/apk/cache')) continue;
-        out.push({ instr, detail: '`apk add` without --no-cache (or after `apk update`) leaves the package index, ~2-5 MB, in /var/cache/apk.', fix: apkNoCache(instr.text), savings: 3 * MB });
+        if (calls.length === 0 || removes(ctx, instr, '/var/cache/apk') || hasCacheMount(instr, '/var/cache/apk', '/etc/apk/cache'))
+          continue;
+        out.push({
+          instr,
+          detail: '`apk add` without --no-cache (or after `apk update`) leaves the package index, ~2-5 MB, in /var/cache/apk.',
+          fix: apkNoCache(instr.text),
+          savings: 3 * MB,
+        });
       }
     }
     return out;
@@ -68,9 +84,17 @@ const apkUnpinned: Rule = {
   check(ctx) {
     const out: Finding[] = [];
     for (const instr of ctx.runs()) {
-      const pkgs = ctx.invocations(instr).filter((i) => i.tool === 'apk' && i.sub === 'add').flatMap(packageArgs).filter((p) => !/[=<>~]/.test(p));
+      const pkgs = ctx
+        .invocations(instr)
+        .filter((i) => i.tool === 'apk' && i.sub === 'add')
+        .flatMap(packageArgs)
+        .filter((p) => !/[=<>~]/.test(p));
       if (pkgs.length === 0) continue;
-      out.push({ instr, detail: `${quoteList(pkgs)} will be whatever the repository has on build day.`, fix: `Pin versions, e.g. \`${pkgs[0]}=<version>\` or \`${pkgs[0]}~<major.minor>\` (\`apk policy ${pkgs[0]}\` lists them).` });
+      out.push({
+        instr,
+        detail: `${quoteList(pkgs)} will be whatever the repository has on build day.`,
+        fix: `Pin versions, e.g. \`${pkgs[0]}=<version>\` or \`${pkgs[0]}~<major.minor>\` (\`apk policy ${pkgs[0]}\` lists them).`,
+      });
     }
     return out;
   },
@@ -99,7 +123,8 @@ function cleanRule(spec: CleanSpec): Rule {
         for (const instr of ctx.runs(stage)) {
           const invs = ctx.invocations(instr).filter((i) => spec.tools.includes(i.tool));
           const install = invs.find((i) => osInstall(i) || ['update', 'upgrade'].includes(i.sub));
-          if (!install || invs.some(spec.isClean) || removes(ctx, instr, ...spec.cacheDirs) || hasCacheMount(instr, ...spec.cacheDirs)) continue;
+          if (!install || invs.some(spec.isClean) || removes(ctx, instr, ...spec.cacheDirs) || hasCacheMount(instr, ...spec.cacheDirs))
+            continue;
           out.push({
             instr,
             detail: `\`${install.tool} ${install.sub}\` leaves repository metadata and downloaded packages in ${spec.cacheDirs[0]} unless the same RUN cleans it.`,

@@ -77,7 +77,9 @@ export function runs(ctx: RuleContext, instr: Instr, name: string, test: (c: Com
 
 /** `rm -rf <path...>` removing something under one of the prefixes. */
 export function removes(ctx: RuleContext, instr: Instr, ...prefixes: string[]): boolean {
-  return runs(ctx, instr, 'rm', (c) => c.words.slice(1).some((w) => prefixes.some((p) => w === p || w.startsWith(p.endsWith('/') ? p : `${p}/`) || w.startsWith(`${p}*`))));
+  return runs(ctx, instr, 'rm', (c) =>
+    c.words.slice(1).some((w) => prefixes.some((p) => w === p || w.startsWith(p.endsWith('/') ? p : `${p}/`) || w.startsWith(`${p}*`))),
+  );
 }
 
 /** A `--mount=type=cache` whose target is under one of the given directories. */

@@ -7,7 +7,12 @@ import { imageParts, isAlpine, isOfficial, isWindows, lastInChain, type Finding,
 /** Base images whose default user is not root. */
 function nonRootBase(image: string): boolean {
   const { name, tag } = imageParts(image);
-  return /nonroot/.test(tag ?? '') || /nonroot|unprivileged/.test(name) || (name.startsWith('cgr.dev/chainguard/') && !/-dev$/.test(tag ?? '')) || name.startsWith('bitnami/');
+  return (
+    /nonroot/.test(tag ?? '') ||
+    /nonroot|unprivileged/.test(name) ||
+    (name.startsWith('cgr.dev/chainguard/') && !/-dev$/.test(tag ?? '')) ||
+    name.startsWith('bitnami/')
+  );
 }
 
 /** Lines that create and switch to an unprivileged user on this kind of base image. */
@@ -33,11 +38,23 @@ const rootUser: Rule = {
       const { value, complete } = expand(user.args[0] ?? '', user.vars);
       const name = value.split(':')[0]!;
       if (!complete || (name !== 'root' && name !== '0')) return [];
-      return [{ instr: user, detail: `The last USER of the final stage is \`${value}\`: a compromised process has root in the container and a much easier path out of it.`, fix: `Replace line ${user.line} with:\n${addUser(final)}` }];
+      return [
+        {
+          instr: user,
+          detail: `The last USER of the final stage is \`${value}\`: a compromised process has root in the container and a much easier path out of it.`,
+          fix: `Replace line ${user.line} with:\n${addUser(final)}`,
+        },
+      ];
     }
     const root = chain(final).at(-1)!;
     if (!root.imageResolved || nonRootBase(root.image)) return [];
-    return [{ instr: final.from, detail: 'The final stage never sets USER, so the container runs as root (uid 0) unless the runtime overrides it.', fix: `Add before CMD/ENTRYPOINT:\n${addUser(final)}` }];
+    return [
+      {
+        instr: final.from,
+        detail: 'The final stage never sets USER, so the container runs as root (uid 0) unless the runtime overrides it.',
+        fix: `Add before CMD/ENTRYPOINT:\n${addUser(final)}`,
+      },
+    ];
   },
 };
 
@@ -50,13 +67,18 @@ const sudo: Rule = {
     return ctx
       .runs()
       .filter((i) => ctx.commands(i).some((c) => c.sudo))
-      .map((i) => ({ instr: i, detail: 'sudo has unpredictable TTY and signal behaviour and hides which user a step runs as. Switch with USER instead.', fix: i.text.replace(/\bsudo\s+(?:-\S+\s+)*/g, '') }));
+      .map((i) => ({
+        instr: i,
+        detail: 'sudo has unpredictable TTY and signal behaviour and hides which user a step runs as. Switch with USER instead.',
+        fix: i.text.replace(/\bsudo\s+(?:-\S+\s+)*/g, ''),
+      }));
   },
 };
 
 const SECRET_WORDS = /^(PASSWORD|PASSWD|PASS|PWD|SECRET|SECRETS|TOKEN|APIKEY|CREDENTIAL|CREDENTIALS|PRIVATEKEY)$/;
 const KEY_PAIRS = /(API|ACCESS|PRIVATE|SECRET|AUTH|ENCRYPTION|SIGNING|CLIENT)_KEY/;
-const NOT_SECRET = /^(FILE|PATH|DIR|URL|URI|ENDPOINT|NAME|TYPE|LENGTH|TTL|EXPIRY|EXPIRES|TIMEOUT|HEADER|ENABLED|REQUIRED|HOST|PORT|USER|USERNAME)$/;
+const NOT_SECRET =
+  /^(FILE|PATH|DIR|URL|URI|ENDPOINT|NAME|TYPE|LENGTH|TTL|EXPIRY|EXPIRES|TIMEOUT|HEADER|ENABLED|REQUIRED|HOST|PORT|USER|USERNAME)$/;
 
 /** Whether a variable name says it holds a secret (`DB_PASSWORD`, `NPM_TOKEN`, `AWS_SECRET_ACCESS_KEY`). */
 export function secretName(name: string): boolean {
@@ -119,7 +141,10 @@ const pipefail: Rule = {
       out.push({
         instr,
         detail: `\`${cmds[pipe]!.words.join(' ')} | ${cmds[pipe + 1]?.words.join(' ') ?? '…'}\`: /bin/sh only checks the last command of a pipe, so a failed download or build step before the | does not fail the build.`,
-        fix: alpine || instr.heredocs.length > 0 ? `RUN set -o pipefail && ${ctx.oneLine(instr)}` : `SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n${instr.text}`,
+        fix:
+          alpine || instr.heredocs.length > 0
+            ? `RUN set -o pipefail && ${ctx.oneLine(instr)}`
+            : `SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n${instr.text}`,
       });
     }
     return out;
@@ -134,7 +159,14 @@ const wgetCurl: Rule = {
   check(ctx) {
     const out: Finding[] = [];
     for (const stage of ctx.model.stages) {
-      const uses = (tool: string) => ctx.runs(stage).find((i) => ctx.commands(i).some((c) => c.name === tool) || ctx.invocations(i).some((v) => osInstall(v) && packageArgs(v).some((p) => p.split('=')[0] === tool)));
+      const uses = (tool: string) =>
+        ctx
+          .runs(stage)
+          .find(
+            (i) =>
+              ctx.commands(i).some((c) => c.name === tool) ||
+              ctx.invocations(i).some((v) => osInstall(v) && packageArgs(v).some((p) => p.split('=')[0] === tool)),
+          );
       const wget = uses('wget');
       const curl = uses('curl');
       if (!wget || !curl) continue;

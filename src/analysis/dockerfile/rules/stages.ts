@@ -32,7 +32,11 @@ const copyFromUndefined: Rule = {
         const here = instr.stage.index;
         if (/^\d+$/.test(value)) {
           if (Number(value) < here) continue;
-          out.push({ instr, detail: `Stage index ${value} is not an earlier stage (this is stage ${here}).`, fix: instr.text.replace(`--from=${raw}`, `--from=${Math.max(0, here - 1)}`) });
+          out.push({
+            instr,
+            detail: `Stage index ${value} is not an earlier stage (this is stage ${here}).`,
+            fix: instr.text.replace(`--from=${raw}`, `--from=${Math.max(0, here - 1)}`),
+          });
           continue;
         }
         const name = value.toLowerCase();
@@ -40,11 +44,17 @@ const copyFromUndefined: Rule = {
         if (stage && stage.index < here) continue;
         const earlier = ctx.model.stages.filter((s) => s.index < here && s.name).map((s) => s.name!);
         const closest = earlier.sort((a, b) => distance(a, name) - distance(b, name))[0];
-        const why = !stage ? `No stage is named \`${value}\`` : stage.index === here ? `\`${value}\` is the stage this COPY is in` : `Stage \`${value}\` is defined later (line ${stage.from.line})`;
+        const why = !stage
+          ? `No stage is named \`${value}\``
+          : stage.index === here
+            ? `\`${value}\` is the stage this COPY is in`
+            : `Stage \`${value}\` is defined later (line ${stage.from.line})`;
         out.push({
           instr,
           detail: `${why}; BuildKit then pulls an image called \`${value}\` from Docker Hub instead, or fails.`,
-          fix: closest ? instr.text.replace(`--from=${raw}`, `--from=${closest}`) : `Name the stage that produces these files (\`FROM <image> AS ${value}\`) above line ${instr.line}, or use a full image reference such as \`--from=${value}:<tag>\`.`,
+          fix: closest
+            ? instr.text.replace(`--from=${raw}`, `--from=${closest}`)
+            : `Name the stage that produces these files (\`FROM <image> AS ${value}\`) above line ${instr.line}, or use a full image reference such as \`--from=${value}:<tag>\`.`,
         });
       }
     }
@@ -64,7 +74,12 @@ const duplicateStage: Rule = {
       if (!stage.name) continue;
       const first = seen.get(stage.name);
       if (!first) seen.set(stage.name, stage.from);
-      else out.push({ instr: stage.from, detail: `Stage name \`${stage.name}\` is already used on line ${first.line}; COPY --from and --target then pick one of them silently.`, fix: stage.from.text.replace(/(\s[Aa][Ss]\s+)\S+/, `$1${stage.name}-${stage.index}`) });
+      else
+        out.push({
+          instr: stage.from,
+          detail: `Stage name \`${stage.name}\` is already used on line ${first.line}; COPY --from and --target then pick one of them silently.`,
+          fix: stage.from.text.replace(/(\s[Aa][Ss]\s+)\S+/, `$1${stage.name}-${stage.index}`),
+        });
     }
     return out;
   },
@@ -100,7 +115,10 @@ const exposeInvalid: Rule = {
       out.push({
         instr,
         detail: `${bad.map((b) => `\`${b.spec}\``).join(', ')} ${bad.length > 1 ? 'are not valid ports' : 'is not a valid port'}: ports are 1-65535, optionally a range and /tcp, /udp or /sctp.`,
-        fix: good.length > 0 ? `EXPOSE ${good.join(' ')}` : `Delete line ${instr.line} (or EXPOSE the port the application really listens on).`,
+        fix:
+          good.length > 0
+            ? `EXPOSE ${good.join(' ')}`
+            : `Delete line ${instr.line} (or EXPOSE the port the application really listens on).`,
       });
     }
     return out;
@@ -119,7 +137,11 @@ const exposeSsh: Rule = {
       const specs = exposed(instr);
       if (!specs.some((s) => s.valid && s.ports[0] === 22 && s.ports[1] === 22)) continue;
       const rest = specs.filter((s) => s.valid && !(s.ports[0] === 22 && s.ports[1] === 22)).map((s) => s.spec);
-      out.push({ instr, detail: 'An SSH server in a container is an extra attack surface; use `docker exec` / `kubectl exec` to get a shell.', fix: rest.length > 0 ? `EXPOSE ${rest.join(' ')}` : `Delete line ${instr.line} and the SSH server it is for.` });
+      out.push({
+        instr,
+        detail: 'An SSH server in a container is an extra attack surface; use `docker exec` / `kubectl exec` to get a shell.',
+        fix: rest.length > 0 ? `EXPOSE ${rest.join(' ')}` : `Delete line ${instr.line} and the SSH server it is for.`,
+      });
     }
     return out;
   },
@@ -133,10 +155,23 @@ const healthcheckMissing: Rule = {
   check(ctx) {
     const final = ctx.model.final;
     if (!final || chain(final).some((s) => s.instrs.some((i) => i.keyword === 'HEALTHCHECK'))) return [];
-    const expose = chain(final).flatMap((s) => s.instrs).find((i) => i.keyword === 'EXPOSE');
+    const expose = chain(final)
+      .flatMap((s) => s.instrs)
+      .find((i) => i.keyword === 'EXPOSE');
     const port = (expose && exposed(expose).find((s) => s.valid)?.ports[0]) ?? 8080;
-    const probe = /distroless|scratch/.test(final.image) ? `["/app", "healthcheck"]` : isAlpine(final) ? `wget -qO- http://localhost:${port}/health || exit 1` : `curl -fsS http://localhost:${port}/health || exit 1`;
-    return [{ instr: final.from, detail: 'Without a HEALTHCHECK, Docker (and Compose/Swarm) cannot tell a running but hung container from a healthy one. Orchestrators with their own probes (Kubernetes) can ignore this.', fix: `HEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD ${probe}` }];
+    const probe = /distroless|scratch/.test(final.image)
+      ? `["/app", "healthcheck"]`
+      : isAlpine(final)
+        ? `wget -qO- http://localhost:${port}/health || exit 1`
+        : `curl -fsS http://localhost:${port}/health || exit 1`;
+    return [
+      {
+        instr: final.from,
+        detail:
+          'Without a HEALTHCHECK, Docker (and Compose/Swarm) cannot tell a running but hung container from a healthy one. Orchestrators with their own probes (Kubernetes) can ignore this.',
+        fix: `HEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD ${probe}`,
+      },
+    ];
   },
 };
 
