@@ -83,4 +83,6 @@ export default defineConfig(
     extends: [tseslint.configs.disableTypeChecked],
   },
   prettier,
+  // After eslint-config-prettier, which turns max-len off: Prettier cannot wrap strings and comments.
+  { rules: { 'max-len': ['error', { code: 140, ignoreUrls: true, ignoreRegExpLiterals: true }] } },
 );

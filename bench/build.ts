@@ -140,7 +140,8 @@ for (const [name, r] of Object.entries(results)) {
   const d = median(r.direct);
   const goal = name === 'cold' ? '<= 5%' : '<= 300 ms';
   console.log(
-    `${name.padEnd(9)}${fmt(s, 0).padEnd(22)}${fmt(d, 0).padEnd(21)}${`${fmt(s - d, 0)} ms (${fmt((100 * (s - d)) / d, 1)}%)`.padEnd(25)}${goal}`,
+    `${name.padEnd(9)}${fmt(s, 0).padEnd(22)}${fmt(d, 0).padEnd(21)}` +
+      `${`${fmt(s - d, 0)} ms (${fmt((100 * (s - d)) / d, 1)}%)`.padEnd(25)}${goal}`,
   );
   console.log(
     `         runs: service [${r.service.map((v) => fmt(v, 0)).join(', ')}]  buildctl [${r.direct.map((v) => fmt(v, 0)).join(', ')}]`,

@@ -82,12 +82,15 @@ for (let i = 0; i < 3; i++) {
 
 console.log(`bench/optimize: node ${process.version}`);
 console.log(
-  `Dockerfile analysis: ${times.length} analyses of ${files.length} corpus files: p50 ${fmt(percentile(times, 50), 2)} ms, p99 ${fmt(percentile(times, 99), 2)} ms (goal p50 <= 20 ms)`,
+  `Dockerfile analysis: ${times.length} analyses of ${files.length} corpus files: ` +
+    `p50 ${fmt(percentile(times, 50), 2)} ms, p99 ${fmt(percentile(times, 99), 2)} ms (goal p50 <= 20 ms)`,
 );
 console.log(
-  `image analysis of ${fmt(total / 1e6, 0)} MB in ${manifest.json.layers?.length} layers (3 runs): stevedore median ${fmt(median(ours), 0)} ms [${ours.map((v) => fmt(v, 0)).join(', ')}]`,
+  `image analysis of ${fmt(total / 1e6, 0)} MB in ${manifest.json.layers?.length} layers (3 ` +
+    `runs): stevedore median ${fmt(median(ours), 0)} ms [${ours.map((v) => fmt(v, 0)).join(', ')}]`,
 );
 console.log(
-  `  baseline curl | tar -tz per layer: median ${fmt(median(plain), 0)} ms [${plain.map((v) => fmt(v, 0)).join(', ')}]  ratio ${fmt(median(ours) / median(plain), 2)}x`,
+  `  baseline curl | tar -tz per layer: median ${fmt(median(plain), 0)} ms ` +
+    `[${plain.map((v) => fmt(v, 0)).join(', ')}]  ratio ${fmt(median(ours) / median(plain), 2)}x`,
 );
 process.exit(0);

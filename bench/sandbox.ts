@@ -88,7 +88,8 @@ for (const [name, r] of Object.entries(results)) {
   const [h, s] = [median(r.host), median(r.sandbox)];
   const goal = name === 'cold' ? '<= 5% slower' : 'unchanged';
   console.log(
-    `${`${name} (median)`.padEnd(22)}${fmt(h, 0).padEnd(27)}${fmt(s, 0).padEnd(21)}${`${fmt(s - h, 0)} ms (${fmt((100 * (s - h)) / h, 1)}%)`.padEnd(14)}${goal}`,
+    `${`${name} (median)`.padEnd(22)}${fmt(h, 0).padEnd(27)}${fmt(s, 0).padEnd(21)}` +
+      `${`${fmt(s - h, 0)} ms (${fmt((100 * (s - h)) / h, 1)}%)`.padEnd(14)}${goal}`,
   );
   console.log(
     `${''.padEnd(22)}runs: host [${r.host.map((v) => fmt(v, 0)).join(', ')}]  sandbox [${r.sandbox.map((v) => fmt(v, 0)).join(', ')}]`,
@@ -96,6 +97,7 @@ for (const [name, r] of Object.entries(results)) {
 }
 console.log(`cached steps per rebuild (same tenant): host ${cachedSteps.host}, sandbox ${cachedSteps.sandbox}`);
 console.log(
-  `another tenant, same Dockerfile, on the sandbox: ${fmt(other.ms, 0)} ms with ${other.cached} cached steps (the base image's FROM and COPY of the same content may be; no RUN step is)`,
+  `another tenant, same Dockerfile, on the sandbox: ${fmt(other.ms, 0)} ms with ${other.cached} ` +
+    `cached steps (the base image's FROM and COPY of the same content may be; no RUN step is)`,
 );
 process.exit(0);

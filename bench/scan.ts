@@ -131,9 +131,11 @@ console.log('case                         stevedore median ms   trivy direct med
 console.log(`first scan (json+sarif+cdx)  ${fmt(f, 0).padEnd(22)}${fmt(d, 0).padEnd(25)}${`${fmt(f / d, 2)}x`.padEnd(10)}<= 1.1x`);
 console.log(`cached repeat                ${fmt(median(cachedRuns), 0).padEnd(22)}${'-'.padEnd(25)}${''.padEnd(10)}<= 50 ms`);
 console.log(
-  `fully cold (run 1): stevedore ${fmt(first[0]!, 0)} ms, trivy direct ${fmt(directRuns[0]!, 0)} ms (${fmt(first[0]! / directRuns[0]!, 2)}x)`,
+  `fully cold (run 1): stevedore ${fmt(first[0]!, 0)} ms, trivy ` +
+    `direct ${fmt(directRuns[0]!, 0)} ms (${fmt(first[0]! / directRuns[0]!, 2)}x)`,
 );
 console.log(
-  `runs: first [${first.map((v) => fmt(v, 0)).join(', ')}]  direct [${directRuns.map((v) => fmt(v, 0)).join(', ')}]  cached [${cachedRuns.map((v) => fmt(v, 0)).join(', ')}]`,
+  `runs: first [${first.map((v) => fmt(v, 0)).join(', ')}]  direct ` +
+    `[${directRuns.map((v) => fmt(v, 0)).join(', ')}]  cached [${cachedRuns.map((v) => fmt(v, 0)).join(', ')}]`,
 );
 process.exit(0);

@@ -75,7 +75,8 @@ export async function startRegistry(): Promise<string> {
   const addr = `127.0.0.1:${await freePort()}`;
   writeFileSync(
     join(dir, 'config.yml'),
-    `version: 0.1\nlog: { level: error, accesslog: { disabled: true } }\nstorage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: "${addr}" }\n`,
+    `version: 0.1\nlog: { level: error, accesslog: { disabled: true } }\n` +
+      `storage: { filesystem: { rootdirectory: ${dir}/data } }\nhttp: { addr: "${addr}" }\n`,
   );
   await startChild(TOOLS.registry, ['serve', join(dir, 'config.yml')], {}, async () => (await fetch(`http://${addr}/v2/`)).ok, 'registry');
   return addr;

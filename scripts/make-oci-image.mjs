@@ -43,7 +43,9 @@ if (!opts.out || !opts.tag || opts.layers.length === 0) usage('--out, --tag and 
 
 function usage(problem) {
   console.error(
-    `make-oci-image.mjs: ${problem}\nusage: make-oci-image.mjs --out DIR --tag TAG [--base LAYOUT] [--layer TAR]... [--env K=V]... [--cmd JSON] [--entrypoint JSON] [--comment TEXT]`,
+    `make-oci-image.mjs: ${problem}\n` +
+      'usage: make-oci-image.mjs --out DIR --tag TAG [--base LAYOUT] [--layer TAR]... ' +
+      '[--env K=V]... [--cmd JSON] [--entrypoint JSON] [--comment TEXT]',
   );
   process.exit(2);
 }

@@ -80,7 +80,8 @@ export async function assertBuildSourcesAllowed(request: JobRequest, config: Pic
   const bad = addresses.find(isBlockedAddress);
   if (bad)
     return refuse(
-      `${target.host}${bad === target.host ? '' : ` resolves to ${bad}, which`} is a loopback, private, link-local or reserved address; builds fetch from such hosts only when the operator allows them (STEVEDORE_BUILD_ALLOWED_HOSTS)`,
+      `${target.host}${bad === target.host ? '' : ` resolves to ${bad}, which`} is a loopback, private, link-local or ` +
+        `reserved address; builds fetch from such hosts only when the operator allows them (STEVEDORE_BUILD_ALLOWED_HOSTS)`,
     );
 }
 

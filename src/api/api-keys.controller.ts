@@ -96,7 +96,9 @@ export class ApiKeysController {
   @ApiResponse({
     status: 403,
     description:
-      'Not admin, another tenant, (REPOSITORY_FORBIDDEN) repositories wider than the creating key’s, or (LIMIT_FORBIDDEN) a rate_limit_per_minute or max_concurrent_jobs above the creating key’s own or the operator’s ceiling (details.path names the field).',
+      'Not admin, another tenant, (REPOSITORY_FORBIDDEN) repositories wider than the ' +
+      'creating key’s, or (LIMIT_FORBIDDEN) a rate_limit_per_minute or max_concurrent_jobs ' +
+      'above the creating key’s own or the operator’s ceiling (details.path names the field).',
     schema: ERROR_SCHEMA,
   })
   async create(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {

@@ -22,7 +22,8 @@ export class ArtifactsController {
   @Get(':id/artifacts')
   @ApiOperation({
     summary:
-      "A job's artifacts: for a scan, Trivy's JSON report (trivy-report.json), SARIF 2.1.0 (report.sarif.json) and a CycloneDX SBOM (sbom.cdx.json).",
+      "A job's artifacts: for a scan, Trivy's JSON report (trivy-report.json), " +
+      'SARIF 2.1.0 (report.sarif.json) and a CycloneDX SBOM (sbom.cdx.json).',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiResponse({

@@ -50,8 +50,10 @@ export class ContextsController {
   @ApiOperation({
     summary: 'Upload a build context (tar or tar.gz). Stored content-addressed; use the digest as `context: {upload: digest}` in a build.',
     description:
-      'Entries with absolute paths, `..`, links that leave the context, or device files are refused; setuid, setgid and sticky bits are dropped. ' +
-      'Limits: STEVEDORE_CONTEXT_MAX_BYTES as sent, STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES and STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS in all, ' +
+      'Entries with absolute paths, `..`, links that leave the context, or ' +
+      'device files are refused; setuid, setgid and sticky bits are dropped. ' +
+      'Limits: STEVEDORE_CONTEXT_MAX_BYTES as sent, STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES and ' +
+      'STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS in all, ' +
       "and the tenant's STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES. Unused contexts are deleted after STEVEDORE_CONTEXT_TTL_SECONDS.",
   })
   @ApiConsumes(...CONTEXT_MEDIA_TYPES)
@@ -79,14 +81,16 @@ export class ContextsController {
   @ApiResponse({
     status: 413,
     description:
-      'CONTEXT_TOO_LARGE: over STEVEDORE_CONTEXT_MAX_BYTES as sent, over STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES or STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, or not unpacked within the time limit.',
+      'CONTEXT_TOO_LARGE: over STEVEDORE_CONTEXT_MAX_BYTES as sent, over STEVEDORE_CONTEXT_MAX_EXPANDED_BYTES ' +
+      'or STEVEDORE_CONTEXT_MAX_ENTRIES unpacked, or not unpacked within the time limit.',
     schema: ERROR_SCHEMA,
   })
   @ApiResponse({ status: 415, description: 'Not application/x-tar or application/gzip.', schema: ERROR_SCHEMA })
   @ApiResponse({
     status: 429,
     description:
-      "CONTEXT_QUOTA_EXCEEDED: the tenant's contexts would take more than STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES unpacked (details: quota_bytes, used_bytes). TOO_MANY_UPLOADS: the tenant has 4 uploads in progress already (Retry-After).",
+      "CONTEXT_QUOTA_EXCEEDED: the tenant's contexts would take more than STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES unpacked " +
+      '(details: quota_bytes, used_bytes). TOO_MANY_UPLOADS: the tenant has 4 uploads in progress already (Retry-After).',
     schema: ERROR_SCHEMA,
   })
   @ApiResponse({
@@ -119,7 +123,8 @@ export class ContextsController {
       throw new AppError(
         'rate_limited',
         'TOO_MANY_UPLOADS',
-        `the tenant already has ${running} context uploads in progress (at most ${MAX_UPLOADS_PER_TENANT} at once); retry when one has finished`,
+        `the tenant already has ${running} context uploads in progress (at ` +
+          `most ${MAX_UPLOADS_PER_TENANT} at once); retry when one has finished`,
       );
     }
     this.inFlight.set(tenant, running + 1);
@@ -157,7 +162,8 @@ export class ContextsController {
       new AppError(
         'rate_limited',
         'CONTEXT_QUOTA_EXCEEDED',
-        `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; unused ones are deleted after ${this.config.contextTtlSeconds} s`,
+        `the tenant's build contexts take ${used} of its ${quota} bytes${extra}; ` +
+          `unused ones are deleted after ${this.config.contextTtlSeconds} s`,
         { quota_bytes: quota, used_bytes: used },
       );
     let release: (() => void) | undefined;

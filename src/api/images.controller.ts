@@ -43,7 +43,8 @@ export class ImagesController {
   @Get('inspect')
   @ApiOperation({
     summary:
-      'Inspect an image synchronously (same image_info as an inspect job), cached by digest (per tenant and repository). Only images within the API key’s repositories or the shared read-only ones.',
+      'Inspect an image synchronously (same image_info as an inspect job), cached by digest (per tenant ' +
+      'and repository). Only images within the API key’s repositories or the shared read-only ones.',
   })
   @ApiQuery({ name: 'ref', required: true, example: 'debian:bookworm-slim' })
   @ApiQuery({ name: 'platform', required: false, example: 'linux/amd64' })
@@ -51,20 +52,23 @@ export class ImagesController {
   @ApiResponse({
     status: 400,
     description:
-      'Invalid reference or platform, or REGISTRY_FORBIDDEN (a loopback, private, link-local or metadata address that is not a configured registry).',
+      'Invalid reference or platform, or REGISTRY_FORBIDDEN (a loopback, private, ' +
+      'link-local or metadata address that is not a configured registry).',
     schema: ERROR_SCHEMA,
   })
   @ApiResponse({
     status: 403,
     description:
-      'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (the image is outside the API key’s repositories and the shared read-only ones).',
+      'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (the image is outside the API key’s repositories ' +
+      'and the shared read-only ones).',
     schema: ERROR_SCHEMA,
   })
   @ApiResponse({ status: 404, description: 'IMAGE_NOT_FOUND or PLATFORM_NOT_FOUND.', schema: ERROR_SCHEMA })
   @ApiResponse({
     status: 502,
     description:
-      'REGISTRY_UNAVAILABLE (the registry could not be reached, whatever the cause) / REGISTRY_UNAUTHORIZED / REGISTRY_ERROR (an answer that is not what the distribution spec says).',
+      'REGISTRY_UNAVAILABLE (the registry could not be reached, whatever the cause) / ' +
+      'REGISTRY_UNAUTHORIZED / REGISTRY_ERROR (an answer that is not what the distribution spec says).',
     schema: ERROR_SCHEMA,
   })
   async inspect(@Query() query: unknown, @CurrentPrincipal() principal: Principal): Promise<ImageInfo> {

@@ -36,9 +36,11 @@ export class JobEventsController {
   @Get(':id/events')
   @ApiOperation({
     summary:
-      "A job's events: Server-Sent Events replaying the log from the start (or after Last-Event-ID), then live until the terminal state event.",
+      "A job's events: Server-Sent Events replaying the log from the start " +
+      '(or after Last-Event-ID), then live until the terminal state event.',
     description:
-      'Each event has `id:`, `event:` (state | progress | log | result) and JSON `data:` (with `at`, epoch ms). Idle streams get `: heartbeat` comments. `?follow=false` answers the log so far as JSON.',
+      'Each event has `id:`, `event:` (state | progress | log | result) and JSON `data:` (with `at`, ' +
+      'epoch ms). Idle streams get `: heartbeat` comments. `?follow=false` answers the log so far as JSON.',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiQuery({ name: 'follow', required: false, enum: ['true', 'false'] })

@@ -55,7 +55,8 @@ export class JobsController {
     errors(
       [
         400,
-        'Invalid body (error.details.fields lists each field path), or REGISTRY_FORBIDDEN (an image on a loopback, private, link-local or metadata address that is not a configured registry; details.path names the field).',
+        'Invalid body (error.details.fields lists each field path), or REGISTRY_FORBIDDEN (an image on a loopback, ' +
+          'private, link-local or metadata address that is not a configured registry; details.path names the field).',
       ],
       [401, 'Missing or wrong token.'],
       [

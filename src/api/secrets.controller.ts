@@ -70,7 +70,8 @@ export class SecretsController {
   @Put(':name')
   @ApiOperation({
     summary:
-      'Create or replace a build secret of your tenant. Stored encrypted (AES-256-GCM); the answer and every later read carry metadata only.',
+      'Create or replace a build secret of your tenant. Stored encrypted ' +
+      '(AES-256-GCM); the answer and every later read carry metadata only.',
   })
   @ApiParam(NAME_PARAM)
   @ApiBody({

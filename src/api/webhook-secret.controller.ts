@@ -25,7 +25,8 @@ export class WebhookSecretController {
   @Get()
   @ApiOperation({
     summary:
-      "The tenant's webhook signing secret (made on first use). Webhooks carry `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256>` (Standard Webhooks).",
+      "The tenant's webhook signing secret (made on first use). Webhooks carry `webhook-id`, " +
+      '`webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256>` (Standard Webhooks).',
   })
   @ApiResponse({ status: 200, schema: SECRET_SCHEMA })
   @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })

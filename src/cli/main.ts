@@ -84,7 +84,8 @@ async function runRole(role: Role): Promise<void> {
   const log = createLogger(config.logLevel);
   if (config.redisUrl && !redisUrlHasPassword(config.redisUrl))
     log.warn(
-      'REDIS_URL has no password and STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true: whoever reaches this Redis can read job records and queue jobs',
+      'REDIS_URL has no password and STEVEDORE_ALLOW_UNAUTHENTICATED_REDIS=true: ' +
+        'whoever reaches this Redis can read job records and queue jobs',
     );
   let stack: EmbeddedStack | undefined;
   if (role === 'serve') {

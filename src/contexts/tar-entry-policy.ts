@@ -164,7 +164,8 @@ export class EntryPolicy {
     if (this.unpackedBytes > (this.limits.budgetBytes ?? Infinity))
       throw new ContextError(
         'CONTEXT_QUOTA_EXCEEDED',
-        `build context would take the tenant past its context quota (STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES): ${this.limits.budgetBytes} bytes are left`,
+        `build context would take the tenant past its context quota ` +
+          `(STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES): ${this.limits.budgetBytes} bytes are left`,
       );
     if (kind === 'file' || kind === 'hardlink') this.files.add(key);
     else this.files.delete(key);

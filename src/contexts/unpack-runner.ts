@@ -90,7 +90,8 @@ export function unpackInChild(request: UnpackRequest, timeoutMs: number): Promis
           reject(
             new ContextError(
               'CONTEXT_TOO_LARGE',
-              `build context could not be checked and unpacked within ${Math.round(timeoutMs / 1000)} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS)`,
+              `build context could not be checked and unpacked ` +
+                `within ${Math.round(timeoutMs / 1000)} s (STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS)`,
             ),
           ),
         ),

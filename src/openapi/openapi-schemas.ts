@@ -117,5 +117,8 @@ export const REPOSITORIES_SCHEMA = {
   items: { type: 'string', maxLength: 300, pattern: '^\\S+$' },
   example: ['registry.example:5000/team-a/**', '127.0.0.1:5000/team-a/app'],
   description:
-    'Repository patterns the key may push to and read: `*` matches within one path segment, a last segment `**` anything below, a first segment with `*` any registry host; no tags. Stored normalised (Docker Hub names as docker.io/library/…). Docker Hub names and library/ are never writable by tenants. A key made by a tenant admin key gets at most that key’s repositories (its own when omitted).',
+    'Repository patterns the key may push to and read: `*` matches within one path segment, a last segment ' +
+    '`**` anything below, a first segment with `*` any registry host; no tags. Stored normalised (Docker ' +
+    'Hub names as docker.io/library/…). Docker Hub names and library/ are never writable by tenants. A key ' +
+    'made by a tenant admin key gets at most that key’s repositories (its own when omitted).',
 };

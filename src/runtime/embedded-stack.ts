@@ -181,7 +181,8 @@ export class EmbeddedStack {
     });
     this.stoppers.push(started.stop);
     this.log(
-      `embedded buildkitd on ${started.address} (docker.io mirror ${mirror}; RUN steps on ${started.network.bridge} ${started.network.subnet}, fenced from the host and private networks)`,
+      `embedded buildkitd on ${started.address} (docker.io mirror ${mirror}; RUN steps ` +
+        `on ${started.network.bridge} ${started.network.subnet}, fenced from the host and private networks)`,
     );
     return started.address;
   }

@@ -63,9 +63,8 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         for (const step of steps) emit(() => ctx.emit('step', { step: publicStep(step) }));
         for (const log of logs) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
       };
-      await ctx.progress(
-        `building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : ''}`,
-      );
+      const forPlatforms = spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : '';
+      await ctx.progress(`building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${forPlatforms}`);
       let meta;
       try {
         meta = await this.deps.buildkit.build(spec, { signal: ctx.signal, env: this.buildEnv(spec, secrets.env), onProgressLine });
@@ -182,7 +181,8 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     if (remote && !(failed && isDockerfileStep(failed.step))) {
       return new JobFailure(
         'CONTEXT_FETCH_FAILED',
-        `the build failed before any Dockerfile step ran: the git context could not be fetched, is not a git repository, or its Dockerfile could not be read (details withheld: they may quote the fetched content)`,
+        `the build failed before any Dockerfile step ran: the git context could not be fetched, is not a git ` +
+          `repository, or its Dockerfile could not be read (details withheld: they may quote the fetched content)`,
         false,
       );
     }

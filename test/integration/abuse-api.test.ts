@@ -42,7 +42,9 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
   after(async () => {
     const bad = probes.filter((p) => p.status < 400 || p.status >= 500);
     console.log(
-      `# abuse-api probes: ${probes.length} tried, ${bad.length ? `NOT all 4xx: ${JSON.stringify(bad)}` : 'all 4xx'}, ${probes.filter((p) => p.status >= 500).length} 500`,
+      `# abuse-api probes: ${probes.length} ` +
+        `tried, ${bad.length ? `NOT all 4xx: ${JSON.stringify(bad)}` : 'all 4xx'}, ${probes.filter((p) => p.status >= 500).length} ` +
+        `500`,
     );
     redis?.disconnect();
     await stack?.stop();
@@ -124,7 +126,8 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
       const ms = performance.now() - started;
       if (what.startsWith('400 000'))
         console.log(
-          `# abuse-api ${what} (${(JSON.stringify(body).length / 1e6).toFixed(1)} MB body): ${res.status} in ${ms.toFixed(0)} ms, client serialising and upload included`,
+          `# abuse-api ${what} (${(JSON.stringify(body).length / 1e6).toFixed(1)} MB ` +
+            `body): ${res.status} in ${ms.toFixed(0)} ms, client serialising and upload included`,
         );
       assert.equal(res.status, 400, `${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
       assert.ok(
@@ -303,7 +306,9 @@ describe('abuse: limits, shapes, ids, streams, secret masking', () => {
           action: 'build',
           no_cache: true,
           secrets: ['abuse_token'],
-          dockerfile_inline: `FROM debian:bookworm-slim\n${run} echo "once $(cat /run/secrets/abuse_token)" && echo "twice $(cat /run/secrets/abuse_token)$(cat /run/secrets/abuse_token) end"\n`,
+          dockerfile_inline:
+            `FROM debian:bookworm-slim\n${run} echo "once $(cat /run/secrets/abuse_token)" && ` +
+            `echo "twice $(cat /run/secrets/abuse_token)$(cat /run/secrets/abuse_token) end"\n`,
         })
         .expect(202)
     ).body.id;

@@ -118,7 +118,8 @@ describe('hostile context uploads', () => {
     }
     loop.disable();
     stalls.push(
-      `${what} ${result.maxMs.toFixed(1)} ms (${result.samples} probes, event-loop delay max ${(loop.max / 1e6).toFixed(1)} ms, answered in ${Date.now() - started} ms)`,
+      `${what} ${result.maxMs.toFixed(1)} ms (${result.samples} probes, event-loop delay ` +
+        `max ${(loop.max / 1e6).toFixed(1)} ms, answered in ${Date.now() - started} ms)`,
     );
     assert.deepEqual(result.failures, [], what);
     assert.ok(result.maxMs < PROBE_LIMIT_MS, `${what}: a probe took ${result.maxMs.toFixed(1)} ms; slowest: ${result.slowest.join(', ')}`);

@@ -122,9 +122,12 @@ describe('build isolation between tenants (hostile tenant)', () => {
       `${NEIGHBOUR}:80`,
     ];
     const probe = (t: string) =>
-      `if timeout 4 bash -c 'exec 3<>/dev/tcp/${t.replace(':', '/')}; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; head -c 200 <&3' >/tmp/out 2>/dev/null; then echo "REACHED ${t} $(tr -d '\\r\\n' </tmp/out | head -c 80)"; else echo "BLOCKED ${t}"; fi`;
+      `if timeout 4 bash -c 'exec 3<>/dev/tcp/${t.replace(':', '/')}; printf "GET / ` +
+      `HTTP/1.0\\r\\n\\r\\n" >&3; head -c 200 <&3' >/tmp/out 2>/dev/null; then echo ` +
+      `"REACHED ${t} $(tr -d '\\r\\n' </tmp/out | head -c 80)"; else echo "BLOCKED ${t}"; fi`;
     // All probes at once (each refusal takes about a second), then wait for every one.
-    const dockerfile = `FROM debian:bookworm-slim\nRUN ${[...targets, `${OUTSIDE}:80`].map((t, i) => `(${probe(t).replaceAll('/tmp/out', `/tmp/out${i}`)}) &`).join(' ')} wait\n`;
+    const probes = [...targets, `${OUTSIDE}:80`].map((t, i) => `(${probe(t).replaceAll('/tmp/out', `/tmp/out${i}`)}) &`).join(' ');
+    const dockerfile = `FROM debian:bookworm-slim\nRUN ${probes} wait\n`;
     const job = await finish(keys['team-a']!, { action: 'build', dockerfile_inline: dockerfile, no_cache: true });
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
     const lines = (await logs(keys['team-a']!, job.id)).filter((l) => /^(REACHED|BLOCKED) /.test(l));
@@ -146,7 +149,8 @@ describe('build isolation between tenants (hostile tenant)', () => {
     await request(server).put('/v1/secrets/npm_token').set(bearer(keys['team-b']!)).send({ value: 'token-of-team-b' }).expect(201);
     // Log lines mask mounted secret values (***), so the step prints the file's hash instead.
     const dockerfile =
-      'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=npm_token,env=NPM_TOKEN echo "token=$NPM_TOKEN" > /leak.txt\nRUN sha256sum /leak.txt | cut -c1-64\n';
+      'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=npm_token,env=NPM_TOKEN echo "token=$NPM_TOKEN" > /leak.txt\n' +
+      'RUN sha256sum /leak.txt | cut -c1-64\n';
     const hashOf = (token: string) => createHash('sha256').update(`token=${token}\n`).digest('hex');
     const build = (tenant: string) =>
       finish(keys[tenant]!, {
@@ -182,7 +186,8 @@ describe('build isolation between tenants (hostile tenant)', () => {
     // No no_cache here: BuildKit gives a --no-cache build fresh cache mounts. Each Dockerfile is distinct instead.
     const write = 'FROM debian:bookworm-slim\nRUN --mount=type=cache,target=/root/.cache/pip echo planted-by-a > /root/.cache/pip/marker\n';
     const read = (n: string) =>
-      `FROM debian:bookworm-slim\nRUN --mount=type=cache,target=/root/.cache/pip echo "read-${n}: $(cat /root/.cache/pip/marker 2>/dev/null || echo none)"\n`;
+      `FROM debian:bookworm-slim\nRUN --mount=type=cache,target=/root/.cache/pip ` +
+      `echo "read-${n}: $(cat /root/.cache/pip/marker 2>/dev/null || echo none)"\n`;
     assert.equal((await finish(keys['team-a']!, { action: 'build', dockerfile_inline: write })).state, 'succeeded');
     const b = await finish(keys['team-b']!, { action: 'build', dockerfile_inline: read('b') });
     assert.ok((await logs(keys['team-b']!, b.id)).includes('read-b: none'));

@@ -22,7 +22,8 @@ describe('build secrets and malicious build input', () => {
   it('mounts a server-side secret into RUN and leaves it in no layer, event, log line or Redis key', async () => {
     const tag = `${stack.registry.address}/team/secret:1`;
     const dockerfile =
-      'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -c1-64 > /token.sha && cat /token.sha && echo used-the-secret\n';
+      'FROM debian:bookworm-slim\nRUN --mount=type=secret,id=token sha256sum ' +
+      '/run/secrets/token | cut -c1-64 > /token.sha && cat /token.sha && echo used-the-secret\n';
     const { body } = await request(server)
       .post('/v1/jobs')
       .set(AUTH)

@@ -93,8 +93,10 @@ describe('docker-compose.yml end to end', () => {
     assert.equal(
       version.status,
       0,
-      `the Docker Compose CLI plugin is missing (\`docker compose version\` failed: ${(version.stderr || version.error?.message || '').trim()}). ` +
-        'scripts/install-tools.sh builds it (COMPOSE_VERSION in scripts/versions.env) and installs it as a Docker CLI plugin; scripts/test.sh runs it.',
+      `the Docker Compose CLI plugin is missing (\`docker compose version\` ` +
+        `failed: ${(version.stderr || version.error?.message || '').trim()}). ` +
+        'scripts/install-tools.sh builds it (COMPOSE_VERSION in scripts/versions.env) ' +
+        'and installs it as a Docker CLI plugin; scripts/test.sh runs it.',
     );
 
     const local = composeEnv();
@@ -283,7 +285,8 @@ describe('docker-compose.yml end to end', () => {
       method: 'HEAD',
       headers: {
         accept:
-          'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+          'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, ' +
+          'application/vnd.docker.distribution.manifest.v2+json',
       },
     });
     assert.equal(manifest.status, 200, 'release/app:1 in the registry');

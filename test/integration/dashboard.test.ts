@@ -126,7 +126,8 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     const dockerfile = [
       'FROM debian:bookworm-slim',
       // An old lodash for the scan, and output for the event log.
-      `RUN mkdir -p /app/node_modules/lodash && printf '{"name":"lodash","version":"4.17.20","license":"MIT"}' > /app/node_modules/lodash/package.json && echo dashboard-step-output`,
+      `RUN mkdir -p /app/node_modules/lodash && printf '{"name":"lodash","version":"4.17.20","license":"MIT"}' ` +
+        `> /app/node_modules/lodash/package.json && echo dashboard-step-output`,
       'RUN echo second layer > /app/notes.txt',
     ].join('\n');
     const id = (

@@ -112,7 +112,8 @@ describe('Redis outage under load', () => {
     );
     const succeeded = finals.filter((j) => j.state === 'succeeded').length;
     console.log(
-      `outage: ${(outageMs / 1000).toFixed(1)} s of Redis down, ${answers.length} requests all 503 REDIS_UNAVAILABLE (slowest ${slowest} ms), ${accepted.length} jobs accepted before, ${succeeded} succeeded after`,
+      `outage: ${(outageMs / 1000).toFixed(1)} s of Redis down, ${answers.length} requests all 503 REDIS_UNAVAILABLE ` +
+        `(slowest ${slowest} ms), ${accepted.length} jobs accepted before, ${succeeded} succeeded after`,
     );
     assert.deepEqual(
       finals.filter((j) => j.state !== 'succeeded').map((j) => ({ id: j.id, state: j.state, error: j.error })),

@@ -97,7 +97,9 @@ describe('worker killed mid-build, repeatedly', () => {
     );
     const lost = finals.filter((j) => !j.record || j.record.state === 'running' || j.record.state === 'queued').length;
     console.log(
-      `faults: ${kills} SIGKILLs of the worker mid-build, ${jobs.length} jobs, ${lost} lost; ${finals.filter((j) => j.record.state === 'succeeded').length} succeeded after a rerun, ${finals.filter((j) => j.record.error?.code === 'WORKER_LOST').length} failed WORKER_LOST`,
+      `faults: ${kills} SIGKILLs of the worker mid-build, ${jobs.length} jobs, ${lost} ` +
+        `lost; ${finals.filter((j) => j.record.state === 'succeeded').length} succeeded after a ` +
+        `rerun, ${finals.filter((j) => j.record.error?.code === 'WORKER_LOST').length} failed WORKER_LOST`,
     );
     assert.ok(kills >= 10);
     assert.equal(lost, 0);

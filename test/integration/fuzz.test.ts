@@ -92,7 +92,8 @@ describe('schemathesis against openapi.yaml', () => {
   before(async () => {
     assert.ok(
       SCHEMATHESIS_VERSION && existsSync(ST),
-      `schemathesis ${SCHEMATHESIS_VERSION ?? '(no SCHEMATHESIS_VERSION in scripts/versions.env)'} is not installed at ${ST}: run scripts/install-fuzz.sh (npm test does)`,
+      `schemathesis ${SCHEMATHESIS_VERSION ?? '(no SCHEMATHESIS_VERSION in scripts/versions.env)'} ` +
+        `is not installed at ${ST}: run scripts/install-fuzz.sh (npm test does)`,
     );
     // Every generated callback_url is rewritten to this receiver (test/fuzz/hooks.py).
     receiver = createServer((req, res) => {
@@ -125,7 +126,9 @@ describe('schemathesis against openapi.yaml', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it(`finds no server error and no answer that differs from the document (${MAX_EXAMPLES} examples per operation, seed ${SEED})`, async () => {
+  const title =
+    `finds no server error and no answer that differs from the document ` + `(${MAX_EXAMPLES} examples per operation, seed ${SEED})`;
+  it(title, async () => {
     const started = Date.now();
     const deliveriesBefore = deliveries;
     const reportDir = join(work, 'report');
@@ -169,7 +172,9 @@ describe('schemathesis against openapi.yaml', () => {
     const { generated, unique_failures: failures } = report.test_cases;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
-      `fuzz: ${generated} cases, ${failures} failures, ${report.errors.length} errors; ${report.operations.tested}/${report.operations.selected} operations, ${deliveries - deliveriesBefore} webhooks received, ${seconds} s`,
+      `fuzz: ${generated} cases, ${failures} failures, ${report.errors.length} ` +
+        `errors; ${report.operations.tested}/${report.operations.selected} ` +
+        `operations, ${deliveries - deliveriesBefore} webhooks received, ${seconds} s`,
     );
     assert.equal(code, 0, `schemathesis exited with ${code}:\n${output.slice(-12000)}`);
     assert.equal(failures, 0);

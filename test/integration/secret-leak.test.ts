@@ -141,7 +141,8 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
     // The RUN step compares hashes, so the Dockerfile (stored with the job) holds no value.
     const checks = (tenantHash: string) =>
       `FROM debian:bookworm-slim\nRUN --mount=type=secret,id=leak_token,required=true --mount=type=secret,id=server_token,required=true ` +
-      `test "$(sha256sum < /run/secrets/leak_token | cut -c1-64)" = "${tenantHash}" && test "$(sha256sum < /run/secrets/server_token | cut -c1-64)" = "${sha256(planted['server build secret']!)}" && echo secrets-arrived\n`;
+      `test "$(sha256sum < /run/secrets/leak_token | cut -c1-64)" = "${tenantHash}" && test "$(sha256sum < ` +
+      `/run/secrets/server_token | cut -c1-64)" = "${sha256(planted['server build secret']!)}" && echo secrets-arrived\n`;
     const image = `${open.address}/leak/app:1`;
     const copy = `${locked.address}/leak/app:1`;
     // Build + sign (cosign password) + copy into the locked registry (registry credential).

@@ -12,7 +12,9 @@ const unique = (label: string) => `${label}-${randomBytes(12).toString('hex')}`;
 /** A build whose RUN step passes only when the mounted secret equals `expected`. */
 const checkingBuild = (name: string, expected: string) => ({
   action: 'build',
-  dockerfile_inline: `FROM debian:bookworm-slim\nRUN --mount=type=secret,id=${name},required=true test "$(cat /run/secrets/${name})" = "${expected}" && echo secret-matched\n`,
+  dockerfile_inline:
+    `FROM debian:bookworm-slim\nRUN --mount=type=secret,id=${name},required=true ` +
+    `test "$(cat /run/secrets/${name})" = "${expected}" && echo secret-matched\n`,
   secrets: [name],
   // BuildKit leaves secrets out of its cache keys: without this a changed value would hit the cache.
   no_cache: true,

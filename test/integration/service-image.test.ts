@@ -156,11 +156,13 @@ describe('the service image (Dockerfile), built by stevedore itself', () => {
     const sizes = Object.fromEntries(
       (['api', 'worker'] as const).map((t, i) => [
         t,
-        `${(Number(docker('image', 'inspect', '--format', '{{.Size}}', images[t])) / 1e6).toFixed(1)} MB (${(built[i].result.image_info.size_bytes / 1e6).toFixed(1)} MB compressed)`,
+        `${(Number(docker('image', 'inspect', '--format', '{{.Size}}', images[t])) / 1e6).toFixed(1)} ` +
+          `MB (${(built[i].result.image_info.size_bytes / 1e6).toFixed(1)} MB compressed)`,
       ]),
     );
     console.log(
-      `service image sizes (docker image inspect): ${JSON.stringify(sizes)}; build ${built.map((b) => `${b.request.target} ${b.result.build.duration_ms} ms`).join(', ')}`,
+      `service image sizes (docker image inspect): ${JSON.stringify(sizes)}; ` +
+        `build ${built.map((b) => `${b.request.target} ${b.result.build.duration_ms} ms`).join(', ')}`,
     );
   });
 

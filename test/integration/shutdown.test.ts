@@ -33,7 +33,8 @@ const HARD_STOP_MARGIN_MS = 15_000;
 
 const build = (seconds: number, tag: string) => ({
   action: 'build',
-  dockerfile_inline: `FROM debian:bookworm-slim\nRUN sleep ${seconds} && echo done-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}\n`,
+  dockerfile_inline:
+    `FROM debian:bookworm-slim\n` + `RUN sleep ${seconds} && echo done-${tag}-${Date.now()}-${Math.random().toString(36).slice(2)}\n`,
   provenance: false,
 });
 

@@ -226,7 +226,8 @@ describe('tenants and API keys', () => {
       (r) => r.started_at && Date.parse(r.started_at) >= submittedAt && Date.parse(r.started_at) < Date.parse(started.started_at),
     );
     console.log(
-      `fairness: second tenant's first build waited ${waitMs} ms with 100 queued (${jumped.length} flood builds started in between; FIFO would put it behind ${records.filter((r) => r.state === 'queued').length} queued builds)`,
+      `fairness: second tenant's first build waited ${waitMs} ms with 100 queued (${jumped.length} flood builds started ` +
+        `in between; FIFO would put it behind ${records.filter((r) => r.state === 'queued').length} queued builds)`,
     );
     assert.ok(jumped.length <= 1, `${jumped.length} builds of the flooding tenant started first`);
     for (const id of flooded) await request(server).post(`/v1/jobs/${id}/cancel`).set(bearer(flood));

@@ -13,7 +13,8 @@ export async function pushTwoPlatformImage(buildkitAddress: string, ref: string)
   writeFileSync(join(context, 'hello.txt'), 'hello from two platforms\n');
   writeFileSync(
     join(context, 'Dockerfile'),
-    'FROM scratch\nCOPY hello.txt /hello.txt\nENV API_TOKEN=not-for-your-eyes GREETING=hi\nLABEL org.opencontainers.image.title=multi\nCMD ["/hello"]\n',
+    'FROM scratch\nCOPY hello.txt /hello.txt\nENV API_TOKEN=not-for-your-eyes GREETING=hi\n' +
+      'LABEL org.opencontainers.image.title=multi\nCMD ["/hello"]\n',
   );
   await runProcess(
     TOOLS.buildctl,

@@ -44,7 +44,9 @@ export async function startTestHosts(hosts: { address: string; gateway: string; 
     // Replies go back through the host, whichever source they answer.
     await ip('netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'dev', inner);
     for (const h of hosts) {
-      const script = `require('node:http').createServer((q,s)=>{process.stdout.write('hit\\n');s.end(${JSON.stringify(h.body)})}).listen(80,${JSON.stringify(h.address)},()=>process.stdout.write('ready\\n'))`;
+      const script =
+        `require('node:http').createServer((q,s)=>{process.stdout.write('hit\\n');s.end(${JSON.stringify(h.body)})})` +
+        `.listen(80,${JSON.stringify(h.address)},()=>process.stdout.write('ready\\n'))`;
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       listeners.push(child);
       await new Promise<void>((resolve, reject) => {

@@ -126,17 +126,20 @@ describe('webhook SSRF guard', () => {
     assert.deepEqual(err.details, { fields: [{ path: 'callback_url', message: err.message.replace('invalid body: callback_url: ', '') }] });
   });
 
-  it('refuses other schemes, credentials, blocked literals and names that resolve to blocked addresses; the allow list overrides', async () => {
-    assert.match((await callbackProblem('ftp://example.com/x', []))!, /http\(s\)/);
-    assert.match((await callbackProblem('file:///etc/passwd', []))!, /http\(s\)/);
-    assert.match((await callbackProblem('http://user:pw@8.8.8.8/x', []))!, /credentials/);
-    assert.match((await callbackProblem('http://169.254.169.254/latest/meta-data', []))!, /169\.254\.169\.254 is a loopback, private/);
-    assert.match((await callbackProblem('http://[::ffff:127.0.0.1]:8080/', []))!, /not|loopback/);
-    assert.match((await callbackProblem('http://localhost:9/hook', []))!, /localhost resolves to/);
-    assert.equal(await callbackProblem('http://8.8.8.8/hook', []), undefined);
-    assert.equal(await callbackProblem('http://127.0.0.1:9/hook', ['127.0.0.1']), undefined);
-    assert.equal(await callbackProblem('http://localhost:9/hook', ['localhost']), undefined);
-  });
+  it(
+    'refuses other schemes, credentials, blocked literals and names that resolve to blocked addresses; ' + 'the allow list overrides',
+    async () => {
+      assert.match((await callbackProblem('ftp://example.com/x', []))!, /http\(s\)/);
+      assert.match((await callbackProblem('file:///etc/passwd', []))!, /http\(s\)/);
+      assert.match((await callbackProblem('http://user:pw@8.8.8.8/x', []))!, /credentials/);
+      assert.match((await callbackProblem('http://169.254.169.254/latest/meta-data', []))!, /169\.254\.169\.254 is a loopback, private/);
+      assert.match((await callbackProblem('http://[::ffff:127.0.0.1]:8080/', []))!, /not|loopback/);
+      assert.match((await callbackProblem('http://localhost:9/hook', []))!, /localhost resolves to/);
+      assert.equal(await callbackProblem('http://8.8.8.8/hook', []), undefined);
+      assert.equal(await callbackProblem('http://127.0.0.1:9/hook', ['127.0.0.1']), undefined);
+      assert.equal(await callbackProblem('http://localhost:9/hook', ['localhost']), undefined);
+    },
+  );
 
   it('refuses at connect time after resolution, unless the host is allowed', async () => {
     const lookup = (allowed: string[]) =>

@@ -36,7 +36,9 @@ export function gateFailure(job: FinalJob): { code: string; message: string } | 
     const violations = result.policy.violations ?? [];
     return {
       code: 'POLICY_FAILED',
-      message: `policy gate failed: ${violations.length} violation${violations.length === 1 ? '' : 's'} (${[...new Set(violations.map((v) => v.rule))].join(', ')})`,
+      message:
+        `policy gate failed: ${violations.length} violation${violations.length === 1 ? '' : 's'} ` +
+        `(${[...new Set(violations.map((v) => v.rule))].join(', ')})`,
     };
   }
   if (job.action === 'verify' && result.verification && result.verification.verified === false)

@@ -33,12 +33,12 @@ export function renderBuild(result: R, paint: Paint = PLAIN): string[] {
   const steps: R[] = build.steps ?? [];
   const tags: string[] = result.tags ?? [];
   const lines = [
-    `${paint.green('built')} ${tags.length ? tags.join(', ') : '(not pushed)'}${build.digest ? ` ${build.digest}` : ''} in ${formatSeconds(build.duration_ms)} (${build.cache_hits ?? 0} of ${steps.length} steps cached)`,
+    `${paint.green('built')} ${tags.length ? tags.join(', ') : '(not pushed)'}${build.digest ? ` ${build.digest}` : ''} ` +
+      `in ${formatSeconds(build.duration_ms)} (${build.cache_hits ?? 0} of ${steps.length} steps cached)`,
   ];
-  if (result.stages)
-    lines.push(
-      `stages: ${(result.stages as R[]).map((s) => `${s.name} ${s.state === 'succeeded' ? paint.green(s.state) : paint.red(s.state)} ${formatSeconds(s.duration_ms)}`).join(', ')}`,
-    );
+  const stage = (s: R) =>
+    `${s.name} ${s.state === 'succeeded' ? paint.green(s.state) : paint.red(s.state)} ${formatSeconds(s.duration_ms)}`;
+  if (result.stages) lines.push(`stages: ${(result.stages as R[]).map(stage).join(', ')}`);
   if (result.summary) lines.push('', ...severityTable(result, paint));
   if (result.policy) lines.push(...renderPolicy(result.policy, paint));
   if (result.signed) lines.push(...renderSigned(result.signed));
@@ -119,25 +119,37 @@ export function renderOptimize(result: R, paint: Paint = PLAIN): string[] {
   if (analysis) {
     lines.push(
       '',
-      `image: ${formatBytes(analysis.size_bytes)}, efficiency ${typeof analysis.efficiency === 'number' ? `${(analysis.efficiency * 100).toFixed(1)}%` : '-'}, wasted ${formatBytes(analysis.wasted_bytes)}`,
+      `image: ${formatBytes(analysis.size_bytes)}, ` +
+        `efficiency ${typeof analysis.efficiency === 'number' ? `${(analysis.efficiency * 100).toFixed(1)}%` : '-'}, ` +
+        `wasted ${formatBytes(analysis.wasted_bytes)}`,
     );
     for (const f of ((analysis.largest_files ?? []) as R[]).slice(0, 5)) lines.push(`  ${formatBytes(f.size_bytes)}  ${f.path}`);
   }
   if (Array.isArray(result.rewrite_changes))
     lines.push(
       '',
-      `optimized Dockerfile: ${result.rewrite_changes.length} safe rewrite${result.rewrite_changes.length === 1 ? '' : 's'}${result.rewrite_changes.length ? ' (-o FILE writes it)' : ''}`,
+      `optimized Dockerfile: ${result.rewrite_changes.length} safe ` +
+        `rewrite${result.rewrite_changes.length === 1 ? '' : 's'}${result.rewrite_changes.length ? ' (-o FILE writes it)' : ''}`,
     );
   const v: R | undefined = result.verification;
-  if (v)
+  if (v) {
+    const reduction = typeof v.reduction === 'number' ? ` (-${(v.reduction * 100).toFixed(1)}%)` : '';
+    const smoke = typeof v.smoke_test === 'object' ? JSON.stringify(v.smoke_test) : String(v.smoke_test);
     lines.push(
-      `verified: ${formatBytes(v.original_size_bytes)} → ${formatBytes(v.optimized_size_bytes)}${typeof v.reduction === 'number' ? ` (-${(v.reduction * 100).toFixed(1)}%)` : ''}${v.smoke_test ? `, smoke test ${typeof v.smoke_test === 'object' ? JSON.stringify(v.smoke_test) : String(v.smoke_test)}` : ''}`,
+      `verified: ${formatBytes(v.original_size_bytes)} → ${formatBytes(v.optimized_size_bytes)}${reduction}` +
+        `${v.smoke_test ? `, smoke test ${smoke}` : ''}`,
     );
+  }
   const t: R | undefined = result.target;
-  if (t)
-    lines.push(
-      `target ${formatBytes(t.target_bytes)}: ${t.met === null ? (t.note ?? 'not measured') : t.met ? paint.green('met') : `${paint.red('not met')}, ${formatBytes(t.gap_bytes)} over`} (current ${formatBytes(t.current_bytes)})`,
-    );
+  if (t) {
+    const verdict =
+      t.met === null
+        ? (t.note ?? 'not measured')
+        : t.met
+          ? paint.green('met')
+          : `${paint.red('not met')}, ${formatBytes(t.gap_bytes)} over`;
+    lines.push(`target ${formatBytes(t.target_bytes)}: ${verdict} (current ${formatBytes(t.current_bytes)})`);
+  }
   return lines;
 }
 
@@ -158,9 +170,8 @@ export function renderVerification(v: R, paint: Paint = PLAIN): string[] {
   for (const a of (v.attestations ?? []) as R[]) {
     // Attestations exist only after a build pipeline with scan + sign: absence is normal.
     const absent = !a.verified && /no matching attestations|none of the attestations matched/i.test(String(a.reason ?? ''));
-    lines.push(
-      `  attestation ${a.type}: ${a.verified ? 'verified' : absent ? 'none' : `not verified${a.reason ? ` (${oneLine(a.reason, 100)})` : ''}`}`,
-    );
+    const status = a.verified ? 'verified' : absent ? 'none' : `not verified${a.reason ? ` (${oneLine(a.reason, 100)})` : ''}`;
+    lines.push(`  attestation ${a.type}: ${status}`);
   }
   return lines;
 }

@@ -72,7 +72,8 @@ export function renderScan(result: ScanResultView, paint: Paint = PLAIN): string
   const ref = result.image_info?.reference;
   if (ref)
     lines.push(
-      `${paint.bold(ref)}${result.image_info?.manifest_digest ? ` (${result.image_info.manifest_digest})` : ''}${result.cached ? paint.dim(' [cached]') : ''}`,
+      `${paint.bold(ref)}${result.image_info?.manifest_digest ? ` (${result.image_info.manifest_digest})` : ''}` +
+        `${result.cached ? paint.dim(' [cached]') : ''}`,
       '',
     );
   lines.push(...severityTable(result, paint));

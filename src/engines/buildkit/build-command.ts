@@ -44,7 +44,8 @@ export interface BuildSpec {
  */
 const RESERVED_BUILD_ARGS = new Set(['BUILDKIT_CACHE_MOUNT_NS', 'BUILDKIT_SANDBOX_HOSTNAME', 'BUILDKIT_SYNTAX']);
 export const RESERVED_BUILD_ARG_NOTE =
-  'BUILDKIT_CACHE_MOUNT_NS, BUILDKIT_SANDBOX_HOSTNAME, BUILDKIT_SYNTAX and BUILDKIT_ATTEST_* are reserved: they would override build isolation';
+  'BUILDKIT_CACHE_MOUNT_NS, BUILDKIT_SANDBOX_HOSTNAME, BUILDKIT_SYNTAX ' +
+  'and BUILDKIT_ATTEST_* are reserved: they would override build isolation';
 /** Whether a tenant may pass this build arg. */
 export const isTenantBuildArg = (name: string) => !RESERVED_BUILD_ARGS.has(name) && !name.startsWith('BUILDKIT_ATTEST_');
 const SALT = /^stv-[a-z0-9]{1,59}$/;

@@ -56,7 +56,10 @@ export class RegistryGuard {
     const addresses = isIP(name) ? [name] : (await resolveAll(name).catch(() => [])).map((a) => a.address);
     const bad = addresses.find(isBlockedAddress);
     if (!bad) return undefined;
-    return `${registry}${bad === name ? '' : ` resolves to ${bad}, which`} is a loopback, private, link-local or reserved address; the server reaches such registries only when the operator configured them (STEVEDORE_REGISTRY_ALLOWED_HOSTS)`;
+    return (
+      `${registry}${bad === name ? '' : ` resolves to ${bad}, which`} is a loopback, private, link-local or reserved ` +
+      `address; the server reaches such registries only when the operator configured them (STEVEDORE_REGISTRY_ALLOWED_HOSTS)`
+    );
   }
 
   /** The connect-time check of a literal address (`net.connect` does not call `lookup` for those). */

@@ -60,8 +60,10 @@ export const JOB_JS = `'use strict';
     $('severity-total').textContent = '';
     if (job.severities) {
       const total = SEVERITIES.reduce((sum, s) => sum + job.severities[s], 0);
-      $('severity-total').textContent = total + (total === 1 ? ' finding' : ' findings') + (job.fixable != null ? ', ' + job.fixable + ' fixable' : '');
-      bars(sev, SEVERITIES.map((s) => ({ label: s.toUpperCase(), value: job.severities[s], valueText: String(job.severities[s]), cls: 'bar-' + s, data: { severity: s, count: job.severities[s] } })), 90, 480);
+      $('severity-total').textContent = total + (total === 1 ? ' finding' : ' findings') + \
+(job.fixable != null ? ', ' + job.fixable + ' fixable' : '');
+      bars(sev, SEVERITIES.map((s) => ({ label: s.toUpperCase(), value: job.severities[s], valueText: String(job.severities[s]), \
+cls: 'bar-' + s, data: { severity: s, count: job.severities[s] } })), 90, 480);
     }
     const layers = $('layer-chart');
     const has = !!(job.layers && job.layers.length);
@@ -70,7 +72,9 @@ export const JOB_JS = `'use strict';
     if (has) {
       bars(layers, job.layers.map((l, i) => {
         const what = (l.created_by || l.digest.slice(0, 19)).replace(/\\s+/g, ' ');
-        return { label: '#' + (i + 1) + ' ' + (what.length > 48 ? what.slice(0, 47) + '…' : what), value: l.size_bytes, valueText: bytes(l.size_bytes), cls: 'bar-layer', data: { digest: l.digest, size: l.size_bytes }, title: l.digest + '\\n' + (l.created_by || '') };
+        return { label: '#' + (i + 1) + ' ' + (what.length > 48 ? what.slice(0, 47) + '…' : what), value: l.size_bytes, \
+valueText: bytes(l.size_bytes), cls: 'bar-layer', \
+data: { digest: l.digest, size: l.size_bytes }, title: l.digest + '\\n' + (l.created_by || '') };
       }), 380, 1000);
     }
   }
@@ -95,10 +99,12 @@ export const JOB_JS = `'use strict';
 
   const list = $('events');
   function describe(type, d) {
-    if (type === 'state') return d.state + (d.error ? ' (' + d.error.code + ': ' + d.error.message + ')' : d.code ? ' (' + d.code + ')' : '');
+    if (type === 'state') return d.state + (d.error ? ' (' + d.error.code + ': ' + d.error.message + ')' : \
+d.code ? ' (' + d.code + ')' : '');
     if (type === 'progress') return d.message != null ? String(d.message) : JSON.stringify(d);
     if (type === 'log') return d.line != null ? String(d.line) : '';
-    if (type === 'step' && d.step) return d.step.name + ' · ' + d.step.state + (d.step.cached ? ' (cached)' : '') + (d.step.duration_ms != null ? ' ' + d.step.duration_ms + ' ms' : '');
+    if (type === 'step' && d.step) return d.step.name + ' · ' + d.step.state + (d.step.cached ? ' (cached)' : '') + \
+(d.step.duration_ms != null ? ' ' + d.step.duration_ms + ' ms' : '');
     if (type === 'result') return 'result recorded';
     return JSON.stringify(d);
   }

@@ -12,7 +12,8 @@ export const LOGIN_HTML = `<!doctype html>
 <form class="login" id="login">
   <h1>stevedore dashboard</h1>
   <p>The operator's dashboard: log in with the admin token.</p>
-  <input type="password" name="token" id="token" placeholder="admin token" aria-label="admin token" autocomplete="current-password" required autofocus>
+  <input type="password" name="token" id="token" placeholder="admin token" aria-label="admin token" autocomplete="current-password" \
+required autofocus>
   <button type="submit" id="submit">Log in</button>
   <p class="error" id="message" role="alert"></p>
 </form>
@@ -32,7 +33,8 @@ document.getElementById('login').addEventListener('submit', async (event) => {
   const token = document.getElementById('token').value.trim();
   const next = new URLSearchParams(location.search).get('next') || '/admin/queues';
   try {
-    const res = await fetch('/ui/login', { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, next }) });
+    const res = await fetch('/ui/login', { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, \
+body: JSON.stringify({ token, next }) });
     const body = await res.json().catch(() => ({}));
     if (res.ok) { location.assign(body.next || '/admin/queues'); return; }
     message.textContent = (body.error && body.error.message) || ('login failed (' + res.status + ')');

@@ -16,7 +16,8 @@ main { max-width: 1100px; margin: 24px auto; padding: 0 24px; display: grid; gap
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 6px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap: anywhere; }
-.state { display: inline-block; padding: 1px 10px; border-radius: 999px; font: 600 12px/20px system-ui, sans-serif; text-transform: uppercase; background: #e5e7eb; }
+.state { display: inline-block; padding: 1px 10px; border-radius: 999px; font: 600 12px/20px system-ui, \
+sans-serif; text-transform: uppercase; background: #e5e7eb; }
 .state-running { background: #dbeafe; color: #1e40af; } .state-queued { background: #f3f4f6; color: #374151; }
 .state-succeeded { background: #dcfce7; color: #166534; } .state-failed, .state-timed_out { background: #fee2e2; color: #991b1b; }
 .state-cancelled { background: #fef3c7; color: #92400e; }
@@ -28,15 +29,18 @@ svg.chart text.value { fill: var(--muted); }
 .bar-low { fill: var(--low); } .bar-unknown { fill: var(--unknown); } .bar-layer { fill: var(--layer); }
 .total { margin: 12px 0 0; color: var(--muted); }
 .empty { color: var(--muted); font-style: italic; }
-ol.events { list-style: none; margin: 0; padding: 0; max-height: 420px; overflow: auto; font: 12px/1.5 ui-monospace, SFMono-Regular, Menlo, monospace; background: #0b1020; color: #d1d5db; border-radius: 6px; }
+ol.events { list-style: none; margin: 0; padding: 0; max-height: 420px; overflow: auto; font: 12px/1.5 ui-monospace, SFMono-Regular, \
+Menlo, monospace; background: #0b1020; color: #d1d5db; border-radius: 6px; }
 ol.events li { padding: 1px 12px; white-space: pre-wrap; overflow-wrap: anywhere; }
 ol.events li:first-child { padding-top: 8px; } ol.events li:last-child { padding-bottom: 8px; }
 ol.events .at { color: #6b7280; margin-right: 8px; } ol.events .type { display: inline-block; min-width: 70px; color: #93c5fd; }
 ol.events li.event-state .type { color: #86efac; } ol.events li.event-log .type { color: #9ca3af; } ol.events li.stderr { color: #fca5a5; }
 .live { color: var(--muted); font-weight: normal; font-size: 12px; margin-left: 8px; }
-form.login { max-width: 380px; margin: 12vh auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 24px; display: grid; gap: 12px; }
+form.login { max-width: 380px; margin: 12vh auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: \
+24px; display: grid; gap: 12px; }
 form.login h1 { margin: 0; font-size: 18px; }
 form.login input { font: inherit; padding: 8px 10px; border: 1px solid var(--line); border-radius: 6px; }
-form.login button { font: inherit; padding: 8px 10px; border: 0; border-radius: 6px; background: var(--accent); color: #fff; cursor: pointer; }
+form.login button { font: inherit; padding: 8px 10px; border: 0; border-radius: 6px; background: var(--accent); color: #fff; cursor: \
+pointer; }
 form.login p { margin: 0; color: var(--muted); }
 `;

@@ -41,13 +41,17 @@ const rows = [...scores].map(([id, s]) => {
   total.tp += s.tp;
   total.fp += s.fp;
   total.fn += s.fn;
-  return `${id.padEnd(28)} ${String(s.tp).padStart(3)} ${String(s.fp).padStart(3)} ${String(s.fn).padStart(3)}  ${fmt(precision(s))}  ${fmt(recall(s))}`;
+  return (
+    `${id.padEnd(28)} ${String(s.tp).padStart(3)} ${String(s.fp).padStart(3)} ${String(s.fn).padStart(3)}  ` +
+    `${fmt(precision(s))}  ${fmt(recall(s))}`
+  );
 });
 console.log(
   [
     `${'rule'.padEnd(28)}  tp  fp  fn  prec  recall`,
     ...rows,
-    `${'OVERALL'.padEnd(28)} ${String(total.tp).padStart(3)} ${String(total.fp).padStart(3)} ${String(total.fn).padStart(3)}  ${fmt(precision(total))}  ${fmt(recall(total))}`,
+    `${'OVERALL'.padEnd(28)} ${String(total.tp).padStart(3)} ${String(total.fp).padStart(3)} ${String(total.fn).padStart(3)}  ` +
+      `${fmt(precision(total))}  ${fmt(recall(total))}`,
   ].join('\n'),
 );
 if (mismatches.length > 0) console.log(`mismatches:\n  ${mismatches.join('\n  ')}`);

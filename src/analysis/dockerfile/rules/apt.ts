@@ -56,7 +56,10 @@ const noInstallRecommends: Rule = {
       const pkgs = calls.flatMap(packageArgs);
       out.push({
         instr,
-        detail: `apt installs "Recommends" packages too, typically ~30% more than asked for (${quoteList(pkgs.slice(0, 6))}${pkgs.length > 6 ? ', …' : ''}). Add --no-install-recommends and name what you really need.`,
+        detail:
+          `apt installs "Recommends" packages too, typically ~30% more than ` +
+          `asked for (${quoteList(pkgs.slice(0, 6))}${pkgs.length > 6 ? ', …' : ''}). ` +
+          `Add --no-install-recommends and name what you really need.`,
         fix: addAfterInstall(instr.text, '--no-install-recommends'),
         savings: instr.stage?.inFinalImage ? Math.round(estimate(pkgs) * 0.3) : null,
       });
@@ -80,7 +83,8 @@ const listsNotRemoved: Rule = {
         out.push({
           instr,
           detail:
-            '`apt-get update` downloads package lists (20-40 MB) to /var/lib/apt/lists; unless the same RUN deletes them they stay in the image forever.',
+            '`apt-get update` downloads package lists (20-40 MB) to /var/lib/apt/lists; ' +
+            'unless the same RUN deletes them they stay in the image forever.',
           fix: ctx.appendCommand(instr, 'rm -rf /var/lib/apt/lists/*'),
           savings: 30 * MB,
         });
@@ -105,7 +109,9 @@ const unpinned: Rule = {
       out.push({
         instr,
         detail: `${quoteList(pkgs)} will be whatever the mirror has on build day, so two builds of the same commit can differ.`,
-        fix: `Pin each package, e.g. \`${pkgs[0]}=<version>\` (\`apt-cache policy ${pkgs[0]}\` lists candidates), or pin the base image by digest and accept distro updates deliberately.`,
+        fix:
+          `Pin each package, e.g. \`${pkgs[0]}=<version>\` (\`apt-cache policy ${pkgs[0]}\` lists ` +
+          `candidates), or pin the base image by digest and accept distro updates deliberately.`,
       });
     }
     return out;
@@ -124,8 +130,12 @@ const upgrade: Rule = {
       if (calls.length === 0) continue;
       out.push({
         instr,
-        detail: `\`${calls[0]!.tool} ${calls[0]!.sub}\` makes the image depend on the build day and adds a layer of changed files on top of the base image.`,
-        fix: `Remove \`${calls[0]!.tool} ${calls[0]!.sub}\` from line ${instr.line} and move to a newer base image tag (or rebuild on a fresh pull of it) to get updates.`,
+        detail:
+          `\`${calls[0]!.tool} ${calls[0]!.sub}\` makes the image depend on the ` +
+          `build day and adds a layer of changed files on top of the base image.`,
+        fix:
+          `Remove \`${calls[0]!.tool} ${calls[0]!.sub}\` from line ${instr.line} and move ` +
+          `to a newer base image tag (or rebuild on a fresh pull of it) to get updates.`,
       });
     }
     return out;
@@ -171,7 +181,8 @@ const aptCli: Rule = {
       out.push({
         instr,
         detail:
-          '`apt` is meant for people: its output and behaviour are not stable for scripts and it warns about that. Use `apt-get` (or `apt-cache`).',
+          '`apt` is meant for people: its output and behaviour are not stable ' +
+          'for scripts and it warns about that. Use `apt-get` (or `apt-cache`).',
         fix: instr.text.replace(/(^|[\s;&|(])apt(?=\s)/g, '$1apt-get'),
       });
     }

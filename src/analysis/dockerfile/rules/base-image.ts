@@ -45,7 +45,9 @@ function tagRule(id: string, refs: string[], title: string, test: (tag: string |
         return [
           {
             instr: s.from,
-            detail: `\`${s.image}\` follows whatever \`latest\` points to on build day: builds are not reproducible and a new major version can arrive unannounced.`,
+            detail:
+              `\`${s.image}\` follows whatever \`latest\` points to on build day: builds ` +
+              `are not reproducible and a new major version can arrive unannounced.`,
             fix: `${withImage(s, suggested)}\n# better still, pin the digest too: ${suggested}@sha256:<digest>`,
           },
         ];
@@ -95,7 +97,9 @@ const sdkFinal: Rule = {
     return [
       {
         instr: final.from,
-        detail: `The shipped image is based on \`${root.image}\`, a compiler toolchain. The application needs only its build output and a runtime.`,
+        detail:
+          `The shipped image is based on \`${root.image}\`, a compiler ` +
+          `toolchain. The application needs only its build output and a runtime.`,
         fix: `FROM ${root.image} AS build\n# ... the existing build steps ...\nFROM ${sdk.runtime}\nCOPY --from=build ${sdk.artifact}`,
         savings: sdk.savings,
       },
@@ -133,7 +137,8 @@ const fullVariant: Rule = {
     return [
       {
         instr: root.from,
-        detail: `\`${root.image}\` carries compilers, headers and docs the application does not run with; \`${slim}\` has the same runtime.`,
+        detail:
+          `\`${root.image}\` carries compilers, headers and docs the ` + `application does not run with; \`${slim}\` has the same runtime.`,
         fix: withImage(root, slim),
         savings: FULL_VARIANTS[repo]!,
       },
@@ -168,8 +173,12 @@ const buildTools: Rule = {
         const heavy = tools.some((t) => HEAVY.test(t));
         out.push({
           instr,
-          detail: `${quoteList(tools)} ${tools.length > 1 ? 'are' : 'is'} needed to build, not to run, and ${tools.length > 1 ? 'stay' : 'stays'} in the shipped image, adding size and attack surface.`,
-          fix: `FROM ${stage.image} AS build\n${instr.text.trim()}\n# ... build steps ...\n\nFROM ${stage.image.replace(/:.*$/, '')}:<slim or distroless tag>\nCOPY --from=build /app /app`,
+          detail:
+            `${quoteList(tools)} ${tools.length > 1 ? 'are' : 'is'} needed to build, not to run, ` +
+            `and ${tools.length > 1 ? 'stay' : 'stays'} in the shipped image, adding size and attack surface.`,
+          fix:
+            `FROM ${stage.image} AS build\n${instr.text.trim()}\n# ... build steps ...\n\n` +
+            `FROM ${stage.image.replace(/:.*$/, '')}:<slim or distroless tag>\nCOPY --from=build /app /app`,
           savings: heavy ? 200 * MB : Math.min(200, tools.length * 20) * MB,
         });
       }

@@ -69,7 +69,8 @@ const missing: Rule = {
       {
         instr: null,
         detail:
-          'Without a .dockerignore the whole directory (.git, local dependencies, .env files, keys) is sent to the builder and `COPY . .` bakes it into the image and busts the cache on every change.',
+          'Without a .dockerignore the whole directory (.git, local dependencies, .env files, keys) is ' +
+          'sent to the builder and `COPY . .` bakes it into the image and busts the cache on every change.',
         fix: `Create .dockerignore:\n${[...lines, '**/*.key', 'Dockerfile*', '.dockerignore'].join('\n')}`,
       },
     ];

@@ -97,7 +97,9 @@ const addUrl: Rule = {
       out.push({
         instr: i,
         detail: `Whatever ${url} serves on build day goes into the image unchecked, and ADD re-downloads it on every build.`,
-        fix: `ADD --checksum=sha256:<sha256 of the file> ${url} ${dest}\n# or, without ADD:\nRUN curl -fsSLo ${file} ${url} \\\n    && echo "<sha256>  ${file}" | sha256sum -c -`,
+        fix:
+          `ADD --checksum=sha256:<sha256 of the file> ${url} ${dest}\n# or, without ADD:\n` +
+          `RUN curl -fsSLo ${file} ${url} \\\n    && echo "<sha256>  ${file}" | sha256sum -c -`,
       });
     }
     return out;
@@ -129,7 +131,9 @@ const shellForm: Rule = {
       .map((i) => ({
         instr: i,
         title: `${i.keyword} in shell form`,
-        detail: `Shell form runs the command as a child of /bin/sh -c: it is not PID 1, does not get SIGTERM on \`docker stop\`${i.keyword === 'ENTRYPOINT' ? ', and ignores CMD and `docker run` arguments' : ''}.`,
+        detail:
+          `Shell form runs the command as a child of /bin/sh -c: it is not PID 1, does not get SIGTERM on ` +
+          `\`docker stop\`${i.keyword === 'ENTRYPOINT' ? ', and ignores CMD and `docker run` arguments' : ''}.`,
         fix: execForm(i, ctx),
       }));
   },
@@ -150,7 +154,10 @@ function multiple(id: string, refs: string[], keyword: string, severity: Rule['s
         const earlier = all.slice(0, -1).map((i) => i.line);
         out.push({
           instr: last,
-          detail: `Only the last ${keyword} of a stage takes effect (line ${last.line}); line${earlier.length > 1 ? 's' : ''} ${earlier.join(', ')} ${earlier.length > 1 ? 'are' : 'is'} dead code that misleads readers.`,
+          detail:
+            `Only the last ${keyword} of a stage takes effect ` +
+            `(line ${last.line}); line${earlier.length > 1 ? 's' : ''} ${earlier.join(', ')} ${earlier.length > 1 ? 'are' : 'is'} ` +
+            `dead code that misleads readers.`,
           fix: `Delete line${earlier.length > 1 ? 's' : ''} ${earlier.join(', ')}; keep:\n${last.text}`,
         });
       }

@@ -57,7 +57,9 @@ const pipUnpinned: Rule = {
       out.push({
         instr,
         detail: `${quoteList(pkgs)} ${pkgs.length > 1 ? 'resolve' : 'resolves'} to the newest release on build day.`,
-        fix: `Pin versions (\`${pkgs[0]}==<version>\`) or install from a locked requirements file: \`pip install --no-cache-dir -r requirements.txt\`.`,
+        fix:
+          `Pin versions (\`${pkgs[0]}==<version>\`) or install from a locked ` +
+          `requirements file: \`pip install --no-cache-dir -r requirements.txt\`.`,
       });
     }
     return out;
@@ -94,7 +96,10 @@ const npmInstall: Rule = {
       const ci = production && !already ? 'npm ci --omit=dev' : 'npm ci';
       out.push({
         instr,
-        detail: `\`npm install\` may rewrite package-lock.json and resolve newer versions; \`npm ci\` installs exactly the lockfile, fails if it is out of date, and is faster.${production ? ' This stage ships, so leave out devDependencies with --omit=dev.' : ''}`,
+        detail:
+          `\`npm install\` may rewrite package-lock.json and resolve newer versions; \`npm ` +
+          `ci\` installs exactly the lockfile, fails if it is out of date, and is ` +
+          `faster.${production ? ' This stage ships, so leave out devDependencies with --omit=dev.' : ''}`,
         fix: instr.text.replace(/\bnpm(\s+)(install|i)\b/g, (_all, sp: string) => `npm${sp}${ci.slice(4)}`),
       });
     }

@@ -17,7 +17,9 @@ const consecutiveRun: Rule = {
           const mergeable = group.every((i) => i.heredocs.length === 0);
           out.push({
             instr: group[1]!,
-            detail: `Lines ${group.map((i) => i.line).join(', ')} are separate RUNs with the same flags: each is a layer and a cache step. Merge the ones that change together.`,
+            detail:
+              `Lines ${group.map((i) => i.line).join(', ')} are separate RUNs with the same ` +
+              `flags: each is a layer and a cache step. Merge the ones that change together.`,
             fix: mergeable
               ? `RUN ${group.map((i) => ctx.oneLine(i)).join(` ${ctx.model.escape}\n    && `)}`
               : 'Merge the heredoc bodies into one `RUN <<EOF` script.',
@@ -55,7 +57,9 @@ const runCd: Rule = {
       const rest = ctx.oneLine(instr).replace(/^(set\s+\S+\s*(&&|;)\s*)?cd\s+\S+\s*(&&|;)?\s*/, '$1');
       out.push({
         instr,
-        detail: `\`cd ${dir}\` at the start of the RUN only lasts for this step; WORKDIR says it once, creates the directory and applies to later instructions.`,
+        detail:
+          `\`cd ${dir}\` at the start of the RUN only lasts for this step; WORKDIR ` +
+          `says it once, creates the directory and applies to later instructions.`,
         fix: `WORKDIR ${dir}${rest ? `\nRUN ${rest}` : ''}`,
       });
     }
@@ -166,7 +170,9 @@ function firstCacheBust(ctx: RuleContext, stage: Stage): Finding | null {
       if (!eco || manifests.has(eco)) continue;
       return {
         instr: whole,
-        detail: `\`${whole.text.trim()}\` comes before \`${cmd.words.join(' ')}\` (line ${instr.line}): any source change invalidates the cache and every build re-installs all dependencies.`,
+        detail:
+          `\`${whole.text.trim()}\` comes before \`${cmd.words.join(' ')}\` (line ${instr.line}): ` +
+          `any source change invalidates the cache and every build re-installs all dependencies.`,
         fix: `COPY ${MANIFESTS_BY_TOOL[cmd.name] ?? eco.copy}\nRUN ${cmd.words.join(' ')}\n${whole.text.trim()}`,
       };
     }
@@ -196,7 +202,10 @@ const copyWithoutChown: Rule = {
           if (hit.length === 0) continue;
           out.push({
             instr,
-            detail: `\`${cmd.words.join(' ')}\` rewrites files that line${hit.length > 1 ? 's' : ''} ${hit.map((h) => h.instr.line).join(', ')} copied: every changed file is stored again in a new layer, doubling their size in the image.`,
+            detail:
+              `\`${cmd.words.join(' ')}\` rewrites files that ` +
+              `line${hit.length > 1 ? 's' : ''} ${hit.map((h) => h.instr.line).join(', ')} copied: ` +
+              `every changed file is stored again in a new layer, doubling their size in the image.`,
             fix:
               hit.map((h) => h.instr.text.trim().replace(/^(COPY|ADD)\s/i, `$1 --chown=${owner} `)).join('\n') +
               `\n# and drop \`${cmd.words.join(' ')}\` from line ${instr.line}`,

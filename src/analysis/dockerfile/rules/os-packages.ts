@@ -39,12 +39,19 @@ const updateAlone: Rule = {
           ? `Delete line ${instr.line} and write line ${next.line} as:\n${apkNoCache(next.text)}`
           : `Delete line ${instr.line}; use \`apk add --no-cache <packages>\`, which fetches a fresh index and keeps none.`;
       else if (next)
-        fix = `Delete line ${instr.line} and write line ${next.line} as:\nRUN ${update.cmd.words.join(' ')} ${ctx.model.escape}\n    && ${ctx.oneLine(next)}`;
+        fix =
+          `Delete line ${instr.line} and write line ${next.line} as:\n` +
+          `RUN ${update.cmd.words.join(' ')} ${ctx.model.escape}\n    && ${ctx.oneLine(next)}`;
       else
-        fix = `RUN ${update.cmd.words.join(' ')} && ${fam === 'apt' ? 'apt-get install -y --no-install-recommends' : 'zypper install -y'} <packages>${fam === 'apt' ? ' && rm -rf /var/lib/apt/lists/*' : ''}`;
+        fix =
+          `RUN ${update.cmd.words.join(' ')} ` +
+          `&& ${fam === 'apt' ? 'apt-get install -y --no-install-recommends' : 'zypper install -y'} ` +
+          `<packages>${fam === 'apt' ? ' && rm -rf /var/lib/apt/lists/*' : ''}`;
       out.push({
         instr,
-        detail: `\`${update.cmd.words.join(' ')}\` in its own RUN is cached separately: later builds reuse the stale index with a changed install line (and can fail on vanished package versions). Update and install in the same RUN.`,
+        detail:
+          `\`${update.cmd.words.join(' ')}\` in its own RUN is cached separately: later builds reuse the stale index ` +
+          `with a changed install line (and can fail on vanished package versions). Update and install in the same RUN.`,
         fix,
       });
     }
@@ -127,7 +134,9 @@ function cleanRule(spec: CleanSpec): Rule {
             continue;
           out.push({
             instr,
-            detail: `\`${install.tool} ${install.sub}\` leaves repository metadata and downloaded packages in ${spec.cacheDirs[0]} unless the same RUN cleans it.`,
+            detail:
+              `\`${install.tool} ${install.sub}\` leaves repository metadata and ` +
+              `downloaded packages in ${spec.cacheDirs[0]} unless the same RUN cleans it.`,
             fix: ctx.appendCommand(instr, spec.cleanCmd(install.tool)),
             savings: spec.savings,
           });

@@ -41,7 +41,9 @@ const rootUser: Rule = {
       return [
         {
           instr: user,
-          detail: `The last USER of the final stage is \`${value}\`: a compromised process has root in the container and a much easier path out of it.`,
+          detail:
+            `The last USER of the final stage is \`${value}\`: a compromised ` +
+            `process has root in the container and a much easier path out of it.`,
           fix: `Replace line ${user.line} with:\n${addUser(final)}`,
         },
       ];
@@ -106,8 +108,13 @@ const secrets: Rule = {
         const id = p.name.toLowerCase().replace(/_/g, '-');
         out.push({
           instr,
-          detail: `${instr.keyword} ${p.name} is stored in the image ${instr.keyword === 'ENV' ? 'config' : 'history'} for anyone who can pull it (\`docker history\`, \`docker inspect\`).`,
-          fix: `Delete ${p.name} from line ${instr.line}; pass it only to the RUN that needs it:\nRUN --mount=type=secret,id=${id},env=${p.name} <command>\n# build with: docker build --secret id=${id},env=${p.name} .`,
+          detail:
+            `${instr.keyword} ${p.name} is stored in the image ${instr.keyword === 'ENV' ? 'config' : 'history'} ` +
+            `for anyone who can pull it (\`docker history\`, \`docker inspect\`).`,
+          fix:
+            `Delete ${p.name} from line ${instr.line}; pass it only to the RUN that needs it:\n` +
+            `RUN --mount=type=secret,id=${id},env=${p.name} <command>\n` +
+            `# build with: docker build --secret id=${id},env=${p.name} .`,
         });
       }
     }
@@ -140,7 +147,9 @@ const pipefail: Rule = {
       const alpine = instr.stage ? isAlpine(instr.stage) : false;
       out.push({
         instr,
-        detail: `\`${cmds[pipe]!.words.join(' ')} | ${cmds[pipe + 1]?.words.join(' ') ?? '…'}\`: /bin/sh only checks the last command of a pipe, so a failed download or build step before the | does not fail the build.`,
+        detail:
+          `\`${cmds[pipe]!.words.join(' ')} | ${cmds[pipe + 1]?.words.join(' ') ?? '…'}\`: /bin/sh only checks ` +
+          `the last command of a pipe, so a failed download or build step before the | does not fail the build.`,
         fix:
           alpine || instr.heredocs.length > 0
             ? `RUN set -o pipefail && ${ctx.oneLine(instr)}`
@@ -173,8 +182,11 @@ const wgetCurl: Rule = {
       const later = wget.index > curl.index ? wget : curl;
       out.push({
         instr: later,
-        detail: `This stage uses wget (line ${wget.line}) and curl (line ${curl.line}): two tools, two sets of libraries, for the same job.`,
-        fix: 'Use curl only: `wget -qO- URL` → `curl -fsSL URL`, `wget -O FILE URL` → `curl -fsSLo FILE URL`; and drop wget from the package list.',
+        detail:
+          `This stage uses wget (line ${wget.line}) and curl (line ${curl.line}): ` + `two tools, two sets of libraries, for the same job.`,
+        fix:
+          'Use curl only: `wget -qO- URL` → `curl -fsSL URL`, `wget -O FILE ' +
+          'URL` → `curl -fsSLo FILE URL`; and drop wget from the package list.',
       });
     }
     return out;

@@ -54,7 +54,8 @@ const copyFromUndefined: Rule = {
           detail: `${why}; BuildKit then pulls an image called \`${value}\` from Docker Hub instead, or fails.`,
           fix: closest
             ? instr.text.replace(`--from=${raw}`, `--from=${closest}`)
-            : `Name the stage that produces these files (\`FROM <image> AS ${value}\`) above line ${instr.line}, or use a full image reference such as \`--from=${value}:<tag>\`.`,
+            : `Name the stage that produces these files (\`FROM <image> AS ${value}\`) above ` +
+              `line ${instr.line}, or use a full image reference such as \`--from=${value}:<tag>\`.`,
         });
       }
     }
@@ -77,7 +78,9 @@ const duplicateStage: Rule = {
       else
         out.push({
           instr: stage.from,
-          detail: `Stage name \`${stage.name}\` is already used on line ${first.line}; COPY --from and --target then pick one of them silently.`,
+          detail:
+            `Stage name \`${stage.name}\` is already used on line ${first.line}; ` +
+            `COPY --from and --target then pick one of them silently.`,
           fix: stage.from.text.replace(/(\s[Aa][Ss]\s+)\S+/, `$1${stage.name}-${stage.index}`),
         });
     }
@@ -114,7 +117,9 @@ const exposeInvalid: Rule = {
       const good = specs.filter((s) => s.valid).map((s) => s.spec);
       out.push({
         instr,
-        detail: `${bad.map((b) => `\`${b.spec}\``).join(', ')} ${bad.length > 1 ? 'are not valid ports' : 'is not a valid port'}: ports are 1-65535, optionally a range and /tcp, /udp or /sctp.`,
+        detail:
+          `${bad.map((b) => `\`${b.spec}\``).join(', ')} ${bad.length > 1 ? 'are not valid ports' : 'is not a valid port'}: ` +
+          `ports are 1-65535, optionally a range and /tcp, /udp or /sctp.`,
         fix:
           good.length > 0
             ? `EXPOSE ${good.join(' ')}`
@@ -168,7 +173,8 @@ const healthcheckMissing: Rule = {
       {
         instr: final.from,
         detail:
-          'Without a HEALTHCHECK, Docker (and Compose/Swarm) cannot tell a running but hung container from a healthy one. Orchestrators with their own probes (Kubernetes) can ignore this.',
+          'Without a HEALTHCHECK, Docker (and Compose/Swarm) cannot tell a running but hung container ' +
+          'from a healthy one. Orchestrators with their own probes (Kubernetes) can ignore this.',
         fix: `HEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD ${probe}`,
       },
     ];
