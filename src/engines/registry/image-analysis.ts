@@ -4,9 +4,13 @@ import { RegistryError } from './registry-errors.js';
 import type { RegistryHttp } from './registry-http.js';
 import { registryBlobStreamer, scanLayer, type BlobStreamFetcher, type LayerScan } from './tar-stream-reader.js';
 
+import { cachePaths, largestFiles, lookup, put, type CachePath, type Drop, type FsNode } from '../../analysis/image/layer-tree.js';
+import { secretsIn, type ImageConfig, type SecretFinding } from '../../analysis/image/config-secrets.js';
+
 export { registryBlobStreamer, type BlobStreamFetcher } from './tar-stream-reader.js';
 
-export type CacheKind = 'apt-lists' | 'apt-archives' | 'pip-cache' | 'npm-cache' | 'apk-cache' | 'yarn-cache' | 'go-build-cache' | 'other';
+export type { CacheKind } from '../../analysis/image/layer-tree.js';
+export { looksSecret } from '../../analysis/image/config-secrets.js';
 
 export interface LayerAnalysis {
   digest: string;
@@ -34,8 +38,8 @@ export interface ImageAnalysis {
   user_wasted_percent: number;
   layers: LayerAnalysis[];
   largest_files: { path: string; size_bytes: number; layer_digest: string }[];
-  cache_paths: { path: string; kind: CacheKind; size_bytes: number }[];
-  secrets_in_history: { source: 'env' | 'history' | 'label'; name: string; value: '[redacted]' }[];
+  cache_paths: CachePath[];
+  secrets_in_history: SecretFinding[];
 }
 
 export interface AnalyzeOptions {
@@ -47,19 +51,6 @@ export interface AnalyzeOptions {
   /** Layers streamed at once (default 3); they are merged in order afterwards. */
   concurrency?: number;
 }
-
-interface ImageConfig {
-  config?: { Env?: string[] | null; Labels?: Record<string, string> | null };
-  history?: { created_by?: string; empty_layer?: boolean }[];
-}
-
-interface FsNode {
-  size: number;
-  layer: number;
-  children?: Map<string, FsNode>; // set for directories only
-}
-/** Accounts for a subtree leaving the filesystem: deleted by a whiteout, or superseded. */
-type Drop = (node: FsNode, deleted: boolean) => void;
 
 /**
  * dive-style analysis of a single-platform image manifest (resolve indexes with
@@ -198,149 +189,4 @@ async function scanAll(
     throw outer?.aborted ? outer.reason : err;
   }
   return results;
-}
-
-function lookup(root: FsNode, path: string): FsNode | undefined {
-  let node: FsNode | undefined = root;
-  for (const name of path.split('/')) if (name) node = node?.children?.get(name);
-  return node;
-}
-
-/**
- * Puts a file (or, with no `file`, a directory) at path, making missing parents; what it
- * replaces is dropped as superseded. A directory over a directory keeps its contents.
- * Answers whether something was there already.
- */
-function put(root: FsNode, path: string, file: { size: number; layer: number } | undefined, drop: Drop): boolean {
-  const names = path.split('/').filter(Boolean);
-  let parent = root;
-  for (const name of names.slice(0, -1)) {
-    let child = parent.children!.get(name);
-    if (!child?.children) {
-      if (child) drop(child, false);
-      parent.children!.set(name, (child = { size: 0, layer: -1, children: new Map() }));
-    }
-    parent = child;
-  }
-  const name = names.at(-1)!;
-  const old = parent.children!.get(name);
-  if (!file && old?.children) return true;
-  if (old) drop(old, false);
-  parent.children!.set(name, file ? { ...file } : { size: 0, layer: -1, children: new Map() });
-  return old !== undefined;
-}
-
-function walk(node: FsNode, path: string, visit: (path: string, file: FsNode) => void): void {
-  if (!node.children) return visit(path, node);
-  node.children.forEach((child, name) => walk(child, `${path}/${name}`, visit));
-}
-
-function largestFiles(root: FsNode, count: number): { path: string; size: number; layer: number }[] {
-  const top: { path: string; size: number; layer: number }[] = [];
-  if (count <= 0) return top;
-  walk(root, '', (path, file) => {
-    if (file.size === 0 || (top.length === count && file.size <= top[count - 1]!.size)) return;
-    const at = top.findIndex((t) => t.size < file.size);
-    top.splice(at < 0 ? top.length : at, 0, { path, size: file.size, layer: file.layer });
-    top.length = Math.min(top.length, count);
-  });
-  return top;
-}
-
-/** Package-manager and build caches; `~` is /root and every /home/<user>. Specific kinds before `other`. */
-const CACHE_DIRS: [string, CacheKind][] = [
-  ['/var/lib/apt/lists', 'apt-lists'],
-  ['/var/cache/apt/archives', 'apt-archives'],
-  ['/var/cache/apk', 'apk-cache'],
-  ['~/.cache/pip', 'pip-cache'],
-  ['~/.npm', 'npm-cache'],
-  ['/usr/local/share/.cache/yarn', 'yarn-cache'],
-  ['~/.cache/yarn', 'yarn-cache'],
-  ['~/.cache/go-build', 'go-build-cache'],
-  ['~/.cache', 'other'],
-  ['~/.m2/repository', 'other'],
-  ['~/.gradle/caches', 'other'],
-  ['~/.cargo/registry', 'other'],
-  ['/go/pkg/mod', 'other'],
-  ['/var/cache/dnf', 'other'],
-  ['/var/cache/yum', 'other'],
-  ['/tmp', 'other'],
-  ['/var/tmp', 'other'],
-];
-
-function cachePaths(root: FsNode): ImageAnalysis['cache_paths'] {
-  const homes = ['/root', ...[...(lookup(root, '/home')?.children?.keys() ?? [])].map((user) => `/home/${user}`)];
-  const found: ImageAnalysis['cache_paths'] = [];
-  for (const [pattern, kind] of CACHE_DIRS) {
-    for (const path of pattern.startsWith('~') ? homes.map((home) => home + pattern.slice(1)) : [pattern]) {
-      const node = lookup(root, path);
-      if (!node?.children) continue;
-      let size = 0;
-      walk(node, '', (_path, file) => (size += file.size));
-      // A generic directory (~/.cache) counts only what the specific kinds did not.
-      for (const f of found) if (f.path.startsWith(`${path}/`)) size -= f.size_bytes;
-      if (size > 0) found.push({ path, kind, size_bytes: size });
-    }
-  }
-  return found.sort((a, b) => b.size_bytes - a.size_bytes);
-}
-
-const SECRET_WORDS = new Set([
-  'password',
-  'passwd',
-  'pwd',
-  'pass',
-  'passphrase',
-  'secret',
-  'secrets',
-  'token',
-  'credential',
-  'credentials',
-  'auth',
-  'apikey',
-  'privatekey',
-  'accesskey',
-  'secretkey',
-]);
-/** Names that point at a secret rather than hold one (POSTGRES_PASSWORD_FILE=/run/secrets/db, SSH_AUTH_SOCK). */
-const REFERENCE_WORDS = new Set(['file', 'path', 'dir', 'sock']);
-const SECRET_VALUES: [RegExp, string][] = [
-  [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'private_key'],
-  [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, 'aws_access_key_id'],
-];
-
-/** Word match, not substring: GPG_KEY (a public fingerprint) and image.authors stay out. */
-export function looksSecret(name: string): boolean {
-  const words = name
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-  if (REFERENCE_WORDS.has(words.at(-1) ?? '')) return false;
-  return words.some((word, i) => SECRET_WORDS.has(word) || SECRET_WORDS.has(word + (words[i + 1] ?? '')));
-}
-
-/** Secret-looking names with a value (not a $reference) in Env, Labels and history; values are never kept. */
-function secretsIn(config: ImageConfig): ImageAnalysis['secrets_in_history'] {
-  const found = new Map<string, ImageAnalysis['secrets_in_history'][number]>();
-  const check = (source: 'env' | 'history' | 'label', name: string, value: string) => {
-    const bare = value.replace(/^(["'])(.*)\1$/, '$2');
-    if (!bare || bare.startsWith('$')) return;
-    const hit = looksSecret(name) ? name : SECRET_VALUES.find(([pattern]) => pattern.test(bare)) && name;
-    if (hit && !found.has(`${source}:${hit}`)) found.set(`${source}:${hit}`, { source, name: hit, value: '[redacted]' });
-  };
-  for (const entry of config.config?.Env ?? []) {
-    const eq = entry.indexOf('=');
-    if (eq > 0) check('env', entry.slice(0, eq), entry.slice(eq + 1));
-  }
-  for (const [name, value] of Object.entries(config.config?.Labels ?? {})) check('label', name, value);
-  for (const { created_by: command } of config.history ?? []) {
-    if (!command) continue;
-    // NAME=value (ENV, build args as `|1 NAME=value`, inline env) and --flag=value / --flag value.
-    for (const m of command.matchAll(/(?:^|[\s;&|('"`])-{0,2}([A-Za-z_][\w.-]*)=("[^"]*"|'[^']*'|[^\s;&|'"`)]+)/g))
-      check('history', m[1]!, m[2]!);
-    for (const m of command.matchAll(/(?:^|\s)--([a-z][\w-]*)\s+("[^"]*"|'[^']*'|[^\s-]\S*)/gi)) check('history', m[1]!, m[2]!);
-    for (const [pattern, name] of SECRET_VALUES) if (pattern.test(command)) check('history', name, 'x');
-  }
-  return [...found.values()];
 }
