@@ -8,7 +8,7 @@
 #     trivy      trivy + the generated test DB in /var/cache/trivy/db     (aquasec/trivy)
 #     redis      the redis test image with /data for the AOF               (redis:7)
 #     registry   the registry test image, its storage seeded with
-#                library/debian:bookworm-slim (buildkitd's docker.io mirror) (registry:2)
+#                library/debian:bookworm-slim, amd64 + arm64 (buildkitd's docker.io mirror) (registry:2)
 #   images the service Dockerfile builds FROM (scripts/service-base-images.sh), pushed to a
 #     loopback registry, the container `stevedore-base-registry` on $STEVEDORE_BASE_REGISTRY
 #     (default 127.0.0.1:5055), which restarts with the engine
@@ -94,7 +94,8 @@ df_hash() { sha256sum "$IMAGES_DIR/$1.Dockerfile" | cut -c1-16; }
 buildkit_image="stevedore-local/buildkit:$BUILDKIT_VERSION-$(key_of "$(df_hash buildkit)" "$base" "$(fingerprint "$TOOLS_BIN/buildkitd" "$TOOLS_BIN/buildctl")")"
 trivy_image="stevedore-local/trivy:${TRIVY_VERSION#v}-testdb-$(key_of "$(df_hash trivy)" "$base" "$(fingerprint "$TOOLS_BIN/trivy" /etc/ssl/certs/ca-certificates.crt)" "$test_db")"
 redis_image="stevedore-local/compose-redis:7-$(key_of "$(df_hash redis)" "$redis_test")"
-registry_image="stevedore-local/compose-registry:2-$(key_of "$(df_hash registry)" "$registry_test" "$(readlink "$BASE_LAYOUT_DIR/rootfs.tar.gz")")"
+# Keyed by the seeded index's digest (index.json names it): both platforms' images are in the storage.
+registry_image="stevedore-local/compose-registry:2-$(key_of "$(df_hash registry)" "$registry_test" "$(cat "$BASE_LAYOUT_DIR/index.json")")"
 build_image "${buildkit_image%:*}" "${buildkit_image##*:}" "$IMAGES_DIR/buildkit.Dockerfile" fill_buildkit --build-arg "BASE=$base"
 build_image "${trivy_image%:*}" "${trivy_image##*:}" "$IMAGES_DIR/trivy.Dockerfile" fill_trivy --build-arg "BASE=$base"
 build_image "${redis_image%:*}" "${redis_image##*:}" "$IMAGES_DIR/redis.Dockerfile" fill_redis --build-arg "REDIS_TEST_IMAGE=$redis_test"

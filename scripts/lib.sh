@@ -9,7 +9,7 @@ PROJECT_DIR="$(cd "$SCRIPTS_DIR/.." && pwd)"
 STEVEDORE_CACHE_DIR="${STEVEDORE_CACHE_DIR:-/var/cache/stevedore}"
 NODE_HOME="$STEVEDORE_CACHE_DIR/node/$NODE_VERSION"
 TOOLS_BIN="$STEVEDORE_CACHE_DIR/bin"
-BASE_LAYOUT_DIR="$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase"
+BASE_LAYOUT_DIR="$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase-v$BASE_LAYOUT_VERSION"
 
 # Go is installed under /usr/local/go on these machines; a bare environment may lack it on PATH.
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi

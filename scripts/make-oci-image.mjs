@@ -71,7 +71,14 @@ let baseConfig = { architecture: 'amd64', os: 'linux', config: {}, rootfs: { typ
 let baseLayers = [];
 if (opts.base) {
   const index = JSON.parse(readFileSync(join(opts.base, 'index.json'), 'utf8'));
-  const manifest = JSON.parse(readFileSync(blobPath(opts.base, index.manifests[0].digest), 'utf8'));
+  let manifest = JSON.parse(readFileSync(blobPath(opts.base, index.manifests[0].digest), 'utf8'));
+  // A multi-platform base (the seeded debian is amd64 + arm64): the images made here
+  // carry amd64 binaries, so they build on its linux/amd64 image.
+  if (manifest.manifests) {
+    const amd64 = manifest.manifests.find((m) => m.platform?.os === 'linux' && m.platform?.architecture === 'amd64');
+    if (!amd64) throw new Error(`${opts.base}: the base image index has no linux/amd64 image`);
+    manifest = JSON.parse(readFileSync(blobPath(opts.base, amd64.digest), 'utf8'));
+  }
   baseConfig = JSON.parse(readFileSync(blobPath(opts.base, manifest.config.digest), 'utf8'));
   baseLayers = manifest.layers;
   for (const layer of baseLayers) {

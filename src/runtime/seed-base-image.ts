@@ -5,12 +5,19 @@ import type { RegistryClient } from '../engines/registry/registry-client.js';
 
 export const BASE_IMAGE = { repository: 'library/debian', tag: 'bookworm-slim' } as const;
 
+/**
+ * The version of the layout scripts/base-image.sh writes, BASE_LAYOUT_VERSION in
+ * scripts/versions.env (a unit test keeps them equal): 2 is an image index of
+ * linux/amd64 and linux/arm64, each debootstrapped for its architecture.
+ */
+export const BASE_LAYOUT_VERSION = 2;
+
 /** Where scripts/base-image.sh leaves the OCI layout of the debootstrapped base. */
 export function baseLayoutDir(cacheDir: string): string {
-  return join(cacheDir, 'base', 'debian-bookworm-minbase');
+  return join(cacheDir, 'base', `debian-bookworm-minbase-v${BASE_LAYOUT_VERSION}`);
 }
 
-/** The manifest digest of the layout's image (the first entry of its index.json), or undefined without a layout. */
+/** The digest of the layout's image index (the first entry of its index.json), or undefined without a layout. */
 export async function layoutDigest(layout: string): Promise<string | undefined> {
   if (!existsSync(join(layout, 'index.json'))) return undefined;
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests?: { digest?: string }[] };

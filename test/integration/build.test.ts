@@ -5,6 +5,7 @@ import request from 'supertest';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { tarGz, uploadContext, waitForJob } from '../support/build-helpers.js';
+import { readLayerFiles } from '../support/images.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
 
 const MULTI_STAGE = `FROM debian:bookworm-slim AS builder
@@ -131,6 +132,36 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
     assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
     assert.deepEqual([...job.result.image_info.platforms].sort(), ['linux/amd64', 'linux/arm64']);
     assert.equal(job.result.build.digest, await new RegistryClient(stack.registry.address).manifestDigest('team/multi', '1'));
+  });
+
+  it('runs a RUN step of a linux/arm64 build on the arm64 base, under QEMU', async () => {
+    const tag = `${stack.registry.address}/team/arm:1`;
+    const job = await waitForJob(
+      server,
+      (
+        await build({
+          dockerfile_inline: 'FROM debian:bookworm-slim\nRUN uname -m > /arch && dpkg --print-architecture >> /arch\n',
+          context: { upload: context },
+          platforms: ['linux/arm64'],
+          provenance: false,
+          tags: [tag],
+        }).expect(202)
+      ).body.id,
+    );
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    const client = new RegistryClient(stack.registry.address);
+    let image = await client.getManifest('team/arm', '1');
+    if (image.json.manifests) {
+      const arm64 = image.json.manifests.find((m) => m.platform?.architecture === 'arm64');
+      assert.ok(arm64, JSON.stringify(image.json));
+      image = await client.getManifest('team/arm', arm64.digest);
+    }
+    const config = await client.getJsonBlob<{ architecture: string }>('team/arm', image.json.config!.digest);
+    assert.equal(config.architecture, 'arm64');
+    // The RUN step's layer is the last one; /arch is in it.
+    const top = image.json.layers!.at(-1)!;
+    const files = await readLayerFiles(await client.getBlob('team/arm', top.digest, top.size), ['arch']);
+    assert.equal(files.get('arch')?.head.toString('utf8'), 'aarch64\narm64\n');
   });
 
   it('fails a broken RUN with BUILD_FAILED, naming the step and carrying its log', async () => {

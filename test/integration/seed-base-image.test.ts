@@ -3,9 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { BASE_IMAGE, baseLayoutDir, layoutDigest, seedBaseImage } from '../../src/runtime/seed-base-image.js';
 import { CACHE_DIR } from '../support/env.js';
+import { elfMachine, readLayerFiles } from '../support/images.js';
 import { startSeededRegistry, type StartedRegistry } from '../support/services.js';
 
+const ELF_MACHINE = { amd64: 0x3e, arm64: 0xb7 } as const;
+
 /**
+ * The seeded base is an index of a real linux/amd64 and a real linux/arm64 image; and
  * serve's base-image check against a real registry: a library/debian:bookworm-slim that
  * is not the image made here (someone pushed over it) is restored in serve's own
  * registry, and only reported in one the operator runs.
@@ -41,6 +45,40 @@ describe('seeding the base image', () => {
     const lines: string[] = [];
     await seedBaseImage(client, CACHE_DIR, (m) => lines.push(m), { required: true });
     assert.deepEqual(lines, [], 'nothing to do, nothing said');
+  });
+
+  it('is an index of linux/amd64 and linux/arm64 images whose /bin/sh is built for that machine', async () => {
+    const index = await client.getManifest(repository, tag);
+    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+    const platforms = (index.json.manifests ?? []).map((m) => `${m.platform?.os}/${m.platform?.architecture}`);
+    assert.deepEqual(platforms, ['linux/amd64', 'linux/arm64']);
+    for (const descriptor of index.json.manifests ?? []) {
+      const arch = descriptor.platform!.architecture as keyof typeof ELF_MACHINE;
+      const image = await client.getManifest(repository, descriptor.digest);
+      const config = await client.getJsonBlob<{ architecture: string; os: string }>(repository, image.json.config!.digest);
+      assert.deepEqual([config.os, config.architecture], ['linux', arch]);
+      assert.equal(image.json.layers?.length, 1);
+      const [layer] = image.json.layers;
+      assert.ok(layer);
+      const files = await readLayerFiles(await client.getBlob(repository, layer.digest, layer.size), [
+        'bin',
+        'bin/sh',
+        'usr/bin/sh',
+        'usr/bin/dash',
+      ]);
+      // bookworm merges /usr: /bin is a link to usr/bin, and sh a link to dash.
+      const bin = files.get('bin');
+      const sh = bin?.type === 'SymbolicLink' && bin.linkpath === 'usr/bin' ? files.get('usr/bin/sh') : files.get('bin/sh');
+      assert.equal(sh?.type, 'SymbolicLink', `${arch}: /bin/sh is ${JSON.stringify(sh)}`);
+      assert.equal(sh.linkpath, 'dash');
+      const dash = files.get('usr/bin/dash');
+      assert.ok(dash, `${arch}: no usr/bin/dash in the layer`);
+      assert.equal(
+        elfMachine(dash.head),
+        ELF_MACHINE[arch],
+        `${arch}: /usr/bin/dash has e_machine 0x${elfMachine(dash.head)?.toString(16)}, not 0x${ELF_MACHINE[arch].toString(16)}`,
+      );
+    }
   });
 
   it("restores serve's own registry with a warning when the tag points elsewhere", async () => {

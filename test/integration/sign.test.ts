@@ -7,8 +7,9 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
+import { baseLayoutDir } from '../../src/runtime/seed-base-image.js';
 import { waitForJob } from '../support/build-helpers.js';
-import { TOOLS } from '../support/env.js';
+import { CACHE_DIR, TOOLS } from '../support/env.js';
 import { startSeededRegistry, type StartedRegistry } from '../support/services.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
 
@@ -79,13 +80,13 @@ describe('sign, verify and push with the real cosign and real registries', () =>
   });
 
   it('verifies false, with the reason, for an unsigned image and for one signed by another key', async () => {
-    await new RegistryClient(stack.registry.address).pushLayout('/var/cache/stevedore/base/debian-bookworm-minbase', 'team/fresh', '1');
+    await new RegistryClient(stack.registry.address).pushLayout(baseLayoutDir(CACHE_DIR), 'team/fresh', '1');
     const unsigned = await job({ action: 'verify', image: `${stack.registry.address}/team/fresh:1` });
     assert.equal(unsigned.state, 'succeeded', 'the job answered the question');
     assert.equal(unsigned.result.verification.verified, false);
     assert.ok(unsigned.result.verification.reason);
 
-    await new RegistryClient(stack.registry.address).pushLayout('/var/cache/stevedore/base/debian-bookworm-minbase', 'team/foreign', '1');
+    await new RegistryClient(stack.registry.address).pushLayout(baseLayoutDir(CACHE_DIR), 'team/foreign', '1');
     const digest = await new RegistryClient(stack.registry.address).manifestDigest('team/foreign', '1');
     await runProcess(
       TOOLS.cosign,

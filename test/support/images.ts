@@ -1,6 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { TOOLS } from './env.js';
 
@@ -35,4 +37,46 @@ export async function pushTwoPlatformImage(buildkitAddress: string, ref: string)
     ],
     { timeoutMs: 120_000 },
   );
+}
+
+export interface LayerFile {
+  type: string;
+  linkpath?: string;
+  /** The file's content, at most its first `headBytes` bytes. */
+  head: Buffer;
+}
+
+/**
+ * The entries `paths` (no leading `./` or `/`) of a gzipped layer tar, read with zlib
+ * and node-tar's parser: type, link target and the first `headBytes` bytes of content.
+ */
+export async function readLayerFiles(gzipped: Buffer, paths: string[], headBytes = 64): Promise<Map<string, LayerFile>> {
+  const wanted = new Set(paths);
+  const found = new Map<string, LayerFile>();
+  const parser = new Parser();
+  parser.on('entry', (entry: ReadEntry) => {
+    const path = entry.path.replace(/^\.?\//, '').replace(/\/$/, '');
+    if (!wanted.has(path)) return entry.resume();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    entry.on('data', (chunk: Buffer) => {
+      if (size < headBytes) chunks.push(chunk);
+      size += chunk.length;
+    });
+    entry.on('end', () =>
+      found.set(path, { type: entry.type, linkpath: entry.linkpath, head: Buffer.concat(chunks).subarray(0, headBytes) }),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    parser.on('end', resolve);
+    parser.on('error', reject);
+    parser.end(gunzipSync(gzipped));
+  });
+  return found;
+}
+
+/** e_machine of an ELF header (offset 18, little-endian): 0x3e x86-64, 0xb7 AArch64; undefined when not ELF. */
+export function elfMachine(head: Buffer): number | undefined {
+  if (head.length < 20 || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  return head.readUInt16LE(18);
 }

@@ -169,24 +169,32 @@ export class RegistryClient {
     return json;
   }
 
-  /** Pushes the first image of an OCI layout directory as repository:tag. Returns its digest. */
+  /**
+   * Pushes what an OCI layout directory's index.json names first as repository:tag: an
+   * image (its config and layers, then the manifest), or an image index (every image it
+   * lists, by digest, then the index under the tag). Returns its digest.
+   */
   async pushLayout(layoutDir: string, repository: string, tag: string): Promise<string> {
     assertRepository(repository);
     assertTag(tag);
     const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
     const top = index.manifests[0];
     if (!top) throw new RegistryError('protocol', `${layoutDir}/index.json lists no image`);
-    const manifestBytes = await readLayoutBlob(layoutDir, top.digest);
-    const manifest = JSON.parse(manifestBytes.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
-    for (const blob of [manifest.config, ...manifest.layers])
-      await this.ensureBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
-    const res = await this.http.request('PUT', `/v2/${repository}/manifests/${tag}`, {
-      headers: { 'content-type': top.mediaType },
-      body: manifestBytes,
-      scope: push(repository),
-    });
-    if (res.status !== 201) throw statusError(res.status, `PUT manifest ${repository}:${tag}: ${await errorText(res)}`);
+    await this.pushLayoutManifest(layoutDir, repository, top, tag, 0);
     return top.digest;
+  }
+
+  private async pushLayoutManifest(layoutDir: string, repository: string, descriptor: Descriptor, reference: string, depth: number) {
+    const bytes = await readLayoutBlob(layoutDir, descriptor.digest);
+    const manifest = JSON.parse(bytes.toString('utf8')) as FetchedManifest['json'];
+    if (manifest.manifests) {
+      if (depth > 0) throw new RegistryError('protocol', `${layoutDir}: index ${descriptor.digest} is nested in another index`);
+      for (const child of manifest.manifests) await this.pushLayoutManifest(layoutDir, repository, child, child.digest, depth + 1);
+    } else {
+      for (const blob of [manifest.config, ...(manifest.layers ?? [])])
+        if (blob) await this.ensureBlob(repository, blob.digest, () => readLayoutBlob(layoutDir, blob.digest));
+    }
+    await this.putManifest(repository, reference, bytes, descriptor.mediaType);
   }
 
   /** Uploads a blob unless the repository already has it; `read` runs only when needed. */
