@@ -38,11 +38,12 @@ function mismatchFailure(bad: PlatformCheck[]): JobFailure {
   const first = bad[0]!;
   const file = first.mismatches[0]!;
   const total = bad.reduce((sum, c) => sum + c.mismatches_total, 0);
-  const others = total > 1 ? ` (and ${total - 1} more)` : '';
   const mismatches = bad.flatMap((c) => c.mismatches.map((m) => ({ platform: c.platform, ...m }))).slice(0, LISTED);
+  const files = total === 1 ? '1 binary' : `${total} binaries`;
   return new JobFailure(
     'PLATFORM_MISMATCH',
-    `${first.platform} image holds ${file.path}, an ${file.machine} binary${others}, added by layer ${file.layer_digest}` +
+    `${first.platform} image holds ${files} for another machine; the first, ${file.path}, is for ${file.machine}, ` +
+      `added by layer ${file.layer_digest}` +
       (file.created_by ? ` (${file.created_by})` : ''),
     false,
     {
