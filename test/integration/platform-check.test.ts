@@ -94,4 +94,18 @@ describe('platform check: binaries must match the platform they are labelled wit
     assert.ok(check.files_checked > 0);
     assert.deepEqual(check.mismatches, []);
   });
+
+  it('inspect of an index without a platform checks every platform of it', async () => {
+    // team/honest:1 (the amd64 build above) is an index: the image and its provenance attestation.
+    const { body } = await submit({ action: 'inspect', image: `${stack.registry.address}/team/honest:1` });
+    const job = await waitForJob(server, body.id);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    assert.notEqual(job.result.image_info.digest, job.result.image_info.manifest_digest, 'an index');
+    assert.deepEqual(
+      job.result.platform_checks.map((c: any) => [c.platform, c.ok]),
+      [['linux/amd64', true]],
+      'the attestation manifest is not a platform',
+    );
+    assert.equal(job.result.platform_check.manifest_digest, job.result.image_info.manifest_digest);
+  });
 });
