@@ -14,6 +14,7 @@ import { resolveSources } from './build-sources.js';
 import { resolveBuildSecrets } from './build-secrets.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { runPipeline, type PipelineDeps, type Stage } from './build-pipeline.js';
+import { checkBuiltPlatforms, type BuildPlatformCheck } from './platform-stage.js';
 import type { ActionProcessor, JobContext } from './processor.js';
 
 /** Without a caller's SOURCE_DATE_EPOCH, timestamps are 0: the same build gives the same digest. */
@@ -77,6 +78,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       await emitting;
       const summary = progress.summary();
       let image_info: Record<string, unknown> = {};
+      let platform_check: BuildPlatformCheck | undefined;
       if (spec.push && meta.digest && spec.tags[0]) {
         const ref = parseImageReference(spec.tags[0]);
         const pinned = formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest });
@@ -88,10 +90,18 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         } catch (err) {
           throw toInspectFailure(err);
         }
+        await ctx.progress(`checking the binaries of every platform of ${pinned}`);
+        platform_check = await checkBuiltPlatforms(this.deps.pipeline.registries, pinned, ctx.signal);
       }
       const result: Partial<JobResult> = {
         image_info,
-        build: { duration_ms: Date.now() - started, digest: meta.digest ?? null, steps: summary.steps, cache_hits: summary.cache_hits },
+        build: {
+          duration_ms: Date.now() - started,
+          digest: meta.digest ?? null,
+          steps: summary.steps,
+          cache_hits: summary.cache_hits,
+          ...(platform_check ? { platform_check } : {}),
+        },
         tags: spec.push ? spec.tags : [],
       };
       if (!request.scan && !request.sign && !request.push_to) return result;

@@ -64,7 +64,7 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
   push: (d) => new PushProcessor(d.registries),
   sign: (d) => new SignProcessor(signingDeps(d)),
   verify: (d) => new VerifyProcessor(signingDeps(d)),
-  inspect: (d) => new InspectProcessor(d.inspector),
+  inspect: (d) => new InspectProcessor(d.inspector, d.registries),
   optimize: (d) =>
     new OptimizeProcessor({
       analyzeDockerfile,

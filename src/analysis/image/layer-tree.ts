@@ -48,7 +48,8 @@ export function put(root: FsNode, path: string, file: { size: number; layer: num
   return old !== undefined;
 }
 
-function walk(node: FsNode, path: string, visit: (path: string, file: FsNode) => void): void {
+/** Visits every non-directory of the tree, with its absolute path. */
+export function walk(node: FsNode, path: string, visit: (path: string, file: FsNode) => void): void {
   if (!node.children) return visit(path, node);
   node.children.forEach((child, name) => walk(child, `${path}/${name}`, visit));
 }

@@ -165,15 +165,15 @@ function sessionOf(client: RegistryClient): RegistryHttp {
 }
 
 /** Streams layers a few at a time; the first failure cancels the others. */
-async function scanAll(
+export async function scanAll<T = LayerScan>(
   layers: Descriptor[],
   concurrency: number,
   outer: AbortSignal | undefined,
-  scan: (layer: Descriptor, signal: AbortSignal) => Promise<LayerScan>,
-): Promise<LayerScan[]> {
+  scan: (layer: Descriptor, signal: AbortSignal) => Promise<T>,
+): Promise<T[]> {
   const stop = new AbortController();
   const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
-  const results: LayerScan[] = [];
+  const results: T[] = [];
   let next = 0;
   const worker = async () => {
     while (next < layers.length) {

@@ -2,6 +2,7 @@ import { createHash, getHashes } from 'node:crypto';
 import { posix } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as zlib from 'node:zlib';
 import { assertDigest, assertRepository } from '../../oci/references.js';
 import { RegistryError } from './registry-errors.js';
@@ -13,155 +14,12 @@ import type { RegistryHttp } from './registry-http.js';
  * memory and nothing touches the disk.
  */
 
-export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+import { readTarEntries, TarFormatError, type TarEntry } from './tar-entries.js';
 
-export interface TarEntry {
-  /** As stored (ustar prefix, GNU long name or PAX path applied), not normalised. */
-  path: string;
-  type: TarEntryType;
-  /** Content bytes: 0 for everything but regular files. */
-  size: number;
-  linkpath: string;
-}
+export { readTarEntries, TarFormatError, type TarEntry, type TarEntryType } from './tar-entries.js';
 
-export class TarFormatError extends Error {
-  override name = 'TarFormatError';
-}
-
-const BLOCK = 512;
-/** PAX and GNU long-name records hold a path or two; a bigger one is not a layer we trust. */
-const MAX_META_BYTES = 1024 * 1024;
-const EMPTY = Buffer.alloc(0);
-
-/**
- * Pull-based bytes over an async iterator: exact reads for headers and skips for
- * entry bodies, so a body is never held, only the chunk being passed over.
- */
-class ByteSource {
-  private pending: Buffer = EMPTY;
-  private ended = false;
-
-  constructor(private readonly chunks: AsyncIterator<Uint8Array>) {}
-
-  private async more(): Promise<boolean> {
-    if (this.ended) return false;
-    const next = await this.chunks.next();
-    if (next.done) return !(this.ended = true);
-    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    return true;
-  }
-
-  /** Exactly n bytes, or undefined at a clean end of input. */
-  async read(n: number): Promise<Buffer | undefined> {
-    while (this.pending.length < n) {
-      if (await this.more()) continue;
-      if (this.pending.length === 0) return undefined;
-      throw new TarFormatError('tar stream ends inside a header or metadata record');
-    }
-    const out = this.pending.subarray(0, n);
-    this.pending = this.pending.subarray(n);
-    return out;
-  }
-
-  async skip(n: number): Promise<void> {
-    while (n > 0) {
-      if (this.pending.length === 0 && !(await this.more())) throw new TarFormatError('tar stream ends inside an entry');
-      const k = Math.min(n, this.pending.length);
-      this.pending = this.pending.subarray(k);
-      n -= k;
-    }
-  }
-
-  /** Reads to the end: the zero padding after the end marker still counts toward the blob's digest. */
-  async drain(): Promise<void> {
-    this.pending = EMPTY;
-    while (await this.more()) this.pending = EMPTY;
-  }
-}
-
-const cstring = (buf: Buffer, start = 0, length = buf.length) => {
-  const field = buf.subarray(start, start + length);
-  const nul = field.indexOf(0);
-  return field.subarray(0, nul < 0 ? field.length : nul).toString('utf8');
-};
-
-/** Octal, or GNU base-256 (high bit set) for sizes of 8 GiB and more. */
-function numeric(buf: Buffer, start: number, length: number): number {
-  if (buf[start]! & 0x80) {
-    let value = buf[start]! & 0x7f;
-    for (let i = start + 1; i < start + length; i++) value = value * 256 + buf[i]!;
-    return value;
-  }
-  const text = cstring(buf, start, length).trim();
-  return text ? parseInt(text, 8) : 0;
-}
-
-const TYPES: Record<string, TarEntryType> = {
-  '0': 'file',
-  '\0': 'file',
-  '7': 'file',
-  S: 'file',
-  '1': 'hardlink',
-  '2': 'symlink',
-  '5': 'directory',
-};
-
-/** `<length> key=value\n` records; lengths count bytes, so this walks the buffer, not a string. */
-function parsePax(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let pos = 0; pos < data.length;) {
-    const space = data.indexOf(0x20, pos);
-    const length = space < 0 ? NaN : Number(data.subarray(pos, space).toString('ascii'));
-    if (!Number.isInteger(length) || length <= 0) break;
-    const record = data.subarray(space + 1, pos + length - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
-    pos += length;
-  }
-  return out;
-}
-
-/** The entries of a tar stream (ustar, GNU long names, PAX), read as the bytes arrive. */
-export async function* readTarEntries(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
-  const bytes = new ByteSource(source[Symbol.asyncIterator]());
-  const global: Record<string, string> = {};
-  let next: Record<string, string> = {};
-  for (;;) {
-    const block = await bytes.read(BLOCK);
-    if (!block || block.every((b) => b === 0)) break; // end marker (some writers omit it)
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
-    if (sum !== numeric(block, 148, 8)) throw new TarFormatError('tar header checksum mismatch (not a tar stream, or corrupt)');
-    const flag = String.fromCharCode(block[156]!);
-    const size = numeric(block, 124, 12);
-    const padded = Math.ceil(size / BLOCK) * BLOCK;
-    if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g') {
-      if (size > MAX_META_BYTES) throw new TarFormatError(`tar metadata record of ${size} bytes`);
-      const data = Buffer.from((await bytes.read(padded)) ?? EMPTY).subarray(0, size);
-      if (data.length < size) throw new TarFormatError('tar stream ends inside a metadata record');
-      if (flag === 'L') next.path = cstring(data);
-      else if (flag === 'K') next.linkpath = cstring(data);
-      else Object.assign(flag === 'x' ? next : global, parsePax(data));
-      continue;
-    }
-    const meta = { ...global, ...next };
-    next = {};
-    const ustar = block.subarray(257, 262).toString('ascii') === 'ustar';
-    const prefix = ustar ? cstring(block, 345, 155) : '';
-    const name = cstring(block, 0, 100);
-    const type = TYPES[flag] ?? 'other';
-    const bodySize = meta.size !== undefined ? Number(meta.size) : size;
-    yield {
-      path: meta.path ?? (prefix ? `${prefix}/${name}` : name),
-      type,
-      size: type === 'file' ? bodySize : 0,
-      linkpath: meta.linkpath ?? cstring(block, 157, 100),
-    };
-    await bytes.skip(meta.size !== undefined ? Math.ceil(bodySize / BLOCK) * BLOCK : padded);
-  }
-  await bytes.drain();
-}
+/** Entries handled between yields to the event loop: a chunk of tiny files is thousands of them. */
+const ENTRIES_PER_TURN = 1000;
 
 export interface LayerBlob {
   mediaType: string;
@@ -192,6 +50,8 @@ export async function readLayerStream(
   blob: LayerBlob,
   onEntry: (entry: TarEntry) => void,
   signal?: AbortSignal,
+  /** Bytes of each regular file handed over in `entry.head` (the platform check's ELF headers). */
+  headBytes = 0,
 ): Promise<number> {
   const source = body instanceof Readable ? body : Readable.fromWeb(body);
   const algorithm = blob.digest.split(':')[0]!;
@@ -223,7 +83,11 @@ export async function readLayerStream(
       tap,
       decompressor(blob.mediaType),
       async (tar: AsyncIterable<Buffer>) => {
-        for await (const entry of readTarEntries(counted(tar))) onEntry(entry);
+        let handled = 0;
+        for await (const entry of readTarEntries(counted(tar), { headBytes })) {
+          onEntry(entry);
+          if (++handled % ENTRIES_PER_TURN === 0) await nextTurn();
+        }
       },
       { signal },
     );
@@ -254,15 +118,22 @@ export async function scanLayer(body: Readable | ReadableStream<Uint8Array>, blo
   return scan;
 }
 
-/** Paths become absolute and normalised ("./a/b/" is /a/b); whiteouts name what they hide. */
-function record(scan: LayerScan, entry: TarEntry): void {
-  const path = posix.normalize(`/${entry.path}`).replace(/\/+$/, '');
-  if (!path) return; // the layer root itself
+/** A tar path made absolute and normalised ("./a/b/" is /a/b; the layer root is ""). */
+export const entryPath = (path: string) => posix.normalize(`/${path}`).replace(/\/+$/, '');
+
+/** Whiteouts name what they hide. Answers the path of an entry added (not a whiteout, not the root). */
+export function record(scan: Omit<LayerScan, 'uncompressed'>, entry: TarEntry): string | undefined {
+  const path = entryPath(entry.path);
+  if (!path) return undefined; // the layer root itself
   const name = posix.basename(path);
   const dir = posix.dirname(path).replace(/^\/$/, '');
   if (name === '.wh..wh..opq') scan.opaques.push(dir);
   else if (name.startsWith('.wh.')) scan.whiteouts.push(`${dir}/${name.slice(4)}`);
-  else scan.adds.push({ path, size: entry.size, dir: entry.type === 'directory' });
+  else {
+    scan.adds.push({ path, size: entry.size, dir: entry.type === 'directory' });
+    return path;
+  }
+  return undefined;
 }
 
 /** A layer blob's bytes as they arrive, from a fetch body or a Node stream. */
