@@ -4,7 +4,8 @@ import { JobFailure } from '../jobs/job-failure.js';
 import type { JobResult } from '../jobs/job-types.js';
 import type { JobContext } from './processor.js';
 import { pushImage } from './push-stage.js';
-import { scanImage, type ScanDeps } from './scan-stage.js';
+import { scanImage, type ScanDeps, type ScanOutcome } from './scan-stage.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { signImage, signingKey, type SigningDeps } from './sign-stage.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
 
@@ -46,8 +47,9 @@ export async function runPipeline(
     }
   };
 
+  let scanned: ScanOutcome | undefined;
   if (request.scan) {
-    const scanned = await stage('scan', () => scanImage(deps, ctx.job, { image: pinned, ...request.scan }, ctx));
+    scanned = await stage('scan', () => scanImage(deps, ctx.job, { image: pinned, ...request.scan }, ctx));
     Object.assign(result, {
       vulnerabilities: scanned.vulnerabilities,
       summary: scanned.summary,
@@ -55,8 +57,8 @@ export async function runPipeline(
       policy: scanned.policy,
       artifacts: scanned.artifacts,
     });
+    const verdict = scanned.policy;
     await stage('gate', async () => {
-      const verdict = scanned.policy;
       if (!verdict.passed) {
         throw new JobFailure(
           'POLICY_FAILED',
@@ -75,10 +77,15 @@ export async function runPipeline(
       await stage('attest', async () => {
         const key = signingKey(deps.keys, keyName);
         const dir = deps.artifacts.dir(ctx.job.id);
-        const vulnPredicate = join(dir, 'vuln.cosign.json');
-        await deps.trivy.convert(join(dir, 'trivy-report.json'), 'cosign-vuln', vulnPredicate, ctx.signal);
-        await deps.cosign.attest(pinned, key, 'cyclonedx', join(dir, 'sbom.cdx.json'), ctx.signal);
-        await deps.cosign.attest(pinned, key, 'vuln', vulnPredicate, ctx.signal);
+        const repo = parseImageReference(pinned);
+        // Each platform manifest gets its own SBOM and vulnerability report.
+        for (const p of scanned!.platforms) {
+          const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.manifest_digest });
+          const vulnPredicate = join(dir, `vuln.cosign.${p.manifest_digest.replace(':', '-')}.json`);
+          await deps.trivy.convert(join(dir, p.artifacts.report), 'cosign-vuln', vulnPredicate, ctx.signal);
+          await deps.cosign.attest(target, key, 'cyclonedx', join(dir, p.artifacts.sbom), ctx.signal);
+          await deps.cosign.attest(target, key, 'vuln', vulnPredicate, ctx.signal);
+        }
         result.attestations = ['cyclonedx', 'vuln'];
       });
     }

@@ -31,6 +31,21 @@ export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | '
 
 type Scanner = 'vuln' | 'secret';
 
+/**
+ * One platform's scan. Its reports are artifact files of the job (names in `artifacts`):
+ * the build pipeline attests each platform manifest with its own SBOM and vulnerability
+ * report. Contract shared by the scan action and the pipeline (issue 16).
+ */
+export interface ScannedPlatform {
+  platform: string;
+  /** The platform manifest that was scanned (what attestations attach to). */
+  manifest_digest: string;
+  summary: ScanSummary;
+  policy: PolicyVerdict;
+  cached: boolean;
+  artifacts: { report: string; sbom: string; sarif: string };
+}
+
 export type ScanOutcome = {
   image_info: Record<string, unknown>;
   vulnerabilities: Vulnerability[];
@@ -40,6 +55,8 @@ export type ScanOutcome = {
   cached: boolean;
   scanner: { name: 'trivy'; db_updated_at: string | null; scanners: Scanner[] };
   artifacts: string[];
+  /** Every platform scanned (one entry for a single-platform image). */
+  platforms: ScannedPlatform[];
 };
 
 interface CachedScan {
@@ -101,6 +118,16 @@ export async function scanImage(
   // The gate is evaluated on every request: policies and allow-list expiries change.
   const policy = evaluatePolicy(scan.vulnerabilities, { ...DEFAULT_POLICY, ...(target.policy ?? {}) });
   return {
+    platforms: [
+      {
+        platform,
+        manifest_digest: info.manifest_digest,
+        summary: scan.summary,
+        policy,
+        cached,
+        artifacts: { report: 'trivy-report.json', sbom: 'sbom.cdx.json', sarif: 'report.sarif.json' },
+      },
+    ],
     image_info: info as unknown as Record<string, unknown>,
     vulnerabilities: scan.vulnerabilities,
     summary: scan.summary,
