@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the Debian base image that stands in for Docker Hub's debian:bookworm-slim,
-# which cannot be pulled here: an OCI image index with a linux/amd64 and a linux/arm64
-# image, each a debootstrap --variant=minbase slimmed like the official image. Output:
+# which cannot be pulled here: an OCI image index with a linux/amd64 image and one per
+# other platform of STEVEDORE_BASE_PLATFORMS (default linux/arm64), each a debootstrap
+# --variant=minbase for its Debian architecture, slimmed like the official image. Output:
 # an OCI image layout in the cache, which `stevedore serve` and the tests push into
 # their registry as library/debian:bookworm-slim (the index, both images under it).
 # manifest.json and rootfs.tar.gz in the layout point at the amd64 image, which the
@@ -10,17 +11,23 @@
 if [ -f "$BASE_LAYOUT_DIR/index.json" ] && [ -e "$BASE_LAYOUT_DIR/rootfs.tar.gz" ]; then exit 0; fi
 is_root || die "debootstrap needs root to make the base image"
 need debootstrap "makes the Debian base image"
-need chroot "runs debootstrap's second stage of the arm64 image"
+need chroot "runs debootstrap's second stage of the foreign images"
 need node "writes the OCI layout"
-# The arm64 image's second stage runs arm64 binaries in a chroot: the kernel hands them
-# to qemu-aarch64-static through binfmt_misc. The F flag (interpreter opened at
+foreign=$(base_foreign_arches)
+bad=$(grep '^unsupported:' <<<"$foreign" | sed 's/^unsupported://' | paste -sd, - || true)
+[ -z "$bad" ] || die "STEVEDORE_BASE_PLATFORMS: no Debian $BASE_SUITE architecture for $bad (supported: linux/amd64, linux/arm64, linux/arm/v7, linux/ppc64le, linux/s390x, linux/386, linux/mips64le; riscv64 is a Debian port only from trixie on)"
+# A foreign image's second stage runs its binaries in a chroot: the kernel hands them
+# to qemu-<arch>-static through binfmt_misc. The F flag (interpreter opened at
 # registration) lets that work inside a chroot that has no qemu binary of its own.
-binfmt=/proc/sys/fs/binfmt_misc/qemu-aarch64
-if [ ! -f "$binfmt" ] || ! grep -qx enabled "$binfmt" || ! grep -qE '^flags:.*F' "$binfmt"; then
-  die "qemu-aarch64 is not registered with binfmt_misc (enabled, with the F flag): $binfmt is $(
-    [ -f "$binfmt" ] && tr '\n' ' ' < "$binfmt" || echo missing
-  ); run scripts/install-system.sh as root (qemu-user-static, binfmt-support) to make the arm64 base image"
-fi
+for arch in $foreign; do
+  q=$(qemu_name "$arch"); [ -n "$q" ] || continue
+  binfmt=/proc/sys/fs/binfmt_misc/qemu-$q
+  if [ ! -f "$binfmt" ] || ! grep -qx enabled "$binfmt" || ! grep -qE '^flags:.*F' "$binfmt"; then
+    die "qemu-$q is not registered with binfmt_misc (enabled, with the F flag): $binfmt is $(
+      [ -f "$binfmt" ] && tr '\n' ' ' < "$binfmt" || echo missing
+    ); run scripts/install-system.sh as root (qemu-user-static, binfmt-support) to make the $arch base image"
+  fi
+done
 
 # The Debian archive apt on this machine already uses (deb822 .sources or sources.list).
 mirror=$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
@@ -80,26 +87,36 @@ debootstrap --variant=minbase --arch=amd64 "$BASE_SUITE" "$work/amd64" "$mirror"
   || { tail -20 "$work/amd64.log" >&2; die "debootstrap (amd64) failed (log above)"; }
 log "amd64 root filesystem in $(($(date +%s) - start)) s"
 
-# arm64: the first stage only unpacks (--foreign); the second stage configures the
-# packages by running the arm64 binaries in the new root, under QEMU (much slower).
-log "debootstrap --foreign --variant=minbase --arch=arm64 $BASE_SUITE from $mirror, second stage under qemu-aarch64"
-start=$(date +%s)
-debootstrap --foreign --variant=minbase --arch=arm64 "$BASE_SUITE" "$work/arm64" "$mirror" > "$work/arm64.log" 2>&1 \
-  || { tail -20 "$work/arm64.log" >&2; die "debootstrap --foreign (arm64) failed (log above)"; }
-first=$(($(date +%s) - start))
-chroot "$work/arm64" /debootstrap/debootstrap --second-stage > "$work/arm64-second.log" 2>&1 \
-  || { tail -20 "$work/arm64-second.log" >&2; tail -20 "$work/arm64/debootstrap/debootstrap.log" >&2 2>/dev/null || true
-       die "debootstrap --second-stage (arm64, under qemu-aarch64) failed (log above)"; }
-unmount_under "$work/arm64"
-log "arm64 root filesystem in $(($(date +%s) - start)) s (first stage ${first} s, second stage under QEMU $(($(date +%s) - start - first)) s)"
+# Foreign architectures: the first stage only unpacks (--foreign); the second stage
+# configures the packages by running that architecture's binaries in the new root,
+# under QEMU (much slower).
+for arch in $foreign; do
+  log "debootstrap --foreign --variant=minbase --arch=$arch $BASE_SUITE from $mirror, second stage under qemu-$(qemu_name "$arch")"
+  start=$(date +%s)
+  debootstrap --foreign --variant=minbase --arch="$arch" "$BASE_SUITE" "$work/$arch" "$mirror" > "$work/$arch.log" 2>&1 \
+    || { tail -20 "$work/$arch.log" >&2; die "debootstrap --foreign ($arch) failed (log above)"; }
+  first=$(($(date +%s) - start))
+  chroot "$work/$arch" /debootstrap/debootstrap --second-stage > "$work/$arch-second.log" 2>&1 \
+    || { tail -20 "$work/$arch-second.log" >&2; tail -20 "$work/$arch/debootstrap/debootstrap.log" >&2 2>/dev/null || true
+         die "debootstrap --second-stage ($arch, under QEMU) failed (log above)"; }
+  unmount_under "$work/$arch"
+  log "$arch root filesystem in $(($(date +%s) - start)) s (first stage ${first} s, second stage $(($(date +%s) - start - first)) s)"
+done
 
-for arch in amd64 arm64; do
+# The OCI platform of each Debian architecture (arm64 images say their variant, v8).
+oci_platform() {
+  case "$1" in amd64) echo linux/amd64 ;; arm64) echo linux/arm64/v8 ;; armhf) echo linux/arm/v7 ;; ppc64el) echo linux/ppc64le ;;
+    s390x) echo linux/s390x ;; i386) echo linux/386 ;; mips64el) echo linux/mips64le ;; esac
+}
+layers=()
+for arch in amd64 $foreign; do
   slim_rootfs "$work/$arch"
   pack_rootfs "$work/$arch" "$work/$arch.tar"
+  layers+=("$(oci_platform "$arch")=$work/$arch.tar")
 done
 rm -rf "$BASE_LAYOUT_DIR.tmp"; mkdir -p "$BASE_LAYOUT_DIR.tmp"
 SOURCE_DATE_EPOCH=$epoch node "$SCRIPTS_DIR/make-oci-layout.mjs" "$BASE_LAYOUT_DIR.tmp" "$BASE_IMAGE_TAG" \
-  "linux/amd64=$work/amd64.tar" "linux/arm64/v8=$work/arm64.tar" > "$work/layout.json" \
+  "${layers[@]}" > "$work/layout.json" \
   || die "could not write the OCI layout"
 # The docker engine imports the amd64 image (for the images testcontainers runs).
 read -r manifest_hex layer_hex < <(node -e '

@@ -44,14 +44,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 for pkg in "${!PACKAGES[@]}"; do [ -e "${PACKAGES[$pkg]}" ] || die "package $pkg did not install ${PACKAGES[$pkg]}"; done
 
-# arm64 RUN steps in multi-platform builds go through qemu via binfmt_misc.
+# Foreign RUN steps in multi-platform builds (and the foreign base images' second
+# stage) go through qemu via binfmt_misc: every platform STEVEDORE_BUILD_PLATFORMS or
+# STEVEDORE_BASE_PLATFORMS may name. Debian's entries carry the F flag (interpreter
+# opened at registration), so they work inside build containers without a qemu binary.
 if is_root; then
   if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || log "warning: cannot mount binfmt_misc; arm64 RUN steps will not work"
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || log "warning: cannot mount binfmt_misc; foreign RUN steps will not work"
   fi
-  if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || update-binfmts --import qemu-aarch64 >/dev/null 2>&1 \
-      || log "warning: could not register qemu-aarch64 with binfmt_misc"
-  fi
+  for q in aarch64 arm ppc64le s390x riscv64 mips64el; do
+    if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$q" ]; then
+      update-binfmts --enable "qemu-$q" >/dev/null 2>&1 || update-binfmts --import "qemu-$q" >/dev/null 2>&1 \
+        || log "warning: could not register qemu-$q with binfmt_misc"
+    fi
+  done
 fi
 exit 0

@@ -9,7 +9,39 @@ PROJECT_DIR="$(cd "$SCRIPTS_DIR/.." && pwd)"
 STEVEDORE_CACHE_DIR="${STEVEDORE_CACHE_DIR:-/var/cache/stevedore}"
 NODE_HOME="$STEVEDORE_CACHE_DIR/node/$NODE_VERSION"
 TOOLS_BIN="$STEVEDORE_CACHE_DIR/bin"
-BASE_LAYOUT_DIR="$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase-v$BASE_LAYOUT_VERSION"
+# Platforms the seeded base image holds (an image index). linux/amd64 is always one
+# (the Docker engine imports it); the others are debootstrapped for their Debian
+# architecture with the second stage under QEMU. Another set gets its own cache
+# directory; src/runtime/base-platforms.ts names the same one (a unit test checks).
+STEVEDORE_BASE_PLATFORMS="${STEVEDORE_BASE_PLATFORMS:-linux/amd64,linux/arm64}"
+# Debian's architecture for a platform (bookworm's release architectures; riscv64 is
+# a Debian port only from trixie on).
+debian_arch() {
+  case "$1" in
+    linux/amd64) echo amd64 ;; linux/arm64 | linux/arm64/v8) echo arm64 ;; linux/arm/v7) echo armhf ;;
+    linux/ppc64le) echo ppc64el ;; linux/s390x) echo s390x ;; linux/386) echo i386 ;; linux/mips64le) echo mips64el ;;
+    *) return 1 ;;
+  esac
+}
+# The qemu-user binary (binfmt_misc entry qemu-<name>) that runs a Debian architecture; none for i386, which x86-64 runs natively.
+qemu_name() {
+  case "$1" in arm64) echo aarch64 ;; armhf) echo arm ;; ppc64el) echo ppc64le ;; s390x) echo s390x ;; mips64el) echo mips64el ;; *) echo "" ;; esac
+}
+# The Debian architectures of STEVEDORE_BASE_PLATFORMS other than amd64, sorted, one per line.
+base_foreign_arches() {
+  local p a
+  for p in ${STEVEDORE_BASE_PLATFORMS//,/ }; do
+    a=$(debian_arch "$p") || { echo "unsupported:$p"; continue; }
+    [ "$a" = amd64 ] || echo "$a"
+  done | sort -u
+}
+base_layout_dir() {
+  local foreign
+  foreign=$(base_foreign_arches | paste -sd- -)
+  if [ "$foreign" = arm64 ]; then echo "$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase-v$BASE_LAYOUT_VERSION"
+  else echo "$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase-v$BASE_LAYOUT_VERSION-amd64${foreign:+-$foreign}"; fi
+}
+BASE_LAYOUT_DIR="$(base_layout_dir)"
 
 # Go is installed under /usr/local/go on these machines; a bare environment may lack it on PATH.
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi

@@ -35,6 +35,6 @@ log "versions:"
   echo "  redis     $(redis-server --version | sed -E 's/.* v=([^ ]+).*/\1/')"
   echo "  registry  $(docker-registry --version 2>/dev/null | awk '{print $3}')"
   echo "  dockerd   $(dockerd --version | sed -E 's/Docker version ([^,]+).*/\1/')"
-  echo "  base      $BASE_IMAGE_REPO:$BASE_IMAGE_TAG (linux/amd64 + linux/arm64) $(sed -n 's/.*"digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' "$BASE_LAYOUT_DIR/index.json" | head -n1), $(du -L -b "$BASE_LAYOUT_DIR/rootfs.tar.gz" | cut -f1) bytes compressed (amd64)"
+  echo "  base      $BASE_IMAGE_REPO:$BASE_IMAGE_TAG (${STEVEDORE_BASE_PLATFORMS//,/ + }) $(sed -n 's/.*"digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' "$BASE_LAYOUT_DIR/index.json" | head -n1), $(du -L -b "$BASE_LAYOUT_DIR/rootfs.tar.gz" | cut -f1) bytes compressed (amd64)"
 } >&2
 log "setup finished in $(( $(date +%s) - started )) s"

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SUPPORTED_BASE_PLATFORMS } from '../runtime/base-platforms.js';
 import { MAX_PATTERNS, normalizePattern } from '../auth/repository-patterns.js';
 
 const port = z.coerce
@@ -118,6 +119,21 @@ export const configSchema = z.object({
       z
         .array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant] entries'))
         .min(1, 'must list at least one platform'),
+    ),
+  STEVEDORE_BASE_PLATFORMS: z
+    .string()
+    .transform((v) => [
+      ...new Set(
+        v
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean),
+      ),
+    ])
+    .pipe(
+      z
+        .array(z.enum(SUPPORTED_BASE_PLATFORMS as [string, ...string[]], { error: `must be among ${SUPPORTED_BASE_PLATFORMS.join(', ')}` }))
+        .refine((list) => list.includes('linux/amd64'), 'must include linux/amd64 (the Docker engine imports it)'),
     ),
   STEVEDORE_BUILD_ALLOWED_HOSTS: z
     .string()

@@ -123,6 +123,13 @@ export const CONFIG_VARIABLES = {
       'full size of every context it holds until its TTL passes; an upload past it gets 429 `CONTEXT_QUOTA_EXCEEDED`.',
   },
   STEVEDORE_BUILD_PLATFORMS: { default: 'linux/amd64,linux/arm64', doc: 'Platforms a build may ask for (foreign ones run through QEMU).' },
+  STEVEDORE_BASE_PLATFORMS: {
+    default: 'linux/amd64,linux/arm64',
+    doc:
+      'Platforms of the seeded `debian:bookworm-slim` index (setup debootstraps each; foreign ones under QEMU). Must include ' +
+      'linux/amd64; also linux/arm/v7, linux/ppc64le, linux/s390x, linux/386, linux/mips64le. Add a platform here when ' +
+      'STEVEDORE_BUILD_PLATFORMS allows it and builds start `FROM debian:bookworm-slim`.',
+  },
   STEVEDORE_BUILD_ALLOWED_HOSTS: {
     default: '',
     doc:

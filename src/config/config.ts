@@ -39,6 +39,8 @@ export interface AppConfig {
   /** STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES: unpacked bytes of contexts per tenant (0 = none). */
   tenantContextQuotaBytes: number;
   buildPlatforms: string[];
+  /** Platforms of the seeded base image (scripts/base-image.sh makes that set). */
+  basePlatforms: string[];
   /** host[:port]s a build's own fetches may reach although local or private (STEVEDORE_BUILD_ALLOWED_HOSTS). */
   buildAllowedHosts: string[];
   signing: { keysFile?: string; offline: boolean };
@@ -116,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     contextUploadTimeoutMs: c.STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS * 1000,
     tenantContextQuotaBytes: c.STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES,
     buildPlatforms: c.STEVEDORE_BUILD_PLATFORMS,
+    basePlatforms: c.STEVEDORE_BASE_PLATFORMS,
     buildAllowedHosts: c.STEVEDORE_BUILD_ALLOWED_HOSTS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
     smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME || undefined,

@@ -62,6 +62,10 @@ const inspectJobSchema = z
     action: z.literal('inspect'),
     image: imageReferenceSchema,
     platform: platformSchema.optional(),
+    platform_check: z
+      .boolean()
+      .optional()
+      .describe('false skips the platform check: no layer is streamed (a quick look at a large image). Default true.'),
     ...commonFields,
   })
   .strict();

@@ -58,6 +58,7 @@ export class EmbeddedStack {
       const credentials = DockerConfigCredentials.fromFile(registryAuthFile).lookup(registry);
       await seedBaseImage(new RegistryClient(registry, { insecure, credentials }), this.config.cacheDir, this.log, {
         required: !this.config.registryMirror,
+        platforms: this.config.basePlatforms,
       });
       const [redis_url, buildkit_host] = await Promise.all([
         this.config.redisUrl ?? this.startRedis(),

@@ -2,19 +2,21 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RegistryClient } from '../engines/registry/registry-client.js';
+import { baseLayoutName, DEFAULT_BASE_PLATFORMS } from './base-platforms.js';
 
 export const BASE_IMAGE = { repository: 'library/debian', tag: 'bookworm-slim' } as const;
 
 /**
  * The version of the layout scripts/base-image.sh writes, BASE_LAYOUT_VERSION in
  * scripts/versions.env (a unit test keeps them equal): 2 is an image index of
- * linux/amd64 and linux/arm64, each debootstrapped for its architecture.
+ * linux/amd64 and the other STEVEDORE_BASE_PLATFORMS (default linux/arm64), each
+ * debootstrapped for its architecture.
  */
 export const BASE_LAYOUT_VERSION = 2;
 
 /** Where scripts/base-image.sh leaves the OCI layout of the debootstrapped base. */
-export function baseLayoutDir(cacheDir: string): string {
-  return join(cacheDir, 'base', `debian-bookworm-minbase-v${BASE_LAYOUT_VERSION}`);
+export function baseLayoutDir(cacheDir: string, platforms: readonly string[] = DEFAULT_BASE_PLATFORMS): string {
+  return join(cacheDir, 'base', baseLayoutName(BASE_LAYOUT_VERSION, platforms));
 }
 
 /** The digest of the layout's image index (the first entry of its index.json), or undefined without a layout. */
@@ -38,7 +40,7 @@ export async function seedBaseImage(
   registry: RegistryClient,
   cacheDir: string,
   log: SeedLog,
-  options: { required: boolean },
+  options: { required: boolean; platforms?: readonly string[] },
 ): Promise<void> {
   const present = await registry.manifestDigest(BASE_IMAGE.repository, BASE_IMAGE.tag).catch((err: Error) => {
     if (options.required) throw err;
@@ -46,7 +48,7 @@ export async function seedBaseImage(
     return 'unknown';
   });
   if (present === 'unknown') return;
-  const layout = baseLayoutDir(cacheDir);
+  const layout = baseLayoutDir(cacheDir, options.platforms);
   const expected = await layoutDigest(layout);
   if (!expected) {
     if (present) return; // nothing to compare with: whatever the registry holds stays

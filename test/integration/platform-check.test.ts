@@ -108,4 +108,16 @@ describe('platform check: binaries must match the platform they are labelled wit
     );
     assert.equal(job.result.platform_check.manifest_digest, job.result.image_info.manifest_digest);
   });
+
+  it('inspect with platform_check: false streams no layer and reports no check', async () => {
+    const { body } = await submit({ action: 'inspect', image: amd64Only, platform_check: false });
+    const job = await waitForJob(server, body.id);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    assert.equal(job.result.image_info.architecture, 'amd64');
+    assert.equal(job.result.platform_check, undefined);
+    assert.equal(job.result.platform_checks, undefined);
+    const bad = await request(server).post('/v1/jobs').set(AUTH).send({ action: 'inspect', image: amd64Only, platform_check: 'no' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'VALIDATION_FAILED');
+  });
 });

@@ -6,6 +6,11 @@ import { loadConfig, type AppConfig } from '../../src/config/config.js';
 
 export const PROJECT_DIR = fileURLToPath(new URL('../../../', import.meta.url));
 export const CACHE_DIR = process.env.STEVEDORE_CACHE_DIR ?? '/var/cache/stevedore';
+/** The seeded base's platforms: the default set unless STEVEDORE_BASE_PLATFORMS names another (made by setup first). */
+export const BASE_PLATFORMS: readonly string[] = (process.env.STEVEDORE_BASE_PLATFORMS ?? 'linux/amd64,linux/arm64')
+  .split(',')
+  .map((p) => p.trim())
+  .filter(Boolean);
 
 /** Tool paths exactly as the service resolves them. */
 export const TOOLS: AppConfig['tools'] = loadConfig({ ...process.env, STEVEDORE_CACHE_DIR: CACHE_DIR }).tools;

@@ -5,7 +5,7 @@ import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainer
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { startSandboxedBuildkitd, type StartedBuildkitd as SandboxedBuildkitd } from '../../src/runtime/buildkitd.js';
 import { seedBaseImage } from '../../src/runtime/seed-base-image.js';
-import { CACHE_DIR, TEST_REDIS_PASSWORD, TOOLS, testImages } from './env.js';
+import { BASE_PLATFORMS, CACHE_DIR, TEST_REDIS_PASSWORD, TOOLS, testImages } from './env.js';
 
 export interface StartedRegistry {
   container: StartedTestContainer;
@@ -20,7 +20,7 @@ export async function startSeededRegistry(): Promise<StartedRegistry> {
     .withWaitStrategy(Wait.forHttp('/v2/', 5000).forStatusCode(200))
     .start();
   const address = `127.0.0.1:${container.getMappedPort(5000)}`;
-  await seedBaseImage(new RegistryClient(address), CACHE_DIR, () => undefined, { required: true });
+  await seedBaseImage(new RegistryClient(address), CACHE_DIR, () => undefined, { required: true, platforms: BASE_PLATFORMS });
   return { container, address };
 }
 

@@ -7,6 +7,7 @@ import { create } from 'tar';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { BASE_LAYOUT_VERSION, baseLayoutDir, layoutDigest } from '../../src/runtime/seed-base-image.js';
 import { PROJECT_DIR } from '../support/env.js';
+import { loadConfig } from '../../src/config/config.js';
 
 /** scripts/make-oci-layout.mjs (the seeded base's layout) and the layout version the service looks for. */
 describe('the base image layout', () => {
@@ -18,6 +19,34 @@ describe('the base image layout', () => {
     const env = readFileSync(join(PROJECT_DIR, 'scripts', 'versions.env'), 'utf8');
     assert.equal(/^BASE_LAYOUT_VERSION=(\d+)$/m.exec(env)?.[1], String(BASE_LAYOUT_VERSION));
     assert.equal(baseLayoutDir('/c'), `/c/base/debian-bookworm-minbase-v${BASE_LAYOUT_VERSION}`);
+  });
+
+  it('names the same cache directory as scripts/lib.sh for every platform set', async () => {
+    const sets = [
+      'linux/amd64,linux/arm64',
+      'linux/arm64,linux/amd64',
+      'linux/amd64',
+      'linux/amd64,linux/arm64,linux/s390x,linux/arm/v7',
+      'linux/amd64,linux/ppc64le,linux/386,linux/mips64le',
+    ];
+    for (const set of sets) {
+      const run = await runProcess('bash', ['-c', 'source scripts/lib.sh && echo "$BASE_LAYOUT_DIR"'], {
+        cwd: PROJECT_DIR,
+        env: { ...process.env, STEVEDORE_CACHE_DIR: '/c', STEVEDORE_BASE_PLATFORMS: set },
+      });
+      assert.equal(run.stdout.trim(), baseLayoutDir('/c', set.split(',')), set);
+    }
+    assert.equal(baseLayoutDir('/c', ['linux/amd64', 'linux/arm64']), baseLayoutDir('/c'));
+  });
+
+  it('refuses base platforms Debian bookworm has no architecture for, and a set without linux/amd64', () => {
+    const env = { STEVEDORE_TOKEN: 'a-long-enough-token-123' };
+    assert.deepEqual(loadConfig({ ...env, STEVEDORE_BASE_PLATFORMS: 'linux/amd64, linux/s390x' }).basePlatforms, [
+      'linux/amd64',
+      'linux/s390x',
+    ]);
+    assert.throws(() => loadConfig({ ...env, STEVEDORE_BASE_PLATFORMS: 'linux/amd64,linux/riscv64' }), /STEVEDORE_BASE_PLATFORMS/);
+    assert.throws(() => loadConfig({ ...env, STEVEDORE_BASE_PLATFORMS: 'linux/arm64' }), /linux\/amd64/);
   });
 
   it('is an image index with one image per platform, named by the tag', async () => {

@@ -60,6 +60,15 @@ describe('submitToBody (gRPC SubmitRequest → REST body)', () => {
       platform: 'linux/arm64',
       timeout_seconds: 9,
     });
+    // `optional bool platform_check`: set to false it is sent; unset it is absent.
+    assert.deepEqual(
+      submitToBody({ action: 'inspect', inspect: { image: 'debian', platform_check: false, _platform_check: 'platform_check' } }),
+      { action: 'inspect', image: 'debian', platform_check: false },
+    );
+    assert.deepEqual(submitToBody({ action: 'inspect', inspect: { image: 'debian', platform_check: false } }), {
+      action: 'inspect',
+      image: 'debian',
+    });
   });
 });
 
