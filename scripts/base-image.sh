@@ -125,4 +125,9 @@ read -r manifest_hex layer_hex < <(node -e '
 ln -s "blobs/sha256/$manifest_hex" "$BASE_LAYOUT_DIR.tmp/manifest.json"
 ln -s "blobs/sha256/$layer_hex" "$BASE_LAYOUT_DIR.tmp/rootfs.tar.gz"
 rm -rf "$BASE_LAYOUT_DIR" && mv "$BASE_LAYOUT_DIR.tmp" "$BASE_LAYOUT_DIR"
+# Layouts of earlier layout versions are never read again (v1 had no version suffix).
+for old in "$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase" "$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase-v"*; do
+  case "$old" in "$STEVEDORE_CACHE_DIR/base/debian-$BASE_SUITE-minbase-v$BASE_LAYOUT_VERSION"*) continue ;; esac
+  if [ -d "$old" ]; then rm -rf --one-file-system "$old" && log "removed the old base layout $old"; fi
+done
 log "base image: $(cat "$work/layout.json") in $BASE_LAYOUT_DIR"
