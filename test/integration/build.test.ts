@@ -203,7 +203,7 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
       const events = (await request(server).get(`/v1/jobs/${job.id}/events?follow=false`).set(AUTH).expect(200)).body.items;
       return { job, events: events.filter((e: any) => e.type === 'warning').map((e: any) => e.data) };
     };
-    // Two platforms: the frontend lints the Dockerfile once per platform; each warning is reported once.
+    // Two platforms: each warning still once (not once per platform).
     const { job, events } = await warned('FROM scratch as build\nCOPY app.txt /app.txt\nCMD echo hi\n', ['linux/amd64', 'linux/arm64']);
     const rules = (ws: any[]) => ws.map((w) => `${w.rule}@${w.line}`).sort();
     assert.deepEqual(rules(events), ['FromAsCasing@1', 'JSONArgsRecommended@3'], JSON.stringify(events));
@@ -217,6 +217,19 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
     const clean = await warned('FROM scratch AS build\nCOPY app.txt /app.txt\nCMD ["echo", "hi"]\n');
     assert.deepEqual(clean.events, []);
     assert.deepEqual(clean.job.result.build.warnings, []);
+  });
+
+  it("keeps BuildKit's warnings in a failed build's error details", async () => {
+    const job = await waitForJob(
+      server,
+      (await build({ dockerfile_inline: 'FROM debian:bookworm-slim as base\nRUN echo warned-then-failed && exit 3\n' }).expect(202)).body
+        .id,
+    );
+    assert.equal(job.error?.code, 'BUILD_FAILED', JSON.stringify(job.error));
+    assert.deepEqual(
+      job.error.details.warnings.map((w: any) => [w.rule, w.line]),
+      [['FromAsCasing', 1]],
+    );
   });
 
   it('masks a build secret quoted by a warning, as in logs', async () => {
@@ -241,7 +254,8 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
     const casing = events.find((e: any) => e.type === 'warning' && e.data.rule === 'StageNameCasing');
     assert.ok(casing, JSON.stringify(events.filter((e: any) => e.type === 'warning')));
     assert.equal(casing.data.message, "Stage name '***' should be lowercase");
-    assert.ok(!JSON.stringify(events).includes(value) && !JSON.stringify(job).includes(value));
+    // (The request's own dockerfile_inline holds it, as the tenant wrote it; nothing the build wrote does.)
+    assert.ok(!JSON.stringify(events).includes(value) && !JSON.stringify(job.result).includes(value));
   });
 });
 

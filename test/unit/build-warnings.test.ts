@@ -41,7 +41,7 @@ describe('BuildKit warnings in the rawjson stream', () => {
     assert.ok(!JSON.stringify(progress.warnings()).includes('scratch'), 'sourceInfo.data is not kept');
   });
 
-  it('deduplicates repeats (a multi-platform build lints once per platform) and keeps them in order', () => {
+  it('reports an identical warning once, whatever vertex sent it, and keeps them in order', () => {
     const progress = new BuildProgress();
     assert.equal(progress.feed(JSON.stringify({ warnings: [FROM_AS] })).warnings.length, 1);
     assert.equal(

@@ -30,7 +30,7 @@ export interface RawWarning {
 }
 
 /**
- * A hostile Dockerfile can trigger a warning per line, per stage, per platform: only so
+ * A hostile Dockerfile can trigger a warning per line and per stage: only so
  * many are kept (and emitted as events), each clipped; the rest are only counted.
  */
 export const MAX_WARNINGS = 100;
@@ -48,7 +48,11 @@ export class BuildWarnings {
   private readonly seen = new Set<string>();
   private total = 0;
 
-  /** The new warnings among these (a multi-platform build repeats its lint warnings per platform). */
+  /**
+   * The new warnings among these. BuildKit v0.32.2 already sends a lint warning once for
+   * all platforms of a build (checked with two); identical ones from other vertexes or
+   * frontends, or a later BuildKit, are reported once all the same.
+   */
   add(raw: unknown): BuildWarning[] {
     if (!Array.isArray(raw)) return [];
     const out: BuildWarning[] = [];
