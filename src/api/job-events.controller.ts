@@ -39,8 +39,10 @@ export class JobEventsController {
       "A job's events: Server-Sent Events replaying the log from the start " +
       '(or after Last-Event-ID), then live until the terminal state event.',
     description:
-      'Each event has `id:`, `event:` (state | progress | log | result) and JSON `data:` (with `at`, ' +
-      'epoch ms). Idle streams get `: heartbeat` comments. `?follow=false` answers the log so far as JSON.',
+      'Each event has `id:`, `event:` (state | progress | step | log | warning | result) and JSON `data:` (with `at`, ' +
+      "epoch ms). A build has `step` events (its steps' state changes) and `warning` events (BuildKit's own " +
+      'warnings, e.g. Dockerfile lint checks: `{rule?, message, detail?, url?, line?, step_id?}`, at most 100). ' +
+      'Idle streams get `: heartbeat` comments. `?follow=false` answers the log so far as JSON.',
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiQuery({ name: 'follow', required: false, enum: ['true', 'false'] })

@@ -52,8 +52,12 @@ export function emptyResult(): JobResult {
   return { image_info: {}, vulnerabilities: [], optimization_suggestions: [] };
 }
 
-/** Event types of a job's log, in the order a client sees them. */
-export type JobEventType = 'state' | 'progress' | 'step' | 'log' | 'result';
+/**
+ * Event types of a job's log, in the order a client sees them. `step` and `warning`
+ * are a build's (its steps' state changes; BuildKit's own warnings, such as lint checks).
+ */
+export const JOB_EVENT_TYPES = ['state', 'progress', 'step', 'log', 'warning', 'result'] as const;
+export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
 export interface JobEvent {
   /** Redis stream id: monotonically increasing within a job. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { inspectJobSchema, jobRequestSchema } from '../jobs/job-request.schema.js';
-import { ACTIONS, JOB_STATES } from '../jobs/job-types.js';
+import { ACTIONS, JOB_EVENT_TYPES, JOB_STATES } from '../jobs/job-types.js';
 
 /** OpenAPI 3.0 schema of a zod schema: the request docs come from the validators themselves. */
 export function openApiSchema(schema: z.ZodType): Record<string, unknown> {
@@ -98,7 +98,7 @@ export const EVENT_SCHEMA = {
       example: '1795707046761-0',
       description: 'Redis stream id; increases monotonically within a job. Use it as Last-Event-ID.',
     },
-    type: { type: 'string', enum: ['state', 'progress', 'log', 'result'] },
+    type: { type: 'string', enum: [...JOB_EVENT_TYPES] },
     at: { type: 'number', description: 'Epoch milliseconds when the event was written.' },
     data: { type: 'object', additionalProperties: true },
   },

@@ -60,9 +60,11 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         emitting = emitting.then(work).catch(() => undefined);
       };
       const onProgressLine = (line: string) => {
-        const { steps, logs } = progress.feed(line);
+        const { steps, logs, warnings } = progress.feed(line);
         for (const step of steps) emit(() => ctx.emit('step', { step: publicStep(step) }));
         for (const log of logs) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
+        // BuildKit's warnings (lint checks, a base image of another platform): new ones only, capped.
+        for (const warning of warnings) emit(() => ctx.emit('warning', { ...warning }));
       };
       const forPlatforms = spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : '';
       await ctx.progress(`building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${forPlatforms}`);
@@ -76,49 +78,68 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       }
       for (const log of progress.flush()) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
       await emitting;
-      const summary = progress.summary();
-      let image_info: Record<string, unknown> = {};
-      let platform_check: BuildPlatformCheck | undefined;
-      if (spec.push && meta.digest && spec.tags[0]) {
-        const ref = parseImageReference(spec.tags[0]);
-        const pinned = formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest });
-        try {
-          image_info = (await this.deps.inspector.inspect(
-            pinned,
-            spec.platforms.length === 1 ? spec.platforms[0] : undefined,
-          )) as unknown as Record<string, unknown>;
-        } catch (err) {
-          throw toInspectFailure(err);
-        }
-        await ctx.progress(`checking the binaries of every platform of ${pinned}`);
-        platform_check = await checkBuiltPlatforms(this.deps.pipeline.registries, pinned, ctx.signal);
+      try {
+        return await this.afterBuild(ctx, spec, meta, progress, started);
+      } catch (err) {
+        // A failure after the build (platform check, pipeline) still tells what BuildKit warned about.
+        const { warnings } = progress.warnings();
+        if (err instanceof JobFailure && warnings.length) err.details.warnings ??= warnings;
+        throw err;
       }
-      const result: Partial<JobResult> = {
-        image_info,
-        build: {
-          duration_ms: Date.now() - started,
-          digest: meta.digest ?? null,
-          steps: summary.steps,
-          cache_hits: summary.cache_hits,
-          ...(platform_check ? { platform_check } : {}),
-        },
-        tags: spec.push ? spec.tags : [],
-      };
-      if (!request.scan && !request.sign && !request.push_to) return result;
-      if (!meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
-      const ref = parseImageReference(spec.tags[0]);
-      const stages: Stage[] = [{ name: 'build', state: 'succeeded', duration_ms: Date.now() - started }];
-      const piped = await runPipeline(
-        ctx,
-        formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest }),
-        result,
-        stages,
-        this.deps.pipeline,
-      );
-      return { ...piped, stages };
     } finally {
       await sources.cleanup();
     }
+  }
+
+  private async afterBuild(
+    ctx: JobContext<'build'>,
+    spec: BuildSpec,
+    meta: Awaited<ReturnType<BuildkitClient['build']>>,
+    progress: BuildProgress,
+    started: number,
+  ): Promise<Partial<JobResult>> {
+    const request = ctx.job.request;
+    const summary = progress.summary();
+    let image_info: Record<string, unknown> = {};
+    let platform_check: BuildPlatformCheck | undefined;
+    if (spec.push && meta.digest && spec.tags[0]) {
+      const ref = parseImageReference(spec.tags[0]);
+      const pinned = formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest });
+      try {
+        image_info = (await this.deps.inspector.inspect(
+          pinned,
+          spec.platforms.length === 1 ? spec.platforms[0] : undefined,
+        )) as unknown as Record<string, unknown>;
+      } catch (err) {
+        throw toInspectFailure(err);
+      }
+      await ctx.progress(`checking the binaries of every platform of ${pinned}`);
+      platform_check = await checkBuiltPlatforms(this.deps.pipeline.registries, pinned, ctx.signal);
+    }
+    const result: Partial<JobResult> = {
+      image_info,
+      build: {
+        duration_ms: Date.now() - started,
+        digest: meta.digest ?? null,
+        steps: summary.steps,
+        cache_hits: summary.cache_hits,
+        ...progress.warnings(),
+        ...(platform_check ? { platform_check } : {}),
+      },
+      tags: spec.push ? spec.tags : [],
+    };
+    if (!request.scan && !request.sign && !request.push_to) return result;
+    if (!meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
+    const ref = parseImageReference(spec.tags[0]);
+    const stages: Stage[] = [{ name: 'build', state: 'succeeded', duration_ms: Date.now() - started }];
+    const piped = await runPipeline(
+      ctx,
+      formatImageReference({ registry: ref.registry, repository: ref.repository, digest: meta.digest }),
+      result,
+      stages,
+      this.deps.pipeline,
+    );
+    return { ...piped, stages };
   }
 
   private spec(
@@ -196,12 +217,15 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         false,
       );
     }
+    // BuildKit's warnings often say why (InvalidBaseImagePlatform): they go with the failure.
+    const { warnings } = progress.warnings();
+    const warned = warnings.length ? { warnings } : {};
     if (failed) {
       return new JobFailure(
         'BUILD_FAILED',
         `step ${failed.step} failed: ${failed.error ?? lastLine(err.stderrTail, isProgressLine)}`,
         false,
-        { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs },
+        { step: failed.step, step_id: failed.step_id, error: failed.error ?? null, logs: failed.logs, ...warned },
       );
     }
     return new JobFailure('BUILD_FAILED', `build failed: ${lastLine(err.stderrTail, isProgressLine) || err.message}`, false, {
@@ -209,6 +233,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         .split('\n')
         .filter((l) => !isProgressLine(l))
         .slice(-50),
+      ...warned,
     });
   }
 }

@@ -15,8 +15,8 @@ export interface StageContext {
 export interface JobContext<A extends Action> extends StageContext {
   job: JobRecord<A>;
   log(line: string, stream?: 'stdout' | 'stderr', fields?: Record<string, unknown>): Promise<void>;
-  /** Any other event of the job's log (a build's `step` events). */
-  emit(type: 'step' | 'progress' | 'log', data: Record<string, unknown>): Promise<void>;
+  /** Any other event of the job's log (a build's `step` and `warning` events). */
+  emit(type: 'step' | 'progress' | 'log' | 'warning', data: Record<string, unknown>): Promise<void>;
   /**
    * Values this job must never write (the build secrets it mounted): from now on they
    * are `***` in its events, result and error (see SecretMasker).

@@ -191,6 +191,72 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
     assert.ok(!(await sleeping()), 'sleep 300 is gone');
     assert.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0} ms`);
   });
+
+  it("passes BuildKit's lint warnings on as `warning` events and result.build.warnings, once per rule and line", async () => {
+    const warned = async (dockerfile: string, platforms?: string[]) => {
+      const job = await waitForJob(
+        server,
+        (await build({ dockerfile_inline: dockerfile, context: { upload: context }, ...(platforms ? { platforms } : {}) }).expect(202)).body
+          .id,
+      );
+      assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+      const events = (await request(server).get(`/v1/jobs/${job.id}/events?follow=false`).set(AUTH).expect(200)).body.items;
+      return { job, events: events.filter((e: any) => e.type === 'warning').map((e: any) => e.data) };
+    };
+    // Two platforms: each warning still once (not once per platform).
+    const { job, events } = await warned('FROM scratch as build\nCOPY app.txt /app.txt\nCMD echo hi\n', ['linux/amd64', 'linux/arm64']);
+    const rules = (ws: any[]) => ws.map((w) => `${w.rule}@${w.line}`).sort();
+    assert.deepEqual(rules(events), ['FromAsCasing@1', 'JSONArgsRecommended@3'], JSON.stringify(events));
+    assert.deepEqual(rules(job.result.build.warnings), ['FromAsCasing@1', 'JSONArgsRecommended@3']);
+    const fromAs = events.find((w: any) => w.rule === 'FromAsCasing');
+    assert.match(fromAs.message, /'as' and 'FROM' keywords' casing do not match/);
+    assert.match(fromAs.url, /^https:\/\/docs\.docker\.com\//);
+    assert.match(fromAs.step_id, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(!JSON.stringify(events).includes('COPY app.txt'), 'the Dockerfile BuildKit sends along is not passed on');
+
+    const clean = await warned('FROM scratch AS build\nCOPY app.txt /app.txt\nCMD ["echo", "hi"]\n');
+    assert.deepEqual(clean.events, []);
+    assert.deepEqual(clean.job.result.build.warnings, []);
+  });
+
+  it("keeps BuildKit's warnings in a failed build's error details", async () => {
+    const job = await waitForJob(
+      server,
+      (await build({ dockerfile_inline: 'FROM debian:bookworm-slim as base\nRUN echo warned-then-failed && exit 3\n' }).expect(202)).body
+        .id,
+    );
+    assert.equal(job.error?.code, 'BUILD_FAILED', JSON.stringify(job.error));
+    assert.deepEqual(
+      job.error.details.warnings.map((w: any) => [w.rule, w.line]),
+      [['FromAsCasing', 1]],
+    );
+  });
+
+  it('masks a build secret quoted by a warning, as in logs', async () => {
+    const value = `StvSecret${Date.now()}`;
+    await request(server)
+      .put('/v1/secrets/stage_secret')
+      .set(AUTH)
+      .send({ value })
+      .expect((r) => assert.ok(r.status < 300, r.text));
+    const job = await waitForJob(
+      server,
+      (
+        await build({
+          dockerfile_inline: `FROM scratch AS ${value}\nCOPY app.txt /app.txt\n`,
+          context: { upload: context },
+          secrets: ['stage_secret'],
+        }).expect(202)
+      ).body.id,
+    );
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    const events = (await request(server).get(`/v1/jobs/${job.id}/events?follow=false`).set(AUTH).expect(200)).body.items;
+    const casing = events.find((e: any) => e.type === 'warning' && e.data.rule === 'StageNameCasing');
+    assert.ok(casing, JSON.stringify(events.filter((e: any) => e.type === 'warning')));
+    assert.equal(casing.data.message, "Stage name '***' should be lowercase");
+    // (The request's own dockerfile_inline holds it, as the tenant wrote it; nothing the build wrote does.)
+    assert.ok(!JSON.stringify(events).includes(value) && !JSON.stringify(job.result).includes(value));
+  });
 });
 
 async function sleeping(): Promise<boolean> {

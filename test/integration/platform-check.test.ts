@@ -62,6 +62,11 @@ describe('platform check: binaries must match the platform they are labelled wit
       job.error.details.mismatches.some((m: any) => m.path === '/usr/bin/dash'),
       JSON.stringify(job.error.details.mismatches.map((m: any) => m.path)),
     );
+    // BuildKit said so too: its InvalidBaseImagePlatform warning goes with the failure.
+    assert.ok(
+      job.error.details.warnings?.some((w: any) => w.rule === 'InvalidBaseImagePlatform' && /linux\/arm64/.test(w.message)),
+      JSON.stringify(job.error.details.warnings),
+    );
   });
 
   it('passes the same Dockerfile built for linux/amd64, with files checked', async (t) => {

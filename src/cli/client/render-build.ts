@@ -74,3 +74,29 @@ export class BuildView {
     return [`#${n} ${this.paint.bold(this.names.get(id) ?? id)}`];
   }
 }
+
+/** A build's `warning` event, or an item of `result.build.warnings` (src/engines/buildkit/build-warnings.ts). */
+export interface WarningData {
+  rule?: string;
+  message?: string;
+  detail?: string;
+  url?: string;
+  line?: number;
+}
+
+/** `warning: FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)`, as buildx words it. */
+export function formatWarning(w: WarningData, paint: Paint = PLAIN): string {
+  const where = typeof w.line === 'number' ? ` (line ${w.line})` : '';
+  return paint.yellow(`warning: ${w.rule ? `${w.rule}: ` : ''}${String(w.message ?? '')}${where}`);
+}
+
+/** The one-line list a build's summary ends with: `2 warnings: FromAsCasing (line 1), JSONArgsRecommended (line 3)`. */
+export function warningsLine(warnings: unknown, total: unknown, paint: Paint = PLAIN): string[] {
+  if (!Array.isArray(warnings) || !warnings.length) return [];
+  const count = typeof total === 'number' && total > warnings.length ? total : warnings.length;
+  const named = (warnings as WarningData[]).map(
+    (w) => `${w.rule ?? String(w.message ?? '')}${typeof w.line === 'number' ? ` (line ${w.line})` : ''}`,
+  );
+  const more = count > warnings.length ? `, … ${count - warnings.length} more` : '';
+  return [paint.yellow(`${count} BuildKit warning${count === 1 ? '' : 's'}: ${named.join(', ')}${more}`)];
+}

@@ -1,10 +1,11 @@
-import { BuildView, type StepData } from './render-build.js';
+import { BuildView, formatWarning, type StepData, type WarningData } from './render-build.js';
 import type { ClientEvent } from './sse.js';
 import { PLAIN, type Paint } from './terminal.js';
 
 /**
  * A job's live events as progress lines (stderr): state changes and progress messages
- * as `=> …`, a build's steps and logs as buildx prints them, other log lines indented.
+ * as `=> …`, a build's steps and logs as buildx prints them, other log lines indented,
+ * BuildKit's warnings as `warning: Rule: message (line N)`.
  */
 export class EventRenderer {
   private readonly build: BuildView;
@@ -25,6 +26,8 @@ export class EventRenderer {
         return d.step ? this.build.step(d.step as StepData, at) : [];
       case 'log':
         return this.build.log(typeof d.step_id === 'string' ? d.step_id : undefined, String(d.line ?? ''), at);
+      case 'warning':
+        return [formatWarning(d as WarningData, this.paint)];
       default:
         return []; // `result`: the final summary prints it
     }

@@ -1,5 +1,5 @@
 import type { JobError } from '../../jobs/job-types.js';
-import { BuildView } from './render-build.js';
+import { BuildView, warningsLine } from './render-build.js';
 import { renderPolicy, renderScan, severityTable } from './render-scan.js';
 import { PLAIN, formatBytes, formatSeconds, table, type Paint } from './terminal.js';
 
@@ -38,6 +38,7 @@ export function renderBuild(result: R, paint: Paint = PLAIN): string[] {
   ];
   const stage = (s: R) =>
     `${s.name} ${s.state === 'succeeded' ? paint.green(s.state) : paint.red(s.state)} ${formatSeconds(s.duration_ms)}`;
+  lines.push(...warningsLine(build.warnings, build.warnings_total, paint));
   if (result.stages) lines.push(`stages: ${(result.stages as R[]).map(stage).join(', ')}`);
   if (result.summary) lines.push('', ...severityTable(result, paint));
   if (result.policy) lines.push(...renderPolicy(result.policy, paint));
@@ -182,6 +183,7 @@ export function renderJobError(action: string, error: JobError | null | undefine
   const details = (error.details ?? {}) as R;
   const lines = action === 'build' && error.code === 'BUILD_FAILED' ? new BuildView(paint).failure(details) : [];
   lines.push(paint.red(`error ${error.code}: ${error.message}`));
+  if (action === 'build') lines.push(...warningsLine(details.warnings, undefined, paint));
   if (Array.isArray(details.violations) && error.code === 'POLICY_FAILED' && details.policy)
     lines.push(...renderPolicy(details.policy, paint).slice(1));
   if (Array.isArray(details.failed)) for (const f of details.failed as R[]) lines.push(`  ${f.reference}: ${f.error}`);

@@ -1,6 +1,9 @@
+import { BuildWarnings, type BuildWarning } from './build-warnings.js';
+
 /**
  * Turns buildctl's `--progress=rawjson` stream (one JSON object per line: vertexes,
- * statuses, logs) into step state changes and log lines tied to their step.
+ * statuses, logs, warnings) into step state changes, log lines tied to their step and
+ * BuildKit's own warnings (build-warnings.ts).
  */
 export interface StepEvent {
   id: string;
@@ -45,22 +48,33 @@ export class BuildProgress {
   private readonly steps = new Map<string, StepState>();
   private readonly partial = new Map<string, string>();
   private readonly tails = new Map<string, string[]>();
+  private readonly warned = new BuildWarnings();
 
   /** Parses one line of the stream; malformed lines are ignored (buildctl may print plain text). */
-  feed(line: string): { steps: StepEvent[]; logs: StepLog[] } {
-    const out = { steps: [] as StepEvent[], logs: [] as StepLog[] };
-    let message: { vertexes?: RawVertex[]; logs?: RawLog[] };
+  feed(line: string): { steps: StepEvent[]; logs: StepLog[]; warnings: BuildWarning[] } {
+    const out = { steps: [] as StepEvent[], logs: [] as StepLog[], warnings: [] as BuildWarning[] };
+    let message: { vertexes?: RawVertex[]; logs?: RawLog[]; warnings?: unknown };
     try {
       message = JSON.parse(line) as typeof message;
     } catch {
       return out;
     }
-    for (const v of message.vertexes ?? []) {
+    if (!message || typeof message !== 'object') return out;
+    // buildctl's own output is trusted to be well-formed, but a bad line must not throw.
+    for (const v of arrayOf(message.vertexes)) {
+      if (typeof v?.digest !== 'string') continue;
       const event = this.updateVertex(v);
       if (event) out.steps.push(event);
     }
-    for (const l of message.logs ?? []) out.logs.push(...this.addLog(l));
+    for (const l of arrayOf(message.logs))
+      if (typeof l?.vertex === 'string' && typeof l.data === 'string') out.logs.push(...this.addLog(l));
+    out.warnings = this.warned.add(message.warnings);
     return out;
+  }
+
+  /** BuildKit's warnings so far: deduplicated, at most MAX_WARNINGS (with the total when more). */
+  warnings(): ReturnType<BuildWarnings['summary']> {
+    return this.warned.summary();
   }
 
   /** Flushes log text that did not end with a newline. */
@@ -139,6 +153,8 @@ export class BuildProgress {
     return log;
   }
 }
+
+const arrayOf = <T>(value: T[] | undefined): (T | null | undefined)[] => (Array.isArray(value) ? value : []);
 
 /** `[stage 2/3] RUN …`, `[2/3] COPY …`: steps of the Dockerfile, not BuildKit's internals. */
 export function isDockerfileStep(name: string): boolean {

@@ -105,6 +105,7 @@ d.code ? ' (' + d.code + ')' : '');
     if (type === 'log') return d.line != null ? String(d.line) : '';
     if (type === 'step' && d.step) return d.step.name + ' · ' + d.step.state + (d.step.cached ? ' (cached)' : '') + \
 (d.step.duration_ms != null ? ' ' + d.step.duration_ms + ' ms' : '');
+    if (type === 'warning') return (d.rule ? d.rule + ': ' : '') + String(d.message ?? '') + (d.line ? ' (line ' + d.line + ')' : '');
     if (type === 'result') return 'result recorded';
     return JSON.stringify(d);
   }
@@ -127,7 +128,7 @@ d.code ? ' (' + d.code + ')' : '');
   function follow() {
     const stream = new EventSource('/ui/api/jobs/' + id + '/events');
     live(' ● live');
-    for (const type of ['state', 'progress', 'step', 'log', 'result']) {
+    for (const type of ['state', 'progress', 'step', 'log', 'warning', 'result']) {
       stream.addEventListener(type, (event) => {
         let data = {};
         try { data = JSON.parse(event.data); } catch { /* keep the line */ }

@@ -35,6 +35,7 @@ ol.events li { padding: 1px 12px; white-space: pre-wrap; overflow-wrap: anywhere
 ol.events li:first-child { padding-top: 8px; } ol.events li:last-child { padding-bottom: 8px; }
 ol.events .at { color: #6b7280; margin-right: 8px; } ol.events .type { display: inline-block; min-width: 70px; color: #93c5fd; }
 ol.events li.event-state .type { color: #86efac; } ol.events li.event-log .type { color: #9ca3af; } ol.events li.stderr { color: #fca5a5; }
+ol.events li.event-warning { color: #fcd34d; } ol.events li.event-warning .type { color: #fbbf24; }
 .live { color: var(--muted); font-weight: normal; font-size: 12px; margin-left: 8px; }
 form.login { max-width: 380px; margin: 12vh auto; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: \
 24px; display: grid; gap: 12px; }
