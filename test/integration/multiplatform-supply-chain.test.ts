@@ -39,9 +39,12 @@ describe('multi-platform supply chain: sign, attest and verify every platform; a
   let other: StartedRegistry;
   let server: any;
   const job = async (body: object) => waitForJob(server, (await request(server).post('/v1/jobs').set(AUTH).send(body).expect(202)).body.id);
-  const verify = async (image: string) => {
+  /** How long a job ran, for the diagnostics (figures, not checks). */
+  const took = (j: any) => `${((Date.parse(j.finished_at) - Date.parse(j.started_at)) / 1000).toFixed(1)} s`;
+  const verify = async (image: string, t?: { diagnostic(m: string): void }) => {
     const done = await job({ action: 'verify', image });
     assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+    t?.diagnostic(`verify ${image}: ${took(done)}`);
     return done.result.verification;
   };
   const cosignEnv = { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: process.env.STV_MULTI_KEY_PASSWORD };
@@ -96,7 +99,7 @@ describe('multi-platform supply chain: sign, attest and verify every platform; a
     );
   };
 
-  it('a two-platform pipeline signs and attests each platform; verify and a copy in another registry say so', async () => {
+  it('a two-platform pipeline signs and attests each platform; verify and a copy in another registry say so', async (t) => {
     const tag = `${stack.registry.address}/team/multi:1`;
     const built = await job({
       action: 'build',
@@ -107,6 +110,7 @@ describe('multi-platform supply chain: sign, attest and verify every platform; a
       sign: true,
     });
     assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
+    t.diagnostic(`pipeline ${built.result.stages.map((s: any) => `${s.name} ${(s.duration_ms / 1000).toFixed(1)} s`).join(', ')}`);
     assert.deepEqual(
       built.result.stages.map((s: any) => s.name),
       ['build', 'scan', 'gate', 'sign', 'attest'],
@@ -120,14 +124,15 @@ describe('multi-platform supply chain: sign, attest and verify every platform; a
     assert.equal(built.result.signed.digest, index);
     assert.deepEqual(byPlatform(built.result.signed.platforms), platforms);
 
-    const here = await verify(tag);
+    const here = await verify(tag, t);
     assertSigned(here, platforms);
 
     const mirror = `${other.address}/mirror/multi:1`;
     const pushed = await job({ action: 'push', image: tag, destinations: [mirror] });
     assert.equal(pushed.state, 'succeeded', JSON.stringify(pushed.error));
+    t.diagnostic(`push to the second registry: ${took(pushed)}`);
     assert.deepEqual(pushed.result.pushed, [{ reference: mirror, digest: index }]);
-    const there = await verify(mirror);
+    const there = await verify(mirror, t);
     assert.equal(there.digest, index);
     assertSigned(there, platforms);
 
