@@ -79,14 +79,19 @@ export async function runPipeline(
         const dir = deps.artifacts.dir(ctx.job.id);
         const repo = parseImageReference(pinned);
         // Each platform manifest gets its own SBOM and vulnerability report.
+        const attested: { platform: string; digest: string; types: string[] }[] = [];
         for (const p of scanned!.platforms) {
           const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.manifest_digest });
           const vulnPredicate = join(dir, `vuln.cosign.${p.manifest_digest.replace(':', '-')}.json`);
           await deps.trivy.convert(join(dir, p.artifacts.report), 'cosign-vuln', vulnPredicate, ctx.signal);
           await deps.cosign.attest(target, key, 'cyclonedx', join(dir, p.artifacts.sbom), ctx.signal);
           await deps.cosign.attest(target, key, 'vuln', vulnPredicate, ctx.signal);
+          attested.push({ platform: p.platform, digest: p.manifest_digest, types: ['cyclonedx', 'vuln'] });
         }
+        // `attestations` (the types) is kept for clients that read it; `attested` says which
+        // platform manifest carries them (an index's attestations are per platform, not on it).
         result.attestations = ['cyclonedx', 'vuln'];
+        result.attested = attested;
       });
     }
   }

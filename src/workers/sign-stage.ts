@@ -38,15 +38,44 @@ export async function keyAndDigest(deps: SigningDeps, image: string, keyName: st
   return { key, pinned, digest };
 }
 
-/** Signs the image's digest with cosign (key-based); `keyName` absent: the default key. */
+/** One platform manifest of an index: what recursive signing signs and verify checks. */
+export interface PlatformManifest {
+  platform: string;
+  digest: string;
+}
+
+/**
+ * The platform manifests of an index (BuildKit's attestation manifests, unknown/unknown,
+ * left out as the inspector does), or undefined for a single-platform image. Asked of
+ * the inspector one platform at a time: it resolves each platform to its manifest.
+ */
+export async function platformManifests(inspector: ImageInspector, pinned: string): Promise<PlatformManifest[] | undefined> {
+  const inspect = (platform?: string) =>
+    inspector.inspect(pinned, platform).catch((err: unknown) => {
+      throw toInspectFailure(err);
+    });
+  const top = await inspect();
+  if (top.manifest_digest === top.digest) return undefined;
+  const platforms: PlatformManifest[] = [];
+  for (const platform of top.platforms) platforms.push({ platform, digest: (await inspect(platform)).manifest_digest });
+  return platforms;
+}
+
+/**
+ * Signs the image's digest with cosign (key-based); `keyName` absent: the default key.
+ * An index is signed recursively: the index and each platform manifest, since a client
+ * pulling one platform checks that platform's manifest digest, not the index's.
+ */
 export async function signImage(deps: SigningDeps, image: string, keyName: string | undefined, ctx: StageContext) {
   const { key, pinned, digest } = await keyAndDigest(deps, image, keyName, 'signing', ctx);
+  const platforms = await platformManifests(deps.inspector, pinned);
+  if (platforms) await ctx.progress(`signing the index and its platform manifests: ${platforms.map((p) => p.platform).join(', ')}`);
   try {
-    await deps.cosign.sign(pinned, key, ctx.signal);
+    await deps.cosign.sign(pinned, key, ctx.signal, { recursive: !!platforms });
   } catch (err) {
     if (err instanceof ProcessError && err.kind === 'exit')
       throw new JobFailure('SIGN_FAILED', `cosign could not sign ${pinned}: ${lastLine(err.stderrTail)}`);
     throw err;
   }
-  return { signed: { reference: pinned, digest, key: key.name } };
+  return { signed: { reference: pinned, digest, key: key.name, ...(platforms ? { platforms } : {}) } };
 }

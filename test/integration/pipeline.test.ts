@@ -66,6 +66,13 @@ describe('the build pipeline: build → scan → gate → sign → attest → co
     assert.ok(job.result.vulnerabilities.some((v: any) => v.id === 'CVE-2011-3374'));
     assert.equal(job.result.policy.passed, true);
     assert.equal(job.result.signed.digest, job.result.build.digest);
+    // One platform, but with its provenance an index: the platform manifest is signed and attested.
+    const client = new RegistryClient(stack.registry.address);
+    const amd64 = (await client.getManifest('team/piped', job.result.build.digest)).json.manifests!.find(
+      (d) => d.platform?.architecture === 'amd64',
+    )!.digest;
+    assert.deepEqual(job.result.signed.platforms, [{ platform: 'linux/amd64', digest: amd64 }]);
+    assert.deepEqual(job.result.attested, [{ platform: 'linux/amd64', digest: amd64, types: ['cyclonedx', 'vuln'] }]);
     assert.deepEqual(job.result.pushed, [{ reference: dest, digest: job.result.build.digest }]);
 
     const verify = await waitForJob(
@@ -79,6 +86,15 @@ describe('the build pipeline: build → scan → gate → sign → attest → co
         ['cyclonedx', true],
         ['vuln', true],
       ],
+    );
+    assert.deepEqual(
+      verify.result.verification.platforms.map((p: any) => [
+        p.platform,
+        p.digest,
+        p.verified,
+        p.attestations.every((a: any) => a.verified),
+      ]),
+      [['linux/amd64', amd64, true, true]],
     );
   });
 

@@ -57,7 +57,18 @@ describe('sign, verify and push with the real cosign and real registries', () =>
     const signed = await job({ action: 'sign', image });
     assert.equal(signed.state, 'succeeded', JSON.stringify(signed.error));
     const digest = await new RegistryClient(stack.registry.address).manifestDigest('library/debian', 'bookworm-slim');
-    assert.deepEqual(signed.result.signed, { reference: `${stack.registry.address}/library/debian@${digest}`, digest, key: 'release' });
+    // The seed is an index: it and each platform manifest are signed (issue 16).
+    const index = await new RegistryClient(stack.registry.address).getManifest('library/debian', digest!);
+    const platforms = index.json.manifests!.map((d) => ({
+      platform: [d.platform!.os, d.platform!.architecture, d.platform!.variant].filter(Boolean).join('/'),
+      digest: d.digest,
+    }));
+    assert.deepEqual(signed.result.signed, {
+      reference: `${stack.registry.address}/library/debian@${digest}`,
+      digest,
+      key: 'release',
+      platforms,
+    });
 
     const verified = await job({ action: 'verify', image });
     assert.equal(verified.result.verification.verified, true, JSON.stringify(verified.result.verification));

@@ -43,7 +43,9 @@ export function renderBuild(result: R, paint: Paint = PLAIN): string[] {
   if (result.summary) lines.push('', ...severityTable(result, paint));
   if (result.policy) lines.push(...renderPolicy(result.policy, paint));
   if (result.signed) lines.push(...renderSigned(result.signed));
-  if (result.attestations?.length) lines.push(`attested: ${(result.attestations as string[]).join(', ')}`);
+  if (Array.isArray(result.attested) && result.attested.length)
+    for (const a of result.attested as R[]) lines.push(`attested ${a.platform} ${a.digest}: ${(a.types as string[]).join(', ')}`);
+  else if (result.attestations?.length) lines.push(`attested: ${(result.attestations as string[]).join(', ')}`);
   if (result.pushed) lines.push(...renderPushed(result.pushed));
   return lines;
 }
@@ -159,7 +161,11 @@ export function renderPushed(pushed: R[]): string[] {
 }
 
 export function renderSigned(signed: R | undefined): string[] {
-  return signed ? [`signed ${signed.reference} with key ${signed.key}`] : [];
+  if (!signed) return [];
+  return [
+    `signed ${signed.reference} with key ${signed.key}`,
+    ...((signed.platforms ?? []) as R[]).map((p) => `  and its ${p.platform} manifest ${p.digest}`),
+  ];
 }
 
 export function renderVerification(v: R, paint: Paint = PLAIN): string[] {
@@ -168,13 +174,26 @@ export function renderVerification(v: R, paint: Paint = PLAIN): string[] {
       ? `${paint.green('verified')} ${v.reference} with key ${v.key}`
       : `${paint.red('NOT verified')} ${v.reference ?? ''} with key ${v.key ?? '-'}: ${v.reason ?? 'no valid signature'}`,
   ];
-  for (const a of (v.attestations ?? []) as R[]) {
+  // An index: each platform manifest's signature and attestations (the top-level
+  // attestations only summarise them).
+  if (Array.isArray(v.platforms)) {
+    for (const p of v.platforms as R[]) {
+      const signed = p.verified ? paint.green('signed') : `${paint.red('NOT signed')}${p.reason ? ` (${oneLine(p.reason, 100)})` : ''}`;
+      lines.push(`  ${p.platform} ${p.digest}: ${signed}`);
+      lines.push(...attestationLines(p.attestations ?? [], '    '));
+    }
+    return lines;
+  }
+  return [...lines, ...attestationLines(v.attestations ?? [], '  ')];
+}
+
+function attestationLines(attestations: R[], indent: string): string[] {
+  return attestations.map((a) => {
     // Attestations exist only after a build pipeline with scan + sign: absence is normal.
     const absent = !a.verified && /no matching attestations|none of the attestations matched/i.test(String(a.reason ?? ''));
     const status = a.verified ? 'verified' : absent ? 'none' : `not verified${a.reason ? ` (${oneLine(a.reason, 100)})` : ''}`;
-    lines.push(`  attestation ${a.type}: ${status}`);
-  }
-  return lines;
+    return `${indent}attestation ${a.type}: ${status}`;
+  });
 }
 
 /** A failed job: the failing build step's block (as buildx ends), then `error CODE: message`. */

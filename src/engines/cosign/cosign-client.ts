@@ -47,8 +47,23 @@ export class CosignClient {
     return pem;
   }
 
-  async sign(pinned: string, key: SigningKey, signal?: AbortSignal): Promise<void> {
-    const args = ['sign', '--key', key.key, '--yes', ...this.offlineSignArgs(), ...this.httpArgs(pinned), '--', pinned];
+  /**
+   * Signs `pinned`. `recursive` (for an index): cosign walks the index it reads from the
+   * registry and signs it and every manifest it lists, each under its own digest's
+   * referrers tag (BuildKit's attestation manifests, platform unknown/unknown, included).
+   */
+  async sign(pinned: string, key: SigningKey, signal?: AbortSignal, options: { recursive?: boolean } = {}): Promise<void> {
+    const args = [
+      'sign',
+      '--key',
+      key.key,
+      '--yes',
+      ...(options.recursive ? ['--recursive'] : []),
+      ...this.offlineSignArgs(),
+      ...this.httpArgs(pinned),
+      '--',
+      pinned,
+    ];
     await this.runner.run(this.settings.cosign, args, { env: this.env(key), signal, timeoutMs: 300_000 });
   }
 
