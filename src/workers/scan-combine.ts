@@ -38,7 +38,7 @@ export interface CombinedFindings {
  *
  * The gate is each platform's own verdict: the combined one passes only when every
  * platform passed, and its violations name their platform (the same CVE failing on two
- * platforms is two violations). Allowed and expired entries are merged by id.
+ * platforms is two violations). Allow-list entries that applied anywhere are merged by id.
  */
 export function combineFindings(platforms: PlatformFindings[]): CombinedFindings {
   const vulnerabilities = mergeAcross(
@@ -86,8 +86,8 @@ function combinePolicies(platforms: PlatformFindings[]): CombinedVerdict {
     passed: platforms.every((p) => p.policy.passed),
     violations: platforms.flatMap((p) => p.policy.violations.map((v) => ({ ...v, platform: p.platform }))),
     allowed: byId(platforms.flatMap((p) => p.policy.allowed)),
-    expired: byId(platforms.flatMap((p) => p.policy.expired)),
-    // Every platform is held to the same policy, so the same limits.
+    // Every platform is held to the same policy: the same expired entries and limits.
+    expired: platforms[0]?.policy.expired ?? [],
     limits: platforms[0]?.policy.limits ?? {},
   };
 }

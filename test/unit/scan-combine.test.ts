@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseJobRequest } from '../../src/admission/parse-request.js';
 import { AppError } from '../../src/errors/app-error.js';
-import { evaluatePolicy } from '../../src/engines/trivy/scan-policy.js';
+import { evaluatePolicy, type ScanPolicy } from '../../src/engines/trivy/scan-policy.js';
 import type { SecretFinding, Vulnerability } from '../../src/engines/trivy/trivy-report.js';
 import { submitToBody } from '../../src/grpc/jobs.grpc-controller.js';
 import { artifactMediaType, scanArtifactNames } from '../../src/jobs/artifact-store.js';
@@ -37,7 +37,7 @@ const secret = (rule: string, target: string, line: number): SecretFinding => ({
   line,
   layer_digest: null,
 });
-const platform = (name: string, vulnerabilities: Vulnerability[], secrets: SecretFinding[] = [], policy = { max_high: 0 }) => ({
+const platform = (name: string, vulnerabilities: Vulnerability[], secrets: SecretFinding[] = [], policy: ScanPolicy = { max_high: 0 }) => ({
   platform: name,
   vulnerabilities,
   secrets,
@@ -83,7 +83,12 @@ describe('combining the platforms of a scan', () => {
 
   it('reads a single platform exactly as its own findings', () => {
     const twice = { ...lodash, target: 'other/package.json' };
-    const one = platform('linux/amd64', [apt, lodash, twice], [secret('aws-access-key-id', 'root/.aws/credentials', 2)]);
+    // An allow-list naming an id twice, expired: listed twice, as for any scan.
+    const allow = [1, 2].map(() => ({ id: 'CVE-2011-3374', reason: 'old', expires: '2020-01-01' }));
+    const one = platform('linux/amd64', [apt, lodash, twice], [secret('aws-access-key-id', 'root/.aws/credentials', 2)], {
+      max_high: 0,
+      allow,
+    });
     const c = combineFindings([one]);
     assert.deepEqual(
       c.vulnerabilities.map(({ platforms, ...v }) => (assert.deepEqual(platforms, ['linux/amd64']), v)),
@@ -91,6 +96,10 @@ describe('combining the platforms of a scan', () => {
     );
     assert.equal(c.summary.high, 2);
     assert.equal(c.policy.passed, false);
+    const { violations, ...rest } = c.policy;
+    const { violations: own, ...ownRest } = one.policy;
+    assert.deepEqual(rest, ownRest);
+    assert.equal(violations.length, own.length);
     assert.deepEqual(
       c.policy.violations.map((v) => [v.id, v.platform]),
       one.policy.violations.map((v) => [v.id, 'linux/amd64']),
