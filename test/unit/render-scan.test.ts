@@ -54,7 +54,24 @@ describe('scan rendering of several platforms', () => {
       lines.some((l) => /^CVE-2011-3374 .* all(\s|$)/.test(l)),
       lines.join('\n'),
     );
-    assert.ok(lines.includes('  linux/arm64 max_high=0: CVE-2021-23337 (lodash)'), lines.join('\n'));
+    assert.ok(lines.includes('  max_high=0: CVE-2021-23337 (lodash) [linux/arm64]'), lines.join('\n'));
+  });
+
+  it('lists a finding that broke a rule on every platform once, without platforms', () => {
+    const apt = { id: 'CVE-2011-3374', package: 'apt', severity: 'LOW', rule: 'max_low=0' };
+    const lines = renderScan({
+      ...result,
+      policy: {
+        passed: false,
+        violations: [
+          { ...apt, platform: 'linux/amd64' },
+          { ...apt, platform: 'linux/arm64' },
+          { ...result.policy.violations[0]!, rule: 'max_low=0' },
+        ],
+      },
+    });
+    assert.ok(lines.includes('policy: FAILED (3 violations)'), lines.join('\n'));
+    assert.ok(lines.includes('  max_low=0: CVE-2011-3374 (apt), CVE-2021-23337 (lodash) [linux/arm64]'), lines.join('\n'));
   });
 
   it('keeps the single-platform form for one platform', () => {

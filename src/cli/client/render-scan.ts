@@ -108,7 +108,7 @@ export function renderScan(result: ScanResultView, paint: Paint = PLAIN): string
     lines.push('', `${paint.red(`${secrets.length} secret${secrets.length === 1 ? '' : 's'} found`)} (values never shown):`);
     for (const s of secrets) lines.push(`  ${s.severity} ${s.rule} in ${s.target}${s.line ? `:${s.line}` : ''}`);
   }
-  if (result.policy) lines.push('', ...renderPolicy(result.policy, paint, several));
+  if (result.policy) lines.push('', ...renderPolicy(result.policy, paint, several ? platforms.map((p) => p.platform) : []));
   return lines;
 }
 
@@ -129,8 +129,11 @@ export function platformTable(platforms: NonNullable<ScanResultView['platforms']
   ]);
 }
 
-/** The gate's verdict; `platforms`: say which platform each violation was found on. */
-export function renderPolicy(policy: Policy, paint: Paint = PLAIN, platforms = false): string[] {
+/**
+ * The gate's verdict. `platforms`: those of a multi-platform scan, whose violations name
+ * theirs; a finding that broke a rule on some of them only says which.
+ */
+export function renderPolicy(policy: Policy, paint: Paint = PLAIN, platforms: string[] = []): string[] {
   const violations = policy.violations ?? [];
   const extra = [
     policy.allowed?.length ? `${policy.allowed.length} allowed` : '',
@@ -142,13 +145,16 @@ export function renderPolicy(policy: Policy, paint: Paint = PLAIN, platforms = f
   const lines = [
     `policy: ${paint.red('FAILED')} (${violations.length} violation${violations.length === 1 ? '' : 's'}${extra ? `; ${extra}` : ''})`,
   ];
-  // Grouped by the rule they broke (and the platform): `max_high=0: CVE-…, CVE-…`.
-  const byRule = new Map<string, string[]>();
+  // Grouped by the rule they broke: `max_high=0: CVE-… (pkg), CVE-… (pkg) [linux/arm64]`.
+  const byRule = new Map<string, Map<string, Set<string>>>();
   for (const v of violations) {
-    const rule = platforms && v.platform ? `${v.platform} ${v.rule}` : v.rule;
-    byRule.set(rule, [...(byRule.get(rule) ?? []), `${v.id} (${v.package})`]);
+    const findings = byRule.get(v.rule) ?? new Map<string, Set<string>>();
+    const key = `${v.id} (${v.package})`;
+    findings.set(key, (findings.get(key) ?? new Set()).add(v.platform ?? ''));
+    byRule.set(v.rule, findings);
   }
-  for (const [rule, ids] of byRule) lines.push(`  ${rule}: ${ids.join(', ')}`);
+  const where = (on: Set<string>) => (platforms.length > 1 && on.size < platforms.length ? ` [${[...on].join(', ')}]` : '');
+  for (const [rule, findings] of byRule) lines.push(`  ${rule}: ${[...findings].map(([key, on]) => `${key}${where(on)}`).join(', ')}`);
   return lines;
 }
 
