@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ARTIFACT_MEDIA_TYPES, ArtifactStore } from '../jobs/artifact-store.js';
+import { ArtifactStore, artifactMediaType } from '../jobs/artifact-store.js';
 import { JobService } from '../jobs/job.service.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
@@ -23,7 +23,9 @@ export class ArtifactsController {
   @ApiOperation({
     summary:
       "A job's artifacts: for a scan, Trivy's JSON report (trivy-report.json), " +
-      'SARIF 2.1.0 (report.sarif.json) and a CycloneDX SBOM (sbom.cdx.json).',
+      'SARIF 2.1.0 (report.sarif.json) and a CycloneDX SBOM (sbom.cdx.json). A scan of several platforms ' +
+      'has them per platform, named after it: trivy-report.linux-arm64.json, report.sarif.linux-arm64.json, ' +
+      "sbom.cdx.linux-arm64.json (the result lists each platform's names under platforms[].artifacts).",
   })
   @ApiParam({ name: 'id', format: 'uuid' })
   @ApiResponse({
@@ -61,9 +63,6 @@ export class ArtifactsController {
     await this.jobs.get(id, principal.tenant);
     const bytes = await this.artifacts.read(id, name);
     if (!bytes) throw new AppError('not_found', 'NOT_FOUND', `job ${id} has no artifact ${name}`);
-    await reply
-      .header('content-type', ARTIFACT_MEDIA_TYPES[name] ?? 'application/octet-stream')
-      .header('content-disposition', `attachment; filename="${name}"`)
-      .send(bytes);
+    await reply.header('content-type', artifactMediaType(name)).header('content-disposition', `attachment; filename="${name}"`).send(bytes);
   }
 }

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { parseSize } from '../analysis/optimize/target-size.js';
-import { formatImageReference, parseImageReference } from '../oci/references.js';
+import { assertPlatform, formatImageReference, parseImageReference } from '../oci/references.js';
 import { buildJobSchema, relativePath } from './build-request.schema.js';
 import {
+  checkedBy,
   commonFields,
   imageReferenceSchema,
   keyNameSchema,
@@ -70,11 +71,23 @@ const inspectJobSchema = z
   })
   .strict();
 
+/**
+ * A scan's platform: one, or `all` (every platform of an index; the default for one).
+ * `all/…` is refused, though it has the os/arch shape: it reads as a mistyped `all`.
+ */
+const scanPlatformSchema = checkedBy((value) => {
+  if (value === 'all') return;
+  assertPlatform(value);
+  if (value.split('/')[0] === 'all') throw new Error(`invalid platform: ${JSON.stringify(value)} ("all" stands alone: every platform)`);
+}, 64).describe(
+  'all (each platform of a multi-platform image; the default for one, else its only platform) or os/arch[/variant], e.g. linux/arm64.',
+);
+
 const scanJobSchema = z
   .object({
     action: z.literal('scan'),
     image: imageReferenceSchema,
-    platform: platformSchema.optional(),
+    platform: scanPlatformSchema.optional(),
     scanners: z
       .array(z.enum(['vuln', 'secret'], { error: 'must be vuln or secret' }))
       .min(1)

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import type { ImageInspector } from '../engines/registry/image-inspector.js';
+import type { ImageInfo, ImageInspector } from '../engines/registry/image-inspector.js';
 import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { DEFAULT_POLICY, evaluatePolicy, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
 import { ScannerUnavailableError, TrivyScanError, type TrivyClient } from '../engines/trivy/trivy-client.js';
@@ -14,9 +14,10 @@ import {
   type Vulnerability,
 } from '../engines/trivy/trivy-report.js';
 import type { ScanRequest } from '../jobs/actions.js';
-import type { ArtifactStore } from '../jobs/artifact-store.js';
+import { scanArtifactNames, SCAN_ARTIFACTS, type ArtifactStore, type ScanArtifactNames } from '../jobs/artifact-store.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
 import type { StageContext } from './processor.js';
+import { combineFindings, type CombinedVerdict, type Located } from './scan-combine.js';
 
 export interface ScanDeps {
   trivy: TrivyClient;
@@ -43,15 +44,19 @@ export interface ScannedPlatform {
   summary: ScanSummary;
   policy: PolicyVerdict;
   cached: boolean;
-  artifacts: { report: string; sbom: string; sarif: string };
+  artifacts: ScanArtifactNames;
 }
 
 export type ScanOutcome = {
+  /** The default platform's image, as inspect shows it (`platforms` lists them all). */
   image_info: Record<string, unknown>;
-  vulnerabilities: Vulnerability[];
+  /** Over every platform scanned, each listing where it was found (scan-combine.ts). */
+  vulnerabilities: Located<Vulnerability>[];
   summary: ScanSummary;
-  secrets: SecretFinding[];
-  policy: PolicyVerdict;
+  secrets: Located<SecretFinding>[];
+  /** Passed only when every platform passed; violations name their platform. */
+  policy: CombinedVerdict;
+  /** Every platform answered from the scan cache. */
   cached: boolean;
   scanner: { name: 'trivy'; db_updated_at: string | null; scanners: Scanner[] };
   artifacts: string[];
@@ -61,15 +66,24 @@ export type ScanOutcome = {
 
 interface CachedScan {
   job_id: string;
+  /** Where that job put the reports (absent in entries older than per-platform names: the plain ones). */
+  artifacts?: ScanArtifactNames;
   vulnerabilities: Vulnerability[];
   secrets: SecretFinding[];
   summary: ScanSummary;
 }
 
+interface PlatformScan extends CachedScan {
+  platform: string;
+  info: ImageInfo;
+  cached: boolean;
+}
+
 /**
  * Trivy against the image in its registry, findings normalised, gate evaluated; the
  * reports are the job's artifacts. `job` is the job running it (its id names the
- * artifacts, its tenant scopes the scan cache).
+ * artifacts, its tenant scopes the scan cache). An index is scanned platform by platform
+ * (each platform manifest by digest) unless the target names one platform.
  */
 export async function scanImage(
   deps: ScanDeps,
@@ -77,14 +91,68 @@ export async function scanImage(
   target: ScanTarget,
   ctx: StageContext,
 ): Promise<ScanOutcome> {
-  const info = await deps.inspector.inspect(target.image, target.platform).catch((err: unknown) => {
-    throw toInspectFailure(err);
-  });
+  const named = target.platform && target.platform !== 'all' ? target.platform : undefined;
+  const inspect = (image: string, platform?: string) =>
+    deps.inspector.inspect(image, platform).catch((err: unknown) => {
+      throw toInspectFailure(err);
+    });
+  const info = await inspect(target.image, named);
   const ref = parseImageReference(target.image);
-  const pinned = formatImageReference({ registry: ref.registry, repository: ref.repository, digest: info.manifest_digest });
-  const platform = [info.os, info.architecture, info.variant].filter(Boolean).join('/');
+  const pin = (digest: string) => formatImageReference({ registry: ref.registry, repository: ref.repository, digest });
+  const platformOf = (i: ImageInfo) => [i.os, i.architecture, i.variant].filter(Boolean).join('/');
+  // An index's platforms as it lists them (attestation manifests left out by the
+  // inspector), each inspected through the index's digest so a moving tag cannot mix
+  // two versions of the image.
+  const several = !named && info.digest !== info.manifest_digest && new Set(info.platforms).size > 1;
+  const platforms = several ? [...new Set(info.platforms)] : [platformOf(info)];
+  const names = scanArtifactNames(platforms);
   const scanners = [...new Set(target.scanners ?? ['vuln', 'secret'])].sort() as Scanner[];
   const dbUpdatedAt = await deps.trivy.dbUpdatedAt();
+  const policyOf = { ...DEFAULT_POLICY, ...(target.policy ?? {}) };
+
+  // One platform at a time: a Trivy run already keeps the cores busy, and they are shared
+  // with the other jobs.
+  const scans: PlatformScan[] = [];
+  for (const [i, platform] of platforms.entries()) {
+    const platformInfo = several ? await inspect(pin(info.digest), platform) : info;
+    const pinned = pin(platformInfo.manifest_digest);
+    const scanned = await scanPlatform(
+      deps,
+      job,
+      { platform, info: platformInfo, pinned, names: names[i]!, scanners, dbUpdatedAt },
+      target,
+      ctx,
+    );
+    scans.push({ ...scanned, platform, info: platformInfo });
+  }
+  // The gate is evaluated on every request: policies and allow-list expiries change.
+  const perPlatform = scans.map((s) => ({ ...s, policy: evaluatePolicy(s.vulnerabilities, policyOf) }));
+  const combined = combineFindings(perPlatform);
+  return {
+    platforms: perPlatform.map((s, i) => ({
+      platform: s.platform,
+      manifest_digest: s.info.manifest_digest,
+      summary: s.summary,
+      policy: s.policy,
+      cached: s.cached,
+      artifacts: names[i]!,
+    })),
+    image_info: info as unknown as Record<string, unknown>,
+    ...combined,
+    cached: scans.every((s) => s.cached),
+    scanner: { name: 'trivy', db_updated_at: dbUpdatedAt ?? null, scanners },
+    artifacts: (await deps.artifacts.list(job.id)).map((a) => a.name),
+  };
+}
+
+/** One platform manifest: from the scan cache when it has it, else Trivy; reports under `names`. */
+async function scanPlatform(
+  deps: ScanDeps,
+  job: { id: string; tenant: string },
+  p: { platform: string; info: ImageInfo; pinned: string; names: ScanArtifactNames; scanners: Scanner[]; dbUpdatedAt: string | undefined },
+  target: ScanTarget,
+  ctx: StageContext,
+): Promise<CachedScan & { cached: boolean }> {
   // Same image, platform, DB and options: same findings. Per tenant: a cached scan
   // names the repository it was made from (targets, the copied Trivy report) and the
   // job that made it, which another tenant must not learn.
@@ -92,60 +160,59 @@ export async function scanImage(
     .update(
       JSON.stringify([
         job.tenant,
-        info.manifest_digest,
-        platform,
-        dbUpdatedAt ?? '',
-        scanners,
+        p.info.manifest_digest,
+        p.platform,
+        p.dbUpdatedAt ?? '',
+        p.scanners,
         [...(target.severity ?? [])].sort(),
         !!target.ignore_unfixed,
       ]),
     )
     .digest('hex')}`;
-
-  let scan: CachedScan;
-  let cached = false;
-  const hit = dbUpdatedAt ? await deps.redis.get(cacheKey) : null;
+  const hit = p.dbUpdatedAt ? await deps.redis.get(cacheKey) : null;
   if (hit) {
-    scan = JSON.parse(hit) as CachedScan;
-    cached = true;
-    await deps.artifacts.copy(scan.job_id, job.id).catch(() => undefined);
-    await ctx.progress(`answered from the scan cache (scan of job ${scan.job_id})`);
-  } else {
-    await ctx.progress(`scanning ${pinned} (${scanners.join(', ')})`);
-    scan = { job_id: job.id, ...(await runTrivy(deps, job.id, pinned, scanners, target, ctx.signal)) };
-    if (dbUpdatedAt) await deps.redis.set(cacheKey, JSON.stringify(scan), 'EX', deps.cacheTtlSeconds);
+    const scan = JSON.parse(hit) as CachedScan;
+    // That job's reports, copied under this job's names for the platform (an earlier
+    // scan may have named them otherwise). Gone past their retention: scan again.
+    const from = scan.artifacts ?? SCAN_ARTIFACTS;
+    const copied = await Promise.all(
+      (['report', 'sbom', 'sarif'] as const).map((k) =>
+        deps.artifacts.copyOne({ job: scan.job_id, name: from[k] }, { job: job.id, name: p.names[k] }).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    if (copied.every(Boolean)) {
+      await ctx.progress(`${p.platform}: answered from the scan cache (scan of job ${scan.job_id})`);
+      return { ...scan, artifacts: p.names, cached: true };
+    }
   }
-  // The gate is evaluated on every request: policies and allow-list expiries change.
-  const policy = evaluatePolicy(scan.vulnerabilities, { ...DEFAULT_POLICY, ...(target.policy ?? {}) });
-  return {
-    platforms: [
-      {
-        platform,
-        manifest_digest: info.manifest_digest,
-        summary: scan.summary,
-        policy,
-        cached,
-        artifacts: { report: 'trivy-report.json', sbom: 'sbom.cdx.json', sarif: 'report.sarif.json' },
-      },
-    ],
-    image_info: info as unknown as Record<string, unknown>,
-    vulnerabilities: scan.vulnerabilities,
-    summary: scan.summary,
-    secrets: scan.secrets,
-    policy,
-    cached,
-    scanner: { name: 'trivy', db_updated_at: dbUpdatedAt ?? null, scanners },
-    artifacts: (await deps.artifacts.list(job.id)).map((a) => a.name),
+  await ctx.progress(`scanning ${p.platform} ${p.pinned} (${p.scanners.join(', ')})`);
+  const scan: CachedScan = {
+    job_id: job.id,
+    artifacts: p.names,
+    ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal)),
   };
+  if (p.dbUpdatedAt) await deps.redis.set(cacheKey, JSON.stringify(scan), 'EX', deps.cacheTtlSeconds);
+  return { ...scan, cached: false };
 }
 
-async function runTrivy(deps: ScanDeps, jobId: string, pinned: string, scanners: Scanner[], target: ScanTarget, signal: AbortSignal) {
+async function runTrivy(
+  deps: ScanDeps,
+  jobId: string,
+  pinned: string,
+  names: ScanArtifactNames,
+  scanners: Scanner[],
+  target: ScanTarget,
+  signal: AbortSignal,
+) {
   const dir = await deps.artifacts.prepare(jobId);
-  const report = join(dir, 'trivy-report.json');
+  const report = join(dir, names.report);
   try {
     await deps.trivy.scanImage(pinned, report, { scanners, severity: target.severity, ignoreUnfixed: target.ignore_unfixed, signal });
-    await deps.trivy.convert(report, 'sarif', join(dir, 'report.sarif.json'), signal);
-    await deps.trivy.convert(report, 'cyclonedx', join(dir, 'sbom.cdx.json'), signal);
+    await deps.trivy.convert(report, 'sarif', join(dir, names.sarif), signal);
+    await deps.trivy.convert(report, 'cyclonedx', join(dir, names.sbom), signal);
   } catch (err) {
     if (err instanceof ScannerUnavailableError) throw new JobFailure('SCANNER_UNAVAILABLE', err.message);
     if (err instanceof TrivyScanError) throw new JobFailure(err.notFound ? 'IMAGE_NOT_FOUND' : 'SCAN_FAILED', err.message);

@@ -18,6 +18,7 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
   let stack: Stack;
   let server: any;
   let appImage: string;
+  let multiImage: string;
   let cacheDir: string;
   const scan = (body: object) =>
     request(server)
@@ -49,6 +50,32 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
       ).body.id,
     );
     assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
+
+    // A two-platform index whose arm64 image alone carries the old lodash (COPY only:
+    // nothing runs under QEMU).
+    const multiContext = await tarGz({
+      'arm64/app/node_modules/lodash/package.json': JSON.stringify({ name: 'lodash', version: '4.17.20', license: 'MIT' }),
+      'amd64/app/README': 'no lodash on amd64\n',
+    });
+    const multiUpload = await uploadContext(server, multiContext);
+    multiImage = `${stack.registry.address}/team/scanme-multi:1`;
+    const multi = await waitForJob(
+      server,
+      (
+        await request(server)
+          .post('/v1/jobs')
+          .set(AUTH)
+          .send({
+            action: 'build',
+            context: { upload: multiUpload.body.digest },
+            dockerfile_inline: 'FROM debian:bookworm-slim\nARG TARGETARCH\nCOPY ${TARGETARCH}/app /app\n',
+            platforms: ['linux/amd64', 'linux/arm64'],
+            tags: [multiImage],
+          })
+          .expect(202)
+      ).body.id,
+    );
+    assert.equal(multi.state, 'succeeded', JSON.stringify(multi.error));
   });
   after(async () => stack?.stop());
 
@@ -143,9 +170,144 @@ describe('scan jobs with the real Trivy and a real vulnerability DB', () => {
   it('answers a repeat scan of the same digest from the cache, with the same findings', async () => {
     const first = await waitForJob(server, (await scan({ image: `${stack.registry.address}/library/debian:bookworm-slim` })).body.id);
     const second = await waitForJob(server, (await scan({ image: `${stack.registry.address}/library/debian:bookworm-slim` })).body.id);
+    assert.equal(first.result.platforms.length, 2, 'the seeded base is an index of two platforms');
+    assert.deepEqual(
+      second.result.platforms.map((p: any) => p.cached),
+      [true, true],
+    );
     assert.equal(second.result.cached, true);
     assert.deepEqual(second.result.vulnerabilities, first.result.vulnerabilities);
     assert.deepEqual(second.result.artifacts, first.result.artifacts);
+  });
+
+  it('scans every platform of an index: an entry, a manifest and reports each, findings combined', async () => {
+    const job = await waitForJob(server, (await scan({ image: multiImage })).body.id);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    const r = job.result;
+    assert.deepEqual(
+      r.platforms.map((p: any) => p.platform),
+      ['linux/amd64', 'linux/arm64'],
+    );
+    const [amd, arm] = r.platforms;
+    assert.match(amd.manifest_digest, /^sha256:[a-f0-9]{64}$/);
+    assert.notEqual(amd.manifest_digest, arm.manifest_digest);
+    assert.ok(![amd.manifest_digest, arm.manifest_digest].includes(r.image_info.digest), 'platform manifests, not the index');
+    assert.deepEqual(r.image_info.platforms, ['linux/amd64', 'linux/arm64']);
+
+    // Found on arm64 only; the base's findings once, on both.
+    const lodash = r.vulnerabilities.filter((v: any) => v.id === 'CVE-2021-23337');
+    assert.deepEqual(
+      lodash.map((v: any) => v.platforms),
+      [['linux/arm64']],
+    );
+    const apt = r.vulnerabilities.filter((v: any) => v.id === 'CVE-2011-3374' && v.package === 'apt');
+    assert.deepEqual(
+      apt.map((v: any) => v.platforms),
+      [['linux/amd64', 'linux/arm64']],
+    );
+    const total = (s: any) => s.critical + s.high + s.medium + s.low + s.unknown;
+    assert.equal(total(r.summary), r.vulnerabilities.length);
+    assert.equal(total(arm.summary), total(amd.summary) + 1, 'arm64: the base findings plus lodash');
+    assert.equal(total(r.summary), total(arm.summary), 'combined: each finding once');
+    assert.equal(r.summary.high, arm.summary.high);
+
+    // Each platform's reports, downloadable, of its own image.
+    assert.deepEqual(arm.artifacts, {
+      report: 'trivy-report.linux-arm64.json',
+      sbom: 'sbom.cdx.linux-arm64.json',
+      sarif: 'report.sarif.linux-arm64.json',
+    });
+    const items = (await request(server).get(`/v1/jobs/${job.id}/artifacts`).set(AUTH).expect(200)).body.items;
+    assert.deepEqual(
+      items.map((a: any) => a.name),
+      [
+        'report.sarif.linux-amd64.json',
+        'report.sarif.linux-arm64.json',
+        'sbom.cdx.linux-amd64.json',
+        'sbom.cdx.linux-arm64.json',
+        'trivy-report.linux-amd64.json',
+        'trivy-report.linux-arm64.json',
+      ],
+    );
+    assert.equal(items.find((a: any) => a.name === 'sbom.cdx.linux-arm64.json').media_type, 'application/vnd.cyclonedx+json');
+    const text = async (name: string) => {
+      const res = await request(server)
+        .get(`/v1/jobs/${job.id}/artifacts/${name}`)
+        .set(AUTH)
+        .buffer(true)
+        .parse((res, cb) => {
+          let d = '';
+          res.on('data', (c: Buffer) => (d += c.toString()));
+          res.on('end', () => cb(null, d));
+        })
+        .expect(200);
+      return { type: res.headers['content-type'], body: JSON.parse(res.body) };
+    };
+    for (const p of r.platforms) {
+      const report = await text(p.artifacts.report);
+      assert.equal(report.body.Metadata.ImageConfig.architecture, p.platform.split('/')[1]);
+      assert.ok(JSON.stringify(report.body.Metadata.RepoDigests ?? report.body.ArtifactName).includes(p.manifest_digest));
+      const sbom = await text(p.artifacts.sbom);
+      assert.match(String(sbom.type), /cyclonedx/);
+      assert.equal(sbom.body.bomFormat, 'CycloneDX');
+      assert.equal((await text(p.artifacts.sarif)).body.version, '2.1.0');
+    }
+    assert.ok(JSON.stringify((await text('sbom.cdx.linux-arm64.json')).body).includes('lodash'));
+    assert.ok(!JSON.stringify((await text('sbom.cdx.linux-amd64.json')).body).includes('lodash'));
+  });
+
+  it('scans one platform when named, and a single-platform image with all', async () => {
+    const job = await waitForJob(server, (await scan({ image: multiImage, platform: 'linux/arm64' })).body.id);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    assert.deepEqual(
+      job.result.platforms.map((p: any) => [p.platform, p.artifacts.report]),
+      [['linux/arm64', 'trivy-report.json']],
+    );
+    assert.equal(job.result.cached, true, "the index scan's arm64 entry, its reports under the plain names");
+    assert.ok(job.result.vulnerabilities.some((v: any) => v.id === 'CVE-2021-23337'));
+    const names = (await request(server).get(`/v1/jobs/${job.id}/artifacts`).set(AUTH).expect(200)).body.items.map((a: any) => a.name);
+    assert.deepEqual(names, ['report.sarif.json', 'sbom.cdx.json', 'trivy-report.json']);
+
+    const single = await waitForJob(server, (await scan({ image: appImage, platform: 'all' })).body.id);
+    assert.deepEqual(
+      single.result.platforms.map((p: any) => p.platform),
+      ['linux/amd64'],
+    );
+  });
+
+  it('gates each platform: one failing fails the scan, its violations naming it', async () => {
+    // Allowed: what the base has on both platforms; limited: HIGH, which lodash adds on arm64.
+    const base = await waitForJob(server, (await scan({ image: multiImage, platform: 'linux/amd64', scanners: ['vuln'] })).body.id);
+    const allow = base.result.vulnerabilities.map((v: any) => ({ id: v.id, reason: 'in the base image' }));
+    const job = await waitForJob(
+      server,
+      (await scan({ image: multiImage, scanners: ['vuln'], policy: { max_critical: 0, max_high: 0, allow } })).body.id,
+    );
+    assert.equal(job.state, 'succeeded', 'the verdict is data');
+    const policy = job.result.policy;
+    assert.equal(policy.passed, false);
+    assert.deepEqual(
+      job.result.platforms.map((p: any) => [p.platform, p.policy.passed]),
+      [
+        ['linux/amd64', true],
+        ['linux/arm64', false],
+      ],
+    );
+    assert.deepEqual(
+      policy.violations.map((v: any) => [v.id, v.platform, v.rule]),
+      [['CVE-2021-23337', 'linux/arm64', 'max_high=0']],
+    );
+  });
+
+  it('refuses a platform that is neither all nor os/arch[/variant]', async () => {
+    for (const platform of ['-x', 'all/extra']) {
+      const res = await request(server).post('/v1/jobs').set(AUTH).send({ action: 'scan', image: multiImage, platform }).expect(400);
+      assert.deepEqual(
+        res.body.error.details.fields.map((f: any) => f.path),
+        ['platform'],
+        JSON.stringify(res.body),
+      );
+    }
   });
 
   it('fails clearly for a missing image, and for Trivy without a DB', async () => {

@@ -122,8 +122,8 @@ const imageCommand = (
 const SCAN_USAGE = `usage: stevedore scan IMAGE [options]
 
 Scans IMAGE with Trivy on the server; prints a severity table and the gate's verdict.
-Exits 3 when the image is over its policy.
-  --platform P      the platform of a multi-platform image
+Exits 3 when the image is over its policy (on any of its platforms).
+  --platform P      one platform of a multi-platform image (default all: each is scanned)
 ${POLICY_HELP}
 ${COMMON_HELP}`;
 

@@ -1,0 +1,93 @@
+import type { PolicyVerdict } from '../engines/trivy/scan-policy.js';
+import { summarize, type ScanSummary, type SecretFinding, type Vulnerability } from '../engines/trivy/trivy-report.js';
+
+/** One platform's findings and the gate's verdict on them. */
+export interface PlatformFindings {
+  platform: string;
+  vulnerabilities: Vulnerability[];
+  secrets: SecretFinding[];
+  policy: PolicyVerdict;
+}
+
+/** A finding of the combined result: where it was found. */
+export type Located<T> = T & { platforms: string[] };
+
+/** The gate over every platform: a violation names the platform it was found on. */
+export type CombinedVerdict = Omit<PolicyVerdict, 'violations'> & {
+  violations: (PolicyVerdict['violations'][number] & { platform: string })[];
+};
+
+export interface CombinedFindings {
+  vulnerabilities: Located<Vulnerability>[];
+  secrets: Located<SecretFinding>[];
+  summary: ScanSummary;
+  policy: CombinedVerdict;
+}
+
+/**
+ * The top level of a scan's result over all its platforms (pure; scan-stage.ts scans).
+ *
+ * A vulnerability is one (id, package, installed version), a secret one (rule, file,
+ * line), whichever platforms have it: the platforms of one image mostly install the same
+ * packages, and a CVE in `apt 2.6.1` is one thing to fix, not one per architecture. So
+ * the combined summary counts each once, and each finding lists its `platforms`. Within
+ * one platform Trivy's entries are kept as they are (the same package at two paths is
+ * two findings), so a single-platform scan reads exactly as its platform's own; the
+ * other fields (target, layer_digest) are the first platform's — each platform's own
+ * are in its report artifacts.
+ *
+ * The gate is each platform's own verdict: the combined one passes only when every
+ * platform passed, and its violations name their platform (the same CVE failing on two
+ * platforms is two violations). Allow-list entries that applied anywhere are merged by id.
+ */
+export function combineFindings(platforms: PlatformFindings[]): CombinedFindings {
+  const vulnerabilities = mergeAcross(
+    platforms.map((p) => ({ platform: p.platform, items: p.vulnerabilities })),
+    (v) => JSON.stringify([v.id, v.package, v.installed_version]),
+  );
+  const secrets = mergeAcross(
+    platforms.map((p) => ({ platform: p.platform, items: p.secrets })),
+    (s) => JSON.stringify([s.rule, s.target, s.line]),
+  );
+  return { vulnerabilities, secrets, summary: summarize(vulnerabilities), policy: combinePolicies(platforms) };
+}
+
+/**
+ * Union of the platforms' lists as multisets: a platform's n-th item with a given key
+ * joins the n-th combined entry with that key, or starts a new one.
+ */
+function mergeAcross<T extends object>(lists: { platform: string; items: T[] }[], key: (item: T) => string): Located<T>[] {
+  const out: Located<T>[] = [];
+  const byKey = new Map<string, Located<T>[]>();
+  for (const { platform, items } of lists) {
+    const seen = new Map<string, number>();
+    for (const item of items) {
+      const k = key(item);
+      const n = seen.get(k) ?? 0;
+      seen.set(k, n + 1);
+      const entries = byKey.get(k) ?? [];
+      const existing = entries[n];
+      if (existing) {
+        existing.platforms.push(platform);
+        continue;
+      }
+      const entry = { ...item, platforms: [platform] };
+      entries.push(entry);
+      byKey.set(k, entries);
+      out.push(entry);
+    }
+  }
+  return out;
+}
+
+function combinePolicies(platforms: PlatformFindings[]): CombinedVerdict {
+  const byId = <E extends { id: string }>(entries: E[]) => [...new Map(entries.map((e) => [e.id, e])).values()];
+  return {
+    passed: platforms.every((p) => p.policy.passed),
+    violations: platforms.flatMap((p) => p.policy.violations.map((v) => ({ ...v, platform: p.platform }))),
+    allowed: byId(platforms.flatMap((p) => p.policy.allowed)),
+    // Every platform is held to the same policy: the same expired entries and limits.
+    expired: platforms[0]?.policy.expired ?? [],
+    limits: platforms[0]?.policy.limits ?? {},
+  };
+}
