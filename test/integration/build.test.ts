@@ -6,6 +6,7 @@ import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { tarGz, uploadContext, waitForJob } from '../support/build-helpers.js';
 import { readLayerFiles } from '../support/images.js';
+import { BASE_PLATFORMS } from '../support/env.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
 
 const MULTI_STAGE = `FROM debian:bookworm-slim AS builder
@@ -134,35 +135,50 @@ describe('build jobs on a real buildkitd, pushing to a real registry', () => {
     assert.equal(job.result.build.digest, await new RegistryClient(stack.registry.address).manifestDigest('team/multi', '1'));
   });
 
-  it('runs a RUN step of a linux/arm64 build on the arm64 base, under QEMU', async () => {
-    const tag = `${stack.registry.address}/team/arm:1`;
-    const job = await waitForJob(
-      server,
-      (
-        await build({
-          dockerfile_inline: 'FROM debian:bookworm-slim\nRUN uname -m > /arch && dpkg --print-architecture >> /arch\n',
-          context: { upload: context },
-          platforms: ['linux/arm64'],
-          provenance: false,
-          tags: [tag],
-        }).expect(202)
-      ).body.id,
-    );
-    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
-    const client = new RegistryClient(stack.registry.address);
-    let image = await client.getManifest('team/arm', '1');
-    if (image.json.manifests) {
-      const arm64 = image.json.manifests.find((m) => m.platform?.architecture === 'arm64');
-      assert.ok(arm64, JSON.stringify(image.json));
-      image = await client.getManifest('team/arm', arm64.digest);
-    }
-    const config = await client.getJsonBlob<{ architecture: string }>('team/arm', image.json.config!.digest);
-    assert.equal(config.architecture, 'arm64');
-    // The RUN step's layer is the last one; /arch is in it.
-    const top = image.json.layers!.at(-1)!;
-    const files = await readLayerFiles(await client.getBlob('team/arm', top.digest, top.size), ['arch']);
-    assert.equal(files.get('arch')?.head.toString('utf8'), 'aarch64\narm64\n');
-  });
+  // `uname -m` and `dpkg --print-architecture` in each foreign base platform's RUN step
+  // (the default base holds linux/arm64; STEVEDORE_BASE_PLATFORMS may add more).
+  const UNAME: Record<string, string> = {
+    'linux/arm64': 'aarch64\narm64\n',
+    'linux/arm/v7': 'armv7l\narmhf\n',
+    'linux/ppc64le': 'ppc64le\nppc64el\n',
+    'linux/s390x': 's390x\ns390x\n',
+    'linux/386': 'i686\ni386\n',
+    'linux/mips64le': 'mips64\nmips64el\n',
+  };
+  for (const platform of BASE_PLATFORMS.filter((p) => p !== 'linux/amd64')) {
+    it(`runs a RUN step of a ${platform} build on the ${platform} base, under QEMU`, async () => {
+      const repo = `team/${platform.replace(/\W+/g, '-')}`;
+      const tag = `${stack.registry.address}/${repo}:1`;
+      const job = await waitForJob(
+        server,
+        (
+          await build({
+            dockerfile_inline: 'FROM debian:bookworm-slim\nRUN uname -m > /arch && dpkg --print-architecture >> /arch\n',
+            context: { upload: context },
+            platforms: [platform],
+            provenance: false,
+            tags: [tag],
+          }).expect(202)
+        ).body.id,
+      );
+      assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+      const [os, arch, variant] = platform.split('/');
+      const client = new RegistryClient(stack.registry.address);
+      let image = await client.getManifest(repo, '1');
+      if (image.json.manifests) {
+        const own = image.json.manifests.find((m) => m.platform?.architecture === arch);
+        assert.ok(own, JSON.stringify(image.json));
+        image = await client.getManifest(repo, own.digest);
+      }
+      const config = await client.getJsonBlob<{ os: string; architecture: string; variant?: string }>(repo, image.json.config!.digest);
+      assert.deepEqual([config.os, config.architecture], [os, arch]);
+      if (variant) assert.equal(config.variant, variant);
+      // The RUN step's layer is the last one; /arch is in it.
+      const top = image.json.layers!.at(-1)!;
+      const files = await readLayerFiles(await client.getBlob(repo, top.digest, top.size), ['arch']);
+      assert.equal(files.get('arch')?.head.toString('utf8'), UNAME[platform]);
+    });
+  }
 
   it('fails a broken RUN with BUILD_FAILED, naming the step and carrying its log', async () => {
     const job = await waitForJob(

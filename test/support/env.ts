@@ -42,6 +42,9 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     STEVEDORE_LOG_LEVEL: 'warn',
     STEVEDORE_TOKEN: 'test-admin-token-0123456789',
     STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY,
+    // Builds may ask for every platform the seeded base holds.
+    STEVEDORE_BASE_PLATFORMS: BASE_PLATFORMS.join(','),
+    STEVEDORE_BUILD_PLATFORMS: [...new Set(['linux/amd64', 'linux/arm64', ...BASE_PLATFORMS])].join(','),
   });
   return { ...base, ...overrides };
 }
