@@ -4,6 +4,7 @@ import request from 'supertest';
 import { copyImage } from '../../src/engines/registry/image-copy.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { tarGz, uploadContext, waitForJob } from '../support/build-helpers.js';
+import { BASE_PLATFORMS } from '../support/env.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
 
 /**
@@ -124,5 +125,14 @@ describe('platform check: binaries must match the platform they are labelled wit
     const bad = await request(server).post('/v1/jobs').set(AUTH).send({ action: 'inspect', image: amd64Only, platform_check: 'no' });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'VALIDATION_FAILED');
+  });
+
+  it('inspect of the seeded base finds every platform honest (its binaries are for that machine)', async () => {
+    const { body } = await submit({ action: 'inspect', image: `${stack.registry.address}/library/debian:bookworm-slim` });
+    const job = await waitForJob(server, body.id);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    const checks = job.result.platform_checks.map((c: any) => [c.platform.split('/').slice(0, 2).join('/'), c.ok, c.files_checked > 100]);
+    const wanted = BASE_PLATFORMS.map((p) => [p.split('/').slice(0, 2).join('/'), true, true]);
+    assert.deepEqual(checks.sort(), wanted.sort(), JSON.stringify(job.result.platform_checks.map((c: any) => c.mismatches.slice(0, 3))));
   });
 });

@@ -78,5 +78,6 @@ export async function readLayerFiles(gzipped: Buffer, paths: string[], headBytes
 /** e_machine of an ELF header (offset 18, little-endian): 0x3e x86-64, 0xb7 AArch64; undefined when not ELF. */
 export function elfMachine(head: Buffer): number | undefined {
   if (head.length < 20 || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  return head.readUInt16LE(18);
+  // e_machine is in the file's own byte order (EI_DATA: 1 little, 2 big-endian, e.g. s390x).
+  return head[5] === 2 ? head.readUInt16BE(18) : head.readUInt16LE(18);
 }
