@@ -2,7 +2,7 @@ import type { AppConfig } from '../config/config.js';
 import type { Principal } from '../auth/principal.js';
 import { ContextError, type ContextStore } from '../contexts/context-store.js';
 import type { ContextOwners } from '../contexts/context-owners.js';
-import type { SigningKeys } from '../engines/cosign/signing-keys.js';
+import { NO_SIGNING_KEYS, type SigningKeys } from '../engines/cosign/signing-keys.js';
 import { AppError } from '../errors/app-error.js';
 import { invalidFields } from '../errors/validation.js';
 import type { JobRequest } from '../jobs/job-types.js';
@@ -48,7 +48,7 @@ export async function checkSubmittable(
         : `no signing key named ${signing.key}`
       : keys.keys.length
         ? undefined
-        : 'no signing keys are configured on this server';
+        : NO_SIGNING_KEYS;
     if (problem) throw invalidFields([{ path: signing.path, message: problem }]);
   }
   if ((request.action === 'build' || request.action === 'optimize') && request.context && 'upload' in request.context) {

@@ -9,6 +9,7 @@ import {
 import type { EmbeddedStack } from '../runtime/embedded-stack.js';
 import { STEVEDORE_VERSION } from '../version.js';
 import { ensureAdminToken, ensureSecretsKey } from './admin-token.js';
+import { ensureDefaultSigningKey } from './signing-key-init.js';
 import { CLIENT_COMMANDS, CLIENT_HELP, runClient } from './client/index.js';
 
 const USAGE = `stevedore ${STEVEDORE_VERSION}
@@ -96,6 +97,22 @@ async function runRole(role: Role): Promise<void> {
       tokenFile = made.file;
     }
     if (!config.secretsKey) config = { ...config, secretsKey: ensureSecretsKey(config.stateDir) };
+    // No keys file: serve signs with a key pair of its own, so signing works out of the box.
+    // Without cosign serve still starts; sign then answers that no key is configured.
+    if (!config.signing.keysFile) {
+      const made = await ensureDefaultSigningKey(config.stateDir, config.tools.cosign).catch(
+        (err: Error) => void log.warn(`no default signing key: ${err.message.split('\n')[0]}`),
+      );
+      if (made) {
+        config = { ...config, signing: { ...config.signing, keysFile: made.keysFile } };
+        if (made.setAside) log.warn(`an incomplete signing key pair was moved to ${made.setAside}; a new one was made`);
+        log.info(
+          { keys_file: made.keysFile, public_key_file: made.publicKeyFile },
+          `${made.created ? 'generated the' : 'using the'} default signing key (public key ${made.publicKeyFile}); ` +
+            'set STEVEDORE_SIGNING_KEYS_FILE to sign with your own keys',
+        );
+      }
+    }
     stack = new EmbeddedStack(config, (m, level) => (level === 'warn' ? log.warn(m) : log.info(m)));
     const endpoints = await stack.start();
     config = {

@@ -54,6 +54,14 @@ const row = <S extends z.ZodType<{ action: string }>>(schema: S, settings: RowSe
 const read = (path: string, reference: string): ImageUse => ({ path, reference, access: 'read' });
 const write = (path: string, reference: string): ImageUse => ({ path, reference, access: 'write' });
 const readsImage = (request: { image: string }) => [read('image', request.image)];
+/**
+ * The seed's `registry` on inspect, scan, sign and verify: the registry of an `image`
+ * given without one. Admission (admission/parse-request.ts) joins the two before any
+ * check runs, so the rows' `images`, the guards and the workers see the full reference.
+ */
+const seedRegistry = registryHostSchema
+  .optional()
+  .describe('The seed form: the registry (host[:port]) of an `image` given without one, e.g. image team/app:1, registry 127.0.0.1:5000.');
 
 /** Checks that each row's schema is for the action it is filed under. */
 const actionTable = <T extends { [A in keyof T & string]: ActionRow<A> }>(table: T): T => table;
@@ -62,6 +70,7 @@ const inspectJobSchema = z
   .object({
     action: z.literal('inspect'),
     image: imageReferenceSchema,
+    registry: seedRegistry,
     platform: platformSchema.optional(),
     platform_check: z
       .boolean()
@@ -87,6 +96,7 @@ const scanJobSchema = z
   .object({
     action: z.literal('scan'),
     image: imageReferenceSchema,
+    registry: seedRegistry,
     platform: scanPlatformSchema.optional(),
     scanners: z
       .array(z.enum(['vuln', 'secret'], { error: 'must be vuln or secret' }))
@@ -105,10 +115,10 @@ const scanJobSchema = z
   .strict();
 
 const signJobSchema = z
-  .object({ action: z.literal('sign'), image: imageReferenceSchema, key: keyNameSchema.optional(), ...commonFields })
+  .object({ action: z.literal('sign'), image: imageReferenceSchema, registry: seedRegistry, key: keyNameSchema.optional(), ...commonFields })
   .strict();
 const verifyJobSchema = z
-  .object({ action: z.literal('verify'), image: imageReferenceSchema, key: keyNameSchema.optional(), ...commonFields })
+  .object({ action: z.literal('verify'), image: imageReferenceSchema, registry: seedRegistry, key: keyNameSchema.optional(), ...commonFields })
   .strict();
 
 const pushJobSchema = z

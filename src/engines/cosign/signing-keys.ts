@@ -24,6 +24,16 @@ const fileSchema = z.object({ default: z.string().optional(), keys: z.array(keyS
 
 export class SigningKeyError extends Error {}
 
+/**
+ * What sign and verify answer on a server with no key (an `api` or `worker` started
+ * without STEVEDORE_SIGNING_KEYS_FILE): the variable, and the two ways to get a key.
+ */
+export const NO_SIGNING_KEYS =
+  'no signing keys are configured on this server: set STEVEDORE_SIGNING_KEYS_FILE to a keys file ' +
+  '(`{"keys": [{"name": "release", "key": "/path/cosign.key", "password_file": "/path/cosign.password"}]}`, ' +
+  'a pair made with `cosign generate-key-pair`) on the api and worker processes, or run `stevedore serve`, ' +
+  'which generates a default key in its state dir';
+
 /** The server's signing keys (STEVEDORE_SIGNING_KEYS_FILE); none configured is an empty set. */
 export class SigningKeys {
   private constructor(
@@ -51,7 +61,7 @@ export class SigningKeys {
     const wanted = name ?? this.defaultName;
     const key = this.keys.find((k) => k.name === wanted);
     if (!key)
-      throw new SigningKeyError(wanted ? `no signing key named ${wanted}` : 'no signing keys are configured (STEVEDORE_SIGNING_KEYS_FILE)');
+      throw new SigningKeyError(wanted ? `no signing key named ${wanted}` : NO_SIGNING_KEYS);
     return key;
   }
 

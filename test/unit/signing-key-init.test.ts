@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ensureDefaultSigningKey, pairState, signingDir } from '../../src/cli/signing-key-init.js';
+import { SigningKeys } from '../../src/engines/cosign/signing-keys.js';
+
+/**
+ * A stand-in for `cosign generate-key-pair --output-key-prefix P`: writes P.key and P.pub
+ * as cosign does (the public half 0644) and records the COSIGN_PASSWORD it was given, so
+ * the test sees the password reach it only through the environment. A `fail` file next
+ * to it makes it die after the private key, as a crash mid-generation would.
+ */
+function fakeCosign(dir: string): { bin: string; calls: () => string[]; failing: (on: boolean) => void } {
+  const log = join(dir, 'calls');
+  const bin = join(dir, 'cosign');
+  writeFileSync(
+    bin,
+    `#!/bin/sh
+[ "$1" = generate-key-pair ] && [ "$2" = --output-key-prefix ] || exit 9
+echo "$COSIGN_PASSWORD $*" >> ${log}
+printf -- '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\\nx\\n' > "$3.key"
+[ -e ${join(dir, 'fail')} ] && exit 1
+printf -- '-----BEGIN PUBLIC KEY-----\\n%s\\n' "$$" > "$3.pub"
+chmod 644 "$3.pub"
+`,
+  );
+  chmodSync(bin, 0o755);
+  return {
+    bin,
+    calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []),
+    failing: (on) => (on ? writeFileSync(join(dir, 'fail'), '') : rmSync(join(dir, 'fail'))),
+  };
+}
+
+describe('the default signing key serve makes', () => {
+  const root = mkdtempSync(join(tmpdir(), 'stv-sigkey-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('makes a private pair once, with a random password passed only in the environment, and reuses it', async () => {
+    const state = join(root, 'a');
+    const cosign = fakeCosign(mkdtempSync(join(root, 'bin-')));
+    const first = await ensureDefaultSigningKey(state, cosign.bin);
+    assert.equal(first.created, true);
+    const dir = signingDir(state);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    for (const f of ['cosign.key', 'cosign.pub', 'cosign.password', 'keys.json'])
+      assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, `${f} is private`);
+    const password = readFileSync(join(dir, 'cosign.password'), 'utf8').trim();
+    assert.match(password, /^[A-Za-z0-9_-]{43}$/);
+    const [call] = cosign.calls();
+    assert.ok(call!.startsWith(`${password} generate-key-pair --output-key-prefix `), 'the password came through COSIGN_PASSWORD');
+    assert.ok(!call!.slice(password.length).includes(password), 'and is on no command line');
+    // The keys file is one SigningKeys reads: the pair is the default key, its password read from its file.
+    const keys = SigningKeys.fromFile(first.keysFile);
+    assert.equal(keys.defaultName, 'default');
+    assert.equal(keys.get().key, join(dir, 'cosign.key'));
+    assert.equal(keys.password(keys.get()), password);
+    assert.ok(!readFileSync(first.keysFile, 'utf8').includes(password), 'the keys file holds paths, not the password');
+
+    const pub = readFileSync(first.publicKeyFile, 'utf8');
+    const second = await ensureDefaultSigningKey(state, cosign.bin);
+    assert.equal(second.created, false);
+    assert.equal(cosign.calls().length, 1, 'never regenerated');
+    assert.equal(readFileSync(second.publicKeyFile, 'utf8'), pub);
+  });
+
+  it('leaves nothing behind when generation dies half-way, and makes a whole pair on the next start', async () => {
+    const state = join(root, 'b');
+    const cosign = fakeCosign(mkdtempSync(join(root, 'bin-')));
+    cosign.failing(true);
+    await assert.rejects(ensureDefaultSigningKey(state, cosign.bin));
+    cosign.failing(false);
+    assert.equal(await pairState(signingDir(state)), 'absent', 'no half-written signing/');
+    assert.deepEqual(readdirSync(state), [], 'the partial directory was removed');
+    const made = await ensureDefaultSigningKey(state, cosign.bin);
+    assert.equal(made.created, true);
+    assert.equal(await pairState(signingDir(state)), 'complete');
+  });
+
+  it('removes the partial directory a killed start left, and sets an incomplete pair aside instead of using it', async () => {
+    const state = join(root, 'c');
+    const cosign = fakeCosign(mkdtempSync(join(root, 'bin-')));
+    mkdirSync(join(state, 'signing.partial-XyZ123'), { recursive: true });
+    writeFileSync(join(state, 'signing.partial-XyZ123', 'cosign.key'), '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n');
+    mkdirSync(signingDir(state));
+    writeFileSync(join(signingDir(state), 'cosign.key'), '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nx\n');
+    writeFileSync(join(signingDir(state), 'cosign.pub'), ''); // truncated
+    writeFileSync(join(signingDir(state), 'cosign.password'), 'p\n');
+    assert.equal(await pairState(signingDir(state)), 'incomplete');
+    const made = await ensureDefaultSigningKey(state, cosign.bin);
+    assert.equal(made.created, true);
+    assert.ok(made.setAside && existsSync(join(made.setAside, 'cosign.key')), 'the old material was moved aside, not overwritten');
+    assert.equal(await pairState(signingDir(state)), 'complete');
+    assert.ok(!readdirSync(state).some((n) => n.startsWith('signing.partial-')));
+  });
+});
