@@ -40,7 +40,7 @@ export function withSeedRegistry(request: JobRequest): JobRequest {
         throw invalidFields([
           { path: 'registry', message: `image ${rest.image} names registry ${own}, not ${registry}: drop one of them or make them agree` },
         ]);
-      return rest as JobRequest;
+      return rest;
     }
     joined = `${registry}/${rest.image}`;
     parseImageReference(joined);
@@ -48,7 +48,7 @@ export function withSeedRegistry(request: JobRequest): JobRequest {
     if (err instanceof InvalidReferenceError) throw invalidFields([{ path: 'registry', message: err.message }]);
     throw err;
   }
-  return { ...rest, image: joined } as JobRequest;
+  return { ...rest, image: joined };
 }
 
 /** The registry an image reference spells out (Docker's rule: a first component with a dot or colon, or localhost), if any. */

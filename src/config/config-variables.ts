@@ -16,7 +16,8 @@ export const CONFIG_VARIABLES = {
     default: '/var/lib/stevedore',
     doc:
       'Where `serve` keeps embedded Redis data (AOF), the embedded registry, BuildKit state, `serve.json`, `admin-token` and the ' +
-      'generated credentials of the embedded Redis and registry (`redis-password`, `registry-password`, `docker/config.json`).',
+      'generated credentials of the embedded Redis and registry (`redis-password`, `registry-password`, `docker/config.json`) ' +
+      'and, without STEVEDORE_SIGNING_KEYS_FILE, its default signing key (`signing/`).',
   },
   STEVEDORE_CACHE_DIR: {
     default: '/var/cache/stevedore',
@@ -161,7 +162,8 @@ export const CONFIG_VARIABLES = {
     doc:
       'JSON file naming the cosign signing keys: `{"default": "release", "keys": [{"name": ' +
       '"release", "key": "/etc/stevedore/cosign.key" or a KMS URI, "password_env": "VAR" ' +
-      'or "password_file": "/path"}]}`. Passwords are read at use, never stored.',
+      'or "password_file": "/path"}]}`. Passwords are read at use, never stored. Unset: `serve` generates a key pair ' +
+      '(`<state dir>/signing/`, key `default`); `api` and `worker` have none and refuse sign/verify.',
   },
   STEVEDORE_SIGNING_OFFLINE: {
     default: 'true',

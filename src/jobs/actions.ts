@@ -115,10 +115,22 @@ const scanJobSchema = z
   .strict();
 
 const signJobSchema = z
-  .object({ action: z.literal('sign'), image: imageReferenceSchema, registry: seedRegistry, key: keyNameSchema.optional(), ...commonFields })
+  .object({
+    action: z.literal('sign'),
+    image: imageReferenceSchema,
+    registry: seedRegistry,
+    key: keyNameSchema.optional(),
+    ...commonFields,
+  })
   .strict();
 const verifyJobSchema = z
-  .object({ action: z.literal('verify'), image: imageReferenceSchema, registry: seedRegistry, key: keyNameSchema.optional(), ...commonFields })
+  .object({
+    action: z.literal('verify'),
+    image: imageReferenceSchema,
+    registry: seedRegistry,
+    key: keyNameSchema.optional(),
+    ...commonFields,
+  })
   .strict();
 
 const pushJobSchema = z

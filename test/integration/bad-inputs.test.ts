@@ -127,6 +127,19 @@ describe(`${CASES.length} bad inputs, each a clear 4xx in the one error shape`, 
     });
   }
 
+  it('an api with no signing key (no STEVEDORE_SIGNING_KEYS_FILE) started, and says how to give it one', async () => {
+    for (const action of ['sign', 'verify']) {
+      const res = await json({ action, image: 'team/app:1', registry: stack.registry.address })(stack.app.getHttpServer());
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'VALIDATION_FAILED');
+      const [field] = res.body.error.details.fields;
+      assert.equal(field.path, 'key');
+      assert.match(field.message, /no signing keys are configured/);
+      assert.match(field.message, /STEVEDORE_SIGNING_KEYS_FILE/);
+      assert.match(field.message, /cosign generate-key-pair/);
+    }
+  });
+
   it('wrote no job for any of them', async () => {
     const list = await request(stack.app.getHttpServer()).get('/v1/jobs').set(AUTH).expect(200);
     assert.deepEqual(list.body.items, []);

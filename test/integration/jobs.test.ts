@@ -101,6 +101,27 @@ describe('jobs over REST with real Redis, registry and workers', () => {
     assert.equal(missing.body.error.code, 'PLATFORM_NOT_FOUND');
   });
 
+  it("takes the seed's registry beside an image without one, and checks the joined reference", async () => {
+    const registry = stack.registry.address;
+    const { body } = await submit({ action: 'inspect', image: 'multi/app:1', registry, platform: 'linux/arm64' }).expect(202);
+    const job = await waitFor(body.id, ['succeeded', 'failed']);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    assert.deepEqual(job.request, { action: 'inspect', image: `${registry}/multi/app:1`, platform: 'linux/arm64' }, 'stored in full');
+    assert.equal(job.result.image_info.digest, await new RegistryClient(registry).manifestDigest('multi/app', '1'));
+    assert.equal(job.result.image_info.architecture, 'arm64');
+    // The registry guard sees the joined reference: an internal address is still refused.
+    for (const action of ['inspect', 'scan', 'sign', 'verify']) {
+      const forbidden = await submit({ action, image: 'x/y:1', registry: '169.254.169.254' }).expect(400);
+      assert.equal(forbidden.body.error.code, 'REGISTRY_FORBIDDEN', action);
+      assert.equal(forbidden.body.error.details.reference, '169.254.169.254/x/y:1');
+    }
+    // An image naming another registry than `registry`: which one is said.
+    const conflict = await submit({ action: 'verify', image: `${registry}/multi/app:1`, registry: 'registry.example:5000' }).expect(400);
+    assert.equal(conflict.body.error.code, 'VALIDATION_FAILED');
+    assert.equal(conflict.body.error.details.fields[0].path, 'registry');
+    assert.ok(conflict.body.error.message.includes(registry) && conflict.body.error.message.includes('registry.example:5000'));
+  });
+
   it('fails a job on a missing image or an unreachable registry with a clear code', async () => {
     const notFound = await waitFor(
       (await submit({ action: 'inspect', image: `${stack.registry.address}/nope/nothing:1` }).expect(202)).body.id,

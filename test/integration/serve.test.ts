@@ -10,6 +10,7 @@ import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { PROJECT_DIR, CACHE_DIR, TOOLS } from '../support/env.js';
 import { freePort } from '../support/stack.js';
+import { dumpRedis } from '../support/redis-dump.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 
 /**
@@ -36,23 +37,13 @@ async function freeListenPort(): Promise<number> {
 const HTTP_PORT = await freeListenPort();
 const GRPC_PORT = await freeListenPort();
 const REGISTRY = `127.0.0.1:${await freeListenPort()}`;
-const KEY_PASSWORD = `serve-key-${Date.now()}`;
 
-/** A cosign key pair and keys.json for serve, and a Trivy cache with the test DB: so a build can scan and sign. */
+/**
+ * A Trivy cache with the test DB, so a build can scan. No STEVEDORE_SIGNING_KEYS_FILE:
+ * serve signs with the key pair it generates in its state dir (issue 17).
+ */
 async function extras(): Promise<Record<string, string>> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-serve-keys-'));
-  await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, 'release')], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: KEY_PASSWORD },
-  });
-  writeFileSync(
-    join(dir, 'keys.json'),
-    JSON.stringify({ keys: [{ name: 'release', key: join(dir, 'release.key'), password_env: 'STV_SERVE_KEY_PASSWORD' }] }),
-  );
-  return {
-    STEVEDORE_SIGNING_KEYS_FILE: join(dir, 'keys.json'),
-    STV_SERVE_KEY_PASSWORD: KEY_PASSWORD,
-    STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache(),
-  };
+  return { STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache() };
 }
 const EXTRAS = await extras();
 
@@ -78,6 +69,33 @@ function serve(stateDir: string): ChildProcess {
     process.stderr.write(d);
   });
   return child;
+}
+
+/** The public key of serve's generated default signing key, as first listed (the restart must list the same). */
+let signingPublicKey = '';
+
+async function defaultKey(token: string): Promise<{ name: string; public_key: string; default: boolean }> {
+  const res = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/signing-keys`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  const { items } = (await res.json()) as { items: { name: string; public_key: string; default: boolean }[] };
+  assert.equal(items.length, 1, JSON.stringify(items));
+  assert.equal(items[0]!.name, 'default');
+  assert.equal(items[0]!.default, true);
+  return items[0]!;
+}
+
+/** The generated key's password and private key are in nothing serve printed, nor in its daemons' logs. */
+function assertNoKeyPasswordPrinted(stateDir: string): void {
+  const password = readFileSync(join(stateDir, 'signing', 'cosign.password'), 'utf8').trim();
+  assert.ok(password.length >= 32);
+  const privateKey = readFileSync(join(stateDir, 'signing', 'cosign.key'), 'utf8').split('\n')[1]!;
+  const out = Buffer.concat(printed).toString('utf8');
+  assert.match(out, /default signing key/, 'serve said which key it signs with');
+  for (const secret of [password, privateKey]) {
+    assert.ok(!out.includes(secret), 'serve printed the signing key or its password');
+    for (const log of ['redis.log', 'registry.log', 'buildkitd.log'])
+      assert.ok(!readFileSync(join(stateDir, 'run', log), 'utf8').includes(secret), `${log} holds the signing key or its password`);
+  }
 }
 
 /** The generated credentials serve keeps in its state dir. */
@@ -171,6 +189,9 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
       join(stateDir, 'docker', 'config.json'),
       join(stateDir, 'redis', 'redis.conf'),
       join(stateDir, 'registry', 'htpasswd'),
+      join(stateDir, 'signing', 'cosign.key'),
+      join(stateDir, 'signing', 'cosign.pub'),
+      join(stateDir, 'signing', 'cosign.password'),
     ]) {
       assert.equal(statSync(file).mode & 0o777, 0o600, `${file} is private`);
     }
@@ -293,6 +314,40 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     },
   );
 
+  it('signs with the default key it generated: listed with its PEM, verified by the real cosign, secret nowhere', async () => {
+    const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+    const key = await defaultKey(token);
+    assert.match(key.public_key, /^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n$/);
+    assert.equal(key.public_key.trim(), readFileSync(join(stateDir, 'signing', 'cosign.pub'), 'utf8').trim());
+    signingPublicKey = key.public_key;
+    // The seed's form: an image without a registry, and the registry beside it.
+    const res = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'sign', image: 'serve/app:1', registry: REGISTRY }),
+    });
+    assert.equal(res.status, 202);
+    const sign = await waitJob(token, ((await res.json()) as { id: string }).id);
+    assert.equal(sign.state, 'succeeded', JSON.stringify(sign.error));
+    assert.deepEqual(sign.request, { action: 'sign', image: `${REGISTRY}/serve/app:1` }, 'stored with the full reference');
+    assert.equal(sign.result.signed.key, 'default');
+    const pub = join(mkdtempSync(join(tmpdir(), 'stv-serve-pub-')), 'default.pub');
+    writeFileSync(pub, key.public_key);
+    // Offline, as cosign-client verifies; the registry's credentials from serve's DOCKER_CONFIG.
+    await runProcess(
+      TOOLS.cosign,
+      ['verify', '--key', pub, '--insecure-ignore-tlog=true', '--allow-http-registry=true', '--', sign.result.signed.reference],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME, DOCKER_CONFIG: join(stateDir, 'docker') } },
+    );
+    assertNoKeyPasswordPrinted(stateDir);
+    const password = readFileSync(join(stateDir, 'signing', 'cosign.password'), 'utf8').trim();
+    const redis = redisOf(stateDir);
+    const dump = JSON.stringify(await dumpRedis(redis));
+    await redis.quit();
+    assert.ok(dump.includes(sign.result.signed.digest), 'the dump holds the job records');
+    assert.ok(!dump.includes(password), 'Redis holds the signing key password');
+  });
+
   it('loses no Redis data when killed outright and started again (with the same password)', async () => {
     const password = secretOf(stateDir, 'redis-password');
     const redis = redisOf(stateDir);
@@ -309,6 +364,9 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     const redis2 = redisOf(stateDir);
     assert.equal(await redis2.get('stevedore:test:survivor'), 'still-here');
     await redis2.quit();
+    const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+    assert.equal((await defaultKey(token)).public_key, signingPublicKey, 'the default signing key is made once, then reused');
+    assertNoKeyPasswordPrinted(stateDir);
     assert.deepEqual(orphans.filter(alive), [], 'the daemons the killed serve left behind were stopped');
   });
 

@@ -27,8 +27,14 @@ describe("the seed's registry on inspect, scan, sign and verify", () => {
 
   it('keeps a digest and a one-component name as given under the registry', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
-    assert.equal((parseJobRequest({ action: 'verify', image: `app@${digest}`, registry: 'reg.example:443' }) as { image: string }).image, `reg.example:443/app@${digest}`);
-    assert.equal((parseJobRequest({ action: 'scan', image: 'app', registry: 'localhost:5000' }) as { image: string }).image, 'localhost:5000/app');
+    assert.equal(
+      (parseJobRequest({ action: 'verify', image: `app@${digest}`, registry: 'reg.example:443' }) as { image: string }).image,
+      `reg.example:443/app@${digest}`,
+    );
+    assert.equal(
+      (parseJobRequest({ action: 'scan', image: 'app', registry: 'localhost:5000' }) as { image: string }).image,
+      'localhost:5000/app',
+    );
   });
 
   it('accepts an image that names the same registry, and leaves it alone', () => {

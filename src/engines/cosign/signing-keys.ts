@@ -60,8 +60,7 @@ export class SigningKeys {
   get(name?: string): SigningKey {
     const wanted = name ?? this.defaultName;
     const key = this.keys.find((k) => k.name === wanted);
-    if (!key)
-      throw new SigningKeyError(wanted ? `no signing key named ${wanted}` : NO_SIGNING_KEYS);
+    if (!key) throw new SigningKeyError(wanted ? `no signing key named ${wanted}` : NO_SIGNING_KEYS);
     return key;
   }
 
