@@ -49,6 +49,25 @@ describe('stevedore.v1.Jobs over gRPC', () => {
     await rejectsWith(jobs.cancel(job.id), status.FAILED_PRECONDITION, /JOB_FINISHED/);
   });
 
+  it("takes the seed's registry on InspectJob and stores the joined reference", async () => {
+    const job = await jobs.submit({ inspect: { image: 'library/debian:bookworm-slim', registry: stack.registry.address } });
+    const events = await jobs.watch(job.id);
+    assert.deepEqual(
+      events
+        .filter((e) => e.type === 'state')
+        .map((e) => e.data.state)
+        .at(-1),
+      'succeeded',
+    );
+    const done = await jobs.get(job.id);
+    assert.deepEqual(JSON.parse(done.request_json), { action: 'inspect', image: `${stack.registry.address}/library/debian:bookworm-slim` });
+    await rejectsWith(
+      jobs.submit({ verify: { image: `${stack.registry.address}/library/debian:bookworm-slim`, registry: 'registry.example:5000' } }),
+      status.INVALID_ARGUMENT,
+      /registry/,
+    );
+  });
+
   it('maps refusals to gRPC status codes', async () => {
     await rejectsWith(jobs.submit({ inspect: { image: '-oops' } }), status.INVALID_ARGUMENT, /image/);
     await rejectsWith(jobs.submit({ build: { dockerfile_inline: 'FROM scratch', tags: ['--output=x'] } }), status.INVALID_ARGUMENT, /tags/);
