@@ -107,7 +107,7 @@ async function build(context: string, repo: string, platforms: string[], noCache
   if (job.state !== 'succeeded') throw new Error(`${repo}: ${job.state} ${JSON.stringify(job.error).slice(0, 1000)}`);
   const pc = job.result.build.platform_check;
   const check = pc
-    ? `${pc.ok ? 'ok' : 'MISMATCH'} (${pc.platforms.map((p: any) => `${p.platform.replace('linux/', '')} ${p.files_checked}`).join(', ')} files)`
+    ? `${pc.ok ? 'ok' : 'MISMATCH'} (${pc.platforms.map((p: any) => `${p.platform.replace('linux/', '')} ${p.files_checked}`).join(', ')})`
     : 'none';
   return { ms, steps: job.result.build.steps, check };
 }
@@ -130,7 +130,10 @@ async function machines(repo: string): Promise<string> {
   return out.join(', ');
 }
 
-/** Seconds the apt and compile steps took, per platform (`[linux/arm64 2/4] RUN apt-get …`, `[linux/amd64->arm64 build 3/4] RUN case …`). */
+/**
+ * Seconds the apt and compile steps took, per platform, from the step names
+ * (`[linux/arm64 2/4] RUN apt-get …`, `[linux/amd64->arm64 build 3/4] RUN case …`).
+ */
 function phases(steps: Step[]): string {
   const sums = new Map<string, { apt: number; cc: number }>();
   for (const s of steps) {
@@ -168,12 +171,16 @@ const baseCold = median(rows[0]!.cold.map((r) => r.ms));
 console.log(
   `bench/cross-compile: ${RUNS} cold (no_cache) and ${RUNS} cached run(s) per case, median, through stevedore; node ${process.version}`,
 );
-console.log(`${'case'.padEnd(27)}${'cold s'.padStart(8)}${'x (a)'.padStart(8)}${'cached s'.padStart(10)}   platform check (cold)`);
+console.log(
+  `${'case'.padEnd(27)}${'cold s'.padStart(8)}${'x (a)'.padStart(8)}${'cached s'.padStart(10)}` +
+    '   platform check (cold): verdict, files checked per platform',
+);
 for (const r of rows) {
   const cold = median(r.cold.map((x) => x.ms));
   const cached = median(r.cached.map((x) => x.ms));
   console.log(
-    `${r.name.padEnd(27)}${fmt(cold / 1000).padStart(8)}${fmt(cold / baseCold, 2).padStart(8)}${fmt(cached / 1000).padStart(10)}   ${r.cold[0]!.check}`,
+    `${r.name.padEnd(27)}${fmt(cold / 1000).padStart(8)}${fmt(cold / baseCold, 2).padStart(8)}` +
+      `${fmt(cached / 1000).padStart(10)}   ${r.cold[0]!.check}`,
   );
 }
 console.log('\ncold steps (first cold run):');
