@@ -7,7 +7,8 @@
 // the local registry); cached = the same build right after. Also: apt vs gcc time per platform
 // from the build's steps, the platform check's verdict, and the e_machine of each platform's
 // /usr/local/bin/hello (the cross-compiled arm64 one must be AArch64).
-// Run: npm run bench:cross-compile   (needs `npm run setup` and Debian's archive; takes minutes)
+// Run: npm run bench:cross-compile   (needs `npm run setup` and Debian's archive; BENCH_RUNS=3 rounds
+// by default, ~15 min on 2 cores, most of it the emulated arm64 apt-get)
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ import {
   startRegistry,
 } from './support.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TOKEN = 'bench-admin-token-0123456789';
 
 const redisUrl = await startRedis();
@@ -134,12 +135,14 @@ async function machines(repo: string): Promise<string> {
  * Seconds the apt and compile steps took, per platform, from the step names
  * (`[linux/arm64 2/4] RUN apt-get …`, `[linux/amd64->arm64 build 3/4] RUN case …`).
  */
-function phases(steps: Step[]): string {
+function phases(steps: Step[], platforms: string[]): string {
   const sums = new Map<string, { apt: number; cc: number }>();
   for (const s of steps) {
-    const m = /^\[(\S+?)(?:->(\S+))?\s[^\]]*\]\s+RUN\s+(.*)$/s.exec(s.name);
+    // A single-platform build names its steps without the platform: `[2/4] RUN …`.
+    const m = /^\[(?:(\S+?)(?:->(\S+))?\s)?[^\]]*\]\s+RUN\s+(.*)$/s.exec(s.name);
     if (!m || s.duration_ms === null) continue;
-    const label = m[2] ? `${m[1]!.replace('linux/', '')}->${m[2]}` : m[1]!.replace('linux/', '');
+    const from = (m[1] ?? platforms[0]!).replace('linux/', '');
+    const label = m[2] ? `${from}->${m[2]}` : from;
     const sum = sums.get(label) ?? { apt: 0, cc: 0 };
     if (/apt-get/.test(m[3]!)) sum.apt += s.duration_ms;
     else sum.cc += s.duration_ms;
@@ -155,17 +158,16 @@ const cases = [
   { name: '(b) amd64+arm64 emulated', context: emulated, repo: 'bench/hello-emulated', platforms: HELLO_PLATFORMS },
   { name: '(c) amd64+arm64 cross', context: cross, repo: 'bench/hello-cross', platforms: HELLO_PLATFORMS },
 ];
-const rows: { name: string; cold: Run[]; cached: Run[]; elf: string }[] = [];
-for (const c of cases) {
-  const row = { name: c.name, cold: [] as Run[], cached: [] as Run[], elf: '' };
-  for (let i = 0; i < RUNS; i++) {
-    row.cold.push(await build(c.context, c.repo, c.platforms, true));
-    row.cached.push(await build(c.context, c.repo, c.platforms, false));
-    console.error(`${c.name}: cold ${fmt(row.cold.at(-1)!.ms / 1000)} s, cached ${fmt(row.cached.at(-1)!.ms / 1000)} s`);
+const rows = cases.map((c) => ({ ...c, cold: [] as Run[], cached: [] as Run[], elf: '' }));
+// Round-robin, so a change in the machine's load (or the archive's speed) hits every case alike.
+for (let i = 0; i < RUNS; i++) {
+  for (const row of rows) {
+    row.cold.push(await build(row.context, row.repo, row.platforms, true));
+    row.cached.push(await build(row.context, row.repo, row.platforms, false));
+    console.error(`round ${i + 1} ${row.name}: cold ${fmt(row.cold.at(-1)!.ms / 1000)} s, cached ${fmt(row.cached.at(-1)!.ms / 1000)} s`);
   }
-  row.elf = await machines(c.repo);
-  rows.push(row);
 }
+for (const row of rows) row.elf = await machines(row.repo);
 
 const baseCold = median(rows[0]!.cold.map((r) => r.ms));
 console.log(
@@ -183,8 +185,14 @@ for (const r of rows) {
       `${fmt(cached / 1000).padStart(10)}   ${r.cold[0]!.check}`,
   );
 }
-console.log('\ncold steps (first cold run):');
-for (const r of rows) console.log(`  ${r.name.padEnd(27)}${phases(r.cold[0]!.steps)}`);
+console.log('\ncold runs, RUN step seconds per platform (apt-get step vs the gcc step), one line per run:');
+for (const r of rows) for (const run of r.cold) console.log(`  ${r.name.padEnd(27)}${phases(run.steps, r.platforms)}`);
+console.log('\nall runs, s:');
+for (const r of rows)
+  console.log(
+    `  ${r.name.padEnd(27)}cold [${r.cold.map((x) => fmt(x.ms / 1000)).join(', ')}]  ` +
+      `cached [${r.cached.map((x) => fmt(x.ms / 1000)).join(', ')}]`,
+  );
 console.log('\n/usr/local/bin/hello per platform:');
 for (const r of rows) console.log(`  ${r.name.padEnd(27)}${r.elf}`);
 process.exit(0);
