@@ -141,6 +141,14 @@ describe('compile-under-emulation', () => {
       found(lines('FROM debian:bookworm-slim', 'RUN apt-get update && apt-get install -y --no-install-recommends curl')),
       [],
     );
+    const windows = lines(
+      'FROM mcr.microsoft.com/dotnet/sdk:8.0-nanoserver-ltsc2022 AS build',
+      'RUN dotnet publish -c Release -o /out',
+      'FROM mcr.microsoft.com/dotnet/runtime:8.0-nanoserver-ltsc2022',
+      'COPY --from=build /out /app',
+    );
+    assert.deepEqual(found(windows), [], 'Windows images are not emulated');
+    assert.equal(found(windows.replace(/-nanoserver-ltsc2022/g, '')).length, 1);
     const unused = lines('FROM golang:1.22 AS tools', 'RUN go build -o /t ./tools', 'FROM alpine:3.20', 'COPY app /app');
     assert.deepEqual(found(unused), []);
     // ... but a stage reached through COPY --from by index or RUN --mount=from counts.

@@ -2,7 +2,7 @@ import { chain, flagValues, type Instr, type Model, type Stage } from '../model.
 import type { Command } from '../shell.js';
 import { expand } from '../vars.js';
 import { crossCompileFix, type Toolchain } from './cross-compile-fixes.js';
-import type { Finding, Rule, RuleContext } from './rule.js';
+import { isWindows, type Finding, type Rule, type RuleContext } from './rule.js';
 
 /**
  * compile-under-emulation: in a multi-platform build every stage runs once per target
@@ -89,7 +89,8 @@ const compileUnderEmulation: Rule = {
     const out: Finding[] = [];
     const needed = neededStages(ctx.model);
     for (const stage of ctx.model.stages) {
-      if (!needed.has(stage) || platformChosen(stage) || /^scratch$/i.test(stage.image)) continue;
+      // Windows images are built on Windows hosts for their own platform: no QEMU involved.
+      if (!needed.has(stage) || platformChosen(stage) || /^scratch$/i.test(stage.image) || isWindows(stage)) continue;
       const found = compileSteps(ctx, stage);
       if (!found) continue;
       const where = `line${found.runs.length > 1 ? 's' : ''} ${found.runs.map((r) => r.line).join(', ')}`;
