@@ -56,7 +56,7 @@ function goOutputs(ctx: RuleContext, runs: Instr[]): string[] {
   return outs.length ? [...new Set(outs)] : ['/go/bin/'];
 }
 
-const cgoOff = (stage: Stage, runs: Instr[]) => runs.every((r) => /\bCGO_ENABLED=0\b/.test(r.text) || r.vars.get('CGO_ENABLED') === '0');
+const cgoOff = (runs: Instr[]) => runs.every((r) => /\bCGO_ENABLED=0\b/.test(r.text) || r.vars.get('CGO_ENABLED') === '0');
 
 function cRecipe(stage: Stage): string[] {
   if (isAlpine(stage))
@@ -106,7 +106,7 @@ export function crossCompileFix(ctx: RuleContext, stage: Stage, toolchain: Toolc
   const go = toolchain === 'go' ? goStage(stage, runs, opts.split) : undefined;
   if (go) {
     body = go.build;
-    if (!cgoOff(stage, runs))
+    if (!cgoOff(runs))
       notes.push(
         '# Cross-compiling turns cgo off. Add CGO_ENABLED=0 if the program does not need cgo; if it does, install a',
         '# cross C compiler (gcc-aarch64-linux-gnu) and set CC=aarch64-linux-gnu-gcc when TARGETARCH is arm64.',
