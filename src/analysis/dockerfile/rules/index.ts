@@ -1,5 +1,6 @@
 import { APT_RULES } from './apt.js';
 import { BASE_IMAGE_RULES } from './base-image.js';
+import { CROSS_COMPILE_RULES } from './cross-compile.js';
 import { DOCKERIGNORE_RULES } from './dockerignore.js';
 import { INSTRUCTION_RULES } from './instructions.js';
 import { LANG_PACKAGE_RULES } from './lang-packages.js';
@@ -18,6 +19,7 @@ export const RULES: readonly Rule[] = [
   ...LAYER_RULES,
   ...INSTRUCTION_RULES,
   ...STAGE_RULES,
+  ...CROSS_COMPILE_RULES,
   ...SECURITY_RULES,
   ...DOCKERIGNORE_RULES,
 ];
