@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,6 +17,8 @@ import {
 } from '../../src/engines/trivy/trivy-db-policy.js';
 import { probeSchemes, repositoryRegistry } from '../../src/engines/trivy/trivy-db-probe.js';
 import { checkDbEntry, DbUploadError, receiveDbArchive } from '../../src/engines/trivy/trivy-db-upload.js';
+import { TrivyDb } from '../../src/engines/trivy/trivy-db.js';
+import type { ProcessRunner } from '../../src/engines/process-runner.js';
 import { chunked, ustarHeader, type RawEntry } from '../support/tar-fixtures.js';
 
 const META = { Version: 2, NextUpdate: '2999-01-01T00:00:00Z', UpdatedAt: '2026-11-01T00:00:00Z', DownloadedAt: '2026-11-01T00:00:00Z' };
@@ -205,5 +208,88 @@ describe('a Trivy DB archive', () => {
       assert.equal(error.code, code ?? 'INVALID_TRIVY_DB', what);
     }
     assert.equal(existsSync(outside), false);
+  });
+});
+
+describe('TrivyDb in auto mode, with a fake trivy and a loopback /v2/', () => {
+  /** An HTTP server answering 401 on everything, as a registry's /v2/ does without a token. */
+  async function fakeRegistry(): Promise<{ address: string; close(): void }> {
+    const server = createServer((_req, res) => res.writeHead(401).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+  }
+  /** A ProcessRunner standing in for `trivy image --download-db-only`: writes a DB, or fails. */
+  function fakeTrivy(outcome: 'write' | 'fail', meta: object = META) {
+    const calls: string[][] = [];
+    const runner: ProcessRunner = {
+      async run(_command, args) {
+        calls.push([...args]);
+        if (outcome === 'fail') throw Object.assign(new Error('trivy exited with code 1'), { stderrTail: 'FATAL\tMANIFEST_UNKNOWN' });
+        const db = join(args[args.indexOf('--cache-dir') + 1]!, 'db');
+        mkdirSync(db, { recursive: true });
+        writeFileSync(join(db, 'trivy.db'), boltBytes());
+        writeFileSync(join(db, 'metadata.json'), JSON.stringify(meta));
+        return { stdout: '', stderr: '', durationMs: 1 };
+      },
+    };
+    return { runner, calls };
+  }
+  const settings = (repository: string) => ({
+    trivy: 'trivy',
+    cacheDir: mkdtempSync(join(tmpdir(), 'stv-dbauto-')),
+    dbUpdate: 'auto' as const,
+    dbRepositories: [repository],
+    insecureRegistries: [],
+  });
+
+  it('downloads a missing DB once, through trivy, into place', async () => {
+    const registry = await fakeRegistry();
+    try {
+      const { runner, calls } = fakeTrivy('write');
+      const db = new TrivyDb(runner, settings(`${registry.address}/aquasec/trivy-db:2`));
+      await db.prepare();
+      assert.equal(calls.length, 1);
+      assert.deepEqual(calls[0]!.slice(0, 2), ['image', '--download-db-only']);
+      assert.equal(calls[0]![calls[0]!.indexOf('--db-repository') + 1], `${registry.address}/aquasec/trivy-db:2`);
+      assert.match(calls[0]![calls[0]!.indexOf('--cache-dir') + 1]!, /\/\.db-download-/);
+      const state = await db.state();
+      assert.equal(state.present, true);
+      assert.equal(state.source, 'downloaded');
+      assert.equal(state.last_update?.result, 'updated');
+      await db.prepare(); // NextUpdate ahead: nothing to do
+      assert.equal(calls.length, 1);
+      assert.deepEqual(
+        readdirSync(join(db.dir, '..')).filter((f) => f.startsWith('.db-')),
+        [],
+      );
+    } finally {
+      registry.close();
+    }
+  });
+
+  it('after a failed download, says why in the hint and does not retry at once', async () => {
+    const registry = await fakeRegistry();
+    try {
+      const { runner, calls } = fakeTrivy('fail');
+      const db = new TrivyDb(runner, settings(`${registry.address}/aquasec/trivy-db:2`));
+      await db.prepare();
+      await db.prepare();
+      assert.equal(calls.length, 1);
+      assert.equal((await db.state()).last_update?.result, 'failed');
+      assert.match(db.missingHint(), /no DB could be downloaded from .* \(download from .* failed: FATAL\tMANIFEST_UNKNOWN\)/);
+    } finally {
+      registry.close();
+    }
+  });
+
+  it('never runs trivy when no registry answers, nor outside auto', async () => {
+    const { runner, calls } = fakeTrivy('write');
+    const closed = await fakeRegistry();
+    closed.close();
+    const db = new TrivyDb(runner, settings(`${closed.address}/aquasec/trivy-db:2`));
+    await db.prepare();
+    assert.equal((await db.state()).last_update?.result, 'unreachable');
+    await new TrivyDb(runner, { ...settings(`${closed.address}/x:2`), dbUpdate: false }).prepare();
+    assert.equal(calls.length, 0);
   });
 });

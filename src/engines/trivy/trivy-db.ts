@@ -83,6 +83,7 @@ export class TrivyDb {
   private updating?: Promise<void>;
   private installing: Promise<unknown> = Promise.resolve();
   private probes = new Map<string, { ok: boolean; until: number }>();
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly runner: ProcessRunner,
@@ -165,11 +166,16 @@ export class TrivyDb {
     // A DB loaded through the admin endpoint counts as fetched when it was loaded.
     const fetchedAt = [meta?.DownloadedAt, recorded?.updated_at === meta?.UpdatedAt ? recorded?.at : undefined]
       .filter((t): t is string => Boolean(t))
-      .sort()
+      .sort((a, b) => Date.parse(a) - Date.parse(b))
       .pop();
     const decision = decideUpdate(this.now(), meta && { ...meta, DownloadedAt: fetchedAt }, this.last);
     if (decision === 'blocking') await this.update();
     else if (decision === 'background') void this.update();
+  }
+
+  /** Stops a download in progress (at shutdown); none starts after. */
+  close(): void {
+    this.stopping.abort();
   }
 
   /** One update at a time; callers during one share it. */
@@ -181,19 +187,24 @@ export class TrivyDb {
   private async download(): Promise<void> {
     const started = this.now();
     const record = (ok: boolean, result: DbUpdateResult, message: string) => (this.last = { at: started, ok, result, message });
-    const reachable = await this.reachableRepositories();
-    if (reachable.length === 0) {
-      record(false, 'unreachable', `no answer from ${this.repositories.map(repositoryRegistry).join(', ')} within a few seconds`);
-      return;
-    }
-    await mkdir(this.settings.cacheDir, { recursive: true });
-    const staging = await mkdtemp(join(this.settings.cacheDir, '.db-download-'));
+    if (this.stopping.signal.aborted) return;
+    let reachable: string[] = [];
+    let staging: string | undefined;
+    // Nothing here may throw: a background update has no one to throw to.
     try {
+      reachable = await this.reachableRepositories();
+      if (reachable.length === 0) {
+        record(false, 'unreachable', `no answer from ${this.repositories.map(repositoryRegistry).join(', ')} within a few seconds`);
+        return;
+      }
+      await mkdir(this.settings.cacheDir, { recursive: true });
+      staging = await mkdtemp(join(this.settings.cacheDir, '.db-download-'));
       const args = ['image', '--download-db-only', '--cache-dir', staging, '--quiet', '--no-progress'];
       args.push('--skip-check-update', '--skip-version-check', '--disable-telemetry');
       for (const repository of reachable) args.push('--db-repository', repository);
       if (this.needsInsecure(reachable)) args.push('--insecure');
-      await this.runner.run(this.settings.trivy, args, { timeoutMs: DOWNLOAD_TIMEOUT_MS, env: this.env() });
+      const signal = this.stopping.signal;
+      await this.runner.run(this.settings.trivy, args, { timeoutMs: DOWNLOAD_TIMEOUT_MS, env: this.env(), signal });
       const { meta } = await checkDbDir(join(staging, 'db'));
       const current = await this.metadata();
       if (current && Date.parse(current.UpdatedAt) > Date.parse(meta.UpdatedAt)) {
@@ -206,7 +217,7 @@ export class TrivyDb {
       const stderr = (err as { stderrTail?: string }).stderrTail;
       record(false, 'failed', `download from ${reachable.join(', ')} failed: ${stderr ? lastLine(stderr) : (err as Error).message}`);
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      if (staging) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
@@ -280,20 +291,4 @@ export class TrivyDb {
     if (this.settings.dockerConfigDir) env.DOCKER_CONFIG = this.settings.dockerConfigDir;
     return env;
   }
-}
-
-/** One line for the start-up log. */
-export function describeDbState(s: TrivyDbState): string {
-  if (s.mode === 'server') return 'Trivy DB: scans run on the Trivy server (TRIVY_SERVER_URL), which keeps its own DB';
-  const updates =
-    s.mode === 'auto'
-      ? `updates: auto from ${s.repositories.join(', ')} when reachable`
-      : s.mode === 'true'
-        ? `updates: by Trivy on every scan from ${s.repositories.join(', ')}`
-        : 'updates: off';
-  if (!s.present) return `Trivy DB: absent${s.problem ? ` (${s.problem})` : ''}; ${updates}. ${s.hint ?? ''}`.trim();
-  const origin = { downloaded: 'auto-updated', uploaded: 'loaded through PUT /v1/system/trivy-db', found: 'found in the cache dir' }[
-    s.source!
-  ];
-  return `Trivy DB: present in ${s.path}, UpdatedAt ${s.updated_at}, ${origin}; ${updates}`;
 }
