@@ -12,6 +12,7 @@ import { REDIS } from './jobs/redis.module.js';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from './config/config.module.js';
 import { SystemController } from './api/system.controller.js';
+import { TrivyDbController } from './api/trivy-db.controller.js';
 import { JobsController } from './api/jobs.controller.js';
 import { JobEventsController } from './api/job-events.controller.js';
 import { ImagesController } from './api/images.controller.js';
@@ -84,6 +85,7 @@ export class AppModule {
         ? [
             MetricsController,
             SystemController,
+            TrivyDbController,
             JobsController,
             JobEventsController,
             ImagesController,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SUPPORTED_BASE_PLATFORMS } from '../runtime/base-platforms.js';
 import { MAX_PATTERNS, normalizePattern } from '../auth/repository-patterns.js';
+import { parseImageReference } from '../oci/references.js';
 
 const port = z.coerce
   .number({ error: 'must be a port number' })
@@ -151,7 +152,30 @@ export const configSchema = z.object({
       'must look like name=env:VAR,name2=file:/abs/path',
     ),
   STEVEDORE_TRIVY_CACHE_DIR: optional(absolutePath),
-  STEVEDORE_TRIVY_DB_UPDATE: z.enum(['true', 'false'], { error: 'must be true or false' }),
+  STEVEDORE_TRIVY_DB_UPDATE: z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' }),
+  STEVEDORE_TRIVY_DB_REPOSITORY: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
+    .superRefine((repositories, ctx) => {
+      if (repositories.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one repository' });
+      for (const r of repositories) {
+        // Handed to trivy as --db-repository: a reference Docker would read, with a registry host.
+        const parsed = (() => {
+          try {
+            return parseImageReference(r);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: `${r}: ${(err as Error).message}` });
+          }
+        })();
+        if (parsed?.digest) ctx.addIssue({ code: 'custom', message: `${r}: name a repository and tag, not a digest` });
+      }
+    }),
+  STEVEDORE_TRIVY_DB_MAX_BYTES: count('bytes', 1024, 64 * 1024 ** 3),
   TRIVY_SERVER_URL: optional(z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')),
   TRIVY_TOKEN: optional(z.string().min(1)),
   STEVEDORE_SIGNING_KEYS_FILE: optional(absolutePath),

@@ -147,10 +147,19 @@ export const CONFIG_VARIABLES = {
   },
   STEVEDORE_TRIVY_CACHE_DIR: { default: '', doc: "Trivy's cache dir; its DB is `<dir>/db/trivy.db`. Default `<state dir>/trivy`." },
   STEVEDORE_TRIVY_DB_UPDATE: {
-    default: 'false',
+    default: 'auto',
     doc:
-      'Let Trivy download DB updates (`true` needs its DB registry reachable). ' +
-      'Off: scans use the DB present and never touch the network for it.',
+      '`auto`: download the DB when `STEVEDORE_TRIVY_DB_REPOSITORY` answers (checked with a 3 s probe), at most once per ' +
+      'its `NextUpdate` and beside scans while a DB is present; otherwise scans use the DB present. `true`: Trivy updates ' +
+      'it during every scan (failing when unreachable). `false`: never; scans use the DB present. README: Trivy DB.',
+  },
+  STEVEDORE_TRIVY_DB_REPOSITORY: {
+    default: 'mirror.gcr.io/aquasec/trivy-db:2,ghcr.io/aquasecurity/trivy-db:2',
+    doc: "Comma-separated OCI repositories of Trivy's DB, tried in order (Trivy's `--db-repository`), e.g. a local mirror.",
+  },
+  STEVEDORE_TRIVY_DB_MAX_BYTES: {
+    default: '2147483648',
+    doc: 'Largest Trivy DB `PUT /v1/system/trivy-db` accepts: the tar as sent, unpacked, and trivy.db itself (default 2 GiB).',
   },
   TRIVY_SERVER_URL: {
     default: '',

@@ -45,7 +45,15 @@ export interface AppConfig {
   buildAllowedHosts: string[];
   signing: { keysFile?: string; offline: boolean };
   smokeRuntime?: 'docker';
-  trivy: { cacheDir: string; dbUpdate: boolean; serverUrl?: string; serverToken?: string };
+  /** dbUpdate: STEVEDORE_TRIVY_DB_UPDATE (true, false or 'auto'); dbRepositories and dbMaxBytes: Trivy's defaults when unset. */
+  trivy: {
+    cacheDir: string;
+    dbUpdate: boolean | 'auto';
+    dbRepositories?: string[];
+    dbMaxBytes?: number;
+    serverUrl?: string;
+    serverToken?: string;
+  };
   /** Build secrets by name; only the source (env var name or file path), never a value. */
   buildSecrets: Record<string, { env?: string; file?: string }>;
   /** AES-256-GCM key for secrets at rest (absent only where nothing needs it). */
@@ -125,7 +133,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     trivy: {
       cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'),
-      dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'true',
+      dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'auto' ? 'auto' : c.STEVEDORE_TRIVY_DB_UPDATE === 'true',
+      dbRepositories: c.STEVEDORE_TRIVY_DB_REPOSITORY,
+      dbMaxBytes: c.STEVEDORE_TRIVY_DB_MAX_BYTES,
       serverUrl: c.TRIVY_SERVER_URL,
       serverToken: c.TRIVY_TOKEN,
     },

@@ -9,6 +9,7 @@ import { BuildkitClient } from './buildkit/buildkit-client.js';
 import { ChildProcessRunner } from './process-runner.js';
 import { buildctlWithTls } from './buildctl-tls.js';
 import { TrivyClient } from './trivy/trivy-client.js';
+import { TrivyDbLifecycle } from './trivy/trivy-db-lifecycle.js';
 import { CosignClient } from './cosign/cosign-client.js';
 import { SigningKeys } from './cosign/signing-keys.js';
 import { basename, dirname } from 'node:path';
@@ -47,6 +48,7 @@ import { basename, dirname } from 'node:path';
           dockerConfigDir: c.registryAuthFile && basename(c.registryAuthFile) === 'config.json' ? dirname(c.registryAuthFile) : undefined,
         }),
     },
+    TrivyDbLifecycle,
     { provide: SigningKeys, inject: [APP_CONFIG], useFactory: (c: AppConfig) => SigningKeys.fromFile(c.signing.keysFile) },
     {
       provide: CosignClient,

@@ -45,6 +45,9 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     // Builds may ask for every platform the seeded base holds.
     STEVEDORE_BASE_PLATFORMS: BASE_PLATFORMS.join(','),
     STEVEDORE_BUILD_PLATFORMS: [...new Set(['linux/amd64', 'linux/arm64', ...BASE_PLATFORMS])].join(','),
+    // Network rule: STEVEDORE_TRIVY_DB_UPDATE=auto (the default) must never reach Trivy's
+    // public registries from a test; this loopback port (tcpmux, unused) refuses at once.
+    STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2',
   });
   return { ...base, ...overrides };
 }

@@ -1,14 +1,20 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { lastLine, ProcessError, toolEnv, type ProcessRunner } from '../process-runner.js';
 import { isLoopbackRegistry, parseImageReference } from '../../oci/references.js';
+import { TrivyDb } from './trivy-db.js';
 
 export interface TrivySettings {
   trivy: string;
   /** Trivy's cache dir; the vulnerability DB is `<cacheDir>/db/trivy.db`. */
   cacheDir: string;
-  /** Let Trivy download a newer DB (needs its DB registry to be reachable). */
-  dbUpdate: boolean;
+  /**
+   * STEVEDORE_TRIVY_DB_UPDATE. auto: stevedore updates the DB when its repository answers,
+   * apart from scans (trivy-db.ts); true: Trivy updates it during each scan; false: never.
+   */
+  dbUpdate: boolean | 'auto';
+  /** OCI repositories of the DB (Trivy's --db-repository), in order; Trivy's defaults when unset. */
+  dbRepositories?: string[];
+  /** Largest DB PUT /v1/system/trivy-db takes. */
+  dbMaxBytes?: number;
   /** Client/server mode: the Trivy server and its token (a secret: passed by environment). */
   serverUrl?: string;
   serverToken?: string;
@@ -40,25 +46,28 @@ export class TrivyScanError extends Error {
 
 /** Adapter over the trivy binary: scan an image in its registry, convert reports. */
 export class TrivyClient {
+  /** The DB scans use: its state, the auto update, the admin endpoint's load. */
+  readonly db: TrivyDb;
+
   constructor(
     private readonly runner: ProcessRunner,
     private readonly settings: TrivySettings,
-  ) {}
+  ) {
+    this.db = new TrivyDb(runner, settings);
+  }
 
   /**
    * UpdatedAt of the DB scans use (part of every scan cache key); undefined when there
    * is none. In client/server mode that is the server's DB, which it reports on
    * `GET /version` (no token needed): a server that updates its DB thereby invalidates
-   * cached scans, and an unreachable one gets no cache hits.
+   * cached scans, and an unreachable one gets no cache hits. Asked at the start of each
+   * scan: in `auto` mode it first applies the update policy (TrivyDb.prepare), so the
+   * date is that of the DB the scan will use.
    */
   async dbUpdatedAt(): Promise<string | undefined> {
     if (this.settings.serverUrl) return this.serverDbUpdatedAt(this.settings.serverUrl);
-    try {
-      const meta = JSON.parse(await readFile(join(this.settings.cacheDir, 'db', 'metadata.json'), 'utf8')) as { UpdatedAt?: string };
-      return meta.UpdatedAt;
-    } catch {
-      return undefined;
-    }
+    await this.db.prepare();
+    return (await this.db.metadata())?.UpdatedAt;
   }
 
   private async serverDbUpdatedAt(serverUrl: string): Promise<string | undefined> {
@@ -74,10 +83,9 @@ export class TrivyClient {
 
   /** Scans `reference` (pinned by digest) and writes Trivy's JSON report to `reportFile`. */
   async scanImage(reference: string, reportFile: string, options: ScanOptions): Promise<void> {
-    if (!this.settings.serverUrl && !this.settings.dbUpdate && !(await this.dbUpdatedAt())) {
-      throw new ScannerUnavailableError(
-        `no Trivy vulnerability DB in ${this.settings.cacheDir}/db and DB updates are off (STEVEDORE_TRIVY_DB_UPDATE)`,
-      );
+    // Only `true` lets Trivy fetch a missing DB during the scan; otherwise none means no scan.
+    if (!this.settings.serverUrl && this.settings.dbUpdate !== true && !(await this.db.metadata())) {
+      throw new ScannerUnavailableError(this.db.missingHint());
     }
     const args = [
       'image',
@@ -102,7 +110,11 @@ export class TrivyClient {
     try {
       await this.runner.run(this.settings.trivy, args, { signal: options.signal, timeoutMs: options.timeoutMs, env: this.env() });
     } catch (err) {
-      throw classify(err, this.settings.serverUrl);
+      const failure = classify(err, this.settings.serverUrl);
+      // `true` without a DB: Trivy's download failed; say how else to provide one.
+      if (failure instanceof ScannerUnavailableError && !this.settings.serverUrl && !(await this.db.metadata()))
+        throw new ScannerUnavailableError(this.db.missingHint(failure.message));
+      throw failure;
     }
   }
 
@@ -126,7 +138,9 @@ export class TrivyClient {
       '--skip-version-check',
       '--disable-telemetry',
     ];
-    if (!this.settings.dbUpdate) args.push('--skip-db-update', '--offline-scan');
+    // auto updates apart from scans (TrivyDb), so scans, like false, never touch the DB.
+    if (this.settings.dbUpdate !== true) args.push('--skip-db-update', '--offline-scan');
+    else for (const repository of this.db.repositories) args.push('--db-repository', repository);
     return args;
   }
 
