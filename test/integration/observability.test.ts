@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CACHE_DIR, PROJECT_DIR, TEST_SECRETS_KEY, testRedisUrl } from '../support/env.js';
+import { CACHE_DIR, OFFLINE_TRIVY_DB, PROJECT_DIR, TEST_SECRETS_KEY, testRedisUrl } from '../support/env.js';
 import { freePort, TOKEN } from '../support/stack.js';
 import { startBuildkitd, startRedis, startSeededRegistry } from '../support/services.js';
 
@@ -16,7 +16,7 @@ interface Role {
 /** Starts `stevedore api|worker` as a real process and keeps its JSON log lines. */
 function startRole(role: 'api' | 'worker', env: Record<string, string>): Role {
   const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], {
-    env: { PATH: process.env.PATH!, STEVEDORE_CACHE_DIR: CACHE_DIR, ...env },
+    env: { PATH: process.env.PATH!, STEVEDORE_CACHE_DIR: CACHE_DIR, ...OFFLINE_TRIVY_DB, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
-import { PROJECT_DIR, CACHE_DIR, TOOLS } from '../support/env.js';
+import { PROJECT_DIR, CACHE_DIR, OFFLINE_TRIVY_DB, TOOLS } from '../support/env.js';
 import { freePort } from '../support/stack.js';
 import { dumpRedis } from '../support/redis-dump.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
@@ -43,7 +43,7 @@ const REGISTRY = `127.0.0.1:${await freeListenPort()}`;
  * serve signs with the key pair it generates in its state dir (issue 17).
  */
 async function extras(): Promise<Record<string, string>> {
-  return { STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache() };
+  return { STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache(), ...OFFLINE_TRIVY_DB };
 }
 const EXTRAS = await extras();
 

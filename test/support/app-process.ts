@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { PROJECT_DIR } from './env.js';
+import { OFFLINE_TRIVY_DB, PROJECT_DIR } from './env.js';
 
 /** `stevedore api` or `stevedore worker` as its own process, everything it prints kept. */
 export interface AppProcess {
@@ -14,7 +14,7 @@ export interface AppProcess {
 
 export function startAppProcess(role: 'api' | 'worker', env: NodeJS.ProcessEnv): AppProcess {
   const child: ChildProcess = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], {
-    env,
+    env: { ...OFFLINE_TRIVY_DB, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const chunks: Buffer[] = [];

@@ -34,6 +34,13 @@ export function testRedisUrl(port: number, db = 0): string {
 /** A fixed secrets-at-rest key for test apps (32 bytes, base64). */
 export const TEST_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
 
+/**
+ * Network rule: STEVEDORE_TRIVY_DB_UPDATE=auto (the default) must never reach Trivy's
+ * public registries from a test; this loopback port (tcpmux, unused) refuses at once.
+ * Every app a test starts, in process or spawned, gets it unless the test names its own.
+ */
+export const OFFLINE_TRIVY_DB = { STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2' } as const;
+
 /** A config for an in-process app; tests override what they start themselves. */
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   const base = loadConfig({
@@ -45,9 +52,7 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     // Builds may ask for every platform the seeded base holds.
     STEVEDORE_BASE_PLATFORMS: BASE_PLATFORMS.join(','),
     STEVEDORE_BUILD_PLATFORMS: [...new Set(['linux/amd64', 'linux/arm64', ...BASE_PLATFORMS])].join(','),
-    // Network rule: STEVEDORE_TRIVY_DB_UPDATE=auto (the default) must never reach Trivy's
-    // public registries from a test; this loopback port (tcpmux, unused) refuses at once.
-    STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2',
+    ...OFFLINE_TRIVY_DB,
   });
   return { ...base, ...overrides };
 }

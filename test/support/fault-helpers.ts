@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE_DIR, PROJECT_DIR, TEST_SECRETS_KEY } from './env.js';
+import { CACHE_DIR, OFFLINE_TRIVY_DB, PROJECT_DIR, TEST_SECRETS_KEY } from './env.js';
 import { TOKEN } from './stack.js';
 
 /**
@@ -146,7 +146,13 @@ export function roleEnv(extra: Record<string, string | undefined>): NodeJS.Proce
 
 /** `stevedore <role>` as a detached process-group leader. */
 export function spawnRole(name: string, role: 'serve' | 'api' | 'worker', env: NodeJS.ProcessEnv): GroupProcess {
-  return spawnGroup(name, process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], env, process.env.STEVEDORE_TEST_ECHO === '1');
+  return spawnGroup(
+    name,
+    process.execPath,
+    [join(PROJECT_DIR, 'bin', 'stevedore.js'), role],
+    { ...OFFLINE_TRIVY_DB, ...env },
+    process.env.STEVEDORE_TEST_ECHO === '1',
+  );
 }
 
 /** A `stevedore worker` child, resolved once its BullMQ workers are ready. */

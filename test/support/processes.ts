@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { CACHE_DIR, PROJECT_DIR, TEST_REDIS_PASSWORD, TEST_SECRETS_KEY, TOOLS, testRedisUrl } from './env.js';
+import { CACHE_DIR, OFFLINE_TRIVY_DB, PROJECT_DIR, TEST_REDIS_PASSWORD, TEST_SECRETS_KEY, TOOLS, testRedisUrl } from './env.js';
 import { freePort, TOKEN } from './stack.js';
 
 /** A child in its own process group, so a kill reaches its tools (buildctl) too. */
@@ -56,6 +56,7 @@ export async function startWorker(env: Record<string, string>): Promise<Child> {
   const child = start(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'worker'], {
     PATH: process.env.PATH,
     STEVEDORE_CACHE_DIR: CACHE_DIR,
+    ...OFFLINE_TRIVY_DB,
     STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-worker-')),
     STEVEDORE_TOKEN: TOKEN,
     STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY,
