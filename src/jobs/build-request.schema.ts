@@ -113,7 +113,10 @@ const buildJobFields = {
 /** Pipeline fields of a build (they need a pushed image): scan with an optional gate, sign, copy. */
 const pipelineFields = {
   scan: scanOptionsSchema.optional(),
+  // Absent: the server policy decides (STEVEDORE_DEFAULT_PIPELINE); false: off, where the policy allows it.
   sign: z.union([z.boolean(), z.object({ key: keyNameSchema.optional() }).strict()]).optional(),
+  // A CycloneDX SBOM per platform manifest, attached as a signed attestation; absent: the server policy decides.
+  sbom: z.boolean().optional(),
   push_to: z.array(imageReferenceSchema).min(1).max(16).optional(),
 };
 
@@ -139,7 +142,7 @@ function refineBuild(req: z.output<typeof buildObject>, ctx: z.RefinementCtx): v
   }
   if (req.push && !req.tags && !req.image)
     ctx.addIssue({ code: 'custom', path: ['push'], message: 'push needs tags (or registry + image)' });
-  for (const stage of ['scan', 'sign', 'push_to'] as const) {
+  for (const stage of ['scan', 'sign', 'sbom', 'push_to'] as const) {
     if (req[stage] && (req.push === false || (!req.tags && !req.image)))
       ctx.addIssue({ code: 'custom', path: [stage], message: `${stage} acts on the pushed image: give tags (and leave push on)` });
   }

@@ -8,20 +8,24 @@ import { scanImage, type ScanDeps, type ScanOutcome } from './scan-stage.js';
 import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { signImage, signingKey, type SigningDeps } from './sign-stage.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
+import { generateSboms, type PipelinePlan, type PlatformSbom } from './sbom-stage.js';
 
 /** The scan, sign and push stages' dependencies (the same as their actions'). */
 export type PipelineDeps = ScanDeps & SigningDeps & { registries: RegistryResolver };
 
 export interface Stage {
-  name: 'build' | 'scan' | 'gate' | 'sign' | 'attest' | 'push';
+  name: 'build' | 'scan' | 'gate' | 'sbom' | 'sign' | 'attest' | 'push';
   state: 'succeeded' | 'failed' | 'skipped';
   duration_ms: number;
 }
 
 /**
- * After a build: scan → gate → sign → attest → copy, each stage's result merged into the
- * job result. A failing gate stops the pipeline before anything is signed or copied.
- * Each stage runs as its action would, on the pushed digest, within this job.
+ * After a build: scan → gate → sbom → sign → attest → copy, each stage's result merged
+ * into the job result. A failing gate stops the pipeline before anything is signed or
+ * copied. Each stage runs as its action would, on the pushed digest, within this job.
+ * `plan` adds the server's default stages (SBOM, signature: sbom-stage.ts); the result's
+ * `pipeline` says what became of each, and why when skipped. A scan's SBOM is reused,
+ * so there is an `sbom` stage only in a pipeline without a scan.
  */
 export async function runPipeline(
   ctx: JobContext<'build'>,
@@ -29,6 +33,7 @@ export async function runPipeline(
   buildResult: Partial<JobResult>,
   stages: Stage[],
   deps: PipelineDeps,
+  plan: PipelinePlan,
 ): Promise<Partial<JobResult>> {
   const request: BuildRequest = ctx.job.request;
   const result: Partial<JobResult> = { ...buildResult };
@@ -69,32 +74,61 @@ export async function runPipeline(
       }
     });
   }
-  if (request.sign) {
-    const keyName = typeof request.sign === 'object' ? request.sign.key : undefined;
+  // The SBOM of each platform manifest: the scan's when the request scans (no second Trivy run).
+  let sboms: PlatformSbom[] | undefined;
+  if (plan.sbom && scanned) {
+    sboms = scanned.platforms.map((p) => ({ platform: p.platform, manifest_digest: p.manifest_digest, sbom: p.artifacts.sbom }));
+  } else if (plan.sbom) {
+    sboms = await stage('sbom', () => generateSboms(deps, ctx.job.id, pinned, ctx));
+    result.artifacts = (await deps.artifacts.list(ctx.job.id)).map((a) => a.name);
+  }
+  if (sboms) result.sbom = sboms.map((s) => ({ platform: s.platform, digest: s.manifest_digest, artifact: s.sbom }));
+
+  // Signing by default needs a key; asked for (or mandatory), a missing one fails the job.
+  const keyName = typeof request.sign === 'object' ? request.sign.key : undefined;
+  const pipeline: { sbom?: string; sign?: string } = {};
+  const noSign = !plan.sign ? plan.signOff : !plan.signRequired && !keyName && !deps.keys.keys.length ? 'no signing key' : undefined;
+  if (noSign === undefined) {
     const signed = await stage('sign', () => signImage(deps, pinned, keyName, ctx));
     result.signed = signed.signed;
-    if (request.scan) {
-      await stage('attest', async () => {
-        const key = signingKey(deps.keys, keyName);
-        const dir = deps.artifacts.dir(ctx.job.id);
-        const repo = parseImageReference(pinned);
-        // Each platform manifest gets its own SBOM and vulnerability report.
-        const attested: { platform: string; digest: string; types: string[] }[] = [];
-        for (const p of scanned!.platforms) {
-          const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.manifest_digest });
+    pipeline.sign = `signed with key ${signed.signed.key}`;
+  } else {
+    pipeline.sign = `skipped: ${noSign}`;
+  }
+
+  // Attestations are signed with the image's key: without a signature, none.
+  const types = [...(sboms ? (['cyclonedx'] as const) : []), ...(scanned ? (['vuln'] as const) : [])];
+  if (result.signed && types.length) {
+    await stage('attest', async () => {
+      const key = signingKey(deps.keys, keyName);
+      const dir = deps.artifacts.dir(ctx.job.id);
+      const repo = parseImageReference(pinned);
+      // Each platform manifest gets its own SBOM and vulnerability report.
+      const platforms = scanned ? scanned.platforms : sboms!.map((s) => ({ ...s, artifacts: undefined }));
+      const attested: { platform: string; digest: string; types: string[] }[] = [];
+      for (const p of platforms) {
+        const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.manifest_digest });
+        const sbom = sboms?.find((s) => s.manifest_digest === p.manifest_digest);
+        if (sbom) await deps.cosign.attest(target, key, 'cyclonedx', join(dir, sbom.sbom), ctx.signal);
+        if (p.artifacts) {
           const vulnPredicate = join(dir, `vuln.cosign.${p.manifest_digest.replace(':', '-')}.json`);
           await deps.trivy.convert(join(dir, p.artifacts.report), 'cosign-vuln', vulnPredicate, ctx.signal);
-          await deps.cosign.attest(target, key, 'cyclonedx', join(dir, p.artifacts.sbom), ctx.signal);
           await deps.cosign.attest(target, key, 'vuln', vulnPredicate, ctx.signal);
-          attested.push({ platform: p.platform, digest: p.manifest_digest, types: ['cyclonedx', 'vuln'] });
         }
-        // `attestations` (the types) is kept for clients that read it; `attested` says which
-        // platform manifest carries them (an index's attestations are per platform, not on it).
-        result.attestations = ['cyclonedx', 'vuln'];
-        result.attested = attested;
-      });
-    }
+        attested.push({ platform: p.platform, digest: p.manifest_digest, types: [...types] });
+      }
+      // `attestations` (the types) is kept for clients that read it; `attested` says which
+      // platform manifest carries them (an index's attestations are per platform, not on it).
+      result.attestations = [...types];
+      result.attested = attested;
+    });
   }
+  pipeline.sbom = !sboms
+    ? `skipped: ${plan.sbomOff}`
+    : result.signed
+      ? 'attached'
+      : `stored as an artifact, attestation skipped: ${noSign === 'no signing key' ? 'no signing key' : `not signed (${noSign})`}`;
+  result.pipeline = pipeline;
   if (request.push_to) {
     const targets = request.push_to;
     const pushed = await stage('push', () => pushImage(deps.registries, pinned, targets, ctx));

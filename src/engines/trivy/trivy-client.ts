@@ -137,6 +137,30 @@ export class TrivyClient {
     if (this.settings.dockerConfigDir) env.DOCKER_CONFIG = this.settings.dockerConfigDir;
     return env;
   }
+
+  /**
+   * A CycloneDX SBOM of `reference` (one platform manifest, pinned by digest), read from
+   * its registry, written to `outFile`. Needs no vulnerability DB: with `--format
+   * cyclonedx` and no `--scanners`, Trivy v0.74 runs its SBOM scanner only and never
+   * opens or downloads the DB (pkg/flag/options.go enableSBOM; pkg/commands/artifact
+   * run.go skips DB init without the vuln scanner). Always local and `--offline-scan`
+   * (no Maven lookups for jars), even in client/server mode: there is nothing to ask a
+   * server for.
+   */
+  async generateSbom(reference: string, outFile: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    const args = ['image', ...this.commonArgs(), '--image-src', 'remote', '--format', 'cyclonedx', '--output', outFile];
+    if (!args.includes('--offline-scan')) args.push('--offline-scan');
+    const registry = parseImageReference(reference).registry;
+    if (!isLoopbackRegistry(registry) && this.settings.insecureRegistries.includes(registry)) args.push('--insecure');
+    args.push('--', reference);
+    const env = this.env();
+    delete env.TRIVY_TOKEN;
+    try {
+      await this.runner.run(this.settings.trivy, args, { signal: options.signal, timeoutMs: options.timeoutMs ?? 600_000, env });
+    } catch (err) {
+      throw classify(err);
+    }
+  }
 }
 
 function classify(err: unknown, serverUrl?: string): unknown {
