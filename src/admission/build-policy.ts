@@ -23,7 +23,9 @@ export function checkBuildPolicy(
     if (request[stage] === false && config.defaultPipeline[stage] === 'required')
       fields.push({
         path: stage,
-        message: `the server policy requires ${stage === 'sbom' ? 'an SBOM' : 'a signature'} on every pushed image (STEVEDORE_DEFAULT_PIPELINE includes ${stage}!): ${stage}: false is not allowed here`,
+        message:
+          `the server policy requires ${stage === 'sbom' ? 'an SBOM' : 'a signature'} on every pushed image ` +
+          `(STEVEDORE_DEFAULT_PIPELINE includes ${stage}!): ${stage}: false is not allowed here`,
       });
   }
   (request.platforms ?? []).forEach((p, i) => {

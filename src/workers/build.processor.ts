@@ -131,7 +131,10 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     };
     // The server's default stages (SBOM, signature) apply to every build that pushes.
     const plan = planPipeline(request, this.deps.config.defaultPipeline);
-    const defaults = spec.push && (plan.sbom || plan.sign);
+    // Reported (result.pipeline) whenever the policy has a default stage or the request opted out of one.
+    const policy = this.deps.config.defaultPipeline;
+    const defaults =
+      spec.push && (policy.sbom !== 'off' || policy.sign !== 'off' || request.sbom !== undefined || request.sign !== undefined);
     if (!request.scan && !request.sign && !request.push_to && !defaults) return result;
     if (!meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
     const ref = parseImageReference(spec.tags[0]);

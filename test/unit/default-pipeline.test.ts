@@ -75,7 +75,7 @@ describe('the default build pipeline (STEVEDORE_DEFAULT_PIPELINE)', () => {
     assert.equal(buildJobSchema.safeParse({ ...base, sbom: 'yes' }).success, false);
     const unpushed = buildJobSchema.safeParse({ ...base, sbom: true });
     assert.equal(unpushed.success, false);
-    assert.ok(unpushed.error!.issues.some((i) => i.path[0] === 'sbom'));
+    assert.ok(unpushed.error.issues.some((i) => i.path[0] === 'sbom'));
     assert.equal(buildJobSchema.safeParse({ ...base, sbom: false, sign: false }).success, true, 'opting out needs nothing pushed');
   });
 });
