@@ -89,7 +89,7 @@ const on = await serve(1, {
 
 interface Run {
   ms: number;
-  /** sbom + sign + attest stages (on only). */
+  /** The default stages' wall time: max(sbom, sign) + attest (on only). */
   extraStagesMs: number;
   stages: string;
 }
@@ -123,7 +123,10 @@ async function build(base: string, repo: string, nonce: string): Promise<Run> {
       throw new Error(`policy-on build not signed and attested: ${JSON.stringify(job.result)}`);
     return {
       ms: Date.parse(job.finished_at) - Date.parse(job.started_at),
-      extraStagesMs: stages.filter((s) => ['sbom', 'sign', 'attest'].includes(s.name)).reduce((a, s) => a + s.duration_ms, 0),
+      // sbom and sign run side by side, attest after both.
+      extraStagesMs:
+        Math.max(0, ...stages.filter((s) => s.name === 'sbom' || s.name === 'sign').map((s) => s.duration_ms)) +
+        (stages.find((s) => s.name === 'attest')?.duration_ms ?? 0),
       stages: stages.map((s) => `${s.name} ${s.duration_ms}`).join(', '),
     };
   }
@@ -136,13 +139,14 @@ const offRuns: Run[] = [];
 const onRuns: Run[] = [];
 for (let i = 0; i < RUNS; i++) {
   // Alternated, so a drift in the machine's load hits both sides alike.
+  // A nonce of its own for each build: the same one would let the second build hit BuildKit's cache.
   const nonce = `${Date.now()}-${i}`;
   if (i % 2) {
-    onRuns.push(await build(on, 'on', nonce));
-    offRuns.push(await build(off, 'off', nonce));
+    onRuns.push(await build(on, 'on', `${nonce}-on`));
+    offRuns.push(await build(off, 'off', `${nonce}-off`));
   } else {
-    offRuns.push(await build(off, 'off', nonce));
-    onRuns.push(await build(on, 'on', nonce));
+    offRuns.push(await build(off, 'off', `${nonce}-off`));
+    onRuns.push(await build(on, 'on', `${nonce}-on`));
   }
 }
 
@@ -154,6 +158,6 @@ console.log('case                         median ms   runs');
 console.log(`policy off (baseline)        ${fmt(mOff, 0).padEnd(12)}[${offRuns.map((r) => r.ms).join(', ')}]`);
 console.log(`policy on (sbom,sign + key)  ${fmt(mOn, 0).padEnd(12)}[${onRuns.map((r) => r.ms).join(', ')}]`);
 console.log(`extra (on − off medians)     ${fmt(mOn - mOff, 0).padEnd(12)}goal <= 2000 ms`);
-console.log(`sbom+sign+attest stages      ${fmt(mStages, 0).padEnd(12)}[${onRuns.map((r) => r.extraStagesMs).join(', ')}]`);
+console.log(`max(sbom,sign)+attest stages ${fmt(mStages, 0).padEnd(12)}[${onRuns.map((r) => r.extraStagesMs).join(', ')}]`);
 console.log(`on, last run's stages (ms): ${onRuns.at(-1)!.stages}`);
 process.exit(0);

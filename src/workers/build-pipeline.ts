@@ -37,16 +37,19 @@ export async function runPipeline(
 ): Promise<Partial<JobResult>> {
   const request: BuildRequest = ctx.job.request;
   const result: Partial<JobResult> = { ...buildResult };
+  // A stage's entry is listed when it starts: stages run side by side keep a fixed order.
   const stage = async <T>(name: Stage['name'], work: () => Promise<T>): Promise<T> => {
     const started = Date.now();
+    const entry: Stage = { name, state: 'failed', duration_ms: 0 };
+    stages.push(entry);
     await ctx.progress(`stage ${name} started`, { stage: name, state: 'started' });
     try {
       const out = await work();
-      stages.push({ name, state: 'succeeded', duration_ms: Date.now() - started });
+      Object.assign(entry, { state: 'succeeded', duration_ms: Date.now() - started });
       await ctx.progress(`stage ${name} succeeded`, { stage: name, state: 'succeeded' });
       return out;
     } catch (err) {
-      stages.push({ name, state: 'failed', duration_ms: Date.now() - started });
+      entry.duration_ms = Date.now() - started;
       if (err instanceof JobFailure) err.details.stages = stages;
       throw err;
     }
@@ -74,24 +77,30 @@ export async function runPipeline(
       }
     });
   }
-  // The SBOM of each platform manifest: the scan's when the request scans (no second Trivy run).
-  let sboms: PlatformSbom[] | undefined;
-  if (plan.sbom && scanned) {
-    sboms = scanned.platforms.map((p) => ({ platform: p.platform, manifest_digest: p.manifest_digest, sbom: p.artifacts.sbom }));
-  } else if (plan.sbom) {
-    sboms = await stage('sbom', () => generateSboms(deps, ctx.job.id, pinned, ctx));
-    result.artifacts = (await deps.artifacts.list(ctx.job.id)).map((a) => a.name);
-  }
-  if (sboms) result.sbom = sboms.map((s) => ({ platform: s.platform, digest: s.manifest_digest, artifact: s.sbom }));
-
   // Signing by default needs a key; asked for (or mandatory), a missing one fails the job.
   const keyName = typeof request.sign === 'object' ? request.sign.key : undefined;
   const pipeline: { sbom?: string; sign?: string } = {};
   const noSign = !plan.sign ? plan.signOff : !plan.signRequired && !keyName && !deps.keys.keys.length ? 'no signing key' : undefined;
-  if (noSign === undefined) {
-    const signed = await stage('sign', () => signImage(deps, pinned, keyName, ctx));
-    result.signed = signed.signed;
-    pipeline.sign = `signed with key ${signed.signed.key}`;
+  // The SBOM of each platform manifest: the scan's when the request scans (no second Trivy
+  // run). Made by Trivy, it does not depend on the signature: both run side by side (Trivy
+  // reads layers while cosign signs manifests), and both finish before a failure is reported.
+  let sboms: PlatformSbom[] | undefined;
+  if (plan.sbom && scanned)
+    sboms = scanned.platforms.map((p) => ({ platform: p.platform, manifest_digest: p.manifest_digest, sbom: p.artifacts.sbom }));
+  const [made, signed] = await Promise.allSettled([
+    plan.sbom && !scanned ? stage('sbom', () => generateSboms(deps, ctx.job.id, pinned, ctx)) : undefined,
+    noSign === undefined ? stage('sign', () => signImage(deps, pinned, keyName, ctx)) : undefined,
+  ]);
+  if (made.status === 'rejected') throw made.reason;
+  if (signed.status === 'rejected') throw signed.reason;
+  if (made.value) {
+    sboms = made.value;
+    result.artifacts = (await deps.artifacts.list(ctx.job.id)).map((a) => a.name);
+  }
+  if (sboms) result.sbom = sboms.map((s) => ({ platform: s.platform, digest: s.manifest_digest, artifact: s.sbom }));
+  if (signed.value) {
+    result.signed = signed.value.signed;
+    pipeline.sign = `signed with key ${signed.value.signed.key}`;
   } else {
     pipeline.sign = `skipped: ${noSign}`;
   }
