@@ -114,9 +114,21 @@ const buildJobFields = {
 const pipelineFields = {
   scan: scanOptionsSchema.optional(),
   // Absent: the server policy decides (STEVEDORE_DEFAULT_PIPELINE); false: off, where the policy allows it.
-  sign: z.union([z.boolean(), z.object({ key: keyNameSchema.optional() }).strict()]).optional(),
+  sign: z
+    .union([z.boolean(), z.object({ key: keyNameSchema.optional() }).strict()])
+    .optional()
+    .describe(
+      'Sign the pushed image (true: the default key, {key}: that one). Absent: the server policy (STEVEDORE_DEFAULT_PIPELINE) ' +
+        'decides; false: not signed, unless the policy makes signing mandatory (400).',
+    ),
   // A CycloneDX SBOM per platform manifest, attached as a signed attestation; absent: the server policy decides.
-  sbom: z.boolean().optional(),
+  sbom: z
+    .boolean()
+    .optional()
+    .describe(
+      'A CycloneDX SBOM of each platform manifest, stored as an artifact and attached as a signed attestation. Absent: the ' +
+        'server policy (STEVEDORE_DEFAULT_PIPELINE) decides; false: none, unless the policy makes it mandatory (400).',
+    ),
   push_to: z.array(imageReferenceSchema).min(1).max(16).optional(),
 };
 
