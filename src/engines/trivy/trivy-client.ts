@@ -148,7 +148,21 @@ export class TrivyClient {
    * server for.
    */
   async generateSbom(reference: string, outFile: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
-    const args = ['image', ...this.commonArgs(), '--image-src', 'remote', '--format', 'cyclonedx', '--output', outFile];
+    // An in-memory layer cache: the on-disk one is a bolt file that one Trivy run holds
+    // locked from start to end, so a concurrent scan or SBOM would wait 5 s and then fail
+    // ("cache may be in use by another process"). Pushed layers are new anyway.
+    const args = [
+      'image',
+      ...this.commonArgs(),
+      '--cache-backend',
+      'memory',
+      '--image-src',
+      'remote',
+      '--format',
+      'cyclonedx',
+      '--output',
+      outFile,
+    ];
     if (!args.includes('--offline-scan')) args.push('--offline-scan');
     const registry = parseImageReference(reference).registry;
     if (!isLoopbackRegistry(registry) && this.settings.insecureRegistries.includes(registry)) args.push('--insecure');
