@@ -8,12 +8,26 @@ import { parseHostPort } from '../oci/references.js';
 
 /**
  * What a build may ask for on this server: platforms from the allowed list, a
- * server-side Dockerfile only under STEVEDORE_CONTEXT_ROOT. Checked at submit, so a
+ * server-side Dockerfile only under STEVEDORE_CONTEXT_ROOT, no opting out of a
+ * mandatory default stage. Checked at submit, so a
  * refused build never reaches the queue. Secrets: assertBuildSecretsExist.
  */
-export function checkBuildPolicy(request: JobRequest, config: Pick<AppConfig, 'buildPlatforms' | 'buildSecrets' | 'contextRoot'>): void {
+export function checkBuildPolicy(
+  request: JobRequest,
+  config: Pick<AppConfig, 'buildPlatforms' | 'buildSecrets' | 'contextRoot' | 'defaultPipeline'>,
+): void {
   if (request.action !== 'build') return;
   const fields: { path: string; message: string }[] = [];
+  // A mandatory default stage (STEVEDORE_DEFAULT_PIPELINE `sbom!` / `sign!`) cannot be switched off.
+  for (const stage of ['sbom', 'sign'] as const) {
+    if (request[stage] === false && config.defaultPipeline[stage] === 'required')
+      fields.push({
+        path: stage,
+        message:
+          `the server policy requires ${stage === 'sbom' ? 'an SBOM' : 'a signature'} on every pushed image ` +
+          `(STEVEDORE_DEFAULT_PIPELINE includes ${stage}!): ${stage}: false is not allowed here`,
+      });
+  }
   (request.platforms ?? []).forEach((p, i) => {
     if (!config.buildPlatforms.includes(p))
       fields.push({ path: `platforms.${i}`, message: `${p} is not allowed here (allowed: ${config.buildPlatforms.join(', ')})` });

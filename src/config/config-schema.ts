@@ -180,6 +180,13 @@ export const configSchema = z.object({
   TRIVY_TOKEN: optional(z.string().min(1)),
   STEVEDORE_SIGNING_KEYS_FILE: optional(absolutePath),
   STEVEDORE_SIGNING_OFFLINE: z.enum(['true', 'false'], { error: 'must be true or false' }),
+  STEVEDORE_DEFAULT_PIPELINE: z
+    .string()
+    .regex(
+      /^(none|(sbom|sign)!?(,(sbom|sign)!?)?)$/,
+      'must be none, or sbom and/or sign, each optionally with ! (mandatory): e.g. sbom,sign!',
+    )
+    .refine((v) => new Set(v.split(',').map((s) => s.replace('!', ''))).size === v.split(',').length, 'names each stage once'),
   STEVEDORE_SMOKE_RUNTIME: z.enum(['', 'docker'], { error: 'must be docker or empty' }),
   STEVEDORE_SECRETS_KEY: optional(
     z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)'),

@@ -178,6 +178,15 @@ export const CONFIG_VARIABLES = {
     default: 'true',
     doc: "Sign and verify with no transparency log and no Sigstore services (air-gapped). `false`: cosign's defaults apply.",
   },
+  STEVEDORE_DEFAULT_PIPELINE: {
+    default: 'sbom,sign',
+    doc:
+      'What every build that pushes gets without asking: `sbom` (a CycloneDX SBOM per platform manifest, stored as ' +
+      'the artifact `sbom.cdx[.<platform>].json` and attached as a signed cosign attestation) and `sign` (the image ' +
+      'signed with the default key, an index recursively). A request switches one off with `sbom: false` / `sign: ' +
+      'false`; `sbom!` / `sign!` make it mandatory (such a request gets 400). `none`: neither. Without a signing key ' +
+      '`sign` is skipped and the SBOM is only stored (the result says why); `sign!` then fails the build (SIGNING_KEY_UNAVAILABLE).',
+  },
   STEVEDORE_SMOKE_RUNTIME: {
     default: '',
     doc: 'Container runtime for optimize verify smoke tests: `docker` (the Docker CLI and engine) or empty (smoke test skipped).',

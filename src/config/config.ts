@@ -44,6 +44,8 @@ export interface AppConfig {
   /** host[:port]s a build's own fetches may reach although local or private (STEVEDORE_BUILD_ALLOWED_HOSTS). */
   buildAllowedHosts: string[];
   signing: { keysFile?: string; offline: boolean };
+  /** STEVEDORE_DEFAULT_PIPELINE: what a pushing build gets unasked; `required`: a request cannot switch it off. */
+  defaultPipeline: DefaultPipeline;
   smokeRuntime?: 'docker';
   /** dbUpdate: STEVEDORE_TRIVY_DB_UPDATE (true, false or 'auto'); dbRepositories and dbMaxBytes: Trivy's defaults when unset. */
   trivy: {
@@ -71,6 +73,22 @@ export interface AppConfig {
   shutdownGraceMs: number;
   /** Absolute paths of the external tools, resolved from the cache, then PATH. */
   tools: { buildctl: string; buildkitd: string; trivy: string; cosign: string; redisServer: string; registry: string };
+}
+
+export type PipelineDefault = 'off' | 'on' | 'required';
+export interface DefaultPipeline {
+  sbom: PipelineDefault;
+  sign: PipelineDefault;
+}
+
+/** `sbom,sign!` → { sbom: 'on', sign: 'required' }; `none` → both off. */
+export function parseDefaultPipeline(spec: string): DefaultPipeline {
+  const out: DefaultPipeline = { sbom: 'off', sign: 'off' };
+  for (const entry of spec.split(',')) {
+    const name = entry.replace('!', '');
+    if (name === 'sbom' || name === 'sign') out[name] = entry.endsWith('!') ? 'required' : 'on';
+  }
+  return out;
 }
 
 export class ConfigError extends Error {
@@ -131,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
     smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME || undefined,
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
+    defaultPipeline: parseDefaultPipeline(c.STEVEDORE_DEFAULT_PIPELINE),
     trivy: {
       cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'),
       dbUpdate: c.STEVEDORE_TRIVY_DB_UPDATE === 'auto' ? 'auto' : c.STEVEDORE_TRIVY_DB_UPDATE === 'true',

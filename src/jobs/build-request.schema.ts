@@ -113,7 +113,22 @@ const buildJobFields = {
 /** Pipeline fields of a build (they need a pushed image): scan with an optional gate, sign, copy. */
 const pipelineFields = {
   scan: scanOptionsSchema.optional(),
-  sign: z.union([z.boolean(), z.object({ key: keyNameSchema.optional() }).strict()]).optional(),
+  // Absent: the server policy decides (STEVEDORE_DEFAULT_PIPELINE); false: off, where the policy allows it.
+  sign: z
+    .union([z.boolean(), z.object({ key: keyNameSchema.optional() }).strict()])
+    .optional()
+    .describe(
+      'Sign the pushed image (true: the default key, {key}: that one). Absent: the server policy (STEVEDORE_DEFAULT_PIPELINE) ' +
+        'decides; false: not signed, unless the policy makes signing mandatory (400).',
+    ),
+  // A CycloneDX SBOM per platform manifest, attached as a signed attestation; absent: the server policy decides.
+  sbom: z
+    .boolean()
+    .optional()
+    .describe(
+      'A CycloneDX SBOM of each platform manifest, stored as an artifact and attached as a signed attestation. Absent: the ' +
+        'server policy (STEVEDORE_DEFAULT_PIPELINE) decides; false: none, unless the policy makes it mandatory (400).',
+    ),
   push_to: z.array(imageReferenceSchema).min(1).max(16).optional(),
 };
 
@@ -139,7 +154,7 @@ function refineBuild(req: z.output<typeof buildObject>, ctx: z.RefinementCtx): v
   }
   if (req.push && !req.tags && !req.image)
     ctx.addIssue({ code: 'custom', path: ['push'], message: 'push needs tags (or registry + image)' });
-  for (const stage of ['scan', 'sign', 'push_to'] as const) {
+  for (const stage of ['scan', 'sign', 'sbom', 'push_to'] as const) {
     if (req[stage] && (req.push === false || (!req.tags && !req.image)))
       ctx.addIssue({ code: 'custom', path: [stage], message: `${stage} acts on the pushed image: give tags (and leave push on)` });
   }

@@ -8,20 +8,24 @@ import { scanImage, type ScanDeps, type ScanOutcome } from './scan-stage.js';
 import { formatImageReference, parseImageReference } from '../oci/references.js';
 import { signImage, signingKey, type SigningDeps } from './sign-stage.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
+import { generateSboms, type PipelinePlan, type PlatformSbom } from './sbom-stage.js';
 
 /** The scan, sign and push stages' dependencies (the same as their actions'). */
 export type PipelineDeps = ScanDeps & SigningDeps & { registries: RegistryResolver };
 
 export interface Stage {
-  name: 'build' | 'scan' | 'gate' | 'sign' | 'attest' | 'push';
+  name: 'build' | 'scan' | 'gate' | 'sbom' | 'sign' | 'attest' | 'push';
   state: 'succeeded' | 'failed' | 'skipped';
   duration_ms: number;
 }
 
 /**
- * After a build: scan → gate → sign → attest → copy, each stage's result merged into the
- * job result. A failing gate stops the pipeline before anything is signed or copied.
- * Each stage runs as its action would, on the pushed digest, within this job.
+ * After a build: scan → gate → sbom → sign → attest → copy, each stage's result merged
+ * into the job result. A failing gate stops the pipeline before anything is signed or
+ * copied. Each stage runs as its action would, on the pushed digest, within this job.
+ * `plan` adds the server's default stages (SBOM, signature: sbom-stage.ts); the result's
+ * `pipeline` says what became of each, and why when skipped. A scan's SBOM is reused,
+ * so there is an `sbom` stage only in a pipeline without a scan.
  */
 export async function runPipeline(
   ctx: JobContext<'build'>,
@@ -29,19 +33,23 @@ export async function runPipeline(
   buildResult: Partial<JobResult>,
   stages: Stage[],
   deps: PipelineDeps,
+  plan: PipelinePlan,
 ): Promise<Partial<JobResult>> {
   const request: BuildRequest = ctx.job.request;
   const result: Partial<JobResult> = { ...buildResult };
+  // A stage's entry is listed when it starts: stages run side by side keep a fixed order.
   const stage = async <T>(name: Stage['name'], work: () => Promise<T>): Promise<T> => {
     const started = Date.now();
+    const entry: Stage = { name, state: 'failed', duration_ms: 0 };
+    stages.push(entry);
     await ctx.progress(`stage ${name} started`, { stage: name, state: 'started' });
     try {
       const out = await work();
-      stages.push({ name, state: 'succeeded', duration_ms: Date.now() - started });
+      Object.assign(entry, { state: 'succeeded', duration_ms: Date.now() - started });
       await ctx.progress(`stage ${name} succeeded`, { stage: name, state: 'succeeded' });
       return out;
     } catch (err) {
-      stages.push({ name, state: 'failed', duration_ms: Date.now() - started });
+      entry.duration_ms = Date.now() - started;
       if (err instanceof JobFailure) err.details.stages = stages;
       throw err;
     }
@@ -69,32 +77,67 @@ export async function runPipeline(
       }
     });
   }
-  if (request.sign) {
-    const keyName = typeof request.sign === 'object' ? request.sign.key : undefined;
-    const signed = await stage('sign', () => signImage(deps, pinned, keyName, ctx));
-    result.signed = signed.signed;
-    if (request.scan) {
-      await stage('attest', async () => {
-        const key = signingKey(deps.keys, keyName);
-        const dir = deps.artifacts.dir(ctx.job.id);
-        const repo = parseImageReference(pinned);
-        // Each platform manifest gets its own SBOM and vulnerability report.
-        const attested: { platform: string; digest: string; types: string[] }[] = [];
-        for (const p of scanned!.platforms) {
-          const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.manifest_digest });
+  // Signing by default needs a key; asked for (or mandatory), a missing one fails the job.
+  const keyName = typeof request.sign === 'object' ? request.sign.key : undefined;
+  const pipeline: { sbom?: string; sign?: string } = {};
+  const noSign = !plan.sign ? plan.signOff : !plan.signRequired && !keyName && !deps.keys.keys.length ? 'no signing key' : undefined;
+  // The SBOM of each platform manifest: the scan's when the request scans (no second Trivy
+  // run). Made by Trivy, it does not depend on the signature: both run side by side (Trivy
+  // reads layers while cosign signs manifests), and both finish before a failure is reported.
+  let sboms: PlatformSbom[] | undefined;
+  if (plan.sbom && scanned)
+    sboms = scanned.platforms.map((p) => ({ platform: p.platform, manifest_digest: p.manifest_digest, sbom: p.artifacts.sbom }));
+  const [made, signed] = await Promise.allSettled([
+    plan.sbom && !scanned ? stage('sbom', () => generateSboms(deps, ctx.job.id, pinned, ctx)) : undefined,
+    noSign === undefined ? stage('sign', () => signImage(deps, pinned, keyName, ctx)) : undefined,
+  ]);
+  if (made.status === 'rejected') throw made.reason;
+  if (signed.status === 'rejected') throw signed.reason;
+  if (made.value) {
+    sboms = made.value;
+    result.artifacts = (await deps.artifacts.list(ctx.job.id)).map((a) => a.name);
+  }
+  if (sboms) result.sbom = sboms.map((s) => ({ platform: s.platform, digest: s.manifest_digest, artifact: s.sbom }));
+  if (signed.value) {
+    result.signed = signed.value.signed;
+    pipeline.sign = `signed with key ${signed.value.signed.key}`;
+  } else {
+    pipeline.sign = `skipped: ${noSign}`;
+  }
+
+  // Attestations are signed with the image's key: without a signature, none.
+  const types = [...(sboms ? (['cyclonedx'] as const) : []), ...(scanned ? (['vuln'] as const) : [])];
+  if (result.signed && types.length) {
+    await stage('attest', async () => {
+      const key = signingKey(deps.keys, keyName);
+      const dir = deps.artifacts.dir(ctx.job.id);
+      const repo = parseImageReference(pinned);
+      // Each platform manifest gets its own SBOM and vulnerability report.
+      const platforms = scanned ? scanned.platforms : sboms!.map((s) => ({ ...s, artifacts: undefined }));
+      const attested: { platform: string; digest: string; types: string[] }[] = [];
+      for (const p of platforms) {
+        const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.manifest_digest });
+        const sbom = sboms?.find((s) => s.manifest_digest === p.manifest_digest);
+        if (sbom) await deps.cosign.attest(target, key, 'cyclonedx', join(dir, sbom.sbom), ctx.signal);
+        if (p.artifacts) {
           const vulnPredicate = join(dir, `vuln.cosign.${p.manifest_digest.replace(':', '-')}.json`);
           await deps.trivy.convert(join(dir, p.artifacts.report), 'cosign-vuln', vulnPredicate, ctx.signal);
-          await deps.cosign.attest(target, key, 'cyclonedx', join(dir, p.artifacts.sbom), ctx.signal);
           await deps.cosign.attest(target, key, 'vuln', vulnPredicate, ctx.signal);
-          attested.push({ platform: p.platform, digest: p.manifest_digest, types: ['cyclonedx', 'vuln'] });
         }
-        // `attestations` (the types) is kept for clients that read it; `attested` says which
-        // platform manifest carries them (an index's attestations are per platform, not on it).
-        result.attestations = ['cyclonedx', 'vuln'];
-        result.attested = attested;
-      });
-    }
+        attested.push({ platform: p.platform, digest: p.manifest_digest, types: [...types] });
+      }
+      // `attestations` (the types) is kept for clients that read it; `attested` says which
+      // platform manifest carries them (an index's attestations are per platform, not on it).
+      result.attestations = [...types];
+      result.attested = attested;
+    });
   }
+  pipeline.sbom = !sboms
+    ? `skipped: ${plan.sbomOff}`
+    : result.signed
+      ? 'attached'
+      : `stored as an artifact, attestation skipped: ${noSign === 'no signing key' ? 'no signing key' : `not signed (${noSign})`}`;
+  result.pipeline = pipeline;
   if (request.push_to) {
     const targets = request.push_to;
     const pushed = await stage('push', () => pushImage(deps.registries, pinned, targets, ctx));

@@ -14,6 +14,7 @@ import { resolveSources } from './build-sources.js';
 import { resolveBuildSecrets } from './build-secrets.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { runPipeline, type PipelineDeps, type Stage } from './build-pipeline.js';
+import { planPipeline } from './sbom-stage.js';
 import { checkBuiltPlatforms, type BuildPlatformCheck } from './platform-stage.js';
 import type { ActionProcessor, JobContext } from './processor.js';
 
@@ -24,7 +25,7 @@ export interface BuildDeps {
   buildkit: BuildkitClient;
   inspector: ImageInspector;
   uploadDir: (digest: string) => Promise<string>;
-  config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries' | 'registryAuthFile'>;
+  config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries' | 'registryAuthFile' | 'defaultPipeline'>;
   /** Tenant build secrets (PUT /v1/secrets), looked up before server-configured ones. */
   tenantSecrets?: Pick<TenantSecrets, 'resolve'>;
   /** What the stages a build request may chain after itself (scan, sign, copy) use. */
@@ -128,7 +129,13 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       },
       tags: spec.push ? spec.tags : [],
     };
-    if (!request.scan && !request.sign && !request.push_to) return result;
+    // The server's default stages (SBOM, signature) apply to every build that pushes.
+    const plan = planPipeline(request, this.deps.config.defaultPipeline);
+    // Reported (result.pipeline) whenever the policy has a default stage or the request opted out of one.
+    const policy = this.deps.config.defaultPipeline;
+    const defaults =
+      spec.push && (policy.sbom !== 'off' || policy.sign !== 'off' || request.sbom !== undefined || request.sign !== undefined);
+    if (!request.scan && !request.sign && !request.push_to && !defaults) return result;
     if (!meta.digest || !spec.tags[0]) throw new JobFailure('INTERNAL', 'the build pipeline is not available');
     const ref = parseImageReference(spec.tags[0]);
     const stages: Stage[] = [{ name: 'build', state: 'succeeded', duration_ms: Date.now() - started }];
@@ -138,6 +145,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       result,
       stages,
       this.deps.pipeline,
+      plan,
     );
     return { ...piped, stages };
   }

@@ -65,6 +65,12 @@ describe('the build pipeline: build → scan → gate → sign → attest → co
     );
     assert.ok(job.result.vulnerabilities.some((v: any) => v.id === 'CVE-2011-3374'));
     assert.equal(job.result.policy.passed, true);
+    // The default pipeline's SBOM is the scan's (no sbom stage: Trivy ran once), attached.
+    assert.deepEqual(job.result.pipeline, { sbom: 'attached', sign: 'signed with key release' });
+    assert.deepEqual(
+      job.result.sbom.map((s: any) => s.artifact),
+      ['sbom.cdx.json'],
+    );
     assert.equal(job.result.signed.digest, job.result.build.digest);
     // One platform, but with its provenance an index: the platform manifest is signed and attested.
     const client = new RegistryClient(stack.registry.address);

@@ -151,6 +151,44 @@ export class TrivyClient {
     if (this.settings.dockerConfigDir) env.DOCKER_CONFIG = this.settings.dockerConfigDir;
     return env;
   }
+
+  /**
+   * A CycloneDX SBOM of `reference` (one platform manifest, pinned by digest), read from
+   * its registry, written to `outFile`. Needs no vulnerability DB: with `--format
+   * cyclonedx` and no `--scanners`, Trivy v0.74 runs its SBOM scanner only and never
+   * opens or downloads the DB (pkg/flag/options.go enableSBOM; pkg/commands/artifact
+   * run.go skips DB init without the vuln scanner). Always local and `--offline-scan`
+   * (no Maven lookups for jars), even in client/server mode: there is nothing to ask a
+   * server for.
+   */
+  async generateSbom(reference: string, outFile: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    // An in-memory layer cache: the on-disk one is a bolt file that one Trivy run holds
+    // locked from start to end, so a concurrent scan or SBOM would wait 5 s and then fail
+    // ("cache may be in use by another process"). Pushed layers are new anyway.
+    const args = [
+      'image',
+      ...this.commonArgs(),
+      '--cache-backend',
+      'memory',
+      '--image-src',
+      'remote',
+      '--format',
+      'cyclonedx',
+      '--output',
+      outFile,
+    ];
+    if (!args.includes('--offline-scan')) args.push('--offline-scan');
+    const registry = parseImageReference(reference).registry;
+    if (!isLoopbackRegistry(registry) && this.settings.insecureRegistries.includes(registry)) args.push('--insecure');
+    args.push('--', reference);
+    const env = this.env();
+    delete env.TRIVY_TOKEN;
+    try {
+      await this.runner.run(this.settings.trivy, args, { signal: options.signal, timeoutMs: options.timeoutMs ?? 600_000, env });
+    } catch (err) {
+      throw classify(err);
+    }
+  }
 }
 
 function classify(err: unknown, serverUrl?: string): unknown {
