@@ -156,7 +156,8 @@ export const configSchema = z.object({
   TRIVY_TOKEN: optional(z.string().min(1)),
   STEVEDORE_SIGNING_KEYS_FILE: optional(absolutePath),
   STEVEDORE_SIGNING_OFFLINE: z.enum(['true', 'false'], { error: 'must be true or false' }),
-  STEVEDORE_SMOKE_RUNTIME: z.enum(['', 'docker'], { error: 'must be docker or empty' }),
+  STEVEDORE_SMOKE_RUNTIME: z.enum(['buildkit', 'docker', 'none'], { error: 'must be buildkit, docker or none' }),
+  STEVEDORE_SMOKE_TIMEOUT_SECONDS: count('seconds', 1, 600),
   STEVEDORE_SECRETS_KEY: optional(
     z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)'),
   ),

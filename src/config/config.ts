@@ -44,7 +44,8 @@ export interface AppConfig {
   /** host[:port]s a build's own fetches may reach although local or private (STEVEDORE_BUILD_ALLOWED_HOSTS). */
   buildAllowedHosts: string[];
   signing: { keysFile?: string; offline: boolean };
-  smokeRuntime?: 'docker';
+  smokeRuntime: 'buildkit' | 'docker' | 'none';
+  smokeTimeoutSeconds: number;
   trivy: { cacheDir: string; dbUpdate: boolean; serverUrl?: string; serverToken?: string };
   /** Build secrets by name; only the source (env var name or file path), never a value. */
   buildSecrets: Record<string, { env?: string; file?: string }>;
@@ -121,7 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     basePlatforms: c.STEVEDORE_BASE_PLATFORMS,
     buildAllowedHosts: c.STEVEDORE_BUILD_ALLOWED_HOSTS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
-    smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME || undefined,
+    smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME,
+    smokeTimeoutSeconds: c.STEVEDORE_SMOKE_TIMEOUT_SECONDS,
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     trivy: {
       cacheDir: c.STEVEDORE_TRIVY_CACHE_DIR ?? join(c.STEVEDORE_STATE_DIR, 'trivy'),
