@@ -172,6 +172,22 @@ describe('optimize with real images and a real buildkitd', () => {
       assert.match((v.details as any).original_run.stdout, /ldconfig/);
       const missing = await verify(scratch('["/ldconfig","--version"]'), scratch('["/nothere"]'));
       assert.equal(missing.smoke_test, 'failed', JSON.stringify(missing.details));
+      assert.match((missing.details as any).smoke_reason, /the rewrite did not start: .*nothere/, JSON.stringify(missing.details));
+    });
+
+    it('still runs through the Docker engine with STEVEDORE_SMOKE_RUNTIME=docker', async () => {
+      const dockerDeps = { ...deps(), smokeRuntime: 'docker' as const };
+      const v = await verifyRewrite(
+        { id: `smoke-${++n}`, tenant: 'default' },
+        'FROM debian:bookworm-slim\nCMD ["echo","hello"]\n',
+        'FROM debian:bookworm-slim\nCMD ["sh","-c","echo hello; exit 4"]\n',
+        undefined,
+        dockerDeps,
+        new AbortController().signal,
+      );
+      assert.equal(v.details.smoke_runtime, 'docker');
+      assert.equal(v.smoke_test, 'failed', JSON.stringify(v.details));
+      assert.deepEqual([(v.details as any).original_run.exit_code, (v.details as any).optimized_run.exit_code], [0, 4]);
     });
 
     it('runs an arm64 variant under QEMU', async () => {

@@ -121,15 +121,19 @@ export async function runSmoke(buildkit: BuildkitClient, options: SmokeRunOption
       if (atLimit && step === undefined) return { ...capture.output(), exit_code: 0, timed_out: false };
       if (step === undefined) throw err; // the build failed before the program ran (pull, platform): not a verdict on the program
       const code = exitCodeOf(step);
-      return code === null
-        ? { ...capture.output(), exit_code: null, timed_out: false, error: step }
-        : { ...capture.output(), exit_code: code, timed_out: false };
+      const output = capture.output();
+      // runc reports a program it could not start (missing executable, bad user) on the step's stderr, as exit code 1.
+      const notStarted = NOT_STARTED.exec(output.stderr);
+      if (code === null || notStarted) return { ...output, exit_code: null, timed_out: false, error: notStarted ? notStarted[0] : step };
+      return { ...output, exit_code: code, timed_out: false };
     }
   } finally {
     clearTimeout(timer);
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+const NOT_STARTED = /^runc run failed: unable to start container process: [^\n]*/;
 
 /** BuildKit ends a failed exec step's error with `did not complete successfully: exit code: N`. */
 export function exitCodeOf(stepError: string): number | null {
