@@ -76,8 +76,7 @@ console.log(`bench/smoke: ${RUNS} runs of one image's default command each way, 
 console.log('case                          docker pull+run (before) ms   buildkit step (after) ms   change');
 const [d, b] = [median(results.docker), median(results.buildkit)];
 console.log(`${'echo hello (median)'.padEnd(30)}${fmt(d, 0).padEnd(30)}${fmt(b, 0).padEnd(27)}${fmt(b - d, 0)} ms`);
-console.log(
-  `${''.padEnd(30)}runs: docker [${results.docker.map((v) => fmt(v, 0)).join(', ')}]  buildkit [${results.buildkit.map((v) => fmt(v, 0)).join(', ')}]`,
-);
+const list = (values: number[]) => values.map((v) => fmt(v, 0)).join(', ');
+console.log(`${''.padEnd(30)}runs: docker [${list(results.docker)}]  buildkit [${list(results.buildkit)}]`);
 console.log(`server still running at a 2 s limit, through buildkit: ${fmt(server, 0)} ms (limit + cancel overhead)`);
 process.exit(0);
