@@ -12,6 +12,11 @@ import { parseHostPort } from '../oci/references.js';
  * refused build never reaches the queue. Secrets: assertBuildSecretsExist.
  */
 export function checkBuildPolicy(request: JobRequest, config: Pick<AppConfig, 'buildPlatforms' | 'buildSecrets' | 'contextRoot'>): void {
+  // optimize `verify` builds (and smoke-runs) both Dockerfiles for `platform`: the same list applies.
+  if (request.action === 'optimize' && request.verify && request.platform && !config.buildPlatforms.includes(request.platform))
+    throw invalidFields([
+      { path: 'platform', message: `${request.platform} is not allowed here (allowed: ${config.buildPlatforms.join(', ')})` },
+    ]);
   if (request.action !== 'build') return;
   const fields: { path: string; message: string }[] = [];
   (request.platforms ?? []).forEach((p, i) => {

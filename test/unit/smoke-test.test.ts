@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SmokeLogCapture } from '../../src/engines/buildkit/smoke-log-capture.js';
 import { exitCodeOf, smokeDockerfile, type SmokeRun } from '../../src/engines/buildkit/smoke-run.js';
+import { checkBuildPolicy } from '../../src/admission/build-policy.js';
 import { loadConfig } from '../../src/config/config.js';
+import type { JobRequest } from '../../src/jobs/job-types.js';
 import { compareSmokeRuns, describeRun } from '../../src/workers/smoke-compare.js';
 
 const run = (over: Partial<SmokeRun>): SmokeRun => ({
@@ -112,5 +114,19 @@ describe('smoke test configuration', () => {
     assert.equal(loadConfig({ STEVEDORE_SMOKE_RUNTIME: 'none' }).smokeRuntime, 'none');
     assert.throws(() => loadConfig({ STEVEDORE_SMOKE_RUNTIME: 'podman' }), /must be buildkit, docker or none/);
     assert.throws(() => loadConfig({ STEVEDORE_SMOKE_TIMEOUT_SECONDS: '0' }), /at least 1/);
+  });
+});
+
+describe('optimize verify platform policy', () => {
+  const config = { buildPlatforms: ['linux/amd64', 'linux/arm64'], buildSecrets: {}, contextRoot: undefined };
+  const optimize = (over: object) => ({ action: 'optimize', dockerfile_inline: 'FROM scratch', ...over }) as unknown as JobRequest;
+
+  it('builds for an allowed platform only when verify builds at all', () => {
+    checkBuildPolicy(optimize({ verify: true, platform: 'linux/arm64' }), config);
+    checkBuildPolicy(optimize({ platform: 'linux/s390x' }), config); // analysis of an image variant: nothing is built
+    assert.throws(
+      () => checkBuildPolicy(optimize({ verify: true, platform: 'linux/s390x' }), config),
+      /platform: linux\/s390x is not allowed here/,
+    );
   });
 });
