@@ -91,6 +91,15 @@ describe('optimize with real images and a real buildkitd', () => {
     assert.equal(v.details.optimized_run.stdout, '42\n', JSON.stringify(v.details));
   });
 
+  it('verifies an arm64 rewrite through the API: built, measured and run under QEMU', async () => {
+    const job = await optimize({ dockerfile_inline: 'FROM debian:bookworm-slim\nCMD uname -m\n', verify: true, platform: 'linux/arm64' });
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    assert.match(job.result.optimized_dockerfile, /CMD \["uname", ?"-m"\]/);
+    const v = job.result.verification;
+    assert.equal(v.smoke_test, 'passed', JSON.stringify(v.details));
+    assert.equal(v.details.original_run.stdout, 'aarch64\n');
+  });
+
   it('reads the Dockerfile and .dockerignore from an uploaded context', async () => {
     const upload = await uploadContext(
       server,
