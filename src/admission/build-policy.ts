@@ -16,6 +16,11 @@ export function checkBuildPolicy(
   request: JobRequest,
   config: Pick<AppConfig, 'buildPlatforms' | 'buildSecrets' | 'contextRoot' | 'defaultPipeline'>,
 ): void {
+  // optimize `verify` builds (and smoke-runs) both Dockerfiles for `platform`: the same list applies.
+  if (request.action === 'optimize' && request.verify && request.platform && !config.buildPlatforms.includes(request.platform))
+    throw invalidFields([
+      { path: 'platform', message: `${request.platform} is not allowed here (allowed: ${config.buildPlatforms.join(', ')})` },
+    ]);
   if (request.action !== 'build') return;
   const fields: { path: string; message: string }[] = [];
   // A mandatory default stage (STEVEDORE_DEFAULT_PIPELINE `sbom!` / `sign!`) cannot be switched off.

@@ -187,7 +187,8 @@ export const configSchema = z.object({
       'must be none, or sbom and/or sign, each optionally with ! (mandatory): e.g. sbom,sign!',
     )
     .refine((v) => new Set(v.split(',').map((s) => s.replace('!', ''))).size === v.split(',').length, 'names each stage once'),
-  STEVEDORE_SMOKE_RUNTIME: z.enum(['', 'docker'], { error: 'must be docker or empty' }),
+  STEVEDORE_SMOKE_RUNTIME: z.enum(['buildkit', 'docker', 'none'], { error: 'must be buildkit, docker or none' }),
+  STEVEDORE_SMOKE_TIMEOUT_SECONDS: count('seconds', 1, 600),
   STEVEDORE_SECRETS_KEY: optional(
     z.string().refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)'),
   ),

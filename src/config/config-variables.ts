@@ -188,8 +188,14 @@ export const CONFIG_VARIABLES = {
       '`sign` is skipped and the SBOM is only stored (the result says why); `sign!` then fails the build (SIGNING_KEY_UNAVAILABLE).',
   },
   STEVEDORE_SMOKE_RUNTIME: {
-    default: '',
-    doc: 'Container runtime for optimize verify smoke tests: `docker` (the Docker CLI and engine) or empty (smoke test skipped).',
+    default: 'buildkit',
+    doc:
+      'How optimize verify smoke-tests both images: `buildkit` (a throwaway build step runs the default command; ' +
+      'no container engine needed), `docker` (the Docker CLI and engine) or `none` (smoke test skipped).',
+  },
+  STEVEDORE_SMOKE_TIMEOUT_SECONDS: {
+    default: '10',
+    doc: 'Time limit of one smoke-test run; a program still running then (a server) counts as running.',
   },
   STEVEDORE_SECRETS_KEY: {
     default: '',

@@ -46,7 +46,8 @@ export interface AppConfig {
   signing: { keysFile?: string; offline: boolean };
   /** STEVEDORE_DEFAULT_PIPELINE: what a pushing build gets unasked; `required`: a request cannot switch it off. */
   defaultPipeline: DefaultPipeline;
-  smokeRuntime?: 'docker';
+  smokeRuntime: 'buildkit' | 'docker' | 'none';
+  smokeTimeoutSeconds: number;
   /** dbUpdate: STEVEDORE_TRIVY_DB_UPDATE (true, false or 'auto'); dbRepositories and dbMaxBytes: Trivy's defaults when unset. */
   trivy: {
     cacheDir: string;
@@ -147,7 +148,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     basePlatforms: c.STEVEDORE_BASE_PLATFORMS,
     buildAllowedHosts: c.STEVEDORE_BUILD_ALLOWED_HOSTS,
     buildSecrets: parseBuildSecrets(c.STEVEDORE_BUILD_SECRETS),
-    smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME || undefined,
+    smokeRuntime: c.STEVEDORE_SMOKE_RUNTIME,
+    smokeTimeoutSeconds: c.STEVEDORE_SMOKE_TIMEOUT_SECONDS,
     signing: { keysFile: c.STEVEDORE_SIGNING_KEYS_FILE, offline: c.STEVEDORE_SIGNING_OFFLINE === 'true' },
     defaultPipeline: parseDefaultPipeline(c.STEVEDORE_DEFAULT_PIPELINE),
     trivy: {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import { tenantCacheSalt } from '../engines/buildkit/build-command.js';
 import { ProcessError, runProcess } from '../engines/process-runner.js';
+import { runSmoke, SMOKE_OUTPUT_CAP_BYTES, type SmokeRun } from '../engines/buildkit/smoke-run.js';
+import { compareSmokeRuns, describeRun } from './smoke-compare.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 
 export interface VerifyDeps {
@@ -11,7 +13,9 @@ export interface VerifyDeps {
   inspector: ImageInspector;
   /** Registry the two builds are pushed to (the local registry). */
   scratchRegistry: string;
-  smokeRuntime?: 'docker';
+  /** How both default commands are run; `buildkit` when unset. */
+  smokeRuntime?: 'buildkit' | 'docker' | 'none';
+  smokeTimeoutSeconds?: number;
   /** DOCKER_CONFIG for buildctl and docker: the scratch registry may want credentials (serve's embedded one does). */
   dockerConfigDir?: string;
 }
@@ -25,7 +29,16 @@ export interface OptimizeVerification {
   details: Record<string, unknown>;
 }
 
-/** Builds the original and the rewrite the same way, measures both, runs both. */
+interface Built {
+  ref: string;
+  size: number;
+  platform: string;
+  argv: string[];
+}
+
+const DEFAULT_SMOKE_TIMEOUT_SECONDS = 10;
+
+/** Builds the original and the rewrite the same way (for `platform` when given), measures both, runs both. */
 export async function verifyRewrite(
   job: { id: string; tenant: string },
   original: string,
@@ -33,10 +46,11 @@ export async function verifyRewrite(
   contextDir: string | undefined,
   deps: VerifyDeps,
   signal: AbortSignal,
+  platform?: string,
 ): Promise<OptimizeVerification> {
   const scratch = await mkdtemp(join(tmpdir(), 'stevedore-optimize-'));
   try {
-    const build = async (name: 'original' | 'optimized', dockerfile: string) => {
+    const build = async (name: 'original' | 'optimized', dockerfile: string): Promise<Built> => {
       const dir = join(scratch, name);
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, 'Dockerfile'), dockerfile);
@@ -47,7 +61,7 @@ export async function verifyRewrite(
           dockerfileDir: dir,
           dockerfileName: 'Dockerfile',
           buildArgs: { SOURCE_DATE_EPOCH: '0' },
-          platforms: [],
+          platforms: platform ? [platform] : [],
           tags: [tag],
           push: true,
           labels: {},
@@ -61,8 +75,14 @@ export async function verifyRewrite(
         },
         { signal, onProgressLine: () => undefined, timeoutMs: 1800_000, env: withDockerConfig(deps.dockerConfigDir) },
       );
-      const info = await deps.inspector.inspect(`${deps.scratchRegistry}/stevedore-optimize/${job.id}@${meta.digest}`);
-      return { ref: `${deps.scratchRegistry}/stevedore-optimize/${job.id}@${meta.digest}`, size: info.size_bytes };
+      const ref = `${deps.scratchRegistry}/stevedore-optimize/${job.id}@${meta.digest}`;
+      const info = await deps.inspector.inspect(ref);
+      return {
+        ref,
+        size: info.size_bytes,
+        platform: [info.os, info.architecture, info.variant].filter(Boolean).join('/'),
+        argv: [...(info.config.entrypoint ?? []), ...(info.config.cmd ?? [])],
+      };
     };
     const a = await build('original', original);
     const b = await build('optimized', optimized);
@@ -73,29 +93,91 @@ export async function verifyRewrite(
       smoke_test: 'skipped',
       details: { original: a.ref, optimized: b.ref },
     };
-    if (deps.smokeRuntime === 'docker') {
-      const [ra, rb] = [await smoke(a.ref, signal, deps.dockerConfigDir), await smoke(b.ref, signal, deps.dockerConfigDir)];
-      verification.smoke_test = ra.exit === rb.exit && ra.output === rb.output ? 'passed' : 'failed';
-      verification.details = { ...verification.details, original_run: ra, optimized_run: rb };
-    } else {
-      verification.details.smoke_test = 'no container runtime configured (STEVEDORE_SMOKE_RUNTIME)';
-    }
+    await smokeTest(verification, a, b, job, deps, signal);
     return verification;
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** Runs the image's default command, without network, for at most 60 s. */
-async function smoke(ref: string, signal: AbortSignal, dockerConfigDir?: string): Promise<{ exit: number | null; output: string }> {
-  await runProcess('docker', ['pull', '-q', ref], { signal, timeoutMs: 300_000, env: withDockerConfig(dockerConfigDir) });
+/** Runs both default commands one after the other (never at once: they share the worker) and compares them. */
+async function smokeTest(
+  verification: OptimizeVerification,
+  a: Built,
+  b: Built,
+  job: { id: string; tenant: string },
+  deps: VerifyDeps,
+  signal: AbortSignal,
+): Promise<void> {
+  const runtime = deps.smokeRuntime ?? 'buildkit';
+  const details = verification.details;
+  if (runtime === 'none') {
+    details.smoke_test = 'smoke tests are off (STEVEDORE_SMOKE_RUNTIME=none)';
+    return;
+  }
+  if (!a.argv.length || !b.argv.length) {
+    details.smoke_test = 'nothing to run: an image has no ENTRYPOINT or CMD';
+    return;
+  }
+  const timeoutSeconds = deps.smokeTimeoutSeconds ?? DEFAULT_SMOKE_TIMEOUT_SECONDS;
+  const run = (image: Built, name: string): Promise<SmokeRun> =>
+    runtime === 'docker'
+      ? dockerSmoke(image.ref, `stevedore-smoke-${job.id}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-'), timeoutSeconds, signal, deps)
+      : runSmoke(deps.buildkit, {
+          image: image.ref,
+          argv: image.argv,
+          platform: image.platform || undefined,
+          timeoutSeconds,
+          cacheSalt: tenantCacheSalt(job.tenant),
+          env: withDockerConfig(deps.dockerConfigDir),
+          signal,
+        });
+  let ra: SmokeRun, rb: SmokeRun;
   try {
-    const { stdout } = await runProcess('docker', ['run', '--rm', '--network', 'none', ref], { signal, timeoutMs: 60_000 });
-    return { exit: 0, output: stdout.slice(-4096) };
+    ra = await run(a, 'original');
+    rb = await run(b, 'optimized');
   } catch (err) {
-    if (err instanceof ProcessError && err.kind === 'exit') return { exit: err.exitCode, output: err.stderrTail.slice(-4096) };
-    throw err;
+    if (signal.aborted) throw err;
+    // The run itself could not be set up (pull, runtime): no verdict on the program, and the sizes still stand.
+    details.smoke_test = `could not run the smoke test: ${(err as Error).message.split('\n')[0]}`;
+    return;
+  }
+  const verdict = compareSmokeRuns(ra, rb);
+  verification.smoke_test = verdict.smoke_test;
+  Object.assign(details, {
+    smoke_runtime: runtime,
+    smoke_reason: verdict.reason,
+    smoke_timeout_seconds: timeoutSeconds,
+    original_run: describeRun(ra),
+    optimized_run: describeRun(rb),
+  });
+}
+
+/** `docker run` of the image's default command, without network, killed at the time limit. */
+async function dockerSmoke(ref: string, name: string, timeoutSeconds: number, signal: AbortSignal, deps: VerifyDeps): Promise<SmokeRun> {
+  const base = { stdout_truncated: false, stderr_truncated: false };
+  await runProcess('docker', ['pull', '-q', ref], { signal, timeoutMs: 300_000, env: withDockerConfig(deps.dockerConfigDir) });
+  try {
+    const { stdout, stderr } = await runProcess('docker', ['run', '--rm', '--name', name, '--network', 'none', ref], {
+      signal,
+      timeoutMs: timeoutSeconds * 1000,
+    });
+    return {
+      ...base,
+      exit_code: 0,
+      timed_out: false,
+      stdout: stdout.slice(-SMOKE_OUTPUT_CAP_BYTES),
+      stderr: stderr.slice(-SMOKE_OUTPUT_CAP_BYTES),
+    };
+  } catch (err) {
+    if (!(err instanceof ProcessError) || signal.aborted) throw err;
+    if (err.kind === 'timeout') return { ...base, exit_code: null, timed_out: true, stdout: '', stderr: err.stderrTail };
+    // 125-127: docker itself could not create or start the container
+    if (err.kind === 'exit' && err.exitCode !== null && (err.exitCode < 125 || err.exitCode > 127))
+      return { ...base, exit_code: err.exitCode, timed_out: false, stdout: '', stderr: err.stderrTail };
+    return { ...base, exit_code: err.exitCode, timed_out: false, stdout: '', stderr: err.stderrTail, error: err.message };
   } finally {
+    await runProcess('docker', ['rm', '-f', name]).catch(() => undefined);
     await runProcess('docker', ['rmi', '-f', ref]).catch(() => undefined);
   }
 }

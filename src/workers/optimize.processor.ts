@@ -69,6 +69,7 @@ export class OptimizeProcessor implements ActionProcessor<'optimize'> {
         source.contextDir,
         this.deps.verify,
         ctx.signal,
+        request.platform,
       ).catch((err: unknown) => {
         throw new JobFailure('VERIFY_FAILED', `could not build both Dockerfiles: ${(err as Error).message.split('\n')[0]}`);
       });

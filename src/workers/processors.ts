@@ -79,6 +79,7 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
               inspector: d.inspector,
               scratchRegistry: d.config.registryMirror,
               smokeRuntime: d.config.smokeRuntime,
+              smokeTimeoutSeconds: d.config.smokeTimeoutSeconds,
               dockerConfigDir: dockerConfigDir(d.config.registryAuthFile),
             }
           : undefined,
