@@ -9,7 +9,10 @@ need dockerd "the Docker engine (Debian package docker.io)"
 mkdir -p /var/log/stevedore
 log "starting dockerd (log: /var/log/stevedore/dockerd.log)"
 # containerd comes with docker.io; dockerd starts its own when none is running.
-nohup dockerd --host "$DOCKER_HOST" > /var/log/stevedore/dockerd.log 2>&1 &
+# setsid: the engine outlives whatever started it. In the caller's process group it
+# would die with it when a test run is stopped by signalling that group, taking every
+# other run's containers down with it.
+setsid nohup dockerd --host "$DOCKER_HOST" > /var/log/stevedore/dockerd.log 2>&1 < /dev/null &
 for _ in $(seq 1 60); do
   docker version >/dev/null 2>&1 && exit 0
   sleep 1
