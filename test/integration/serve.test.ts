@@ -12,6 +12,7 @@ import { PROJECT_DIR, CACHE_DIR, OFFLINE_TRIVY_DB, TOOLS } from '../support/env.
 import { freePort } from '../support/stack.js';
 import { dumpRedis } from '../support/redis-dump.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
+import { dbTarGz } from '../support/trivy-db-artifact.js';
 
 /**
  * A free port below the kernel's ephemeral range: the restart binds the same ports again,
@@ -43,7 +44,9 @@ const REGISTRY = `127.0.0.1:${await freeListenPort()}`;
  * serve signs with the key pair it generates in its state dir (issue 17).
  */
 async function extras(): Promise<Record<string, string>> {
-  return { STEVEDORE_TRIVY_CACHE_DIR: await makeTrivyCache(), ...OFFLINE_TRIVY_DB };
+  // The default serve: no DB, key or smoke variables. Only the DB's source is pointed at
+  // a loopback port (network rule); the DB is loaded through PUT /v1/system/trivy-db below.
+  return { ...OFFLINE_TRIVY_DB };
 }
 const EXTRAS = await extras();
 
@@ -275,6 +278,14 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
       // embedded registry, with the credentials buildctl hands over in its session);
       // the image is pushed there, scanned by Trivy and signed and attested by cosign
       // (both with DOCKER_CONFIG), and copied with the Node registry client.
+      // serve starts without a Trivy DB: an operator loads one through the admin endpoint.
+      const load = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/system/trivy-db`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/gzip' },
+        body: new Uint8Array(await dbTarGz(await makeTrivyCache())),
+      });
+      assert.equal(load.status, 200, await load.clone().text());
+      assert.match(((await load.json()) as { updated_at: string }).updated_at, /^\d{4}-/);
       const tag = `${REGISTRY}/serve/app:1`;
       const release = `${REGISTRY}/release/app:1`;
       const build = await submit({
@@ -346,6 +357,41 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     await redis.quit();
     assert.ok(dump.includes(sign.result.signed.digest), 'the dump holds the job records');
     assert.ok(!dump.includes(password), 'Redis holds the signing key password');
+  });
+
+  it('signs every pushed build by default and attaches a CycloneDX SBOM the real cosign verifies', { timeout: 600_000 }, async () => {
+    const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+    const res = await fetch(`http://127.0.0.1:${HTTP_PORT}/v1/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        action: 'build',
+        dockerfile_inline: 'FROM debian:bookworm-slim\nRUN echo plain > /plain\n',
+        tags: [`${REGISTRY}/serve/plain:1`],
+      }),
+    });
+    assert.equal(res.status, 202);
+    const build = await waitJob(token, ((await res.json()) as { id: string }).id);
+    assert.equal(build.state, 'succeeded', JSON.stringify(build.error));
+    assert.equal(build.result.signed?.key, 'default', JSON.stringify(build.result.pipeline));
+    assert.ok(build.result.attestations.includes('cyclonedx'), JSON.stringify(build.result.attestations));
+    const pub = join(mkdtempSync(join(tmpdir(), 'stv-serve-pub-')), 'default.pub');
+    writeFileSync(pub, (await defaultKey(token)).public_key);
+    const pinned = `${REGISTRY}/serve/plain@${build.result.build.digest}`;
+    const env = { env: { PATH: process.env.PATH, HOME: process.env.HOME, DOCKER_CONFIG: join(stateDir, 'docker') } };
+    const offline = ['--insecure-ignore-tlog=true', '--allow-http-registry=true'];
+    await runProcess(TOOLS.cosign, ['verify', '--key', pub, ...offline, '--', pinned], env);
+    // The SBOM attestation sits on each platform manifest (the index holds the image and its provenance).
+    for (const { digest } of build.result.attested as { digest: string }[]) {
+      const out = await runProcess(
+        TOOLS.cosign,
+        ['verify-attestation', '--key', pub, '--type', 'cyclonedx', ...offline, '--', `${REGISTRY}/serve/plain@${digest}`],
+        env,
+      );
+      const statement = JSON.parse(Buffer.from(JSON.parse(out.stdout.trim().split('\n')[0]!).payload, 'base64').toString('utf8'));
+      assert.equal(statement.predicateType, 'https://cyclonedx.org/bom');
+      assert.ok(statement.predicate.components?.length > 0, 'the SBOM lists the packages');
+    }
   });
 
   it('loses no Redis data when killed outright and started again (with the same password)', async () => {
