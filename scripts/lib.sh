@@ -63,6 +63,7 @@ with_progress() { # LABEL COMMAND...
   local label=$1 t0 ticker rc=0
   shift
   t0=$(date +%s)
+  log "$label …"
   # The ticker kills its own sleep on TERM, so no sleep outlives it.
   (
     s=
