@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the toolchain needs. Installs only what is missing.
+#   install-system.sh         what `stevedore serve` uses (npm start)
+#   install-system.sh --test  that, and what only the tests use: the Docker engine
+#                             (testcontainers, compose), chromium, python3-venv (npm test)
 . "$(dirname "$0")/lib.sh"
+with_test=false
+case "${1:-}" in --test) with_test=true ;; "") ;; *) die "install-system.sh: unknown argument $1 (--test)" ;; esac
 # python3-venv (the venv of scripts/install-fuzz.sh) has no file of its own: the
 # python3.X-venv it depends on brings ensurepip into the machine's python3 stdlib.
 py3_venv_marker=/usr/bin/python3
@@ -11,7 +16,6 @@ fi
 declare -A PACKAGES=(
   [runc]=/usr/bin/runc
   [redis-server]=/usr/bin/redis-server
-  [docker.io]=/usr/sbin/dockerd
   [docker-registry]=/usr/bin/docker-registry
   [debootstrap]=/usr/sbin/debootstrap
   [qemu-user-static]=/usr/bin/qemu-aarch64-static
@@ -22,11 +26,17 @@ declare -A PACKAGES=(
   # host's routes for the firewall and makes the reachability tests' namespaces.
   [containernetworking-plugins]=/usr/lib/cni/bridge
   [iproute2]=/usr/sbin/ip
-  # headless browser of test/integration/dashboard.test.ts (playwright-core drives it;
-  # Playwright's own browser download cannot run here)
-  [chromium]=/usr/bin/chromium
-  [python3-venv]=$py3_venv_marker
 )
+if $with_test; then
+  PACKAGES+=(
+    # the engine testcontainers and docker-compose.yml drive (scripts/start-dockerd.sh)
+    [docker.io]=/usr/sbin/dockerd
+    # headless browser of test/integration/dashboard.test.ts (playwright-core drives it;
+    # Playwright's own browser download cannot run here)
+    [chromium]=/usr/bin/chromium
+    [python3-venv]=$py3_venv_marker
+  )
+fi
 missing=()
 for pkg in "${!PACKAGES[@]}"; do [ -e "${PACKAGES[$pkg]}" ] || missing+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ]; then

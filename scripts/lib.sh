@@ -51,6 +51,40 @@ die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "missing prerequisite: $1 ($2)"; }
 is_root() { [ "$(id -u)" = 0 ]; }
 
+# Progress of long steps. A first run spends minutes in single commands (`go build` of
+# trivy, debootstrap) that print nothing for long stretches: with_progress prints
+# "[setup] LABEL … 2m30s" every STEVEDORE_PROGRESS_INTERVAL seconds (30) while one runs,
+# and records its time in $STEVEDORE_STEP_LOG (setup.sh prints the summary).
+fmt_dur() { if [ "$1" -ge 60 ]; then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi; }
+record_step() { # LABEL SECONDS
+  if [ -n "${STEVEDORE_STEP_LOG:-}" ]; then printf '%s\t%s\n' "$2" "$1" >> "$STEVEDORE_STEP_LOG"; fi
+}
+with_progress() { # LABEL COMMAND...
+  local label=$1 t0 ticker rc=0
+  shift
+  t0=$(date +%s)
+  log "$label …"
+  # The ticker kills its own sleep on TERM, so no sleep outlives it.
+  (
+    s=
+    trap '[ -z "$s" ] || kill "$s" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep "${STEVEDORE_PROGRESS_INTERVAL:-30}" & s=$!
+      wait "$s"
+      log "$label … $(fmt_dur $(($(date +%s) - t0)))"
+    done
+  ) &
+  ticker=$!
+  # A subshell: a `die` inside the command ends it, not this shell, so the ticker is always stopped.
+  ("$@") || rc=$?
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" 2>/dev/null || true
+  local took=$(($(date +%s) - t0))
+  record_step "$label" "$took"
+  if [ $rc = 0 ]; then log "$label: done in $(fmt_dur $took)"; else log "$label: failed after $(fmt_dur $took)"; fi
+  return $rc
+}
+
 # Put the pinned Node first on PATH (npm from the machine then runs on it too).
 use_node() {
   if [ -x "$NODE_HOME/bin/node" ]; then export PATH="$NODE_HOME/bin:$PATH"; fi

@@ -3,7 +3,9 @@
 # engine for testcontainers, with locally built images), then run every test.
 . "$(dirname "$0")/lib.sh"
 t0=$(date +%s)
-"$SCRIPTS_DIR/setup.sh"
+# --test: also the Docker engine, chromium, python3-venv and the compose/buildx plugins,
+# which `npm start` (serve) never uses.
+"$SCRIPTS_DIR/setup.sh" --test
 use_node
 # Style gates, right after setup.sh compiled TypeScript and before the slow setup and
 # tests below: a formatting or lint violation fails the run within seconds, and the
