@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
-import { PROJECT_DIR, TOOLS } from '../support/env.js';
+import { CACHE_DIR, PROJECT_DIR, TOOLS } from '../support/env.js';
+import { baseLayoutDir } from '../../src/runtime/seed-base-image.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 import { AUTH, TOKEN, freePort, startStack, type Stack } from '../support/stack.js';
 
@@ -225,7 +226,10 @@ describe('the stevedore CLI as a client of a running server', () => {
     const verified = await cli(['verify', debian], env);
     assert.equal(verified.code, 0, show(verified));
     assert.match(verified.stdout, /^verified /m);
-    const unsigned = await cli(['verify', built.tag], env);
+    // Builds are signed by default now (STEVEDORE_DEFAULT_PIPELINE): an image pushed
+    // straight to the registry, around stevedore, is one nobody signed.
+    await new RegistryClient(registry).pushLayout(baseLayoutDir(CACHE_DIR), 'cli/unsigned', '1');
+    const unsigned = await cli(['verify', `${registry}/cli/unsigned:1`], env);
     assert.equal(unsigned.code, 3, show(unsigned));
     assert.match(unsigned.stdout, /^NOT verified /m);
     assert.match(unsigned.stderr, /^error NOT_VERIFIED: /m);
