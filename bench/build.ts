@@ -9,19 +9,7 @@ import { buildctlArgs, type BuildSpec } from '../src/engines/buildkit/build-comm
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import {
-  CACHE_DIR,
-  fmt,
-  freePort,
-  httpReady,
-  median,
-  PROJECT_DIR,
-  startBuildkitd,
-  startChild,
-  startRedis,
-  startRegistry,
-  TOOLS,
-} from './support.js';
+import { CACHE_DIR, fmt, median, startBuildkitd, startRedis, startRegistry, startServe, TOOLS } from './support.js';
 
 const RUNS_COLD = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const RUNS_CACHED = Number(process.env.BENCH_CACHED_RUNS ?? 5);
@@ -40,26 +28,14 @@ const redisUrl = await startRedis();
 const registry = await startRegistry();
 await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
 const buildkit = await startBuildkitd(registry);
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-await startChild(
-  process.execPath,
-  [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
-  {
-    REDIS_URL: redisUrl,
-    BUILDKIT_HOST: buildkit,
-    STEVEDORE_REGISTRY_MIRROR: registry,
-    STEVEDORE_TOKEN: TOKEN,
-    STEVEDORE_LOG_LEVEL: 'warn',
-    STEVEDORE_HTTP_PORT: String(port),
-    STEVEDORE_HTTP_HOST: '127.0.0.1',
-    STEVEDORE_GRPC_PORT: String(await freePort()),
-    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
-    STEVEDORE_CACHE_DIR: CACHE_DIR,
-  },
-  httpReady(`${base}/readyz`),
-  'stevedore serve',
-);
+const base = await startServe({
+  // Builds alone: no SBOM or signature after each push (STEVEDORE_DEFAULT_PIPELINE), as before it existed.
+  STEVEDORE_DEFAULT_PIPELINE: 'none',
+  REDIS_URL: redisUrl,
+  BUILDKIT_HOST: buildkit,
+  STEVEDORE_REGISTRY_MIRROR: registry,
+  STEVEDORE_TOKEN: TOKEN,
+});
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 // One context, uploaded once for the service and used as a directory by buildctl.

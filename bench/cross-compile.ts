@@ -21,18 +21,7 @@ import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
 import { CROSS_DOCKERFILE, EMULATED_DOCKERFILE, HELLO_C, HELLO_PLATFORMS } from '../test/support/hello-c.js';
 import { readLayerFiles } from '../test/support/images.js';
-import {
-  CACHE_DIR,
-  fmt,
-  freePort,
-  httpReady,
-  median,
-  PROJECT_DIR,
-  startBuildkitd,
-  startChild,
-  startRedis,
-  startRegistry,
-} from './support.js';
+import { CACHE_DIR, fmt, median, startBuildkitd, startRedis, startRegistry, startServe } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TOKEN = 'bench-admin-token-0123456789';
@@ -42,26 +31,14 @@ const registry = await startRegistry();
 const client = new RegistryClient(registry);
 await seedBaseImage(client, CACHE_DIR, () => undefined, { required: true });
 const buildkit = await startBuildkitd(registry);
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-await startChild(
-  process.execPath,
-  [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
-  {
-    REDIS_URL: redisUrl,
-    BUILDKIT_HOST: buildkit,
-    STEVEDORE_REGISTRY_MIRROR: registry,
-    STEVEDORE_TOKEN: TOKEN,
-    STEVEDORE_LOG_LEVEL: 'warn',
-    STEVEDORE_HTTP_PORT: String(port),
-    STEVEDORE_HTTP_HOST: '127.0.0.1',
-    STEVEDORE_GRPC_PORT: String(await freePort()),
-    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
-    STEVEDORE_CACHE_DIR: CACHE_DIR,
-  },
-  httpReady(`${base}/readyz`),
-  'stevedore serve',
-);
+const base = await startServe({
+  // Builds alone: no SBOM or signature after each push (STEVEDORE_DEFAULT_PIPELINE), as before it existed.
+  STEVEDORE_DEFAULT_PIPELINE: 'none',
+  REDIS_URL: redisUrl,
+  BUILDKIT_HOST: buildkit,
+  STEVEDORE_REGISTRY_MIRROR: registry,
+  STEVEDORE_TOKEN: TOKEN,
+});
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 async function upload(dockerfile: string): Promise<string> {

@@ -12,19 +12,7 @@ import { join } from 'node:path';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import {
-  CACHE_DIR,
-  fmt,
-  freePort,
-  httpReady,
-  median,
-  PROJECT_DIR,
-  startBuildkitd,
-  startChild,
-  startRedis,
-  startRegistry,
-  TOOLS,
-} from './support.js';
+import { CACHE_DIR, fmt, median, startBuildkitd, startRedis, startRegistry, startServe, TOOLS } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 4);
 const TOKEN = 'bench-admin-token-0123456789';
@@ -52,32 +40,17 @@ writeFileSync(
 );
 
 /** A `serve` on its own Redis database (its own queues), sharing buildkitd and the registry. */
-async function serve(db: number, env: NodeJS.ProcessEnv): Promise<string> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  await startChild(
-    process.execPath,
-    [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
-    {
-      REDIS_URL: redisUrl.replace(/\/0$/, `/${db}`),
-      BUILDKIT_HOST: buildkit,
-      STEVEDORE_REGISTRY_MIRROR: registry,
-      STEVEDORE_TOKEN: TOKEN,
-      STEVEDORE_LOG_LEVEL: 'warn',
-      STEVEDORE_HTTP_PORT: String(port),
-      STEVEDORE_HTTP_HOST: '127.0.0.1',
-      STEVEDORE_GRPC_PORT: String(await freePort()),
-      STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
-      STEVEDORE_CACHE_DIR: CACHE_DIR,
-      // No Trivy DB traffic: the SBOM needs no DB, and this bench stays on loopback.
-      STEVEDORE_TRIVY_DB_UPDATE: 'false',
-      STEVEDORE_SIGNING_OFFLINE: 'true',
-      ...env,
-    },
-    httpReady(`${base}/readyz`),
-    `stevedore serve (db ${db})`,
-  );
-  return base;
+async function serve(db: number, env: Record<string, string>): Promise<string> {
+  return startServe({
+    REDIS_URL: redisUrl.replace(/\/0$/, `/${db}`),
+    BUILDKIT_HOST: buildkit,
+    STEVEDORE_REGISTRY_MIRROR: registry,
+    STEVEDORE_TOKEN: TOKEN,
+    // No Trivy DB traffic: the SBOM needs no DB, and this bench stays on loopback.
+    STEVEDORE_TRIVY_DB_UPDATE: 'false',
+    STEVEDORE_SIGNING_OFFLINE: 'true',
+    ...env,
+  });
 }
 
 const off = await serve(0, { STEVEDORE_DEFAULT_PIPELINE: 'none' });

@@ -6,12 +6,9 @@
 // Goal: fair wait <= one build slot (the length of one build).
 // Run: npm run bench:fairness   (needs `npm run setup`; starts Redis, registry, buildkitd)
 //   BENCH_FLOOD=100 BENCH_BUILD_SECONDS=1 BENCH_CONCURRENCY=2
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, freePort, httpReady, PROJECT_DIR, startBuildkitd, startChild, startRedis, startRegistry } from './support.js';
+import { CACHE_DIR, fmt, startBuildkitd, startRedis, startRegistry, startServe } from './support.js';
 
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 100);
 const BUILD_SECONDS = Number(process.env.BENCH_BUILD_SECONDS ?? 1);
@@ -22,27 +19,15 @@ const redisUrl = await startRedis();
 const registry = await startRegistry();
 await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
 const buildkit = await startBuildkitd(registry);
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-await startChild(
-  process.execPath,
-  [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
-  {
-    REDIS_URL: redisUrl,
-    BUILDKIT_HOST: buildkit,
-    STEVEDORE_REGISTRY_MIRROR: registry,
-    STEVEDORE_TOKEN: TOKEN,
-    STEVEDORE_LOG_LEVEL: 'warn',
-    STEVEDORE_HTTP_PORT: String(port),
-    STEVEDORE_HTTP_HOST: '127.0.0.1',
-    STEVEDORE_GRPC_PORT: String(await freePort()),
-    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
-    STEVEDORE_CACHE_DIR: CACHE_DIR,
-    STEVEDORE_CONCURRENCY: `build=${CONCURRENCY}`,
-  },
-  httpReady(`${base}/readyz`),
-  'stevedore serve',
-);
+const base = await startServe({
+  // Builds alone: no SBOM or signature after each push (STEVEDORE_DEFAULT_PIPELINE), as before it existed.
+  STEVEDORE_DEFAULT_PIPELINE: 'none',
+  REDIS_URL: redisUrl,
+  BUILDKIT_HOST: buildkit,
+  STEVEDORE_REGISTRY_MIRROR: registry,
+  STEVEDORE_TOKEN: TOKEN,
+  STEVEDORE_CONCURRENCY: `build=${CONCURRENCY}`,
+});
 
 const call = async (method: string, path: string, key: string, body?: object) => {
   const res = await fetch(`${base}${path}`, {

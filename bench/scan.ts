@@ -45,6 +45,7 @@ await startChild(
     STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
     STEVEDORE_CACHE_DIR: CACHE_DIR,
     STEVEDORE_TRIVY_CACHE_DIR: serviceDb,
+    STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2',
   },
   httpReady(`${base}/healthz`),
   'stevedore serve',

@@ -125,3 +125,31 @@ export async function startBuildkitd(mirror: string, options: { sandbox?: boolea
 export function median(values: number[]): number {
   return percentile(values, 50);
 }
+
+/**
+ * `stevedore serve` on free loopback ports, against the bench's own Redis, buildkitd and
+ * registry (`env` names them and the token); resolves with its base URL once /readyz
+ * answers. The Trivy DB source is a closed loopback port unless `env` names one: a
+ * bench, like a test, sends traffic only to this machine.
+ */
+export async function startServe(env: Record<string, string>): Promise<string> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  await startChild(
+    process.execPath,
+    [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'serve'],
+    {
+      STEVEDORE_LOG_LEVEL: 'warn',
+      STEVEDORE_HTTP_PORT: String(port),
+      STEVEDORE_HTTP_HOST: '127.0.0.1',
+      STEVEDORE_GRPC_PORT: String(await freePort()),
+      STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
+      STEVEDORE_CACHE_DIR: CACHE_DIR,
+      STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2',
+      ...env,
+    },
+    httpReady(`${base}/readyz`),
+    'stevedore serve',
+  );
+  return base;
+}

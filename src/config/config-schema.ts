@@ -3,6 +3,15 @@ import { SUPPORTED_BASE_PLATFORMS } from '../runtime/base-platforms.js';
 import { MAX_PATTERNS, normalizePattern } from '../auth/repository-patterns.js';
 import { parseImageReference } from '../oci/references.js';
 
+/** A comma-separated list, entries trimmed (and lower-cased for host names), empty ones dropped. */
+const commaList = (lowerCase = false) =>
+  z.string().transform((v) =>
+    v
+      .split(',')
+      .map((entry) => (lowerCase ? entry.trim().toLowerCase() : entry.trim()))
+      .filter(Boolean),
+  );
+
 const port = z.coerce
   .number({ error: 'must be a port number' })
   .int('must be a whole number')
@@ -20,24 +29,16 @@ const count = (unit: string, min: number, max: number) =>
     .max(max, `must be at most ${max}`);
 
 /** Patterns as docs/tenancy.md describes them; placeholders are filled in per request. */
-const repositoryPatterns = z
-  .string()
-  .transform((v) =>
-    v
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean),
-  )
-  .superRefine((patterns, ctx) => {
-    if (patterns.length > MAX_PATTERNS) ctx.addIssue({ code: 'custom', message: `must list at most ${MAX_PATTERNS} patterns` });
-    for (const p of patterns) {
-      try {
-        normalizePattern(p.replaceAll('{tenant}', 'tenant').replaceAll('{mirror}', 'mirror.example:5000'));
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `${p}: ${(err as Error).message}` });
-      }
+const repositoryPatterns = commaList().superRefine((patterns, ctx) => {
+  if (patterns.length > MAX_PATTERNS) ctx.addIssue({ code: 'custom', message: `must list at most ${MAX_PATTERNS} patterns` });
+  for (const p of patterns) {
+    try {
+      normalizePattern(p.replaceAll('{tenant}', 'tenant').replaceAll('{mirror}', 'mirror.example:5000'));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${p}: ${(err as Error).message}` });
     }
-  });
+  }
+});
 
 /** The variables' values, checked and converted; loadConfig() turns them into an AppConfig. */
 export const configSchema = z.object({
@@ -72,24 +73,10 @@ export const configSchema = z.object({
     .max(366 * 86400, 'must be at most a year'),
   STEVEDORE_CONCURRENCY: z.string().regex(/^$|^[a-z]+=\d{1,3}(,[a-z]+=\d{1,3})*$/, 'must look like inspect=16,build=2'),
   STEVEDORE_REGISTRY_AUTH_FILE: optional(absolutePath),
-  STEVEDORE_INSECURE_REGISTRIES: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((h) => h.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(hostPort)),
-  STEVEDORE_REGISTRY_ALLOWED_HOSTS: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((h) => h.trim().toLowerCase())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'must be host or host:port entries'))),
+  STEVEDORE_INSECURE_REGISTRIES: commaList().pipe(z.array(hostPort)),
+  STEVEDORE_REGISTRY_ALLOWED_HOSTS: commaList(true).pipe(
+    z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'must be host or host:port entries')),
+  ),
   STEVEDORE_BODY_LIMIT_BYTES: z.coerce
     .number({ error: 'must be a number of bytes' })
     .int('must be a whole number')
@@ -108,43 +95,21 @@ export const configSchema = z.object({
   STEVEDORE_CONTEXT_MAX_ENTRIES: count('entries', 1, 10_000_000),
   STEVEDORE_CONTEXT_UPLOAD_TIMEOUT_SECONDS: count('seconds', 1, 86_400),
   STEVEDORE_TENANT_CONTEXT_QUOTA_BYTES: count('bytes', 0, Number.MAX_SAFE_INTEGER),
-  STEVEDORE_BUILD_PLATFORMS: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
-    .pipe(
-      z
-        .array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant] entries'))
-        .min(1, 'must list at least one platform'),
-    ),
-  STEVEDORE_BASE_PLATFORMS: z
-    .string()
-    .transform((v) => [
-      ...new Set(
-        v
-          .split(',')
-          .map((p) => p.trim())
-          .filter(Boolean),
-      ),
-    ])
+  STEVEDORE_BUILD_PLATFORMS: commaList().pipe(
+    z
+      .array(z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant] entries'))
+      .min(1, 'must list at least one platform'),
+  ),
+  STEVEDORE_BASE_PLATFORMS: commaList()
+    .transform((list) => [...new Set(list)])
     .pipe(
       z
         .array(z.enum(SUPPORTED_BASE_PLATFORMS as [string, ...string[]], { error: `must be among ${SUPPORTED_BASE_PLATFORMS.join(', ')}` }))
         .refine((list) => list.includes('linux/amd64'), 'must include linux/amd64 (the Docker engine imports it)'),
     ),
-  STEVEDORE_BUILD_ALLOWED_HOSTS: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((h) => h.trim().toLowerCase())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'must be host or host:port entries'))),
+  STEVEDORE_BUILD_ALLOWED_HOSTS: commaList(true).pipe(
+    z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'must be host or host:port entries')),
+  ),
   STEVEDORE_BUILD_SECRETS: z
     .string()
     .regex(
@@ -153,28 +118,20 @@ export const configSchema = z.object({
     ),
   STEVEDORE_TRIVY_CACHE_DIR: optional(absolutePath),
   STEVEDORE_TRIVY_DB_UPDATE: z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' }),
-  STEVEDORE_TRIVY_DB_REPOSITORY: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((r) => r.trim())
-        .filter(Boolean),
-    )
-    .superRefine((repositories, ctx) => {
-      if (repositories.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one repository' });
-      for (const r of repositories) {
-        // Handed to trivy as --db-repository: a reference Docker would read, with a registry host.
-        const parsed = (() => {
-          try {
-            return parseImageReference(r);
-          } catch (err) {
-            ctx.addIssue({ code: 'custom', message: `${r}: ${(err as Error).message}` });
-          }
-        })();
-        if (parsed?.digest) ctx.addIssue({ code: 'custom', message: `${r}: name a repository and tag, not a digest` });
-      }
-    }),
+  STEVEDORE_TRIVY_DB_REPOSITORY: commaList().superRefine((repositories, ctx) => {
+    if (repositories.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one repository' });
+    for (const r of repositories) {
+      // Handed to trivy as --db-repository: a reference Docker would read, with a registry host.
+      const parsed = (() => {
+        try {
+          return parseImageReference(r);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `${r}: ${(err as Error).message}` });
+        }
+      })();
+      if (parsed?.digest) ctx.addIssue({ code: 'custom', message: `${r}: name a repository and tag, not a digest` });
+    }
+  }),
   STEVEDORE_TRIVY_DB_MAX_BYTES: count('bytes', 1024, 64 * 1024 ** 3),
   TRIVY_SERVER_URL: optional(z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')),
   TRIVY_TOKEN: optional(z.string().min(1)),
@@ -200,15 +157,9 @@ export const configSchema = z.object({
   STEVEDORE_STREAMS_PER_TENANT: count('streams', 0, 1_000_000),
   STEVEDORE_DEFAULT_TENANT_REPOSITORIES: repositoryPatterns,
   STEVEDORE_SHARED_READ_REPOSITORIES: repositoryPatterns,
-  STEVEDORE_WEBHOOK_ALLOWED_HOSTS: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((h) => h.trim().toLowerCase())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(/^[a-z0-9.-]+$|^\[?[0-9a-f:]+\]?$/, 'must be host names or IP addresses'))),
+  STEVEDORE_WEBHOOK_ALLOWED_HOSTS: commaList(true).pipe(
+    z.array(z.string().regex(/^[a-z0-9.-]+$|^\[?[0-9a-f:]+\]?$/, 'must be host names or IP addresses')),
+  ),
   STEVEDORE_WEBHOOK_ATTEMPTS: count('attempts', 1, 50),
   STEVEDORE_WEBHOOK_RETRY_BASE_MS: count('milliseconds', 10, 86_400_000),
   STEVEDORE_WEBHOOK_TIMEOUT_MS: count('milliseconds', 100, 300_000),
