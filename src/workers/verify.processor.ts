@@ -5,6 +5,8 @@ import type { ActionProcessor, JobContext } from './processor.js';
 import { keyAndDigest, platformManifests, type SigningDeps } from './sign-stage.js';
 
 const ATTESTATION_TYPES = ['cyclonedx', 'vuln'] as const;
+/** Platform manifests verified at once. */
+const VERIFY_PARALLEL = 4;
 type AttestationCheck = { type: string; verified: boolean; reason?: string };
 
 /**
@@ -27,20 +29,22 @@ export class VerifyProcessor implements ActionProcessor<'verify'> {
 
     await ctx.progress(`verifying the platform manifests: ${platforms.map((p) => p.platform).join(', ')}`);
     const repo = parseImageReference(pinned);
-    // Platforms side by side: each is three cosign runs that wait mostly on the registry.
-    const checked = await Promise.all(
-      platforms.map(async (p) => {
-        const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.digest });
-        const signature = await this.deps.cosign.verify(target, key, ctx.signal);
-        return {
-          platform: p.platform,
-          digest: p.digest,
-          verified: signature.verified,
-          ...(signature.reason ? { reason: signature.reason } : {}),
-          attestations: await this.attestations(target, key, ctx.signal),
-        };
-      }),
-    );
+    // A few platforms side by side: each is three cosign runs that wait mostly on the
+    // registry; an index may list up to 128 manifests, which must not start 384 at once.
+    const checked: Awaited<ReturnType<typeof verifyOne>>[] = [];
+    const verifyOne = async (p: { platform: string; digest: string }) => {
+      const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.digest });
+      const signature = await this.deps.cosign.verify(target, key, ctx.signal);
+      return {
+        platform: p.platform,
+        digest: p.digest,
+        verified: signature.verified,
+        ...(signature.reason ? { reason: signature.reason } : {}),
+        attestations: await this.attestations(target, key, ctx.signal),
+      };
+    };
+    for (let i = 0; i < platforms.length; i += VERIFY_PARALLEL)
+      checked.push(...(await Promise.all(platforms.slice(i, i + VERIFY_PARALLEL).map(verifyOne))));
     const unsigned = checked.filter((p) => !p.verified);
     const reason = !verification.verified
       ? `the index is not signed: ${verification.reason}`

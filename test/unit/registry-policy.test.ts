@@ -208,6 +208,9 @@ describe('registry answers', () => {
       { layers: [{ digest: 'nope', size: 1, mediaType: 'x' }] },
       { config: { digest: `sha256:${'a'.repeat(64)}`, size: -1, mediaType: 'x' } },
       { manifests: [{ digest: `sha256:${'a'.repeat(64)}`, size: 1, mediaType: 'x', platform: 'linux' }] },
+      // A hostile index or image: more entries than any builder makes (work per platform / layer).
+      { manifests: Array.from({ length: 129 }, () => ({ digest: `sha256:${'a'.repeat(64)}`, size: 1, mediaType: 'x' })) },
+      { layers: Array.from({ length: 1025 }, () => ({ digest: `sha256:${'a'.repeat(64)}`, size: 1, mediaType: 'x' })) },
     ]) {
       assert.throws(
         () => checkManifest(value, 'm'),
@@ -215,6 +218,9 @@ describe('registry answers', () => {
         JSON.stringify(value),
       );
     }
+    const entries = (n: number) => Array.from({ length: n }, () => ({ digest: `sha256:${'a'.repeat(64)}`, size: 1, mediaType: 'x' }));
+    assert.doesNotThrow(() => checkManifest({ manifests: entries(128) }, 'm'));
+    assert.throws(() => checkManifest({ manifests: entries(129) }, 'm'), /129 manifests, more than the 128 stevedore handles/);
     assert.throws(() => manifestMediaType({}, 'text/html', 'm'), /media type "text\/html"/);
     assert.equal(manifestMediaType({ manifests: [] }, 'application/json', 'm'), 'application/vnd.oci.image.index.v1+json');
     assert.equal(

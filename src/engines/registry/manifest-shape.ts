@@ -4,6 +4,13 @@ import type { Descriptor, FetchedManifest } from './registry-client.js';
 
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
 const IMAGE_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
+/**
+ * More entries than any builder makes. Scan, sign, verify and the platform check do
+ * work per platform (and per layer): a hostile index of thousands of entries in a
+ * tenant's own repository would otherwise make one job start thousands of tool runs.
+ */
+export const MAX_INDEX_ENTRIES = 128;
+export const MAX_LAYERS = 1024;
 /** Content types a registry may serve a manifest under without saying which one it is. */
 const GENERIC_TYPES = new Set(['', 'application/json', 'application/octet-stream']);
 
@@ -46,6 +53,8 @@ export function checkManifest(value: unknown, what: string): FetchedManifest['js
   for (const key of ['manifests', 'layers'] as const) {
     if (json[key] === undefined) continue;
     if (!Array.isArray(json[key])) fail(`${key} is not a list`);
+    const max = key === 'manifests' ? MAX_INDEX_ENTRIES : MAX_LAYERS;
+    if ((json[key] as unknown[]).length > max) fail(`${(json[key] as unknown[]).length} ${key}, more than the ${max} stevedore handles`);
     (json[key] as unknown[]).forEach((d, i) => descriptor(d, `${key}.${i}`));
   }
   if (json.config !== undefined) descriptor(json.config, 'config');
