@@ -7,9 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildctlArgs, type BuildSpec } from '../src/engines/buildkit/build-command.js';
 import { runProcess } from '../src/engines/process-runner.js';
-import { RegistryClient } from '../src/engines/registry/registry-client.js';
-import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, median, startBuildkitd, startRedis, startRegistry, startServe, TOOLS } from './support.js';
+import { fmt, median, startBuildStack, TOOLS } from './support.js';
 
 const RUNS_COLD = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const RUNS_CACHED = Number(process.env.BENCH_CACHED_RUNS ?? 5);
@@ -24,18 +22,7 @@ COPY app.txt /app.txt
 CMD ["cat", "/out/blob.sum"]
 `;
 
-const redisUrl = await startRedis();
-const registry = await startRegistry();
-await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
-const buildkit = await startBuildkitd(registry);
-const base = await startServe({
-  // Builds alone: no SBOM or signature after each push (STEVEDORE_DEFAULT_PIPELINE), as before it existed.
-  STEVEDORE_DEFAULT_PIPELINE: 'none',
-  REDIS_URL: redisUrl,
-  BUILDKIT_HOST: buildkit,
-  STEVEDORE_REGISTRY_MIRROR: registry,
-  STEVEDORE_TOKEN: TOKEN,
-});
+const { registry, buildkit, base } = await startBuildStack(TOKEN);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 // One context, uploaded once for the service and used as a directory by buildctl.

@@ -18,27 +18,15 @@ import { join } from 'node:path';
 import { machineName, readElfHeader } from '../src/analysis/image/elf-header.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
-import { seedBaseImage } from '../src/runtime/seed-base-image.js';
 import { CROSS_DOCKERFILE, EMULATED_DOCKERFILE, HELLO_C, HELLO_PLATFORMS } from '../test/support/hello-c.js';
 import { readLayerFiles } from '../test/support/images.js';
-import { CACHE_DIR, fmt, median, startBuildkitd, startRedis, startRegistry, startServe } from './support.js';
+import { fmt, median, startBuildStack } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TOKEN = 'bench-admin-token-0123456789';
 
-const redisUrl = await startRedis();
-const registry = await startRegistry();
+const { registry, base } = await startBuildStack(TOKEN);
 const client = new RegistryClient(registry);
-await seedBaseImage(client, CACHE_DIR, () => undefined, { required: true });
-const buildkit = await startBuildkitd(registry);
-const base = await startServe({
-  // Builds alone: no SBOM or signature after each push (STEVEDORE_DEFAULT_PIPELINE), as before it existed.
-  STEVEDORE_DEFAULT_PIPELINE: 'none',
-  REDIS_URL: redisUrl,
-  BUILDKIT_HOST: buildkit,
-  STEVEDORE_REGISTRY_MIRROR: registry,
-  STEVEDORE_TOKEN: TOKEN,
-});
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 async function upload(dockerfile: string): Promise<string> {

@@ -6,26 +6,14 @@
 // Goal: fair wait <= one build slot (the length of one build).
 // Run: npm run bench:fairness   (needs `npm run setup`; starts Redis, registry, buildkitd)
 //   BENCH_FLOOD=100 BENCH_BUILD_SECONDS=1 BENCH_CONCURRENCY=2
-import { RegistryClient } from '../src/engines/registry/registry-client.js';
-import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, startBuildkitd, startRedis, startRegistry, startServe } from './support.js';
+import { fmt, startBuildStack } from './support.js';
 
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 100);
 const BUILD_SECONDS = Number(process.env.BENCH_BUILD_SECONDS ?? 1);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 2);
 const TOKEN = 'bench-admin-token-0123456789';
 
-const redisUrl = await startRedis();
-const registry = await startRegistry();
-await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
-const buildkit = await startBuildkitd(registry);
-const base = await startServe({
-  // Builds alone: no SBOM or signature after each push (STEVEDORE_DEFAULT_PIPELINE), as before it existed.
-  STEVEDORE_DEFAULT_PIPELINE: 'none',
-  REDIS_URL: redisUrl,
-  BUILDKIT_HOST: buildkit,
-  STEVEDORE_REGISTRY_MIRROR: registry,
-  STEVEDORE_TOKEN: TOKEN,
+const { base } = await startBuildStack(TOKEN, {
   STEVEDORE_CONCURRENCY: `build=${CONCURRENCY}`,
 });
 

@@ -153,3 +153,26 @@ export async function startServe(env: Record<string, string>): Promise<string> {
   );
   return base;
 }
+
+/**
+ * What a build bench needs: its own Redis, a registry seeded with the base image, a
+ * buildkitd using it as the docker.io mirror, and `serve` over them with the default
+ * pipeline off (builds alone, no SBOM or signature after each push). `env` adds to serve's.
+ */
+export async function startBuildStack(token: string, env: Record<string, string> = {}) {
+  const redisUrl = await startRedis();
+  const registry = await startRegistry();
+  const { RegistryClient } = await import('../src/engines/registry/registry-client.js');
+  const { seedBaseImage } = await import('../src/runtime/seed-base-image.js');
+  await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
+  const buildkit = await startBuildkitd(registry);
+  const base = await startServe({
+    STEVEDORE_DEFAULT_PIPELINE: 'none',
+    REDIS_URL: redisUrl,
+    BUILDKIT_HOST: buildkit,
+    STEVEDORE_REGISTRY_MIRROR: registry,
+    STEVEDORE_TOKEN: token,
+    ...env,
+  });
+  return { registry, buildkit, base };
+}
