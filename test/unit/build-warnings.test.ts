@@ -140,3 +140,22 @@ describe('CLI: BuildKit warnings', () => {
     assert.deepEqual(failed, ['error PLATFORM_MISMATCH: x', '1 BuildKit warning: InvalidBaseImagePlatform (line 1)']);
   });
 });
+
+describe('the failed step of a build', () => {
+  const V2 = VERTEX.replace('f5', 'a1');
+  it('is never the cache import that found nothing: BuildKit goes on without it', () => {
+    const progress = new BuildProgress();
+    progress.feed(
+      JSON.stringify({
+        vertexes: [
+          { digest: VERTEX, name: 'importing cache manifest from 127.0.0.1:5000/team/app:buildcache', error: 'not found' },
+          { digest: V2, name: '[2/2] RUN false', error: 'process "/bin/sh -c false" did not complete successfully: exit code: 1' },
+        ],
+      }),
+    );
+    assert.equal(progress.failure()?.step, '[2/2] RUN false');
+    const alone = new BuildProgress();
+    alone.feed(JSON.stringify({ vertexes: [{ digest: VERTEX, name: 'importing cache manifest from r/x:buildcache', error: 'not found' }] }));
+    assert.equal(alone.failure(), undefined, "buildctl's own last line says why instead");
+  });
+});

@@ -117,10 +117,11 @@ export function buildctlArgs(address: string, spec: BuildSpec): string[] {
   }
   if (spec.provenance && spec.push) args.push('--opt', 'attest:provenance=mode=max');
   args.push('--output', outputOption(spec));
+  // The cache is an optimisation: a failed export (a registry hiccup) must not fail a build that succeeded.
   if (spec.cacheRef && !spec.noCache) {
     const ref = canonicalTag(spec.cacheRef);
     const insecure = registryInsecure(ref, spec.insecureRegistries) ? ',registry.insecure=true' : '';
-    args.push('--import-cache', `type=registry,ref=${ref}${insecure}`, '--export-cache', `type=registry,ref=${ref},mode=max${insecure}`);
+    args.push('--import-cache', `type=registry,ref=${ref}${insecure}`, '--export-cache', `type=registry,ref=${ref},mode=max,ignore-error=true${insecure}`);
   }
   return args;
 }

@@ -43,6 +43,8 @@ interface StepState {
 }
 
 const LOG_TAIL = 50;
+/** Vertices BuildKit reports in error without failing the build: cache imports and (ignore-error) cache exports. */
+const NON_FATAL_STEP = /^(importing cache manifest from |exporting cache to |preparing build cache for export|sending cache export)/;
 
 export class BuildProgress {
   private readonly steps = new Map<string, StepState>();
@@ -96,10 +98,15 @@ export class BuildProgress {
     return { steps, cache_hits: steps.filter((s) => s.cached).length };
   }
 
-  /** The failed step (first one in error state), with its last log lines. */
+  /**
+   * The failed step (first one in error state), with its last log lines. A cache import
+   * that found nothing (every first build of a repository) is shown as an errored vertex
+   * but BuildKit goes on without it, so it is never the step that failed the build.
+   */
   failure(): { step_id: string; step: string; error: string | undefined; logs: string[] } | undefined {
     for (const [id, s] of this.steps) {
-      if (s.state === 'error') return { step_id: id, step: s.name, error: this.errors.get(id), logs: this.tails.get(id) ?? [] };
+      if (s.state === 'error' && !NON_FATAL_STEP.test(s.name))
+        return { step_id: id, step: s.name, error: this.errors.get(id), logs: this.tails.get(id) ?? [] };
     }
     return undefined;
   }
