@@ -155,7 +155,9 @@ describe('the failed step of a build', () => {
     );
     assert.equal(progress.failure()?.step, '[2/2] RUN false');
     const alone = new BuildProgress();
-    alone.feed(JSON.stringify({ vertexes: [{ digest: VERTEX, name: 'importing cache manifest from r/x:buildcache', error: 'not found' }] }));
+    alone.feed(
+      JSON.stringify({ vertexes: [{ digest: VERTEX, name: 'importing cache manifest from r/x:buildcache', error: 'not found' }] }),
+    );
     assert.equal(alone.failure(), undefined, "buildctl's own last line says why instead");
   });
 });

@@ -121,7 +121,12 @@ export function buildctlArgs(address: string, spec: BuildSpec): string[] {
   if (spec.cacheRef && !spec.noCache) {
     const ref = canonicalTag(spec.cacheRef);
     const insecure = registryInsecure(ref, spec.insecureRegistries) ? ',registry.insecure=true' : '';
-    args.push('--import-cache', `type=registry,ref=${ref}${insecure}`, '--export-cache', `type=registry,ref=${ref},mode=max,ignore-error=true${insecure}`);
+    args.push(
+      '--import-cache',
+      `type=registry,ref=${ref}${insecure}`,
+      '--export-cache',
+      `type=registry,ref=${ref},mode=max,ignore-error=true${insecure}`,
+    );
   }
   return args;
 }
