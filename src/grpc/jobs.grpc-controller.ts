@@ -66,6 +66,10 @@ export function submitToBody(msg: SubmitMessage): Record<string, unknown> {
     body.context = { upload: body.context_upload };
     delete body.context_upload;
   }
+  if (action === 'optimize' && body.verify_commands) {
+    body.verify = { commands: (body.verify_commands as { argv?: string[] }[]).map((c) => c.argv ?? []) };
+    delete body.verify_commands;
+  }
   if (action === 'build') {
     const { context_upload, git } = body as { context_upload?: string; git?: { url: string; ref: string; subdir: string } };
     delete body.context_upload;

@@ -182,8 +182,32 @@ const optimizeJobSchema = z
       .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a rule id'))
       .max(100)
       .optional(),
-    // Build the original and the rewrite, compare sizes and smoke-test both.
-    verify: z.boolean().optional(),
+    // Build the original and the rewrites, compare sizes and smoke-test them. `commands`: extra
+    // argv run in the original and in every rewrite, whose results must match.
+    verify: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            commands: z
+              .array(
+                z
+                  .array(
+                    z
+                      .string()
+                      .min(1)
+                      .max(1024)
+                      .regex(/^[^\0]*$/, 'must not hold NUL'),
+                  )
+                  .min(1)
+                  .max(32),
+              )
+              .max(10)
+              .optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
     ...commonFields,
   })
   .strict()

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
@@ -29,14 +29,90 @@ export interface OptimizeVerification {
   details: Record<string, unknown>;
 }
 
-interface Built {
+export interface Built {
   ref: string;
   size: number;
   platform: string;
   argv: string[];
+  build_ms: number;
 }
 
 const DEFAULT_SMOKE_TIMEOUT_SECONDS = 10;
+
+/** Builds one Dockerfile the way verify does (pushed to the scratch registry under the job's name), measured. */
+export async function buildForVerify(
+  job: { id: string; tenant: string },
+  name: string,
+  dockerfile: string,
+  contextDir: string | undefined,
+  deps: VerifyDeps,
+  signal: AbortSignal,
+  platform?: string,
+): Promise<Built> {
+  const dir = await mkdtemp(join(tmpdir(), 'stevedore-optimize-'));
+  try {
+    await writeFile(join(dir, 'Dockerfile'), dockerfile);
+    const tag = `${deps.scratchRegistry}/stevedore-optimize/${job.id}:${name}`;
+    const started = Date.now();
+    const meta = await deps.buildkit.build(
+      {
+        context: { dir: contextDir ?? dir },
+        dockerfileDir: dir,
+        dockerfileName: 'Dockerfile',
+        buildArgs: { SOURCE_DATE_EPOCH: '0' },
+        platforms: platform ? [platform] : [],
+        tags: [tag],
+        push: true,
+        labels: {},
+        noCache: false,
+        secrets: [],
+        provenance: false,
+        annotations: {},
+        insecureRegistries: [],
+        metadataFile: join(dir, 'metadata.json'),
+        cacheSalt: tenantCacheSalt(job.tenant),
+      },
+      { signal, onProgressLine: () => undefined, timeoutMs: 1800_000, env: withDockerConfig(deps.dockerConfigDir) },
+    );
+    const build_ms = Date.now() - started;
+    const ref = `${deps.scratchRegistry}/stevedore-optimize/${job.id}@${meta.digest}`;
+    const info = await deps.inspector.inspect(ref);
+    return {
+      ref,
+      size: info.size_bytes,
+      platform: [info.os, info.architecture, info.variant].filter(Boolean).join('/'),
+      argv: [...(info.config.entrypoint ?? []), ...(info.config.cmd ?? [])],
+      build_ms,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs argv (by default the image's own command) in a built image with the configured runtime. */
+export function runInImage(
+  image: Built,
+  argv: string[] | undefined,
+  name: string,
+  job: { id: string; tenant: string },
+  deps: VerifyDeps,
+  signal: AbortSignal,
+): Promise<SmokeRun> {
+  const timeoutSeconds = deps.smokeTimeoutSeconds ?? DEFAULT_SMOKE_TIMEOUT_SECONDS;
+  if (deps.smokeRuntime === 'docker') {
+    const container = `stevedore-smoke-${job.id}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-');
+    return dockerSmoke(image.ref, container, argv, timeoutSeconds, signal, deps);
+  }
+  return runSmoke(deps.buildkit, {
+    image: image.ref,
+    argv: argv ?? image.argv,
+    platform: image.platform || undefined,
+    timeoutSeconds,
+    cacheSalt: tenantCacheSalt(job.tenant),
+    env: withDockerConfig(deps.dockerConfigDir),
+    signal,
+  });
+}
 
 /** Builds the original and the rewrite the same way (for `platform` when given), measures both, runs both. */
 export async function verifyRewrite(
@@ -48,56 +124,17 @@ export async function verifyRewrite(
   signal: AbortSignal,
   platform?: string,
 ): Promise<OptimizeVerification> {
-  const scratch = await mkdtemp(join(tmpdir(), 'stevedore-optimize-'));
-  try {
-    const build = async (name: 'original' | 'optimized', dockerfile: string): Promise<Built> => {
-      const dir = join(scratch, name);
-      await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'Dockerfile'), dockerfile);
-      const tag = `${deps.scratchRegistry}/stevedore-optimize/${job.id}:${name}`;
-      const meta = await deps.buildkit.build(
-        {
-          context: { dir: contextDir ?? dir },
-          dockerfileDir: dir,
-          dockerfileName: 'Dockerfile',
-          buildArgs: { SOURCE_DATE_EPOCH: '0' },
-          platforms: platform ? [platform] : [],
-          tags: [tag],
-          push: true,
-          labels: {},
-          noCache: false,
-          secrets: [],
-          provenance: false,
-          annotations: {},
-          insecureRegistries: [],
-          metadataFile: join(dir, 'metadata.json'),
-          cacheSalt: tenantCacheSalt(job.tenant),
-        },
-        { signal, onProgressLine: () => undefined, timeoutMs: 1800_000, env: withDockerConfig(deps.dockerConfigDir) },
-      );
-      const ref = `${deps.scratchRegistry}/stevedore-optimize/${job.id}@${meta.digest}`;
-      const info = await deps.inspector.inspect(ref);
-      return {
-        ref,
-        size: info.size_bytes,
-        platform: [info.os, info.architecture, info.variant].filter(Boolean).join('/'),
-        argv: [...(info.config.entrypoint ?? []), ...(info.config.cmd ?? [])],
-      };
-    };
-    const a = await build('original', original);
-    const b = await build('optimized', optimized);
-    const verification: OptimizeVerification = {
-      original_size_bytes: a.size,
-      optimized_size_bytes: b.size,
-      reduction: a.size ? Math.round((1 - b.size / a.size) * 1000) / 1000 : 0,
-      smoke_test: 'skipped',
-      details: { original: a.ref, optimized: b.ref },
-    };
-    await smokeTest(verification, a, b, job, deps, signal);
-    return verification;
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  const a = await buildForVerify(job, 'original', original, contextDir, deps, signal, platform);
+  const b = await buildForVerify(job, 'optimized', optimized, contextDir, deps, signal, platform);
+  const verification: OptimizeVerification = {
+    original_size_bytes: a.size,
+    optimized_size_bytes: b.size,
+    reduction: a.size ? Math.round((1 - b.size / a.size) * 1000) / 1000 : 0,
+    smoke_test: 'skipped',
+    details: { original: a.ref, optimized: b.ref },
+  };
+  await smokeTest(verification, a, b, job, deps, signal);
+  return verification;
 }
 
 /** Runs both default commands one after the other (never at once: they share the worker) and compares them. */
@@ -120,18 +157,7 @@ async function smokeTest(
     return;
   }
   const timeoutSeconds = deps.smokeTimeoutSeconds ?? DEFAULT_SMOKE_TIMEOUT_SECONDS;
-  const run = (image: Built, name: string): Promise<SmokeRun> =>
-    runtime === 'docker'
-      ? dockerSmoke(image.ref, `stevedore-smoke-${job.id}-${name}`.replace(/[^A-Za-z0-9_.-]/g, '-'), timeoutSeconds, signal, deps)
-      : runSmoke(deps.buildkit, {
-          image: image.ref,
-          argv: image.argv,
-          platform: image.platform || undefined,
-          timeoutSeconds,
-          cacheSalt: tenantCacheSalt(job.tenant),
-          env: withDockerConfig(deps.dockerConfigDir),
-          signal,
-        });
+  const run = (image: Built, name: string): Promise<SmokeRun> => runInImage(image, undefined, name, job, deps, signal);
   let ra: SmokeRun, rb: SmokeRun;
   try {
     ra = await run(a, 'original');
@@ -154,14 +180,25 @@ async function smokeTest(
 }
 
 /** `docker run` of the image's default command, without network, killed at the time limit. */
-async function dockerSmoke(ref: string, name: string, timeoutSeconds: number, signal: AbortSignal, deps: VerifyDeps): Promise<SmokeRun> {
+async function dockerSmoke(
+  ref: string,
+  name: string,
+  argv: string[] | undefined,
+  timeoutSeconds: number,
+  signal: AbortSignal,
+  deps: VerifyDeps,
+): Promise<SmokeRun> {
   const base = { stdout_truncated: false, stderr_truncated: false };
   await runProcess('docker', ['pull', '-q', ref], { signal, timeoutMs: 300_000, env: withDockerConfig(deps.dockerConfigDir) });
   try {
-    const { stdout, stderr } = await runProcess('docker', ['run', '--rm', '--name', name, '--network', 'none', ref], {
-      signal,
-      timeoutMs: timeoutSeconds * 1000,
-    });
+    const { stdout, stderr } = await runProcess(
+      'docker',
+      ['run', '--rm', '--name', name, '--network', 'none', ...(argv ? ['--entrypoint', argv[0]!, ref, ...argv.slice(1)] : [ref])],
+      {
+        signal,
+        timeoutMs: timeoutSeconds * 1000,
+      },
+    );
     return {
       ...base,
       exit_code: 0,

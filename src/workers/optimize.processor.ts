@@ -6,12 +6,12 @@ import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
 import { parseImageReference } from '../oci/references.js';
 import { rewriteDockerfile } from '../analysis/optimize/dockerfile-rewrite.js';
-import { evaluateTarget, parseSize } from '../analysis/optimize/target-size.js';
+import { evaluateMeasuredTarget, evaluateTarget, parseSize } from '../analysis/optimize/target-size.js';
 import type { OptimizeRequest } from '../jobs/actions.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
 import type { JobResult } from '../jobs/job-types.js';
 import type { Suggestion } from '../analysis/dockerfile/index.js';
-import { verifyRewrite, type VerifyDeps } from './optimize-verify.js';
+import { describeChanges, verifyRewrites, type RewriteDeps } from './optimize-rewrites.js';
 import type { ActionProcessor, JobContext } from './processor.js';
 
 export interface OptimizeDeps {
@@ -25,7 +25,7 @@ export interface OptimizeDeps {
   inspector: ImageInspector;
   registries: RegistryResolver;
   uploadDir: (digest: string) => Promise<string>;
-  verify?: VerifyDeps;
+  verify?: RewriteDeps;
 }
 
 /** optimize: Dockerfile findings, image layer analysis, the size target, a verified rewrite. */
@@ -59,22 +59,41 @@ export class OptimizeProcessor implements ActionProcessor<'optimize'> {
       Object.assign(result, { image_info: info, image_analysis: analysis });
       currentBytes = analysis.size_bytes;
     }
+    let measured: { label: string; size_bytes: number }[] | undefined;
     if (request.verify && source && result.optimized_dockerfile) {
       if (!this.deps.verify) throw new JobFailure('VERIFY_UNAVAILABLE', 'no build engine or scratch registry configured for verify');
-      await ctx.progress('building the original and the rewrite');
-      const verification = await verifyRewrite(
+      await ctx.progress('building the original and the rewrites');
+      const verdict = await verifyRewrites(
         ctx.job,
         source.text,
         result.optimized_dockerfile as string,
         source.contextDir,
         this.deps.verify,
         ctx.signal,
-        request.platform,
+        {
+          platform: request.platform,
+          commands: typeof request.verify === 'object' ? request.verify.commands : undefined,
+          progress: (m) => ctx.progress(m),
+        },
       ).catch((err: unknown) => {
+        if (ctx.signal.aborted) throw err;
         throw new JobFailure('VERIFY_FAILED', `could not build both Dockerfiles: ${(err as Error).message.split('\n')[0]}`);
       });
-      result.verification = verification;
-      currentBytes ??= verification.original_size_bytes;
+      Object.assign(result, {
+        verification: verdict.verification,
+        optimized_dockerfile: verdict.best.dockerfile,
+        rewrites: verdict.rewrites,
+        base_images: verdict.base_images,
+        stage_split: verdict.stage_split,
+        changes: describeChanges(verdict, result.rewrite_changes as { line: number; change: string }[]),
+      });
+      currentBytes ??= verdict.verification.original_size_bytes;
+      measured = verdict.rewrites
+        .filter((r) => r.verified && r.size_bytes !== null)
+        .map((r) => ({
+          label: r.kind === 'safe' ? 'the safe rewrite' : `the multi-stage rewrite on ${r.base_image}`,
+          size_bytes: r.size_bytes!,
+        }));
     }
     if (request.target_size) {
       const target = parseSize(request.target_size);
@@ -88,7 +107,9 @@ export class OptimizeProcessor implements ActionProcessor<'optimize'> {
               closing: [],
               note: 'give an image or verify: true to measure the current size',
             }
-          : evaluateTarget(target, currentBytes, suggestions);
+          : measured
+            ? evaluateMeasuredTarget(target, currentBytes, measured)
+            : evaluateTarget(target, currentBytes, suggestions);
     }
     return result;
   }

@@ -16,6 +16,7 @@ import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { BuildProcessor } from './build.processor.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { OptimizeProcessor } from './optimize.processor.js';
+import { trivyVulnerabilityCounter } from './optimize-vulns.js';
 import type { ActionProcessor, AnyProcessor } from './processor.js';
 import { PushProcessor } from './push.processor.js';
 import type { ScanDeps } from './scan-stage.js';
@@ -77,6 +78,8 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
           ? {
               buildkit: d.buildkit,
               inspector: d.inspector,
+              registries: d.registries,
+              countVulnerabilities: trivyVulnerabilityCounter(d.trivy),
               scratchRegistry: d.config.registryMirror,
               smokeRuntime: d.config.smokeRuntime,
               smokeTimeoutSeconds: d.config.smokeTimeoutSeconds,

@@ -43,6 +43,21 @@ describe('parseJobRequest', () => {
 });
 
 describe('submitToBody (gRPC SubmitRequest → REST body)', () => {
+  it("turns optimize's verify_commands into verify.commands", () => {
+    assert.deepEqual(
+      submitToBody({
+        action: 'optimize',
+        optimize: { dockerfile_inline: 'FROM x', verify: true, verify_commands: [{ argv: ['hello', 'x'] }] },
+      }),
+      { action: 'optimize', dockerfile_inline: 'FROM x', verify: { commands: [['hello', 'x']] } },
+    );
+    assert.deepEqual(submitToBody({ action: 'optimize', optimize: { dockerfile_inline: 'FROM x', verify: true, verify_commands: [] } }), {
+      action: 'optimize',
+      dockerfile_inline: 'FROM x',
+      verify: true,
+    });
+  });
+
   it('takes the set oneof and drops proto3 defaults', () => {
     assert.deepEqual(
       submitToBody({

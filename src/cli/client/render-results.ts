@@ -140,8 +140,14 @@ export function renderOptimize(result: R, paint: Paint = PLAIN): string[] {
     const smoke = typeof v.smoke_test === 'object' ? JSON.stringify(v.smoke_test) : String(v.smoke_test);
     lines.push(
       `verified: ${formatBytes(v.original_size_bytes)} → ${formatBytes(v.optimized_size_bytes)}${reduction}` +
-        `${v.smoke_test ? `, smoke test ${smoke}` : ''}`,
+        `${v.smoke_test ? `, smoke test ${smoke}` : ''}` +
+        `${v.kind ? ` — the ${v.kind} rewrite${v.base_image ? ` on ${v.base_image}` : ''}` : ''}`,
     );
+    for (const r of (result.rewrites ?? []) as R[])
+      lines.push(
+        `  ${r.offered ? paint.green('offered') : 'not offered'}  ${r.kind}${r.base_image ? ` on ${r.base_image}` : ''}: ` +
+          `${r.size_bytes === null ? '-' : formatBytes(r.size_bytes)}, smoke test ${r.smoke_test}${r.offered ? '' : ` (${r.reason})`}`,
+      );
   }
   const t: R | undefined = result.target;
   if (t) {

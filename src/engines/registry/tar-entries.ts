@@ -60,6 +60,20 @@ class ByteSource {
     return out;
   }
 
+  /** Exactly n bytes of an entry body, gathered chunk by chunk and joined once (a body can be megabytes). */
+  async readBody(n: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < n) {
+      if (this.pending.length === 0 && !(await this.more())) throw new TarFormatError('tar stream ends inside an entry');
+      const k = Math.min(n - have, this.pending.length);
+      parts.push(this.pending.subarray(0, k));
+      this.pending = this.pending.subarray(k);
+      have += k;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  }
+
   async skip(n: number): Promise<void> {
     while (n > 0) {
       if (this.pending.length === 0 && !(await this.more())) throw new TarFormatError('tar stream ends inside an entry');
@@ -119,8 +133,12 @@ function parsePax(data: Buffer): Record<string, string> {
 }
 
 export interface TarReadOptions {
-  /** Read this many bytes of each regular file's body into `head` (0: none). The rest is skipped unread. */
-  headBytes?: number;
+  /**
+   * Read this many bytes of each regular file's body into `head` (0: none), or as many as
+   * the function answers for that entry (the optimizer reads a few whole files). The rest is
+   * skipped unread.
+   */
+  headBytes?: number | ((entry: { path: string; size: number }) => number);
 }
 
 /** The entries of a tar stream (ustar, GNU long names, PAX), read as the bytes arrive. */
@@ -154,11 +172,12 @@ export async function* readTarEntries(source: AsyncIterable<Uint8Array>, options
     const name = cstring(block, 0, 100);
     const type = TYPES[flag] ?? 'other';
     const bodySize = meta.size !== undefined ? Number(meta.size) : size;
-    const want = type === 'file' ? Math.min(headBytes, bodySize) : 0;
-    const head = want > 0 ? await bytes.read(want) : undefined;
-    if (want > 0 && head?.length !== want) throw new TarFormatError('tar stream ends inside an entry');
+    const path = meta.path ?? (prefix ? `${prefix}/${name}` : name);
+    const limit = type !== 'file' ? 0 : typeof headBytes === 'number' ? headBytes : headBytes({ path, size: bodySize });
+    const want = Math.max(0, Math.min(limit, bodySize));
+    const head = want > 0 ? await bytes.readBody(want) : undefined;
     yield {
-      path: meta.path ?? (prefix ? `${prefix}/${name}` : name),
+      path,
       type,
       size: type === 'file' ? bodySize : 0,
       linkpath: meta.linkpath ?? cstring(block, 157, 100),

@@ -14,7 +14,7 @@ import type { RegistryHttp } from './registry-http.js';
  * memory and nothing touches the disk.
  */
 
-import { readTarEntries, TarFormatError, type TarEntry } from './tar-entries.js';
+import { readTarEntries, TarFormatError, type TarEntry, type TarReadOptions } from './tar-entries.js';
 
 export { readTarEntries, TarFormatError, type TarEntry, type TarEntryType } from './tar-entries.js';
 
@@ -50,8 +50,8 @@ export async function readLayerStream(
   blob: LayerBlob,
   onEntry: (entry: TarEntry) => void,
   signal?: AbortSignal,
-  /** Bytes of each regular file handed over in `entry.head` (the platform check's ELF headers). */
-  headBytes = 0,
+  /** Bytes of each regular file handed over in `entry.head` (the platform check's ELF headers), or a choice per entry. */
+  headBytes: TarReadOptions['headBytes'] = 0,
 ): Promise<number> {
   const source = body instanceof Readable ? body : Readable.fromWeb(body);
   const algorithm = blob.digest.split(':')[0]!;
