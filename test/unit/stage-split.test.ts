@@ -263,3 +263,28 @@ describe('a size target against measured rewrites', () => {
     assert.equal(evaluateMeasuredTarget(200, 160, rewrites).met, true);
   });
 });
+
+describe('stevedore optimize --verify --check', () => {
+  it('sends each check as an argv, and refuses --check without --verify', async () => {
+    const { JOB_COMMANDS } = await import('../../src/cli/client/job-commands.js');
+    const { parse } = await import('../../src/cli/client/args.js');
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(await mkdtemp(join(tmpdir(), 'stv-cli-')), 'Dockerfile');
+    await writeFile(file, 'FROM debian:bookworm-slim\n');
+    const optimize = JOB_COMMANDS.optimize!;
+    const run = (...argv: string[]) => {
+      const { values, positionals } = parse(argv, optimize.options);
+      return optimize.request(values, positionals, undefined as never);
+    };
+    assert.deepEqual((await run(file, '--verify', '--check', 'hello x', '--check', ' ls  -l ')).verify, {
+      commands: [
+        ['hello', 'x'],
+        ['ls', '-l'],
+      ],
+    });
+    assert.equal((await run(file, '--verify')).verify, true);
+    await assert.rejects(run(file, '--check', 'hello'), /--check needs --verify/);
+  });
+});

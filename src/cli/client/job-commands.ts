@@ -178,7 +178,9 @@ analysis of IMAGE.
   --platform P          the platform of a multi-platform IMAGE
   --target-size SIZE    e.g. 100MB: is it met, and what would close the gap
   --ignore LIST         rule ids to suppress
-  --verify              build the original and the rewrite and compare them
+  --verify              build the original and the rewrites (safe, multi-stage) and compare them
+  --check 'CMD ARGS'    with --verify: also run this command in both and compare (repeatable;
+                        split on spaces, e.g. --check 'hello x')
   -o, --output FILE     write the optimized Dockerfile there
 ${COMMON_HELP}`;
 const optimize: JobCommand = {
@@ -191,6 +193,7 @@ const optimize: JobCommand = {
     'target-size': { type: 'string' },
     ignore: { type: 'string', multiple: true },
     verify: { type: 'boolean' },
+    check: { type: 'string', multiple: true },
     output: { type: 'string', short: 'o' },
   },
   async request(v, positionals, client) {
@@ -203,7 +206,9 @@ const optimize: JobCommand = {
       target_size: str(v, 'target-size'),
       ignore: list(v, 'ignore'),
     });
-    if (flag(v, 'verify')) body.verify = true;
+    const checks = (Array.isArray(v.check) ? v.check : []).map(String).filter((c) => c.trim());
+    if (checks.length && !flag(v, 'verify')) throw new UsageError('--check needs --verify');
+    if (flag(v, 'verify')) body.verify = checks.length ? { commands: checks.map((c) => c.trim().split(/\s+/)) } : true;
     if (path) {
       if ((await stat(path).catch(() => undefined))?.isDirectory()) {
         body.context = { upload: (await uploadDirectory(client, path)).digest };
