@@ -124,6 +124,7 @@ for (const r of rows) {
     ].join(' | '),
   );
 }
+for (const c of OPTIMIZE_CORPUS) if (rows.some((r) => r.name === c.name)) console.log(`  ${c.name}: ${c.note}`);
 const ratios = rows.map((r) => r.verifyMs / r.coldMs);
 console.log(`verify / cold build: median ${fmt(median(ratios), 2)}x, max ${fmt(Math.max(...ratios), 2)}x (goal <= 3x)`);
 process.exit(0);
