@@ -69,6 +69,7 @@ for (const c of OPTIMIZE_CORPUS.filter((x) => !only.length || only.includes(x.na
     console.log(`${c.name}: optimize ${opt.job.state}: ${JSON.stringify(opt.job.error)}`);
     continue;
   }
+  console.error(`${c.name}: optimize ${fmt(opt.ms / 1000)} s, cold build ${fmt(cold.ms / 1000)} s`);
   const result = opt.job.result;
   const v = result.verification ?? {};
   const rewrites: any[] = result.rewrites ?? [];
