@@ -77,7 +77,8 @@ for (const c of OPTIMIZE_CORPUS.filter((x) => !only.length || only.includes(x.na
   // The smallest multi-stage rewrite that passed, else the smallest tried (it is shown as failed).
   const multis = rewrites.filter((r) => r.kind === 'multi-stage').sort((a, b) => (a.size_bytes ?? Infinity) - (b.size_bytes ?? Infinity));
   const multi = multis.find((r) => r.smoke_test === 'passed') ?? multis[0];
-  const best = (result.base_images ?? [])[0];
+  // A base whose image failed the smoke test is never the best one, even when it is listed first.
+  const best = (result.base_images ?? []).find((b: any) => b.smoke_test === 'passed');
   rows.push({
     name: c.name,
     original: v.original_size_bytes,
@@ -85,7 +86,7 @@ for (const c of OPTIMIZE_CORPUS.filter((x) => !only.length || only.includes(x.na
     multi: multi?.size_bytes,
     reduction: v.reduction,
     kind: v.kind ?? '-',
-    best: best ? `${best.ref} (${best.smoke_test})` : '-',
+    best: best ? `${best.ref} (${MB(best.size_bytes)})` : 'none passed',
     smoke: `${v.smoke_test ?? '-'}${multi && multi.smoke_test !== 'passed' ? ` (multi-stage ${multi.smoke_test})` : ''}`,
     checks: `${(v.checks ?? []).filter((k: any) => k.passed).length}/${(v.checks ?? []).length}`,
     verifyMs: v.verify_ms ?? opt.ms,
