@@ -5,6 +5,7 @@ import request from 'supertest';
 import { waitForJob } from '../support/build-helpers.js';
 import { OPTIMIZE_CORPUS, type OptimizeCorpusCase } from '../support/optimize-corpus.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
+import { makeTrivyCache } from '../support/trivy-db.js';
 
 /**
  * Issue 18's acceptance on real builds: every naive Dockerfile of the corpus gets a verified
@@ -27,7 +28,8 @@ describe('optimize: the naive corpus gets verified multi-stage rewrites', () => 
   let server: any;
 
   before(async () => {
-    stack = await startStack({ buildkit: true });
+    // The project's test vulnerability DB: base images are compared by their vulnerability counts too.
+    stack = await startStack({ buildkit: true, overrides: { trivy: { cacheDir: await makeTrivyCache(), dbUpdate: false } } });
     server = stack.app.getHttpServer();
   });
   after(async () => stack?.stop());
@@ -87,7 +89,8 @@ describe('optimize: the naive corpus gets verified multi-stage rewrites', () => 
                 `${r.kind}@${r.base_image ?? '-'} ${r.size_bytes ? MB(r.size_bytes) : '-'} ${r.smoke_test}${r.offered ? ' (offered)' : ''}`,
             )
             .join(', ') +
-          (best ? `; best base ${best.ref} ${MB(best.size_bytes)}` : ''),
+          (best ? `; best base ${best.ref} ${MB(best.size_bytes)}` : '') +
+          `; vulnerabilities ${result.base_images.map((b: any) => `${b.ref}=${b.vulnerabilities}`).join(', ')}`,
       );
 
       if (c.multiStage) {
@@ -99,6 +102,12 @@ describe('optimize: the naive corpus gets verified multi-stage rewrites', () => 
         assert.ok(result.base_images.length >= 1, 'a measured base image');
         assert.notEqual(best.smoke_test, 'failed', JSON.stringify(result.base_images));
         assert.ok(best.size_bytes > 0, JSON.stringify(best));
+        for (const b of result.base_images.filter((x: any) => x.smoke_test === 'passed'))
+          assert.equal(typeof b.vulnerabilities, 'number', `counted with the DB present: ${JSON.stringify(b)}`);
+        const scratch = result.base_images.find((b: any) => b.ref === 'scratch');
+        const slim = result.base_images.find((b: any) => b.ref === 'debian:bookworm-slim');
+        if (scratch?.smoke_test === 'passed' && slim?.smoke_test === 'passed')
+          assert.ok(scratch.vulnerabilities < slim.vulnerabilities, `scratch carries fewer: ${JSON.stringify(result.base_images)}`);
         const split = result.changes.find((ch: any) => /stage/i.test(ch.rule));
         assert.ok(split && split.saved_bytes > 0, `a stage-split change with saved bytes: ${JSON.stringify(result.changes)}`);
         const offered = result.rewrites.find((r: any) => r.offered);
