@@ -8,6 +8,19 @@
  */
 import { splitBlocks } from './dockerfile-rewrite.js';
 
+/** The settings of an image's config a runtime stage carries over (OCI image config `config`). */
+export interface ImageRunConfig {
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Entrypoint?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  ExposedPorts?: Record<string, unknown> | null;
+  Labels?: Record<string, string> | null;
+  Volumes?: Record<string, unknown> | null;
+  StopSignal?: string;
+}
+
 export interface StageSplitInput {
   original: string;
   /** `debian:bookworm-slim`, `scratch`, … */
@@ -16,17 +29,7 @@ export interface StageSplitInput {
   packages: string[];
   /** Absolute paths copied from the build stage, each to the same place. */
   copy: string[];
-  config: {
-    Env?: string[] | null;
-    Cmd?: string[] | null;
-    Entrypoint?: string[] | null;
-    WorkingDir?: string;
-    User?: string;
-    ExposedPorts?: Record<string, unknown> | null;
-    Labels?: Record<string, string> | null;
-    Volumes?: Record<string, unknown> | null;
-    StopSignal?: string;
-  };
+  config: ImageRunConfig;
 }
 
 export const BUILD_STAGE = 'stevedore-build';

@@ -1,4 +1,5 @@
 import { FileTree, isElf, type FileType, type LayerEntries } from '../../analysis/image/file-tree.js';
+import type { ImageRunConfig } from '../../analysis/optimize/stage-split.js';
 import { scanAll } from './image-analysis.js';
 import type { Descriptor, RegistryClient } from './registry-client.js';
 import { RegistryError } from './registry-errors.js';
@@ -13,18 +14,6 @@ import type { TarEntry } from './tar-entries.js';
  * (ld.so.conf). Bodies of chosen files (ELF programs and libraries) come in a second
  * pass that streams only the layers that hold them.
  */
-
-export interface ImageRunConfig {
-  Env?: string[] | null;
-  Cmd?: string[] | null;
-  Entrypoint?: string[] | null;
-  WorkingDir?: string;
-  User?: string;
-  ExposedPorts?: Record<string, unknown> | null;
-  Labels?: Record<string, string> | null;
-  Volumes?: Record<string, unknown> | null;
-  StopSignal?: string;
-}
 
 export interface ImageFiles {
   repository: string;
