@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { buildctlArgs } from '../src/engines/buildkit/build-command.js';
+import { buildctlArgs, pushedDockerfileSpec } from '../src/engines/buildkit/build-command.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
@@ -39,23 +39,7 @@ writeFileSync(
 );
 await runProcess(
   TOOLS.buildctl,
-  buildctlArgs(buildkit, {
-    context: { dir: ctx },
-    dockerfileDir: ctx,
-    dockerfileName: 'Dockerfile',
-    buildArgs: {},
-    platforms: [],
-    tags: [`${registry}/bench/big:1`],
-    push: true,
-    labels: {},
-    noCache: false,
-    secrets: [],
-    provenance: false,
-    annotations: {},
-    insecureRegistries: [],
-    metadataFile: join(ctx, 'meta.json'),
-    cacheSalt: 'stv-bench',
-  }),
+  buildctlArgs(buildkit, pushedDockerfileSpec(ctx, [`${registry}/bench/big:1`], 'stv-bench', { metadataFile: join(ctx, 'meta.json') })),
   { timeoutMs: 900_000 },
 );
 const client = new RegistryClient(registry);

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { buildctlArgs } from '../src/engines/buildkit/build-command.js';
+import { buildctlArgs, pushedDockerfileSpec } from '../src/engines/buildkit/build-command.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { analyzeImage } from '../src/engines/registry/image-analysis.js';
 import { checkImagePlatforms } from '../src/engines/registry/platform-check.js';
@@ -88,23 +88,13 @@ if (!process.env.BENCH_SMALL) {
   );
   await runProcess(
     TOOLS.buildctl,
-    buildctlArgs(buildkit, {
-      context: { dir: ctx },
-      dockerfileDir: ctx,
-      dockerfileName: 'Dockerfile',
-      buildArgs: {},
-      platforms: ['linux/amd64'],
-      tags: [`${registry}/bench/big:1`],
-      push: true,
-      labels: {},
-      noCache: false,
-      secrets: [],
-      provenance: false,
-      annotations: {},
-      insecureRegistries: [],
-      metadataFile: join(ctx, 'meta.json'),
-      cacheSalt: 'stv-bench',
-    }),
+    buildctlArgs(
+      buildkit,
+      pushedDockerfileSpec(ctx, [`${registry}/bench/big:1`], 'stv-bench', {
+        platforms: ['linux/amd64'],
+        metadataFile: join(ctx, 'meta.json'),
+      }),
+    ),
     { timeoutMs: 900_000 },
   );
   await measure('~300 MB image (base + copy of /usr + 256 MiB of data)', 'bench/big', '1', 3);

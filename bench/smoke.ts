@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildkitClient } from '../src/engines/buildkit/buildkit-client.js';
-import { buildctlArgs, tenantCacheSalt } from '../src/engines/buildkit/build-command.js';
+import { buildctlArgs, pushedDockerfileSpec, tenantCacheSalt } from '../src/engines/buildkit/build-command.js';
 import { runSmoke } from '../src/engines/buildkit/smoke-run.js';
 import { ChildProcessRunner, runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
@@ -26,23 +26,10 @@ const buildkit = new BuildkitClient(new ChildProcessRunner(), TOOLS.buildctl, da
 async function image(name: string, dockerfile: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'stv-bench-smoke-'));
   writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-  const args = buildctlArgs(daemon, {
-    context: { dir },
-    dockerfileDir: dir,
-    dockerfileName: 'Dockerfile',
-    buildArgs: {},
-    platforms: [],
-    tags: [`${registry}/bench-smoke/${name}:1`],
-    push: true,
-    labels: {},
-    noCache: false,
-    secrets: [],
-    provenance: false,
-    annotations: {},
-    insecureRegistries: [],
-    metadataFile: join(dir, 'meta.json'),
-    cacheSalt: tenantCacheSalt('bench'),
-  });
+  const args = buildctlArgs(
+    daemon,
+    pushedDockerfileSpec(dir, [`${registry}/bench-smoke/${name}:1`], tenantCacheSalt('bench'), { metadataFile: join(dir, 'meta.json') }),
+  );
   await runProcess(TOOLS.buildctl, args, { timeoutMs: 600_000 });
   const meta = (await import(join(dir, 'meta.json'), { with: { type: 'json' } })) as { default: Record<string, string> };
   return `${registry}/bench-smoke/${name}@${meta.default['containerimage.digest']}`;

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
-import { tenantCacheSalt } from '../engines/buildkit/build-command.js';
+import { pushedDockerfileSpec, tenantCacheSalt } from '../engines/buildkit/build-command.js';
 import { ProcessError, runProcess } from '../engines/process-runner.js';
 import { runSmoke, SMOKE_OUTPUT_CAP_BYTES, type SmokeRun } from '../engines/buildkit/smoke-run.js';
 import { compareSmokeRuns, describeRun } from './smoke-compare.js';
@@ -55,23 +55,11 @@ export async function buildForVerify(
     const tag = `${deps.scratchRegistry}/stevedore-optimize/${job.id}:${name}`;
     const started = Date.now();
     const meta = await deps.buildkit.build(
-      {
+      pushedDockerfileSpec(dir, [tag], tenantCacheSalt(job.tenant), {
         context: { dir: contextDir ?? dir },
-        dockerfileDir: dir,
-        dockerfileName: 'Dockerfile',
         buildArgs: { SOURCE_DATE_EPOCH: '0' },
         platforms: platform ? [platform] : [],
-        tags: [tag],
-        push: true,
-        labels: {},
-        noCache: false,
-        secrets: [],
-        provenance: false,
-        annotations: {},
-        insecureRegistries: [],
-        metadataFile: join(dir, 'metadata.json'),
-        cacheSalt: tenantCacheSalt(job.tenant),
-      },
+      }),
       { signal, onProgressLine: () => undefined, timeoutMs: 1800_000, env: withDockerConfig(deps.dockerConfigDir) },
     );
     const build_ms = Date.now() - started;

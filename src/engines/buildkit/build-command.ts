@@ -36,6 +36,31 @@ export interface BuildSpec {
 }
 
 /**
+ * A plain build of `dir`/Dockerfile pushed to `tags`: no build args, labels, secrets,
+ * annotations or provenance (verify's builds, the benches). `overrides` sets the rest.
+ */
+export function pushedDockerfileSpec(dir: string, tags: string[], cacheSalt: string, overrides: Partial<BuildSpec> = {}): BuildSpec {
+  return {
+    context: { dir },
+    dockerfileDir: dir,
+    dockerfileName: 'Dockerfile',
+    buildArgs: {},
+    platforms: [],
+    tags,
+    push: true,
+    labels: {},
+    noCache: false,
+    secrets: [],
+    provenance: false,
+    annotations: {},
+    insecureRegistries: [],
+    metadataFile: `${dir}/metadata.json`,
+    cacheSalt,
+    ...overrides,
+  };
+}
+
+/**
  * Build args the Dockerfile frontend reads as its own options and that would undo the
  * isolation below: the cache-mount namespace, the RUN hostname, a `# syntax` frontend
  * image, and attestation options (which can name a generator image). Other BUILDKIT_*
