@@ -34,7 +34,7 @@ export interface SbomRef {
   /** The first platform's SBOM artifact; `platforms` lists each. */
   artifact: string;
   platforms: { platform: string; digest: string; artifact: string }[];
-  /** Attached to the image as a signed attestation (else only stored as an artifact). */
+  /** The image carries a signed SBOM attestation (else the SBOM is only stored as an artifact). */
   attached: boolean;
 }
 

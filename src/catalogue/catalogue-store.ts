@@ -168,6 +168,8 @@ export function decode(raw: Record<string, string> | null | undefined): ImageRec
     else if (field.startsWith('sig:')) signatures.push(JSON.parse(value) as ImageRecord['signatures'][number]);
     else if (field.startsWith('att:')) attestations.push(JSON.parse(value) as ImageRecord['attestations'][number]);
   }
+  // The latest SBOM stored (a later scan's replaces the build's); attached: the image carries an SBOM attestation.
+  const sbom = raw.sbom ? (JSON.parse(raw.sbom) as SbomRef) : undefined;
   const byLastSeen = (a: { last_seen: string }, b: { last_seen: string }) => b.last_seen.localeCompare(a.last_seen);
   references.sort((a, b) => byLastSeen(a, b) || a.reference.localeCompare(b.reference));
   signatures.sort((a, b) => a.key.localeCompare(b.key));
@@ -186,7 +188,7 @@ export function decode(raw: Record<string, string> | null | undefined): ImageRec
     latest_scan: raw.scan ? (JSON.parse(raw.scan) as LatestScan) : null,
     signatures,
     attestations,
-    sbom: raw.sbom ? (JSON.parse(raw.sbom) as SbomRef) : null,
+    sbom: sbom ? { ...sbom, attached: sbom.attached || attestations.some((a) => a.type === 'cyclonedx') } : null,
   };
 }
 
