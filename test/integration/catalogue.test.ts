@@ -205,7 +205,8 @@ describe('GET /v1/images on the real stack: build, scan, sign, copy', () => {
     assert.equal(signedSeed.state, 'succeeded', JSON.stringify(signedSeed.error));
     const gated = await job({
       action: 'build',
-      dockerfile_inline: dockerfile,
+      // Another image: the same Dockerfile would build the same digest (SOURCE_DATE_EPOCH=0).
+      dockerfile_inline: dockerfile.replace('catalogue', 'gated'),
       tags: [`${reg}/team/gated:1`],
       scan: { policy: { max_critical: 0 } },
     });
