@@ -34,6 +34,8 @@ import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
 import { SecretsController } from './api/secrets.controller.js';
+import { CatalogueModule } from './catalogue/catalogue.module.js';
+import { ImagesCatalogueController } from './api/images-catalogue.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
@@ -73,6 +75,7 @@ export class AppModule {
       EnginesModule,
       ContextsModule,
       SecretsModule,
+      CatalogueModule,
       WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
@@ -89,6 +92,7 @@ export class AppModule {
             JobsController,
             JobEventsController,
             ImagesController,
+            ImagesCatalogueController,
             ContextsController,
             ArtifactsController,
             SigningKeysController,

@@ -71,6 +71,11 @@ export const configSchema = z.object({
     .int('must be a whole number')
     .min(60, 'must be at least 60')
     .max(366 * 86400, 'must be at most a year'),
+  STEVEDORE_CATALOGUE_RETENTION_DAYS: z.coerce
+    .number({ error: 'must be a number of days' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(3650, 'must be at most 3650'),
   STEVEDORE_CONCURRENCY: z.string().regex(/^$|^[a-z]+=\d{1,3}(,[a-z]+=\d{1,3})*$/, 'must look like inspect=16,build=2'),
   STEVEDORE_REGISTRY_AUTH_FILE: optional(absolutePath),
   STEVEDORE_INSECURE_REGISTRIES: commaList().pipe(z.array(hostPort)),

@@ -67,6 +67,12 @@ export const CONFIG_VARIABLES = {
     default: '604800',
     doc: 'How long finished job records and their event logs are kept (default 7 days).',
   },
+  STEVEDORE_CATALOGUE_RETENTION_DAYS: {
+    default: '90',
+    doc:
+      'Image catalogue (`GET /v1/images`): a digest not built, pushed, signed or scanned for this many days is dropped ' +
+      '(its Redis TTL, refreshed on every write; listings skip and prune older entries). Durable only if Redis persists (AOF).',
+  },
   STEVEDORE_CONCURRENCY: {
     default: '',
     doc:

@@ -22,6 +22,8 @@ export interface AppConfig {
   registryListen: string;
   logLevel: z.infer<typeof schema>['STEVEDORE_LOG_LEVEL'];
   jobRetentionSeconds: number;
+  /** STEVEDORE_CATALOGUE_RETENTION_DAYS: a catalogued image not seen this long is dropped. */
+  catalogueRetentionDays: number;
   /** Worker concurrency by action name, from STEVEDORE_CONCURRENCY. */
   concurrency: Record<string, number>;
   registryAuthFile?: string;
@@ -127,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     registryListen: c.STEVEDORE_REGISTRY_LISTEN,
     logLevel: c.STEVEDORE_LOG_LEVEL,
     jobRetentionSeconds: c.STEVEDORE_JOB_RETENTION_SECONDS,
+    catalogueRetentionDays: c.STEVEDORE_CATALOGUE_RETENTION_DAYS,
     concurrency: Object.fromEntries(
       c.STEVEDORE_CONCURRENCY.split(',')
         .filter(Boolean)
