@@ -39,6 +39,8 @@ import { ImagesCatalogueController } from './api/images-catalogue.controller.js'
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
+import { WebhookEndpointController } from './api/webhook-endpoint.controller.js';
+import { WebhookDeliveriesController } from './api/webhook-deliveries.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { DashboardAuth } from './ui/dashboard-auth.js';
@@ -100,6 +102,8 @@ export class AppModule {
             SecretsController,
             WebhookSecretController,
             JobDeliveriesController,
+            WebhookEndpointController,
+            WebhookDeliveriesController,
             SystemGrpcController,
             JobsGrpcController,
             UiPagesController,
