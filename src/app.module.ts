@@ -34,6 +34,8 @@ import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
 import { SecretsController } from './api/secrets.controller.js';
+import { ExceptionsController } from './api/exceptions.controller.js';
+import { ExceptionsModule } from './exceptions/exceptions.module.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
@@ -73,6 +75,7 @@ export class AppModule {
       EnginesModule,
       ContextsModule,
       SecretsModule,
+      ExceptionsModule,
       WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
@@ -94,6 +97,7 @@ export class AppModule {
             SigningKeysController,
             ApiKeysController,
             SecretsController,
+            ExceptionsController,
             WebhookSecretController,
             JobDeliveriesController,
             SystemGrpcController,

@@ -21,6 +21,7 @@ import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
+import { ExceptionStore } from '../exceptions/exception-store.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
 import { createProcessors } from './processors.js';
@@ -56,6 +57,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     artifacts: ArtifactStore,
     @Inject(REDIS) redis: Redis,
     tenantSecrets: TenantSecrets,
+    exceptions: ExceptionStore,
   ) {
     this.runnerDeps = {
       store,
@@ -74,6 +76,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       artifacts,
       redis,
       tenantSecrets,
+      exceptions,
     });
   }
 
