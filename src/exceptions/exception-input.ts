@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { invalidFields } from '../errors/validation.js';
-import { DIGEST_PATTERN, isRepositoryGlob, isVulnerabilityId, REPOSITORY_GLOB_RULE, VULNERABILITY_ID_RULE } from './exception-scope.js';
+import {
+  DIGEST_PATTERN,
+  isRepositoryGlob,
+  type ExceptionScope,
+  isVulnerabilityId,
+  REPOSITORY_GLOB_RULE,
+  VULNERABILITY_ID_RULE,
+} from './exception-scope.js';
 
 export const MAX_REASON_LENGTH = 1024;
 export const MAX_OWNER_LENGTH = 256;
@@ -13,13 +20,17 @@ const expiresField = z.iso
   .date({ error: 'must be a date (YYYY-MM-DD) or an ISO date-time' })
   .or(z.iso.datetime({ offset: true, error: 'must be a date (YYYY-MM-DD) or an ISO date-time' }));
 
-export const scopeSchema = z.union(
-  [
-    z.object({ repository: z.string().refine(isRepositoryGlob, REPOSITORY_GLOB_RULE) }).strict(),
-    z.object({ digest: z.string().regex(DIGEST_PATTERN, 'must be sha256:<64 hex digits>') }).strict(),
-  ],
-  { error: 'must be {repository: "team/app" or a glob such as "team/*"} or {digest: "sha256:…"}, not both' },
-);
+/** One of the two, each checked on its own so a refusal names its field. */
+export const scopeSchema = z
+  .object({
+    repository: z.string().refine(isRepositoryGlob, REPOSITORY_GLOB_RULE).optional(),
+    digest: z.string().regex(DIGEST_PATTERN, 'must be sha256:<64 hex digits>').optional(),
+  })
+  .strict()
+  .refine((s) => (s.repository === undefined) !== (s.digest === undefined), {
+    message: 'must be {repository: "team/app" or a glob such as "team/*"} or {digest: "sha256:…"}, not both',
+  })
+  .transform((s): ExceptionScope => (s.digest !== undefined ? { digest: s.digest } : { repository: s.repository! }));
 
 export const createExceptionSchema = z
   .object({

@@ -77,7 +77,10 @@ describe('exception input', () => {
     assert.deepEqual(fieldsOf(valid), []);
     assert.deepEqual(fieldsOf({ ...valid, scope: { digest: DIGEST } }), []);
     assert.ok(fieldsOf({ ...valid, scope: { repository: 'team/app', digest: DIGEST } }).includes('scope'));
-    assert.ok(fieldsOf({ ...valid, scope: { digest: 'sha256:abc' } }).length);
+    assert.deepEqual(fieldsOf({ ...valid, scope: { digest: 'sha256:abc' } }), ['scope.digest']);
+    assert.deepEqual(fieldsOf({ ...valid, scope: { repository: 'team/(a|b)' } }), ['scope.repository']);
+    assert.deepEqual(fieldsOf({ ...valid, scope: {} }), ['scope']);
+    assert.deepEqual(createExceptionSchema.parse({ ...valid, scope: { digest: DIGEST } }).scope, { digest: DIGEST });
     assert.ok(fieldsOf({ ...valid, vulnerability_id: 'nope' }).includes('vulnerability_id'));
     assert.ok(fieldsOf({ ...valid, reason: '   ' }).includes('reason'));
     assert.ok(fieldsOf({ ...valid, reason: 'x'.repeat(1025) }).includes('reason'));
