@@ -36,6 +36,8 @@ import { SecretsModule } from './secrets/secrets.module.js';
 import { SecretsController } from './api/secrets.controller.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
 import { ImagesCatalogueController } from './api/images-catalogue.controller.js';
+import { ExceptionsController } from './api/exceptions.controller.js';
+import { ExceptionsModule } from './exceptions/exceptions.module.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
@@ -78,6 +80,7 @@ export class AppModule {
       ContextsModule,
       SecretsModule,
       CatalogueModule,
+      ExceptionsModule,
       WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
@@ -100,6 +103,7 @@ export class AppModule {
             SigningKeysController,
             ApiKeysController,
             SecretsController,
+            ExceptionsController,
             WebhookSecretController,
             JobDeliveriesController,
             WebhookEndpointController,

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ImageInfo, ImageInspector } from '../engines/registry/image-inspector.js';
 import { formatImageReference, parseImageReference } from '../oci/references.js';
-import { DEFAULT_POLICY, evaluatePolicy, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
+import { DEFAULT_POLICY, evaluatePolicy, type PolicyException, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
+import { scopeMatches } from '../exceptions/exception-scope.js';
+import type { VulnerabilityException } from '../exceptions/exception-store.js';
+import { scanVexDocument } from '../exceptions/openvex.js';
 import { ScannerUnavailableError, TrivyScanError, type TrivyClient } from '../engines/trivy/trivy-client.js';
 import {
   normalizeReport,
@@ -25,6 +28,8 @@ export interface ScanDeps {
   artifacts: ArtifactStore;
   redis: Redis;
   cacheTtlSeconds: number;
+  /** The tenants' exceptions (POST /v1/exceptions); absent: none apply. */
+  exceptions?: { active(tenant: string, now?: Date): Promise<VulnerabilityException[]> };
 }
 
 /** What to scan and how: a scan request's fields (a build's pipeline passes its pushed digest). */
@@ -77,7 +82,19 @@ interface PlatformScan extends CachedScan {
   platform: string;
   info: ImageInfo;
   cached: boolean;
+  exceptions: VulnerabilityException[];
 }
+
+const asPolicyException = (e: VulnerabilityException): PolicyException => ({
+  exception_id: e.id,
+  vulnerability_id: e.vulnerability_id,
+  reason: e.reason,
+  owner: e.owner,
+  expires: e.expires,
+});
+
+/** Where the VEX document given to Trivy for a platform goes (beside its report). */
+export const vexArtifactName = (names: ScanArtifactNames) => names.report.replace(/^trivy-report/, 'vex.openvex');
 
 /**
  * Trivy against the image in its registry, findings normalised, gate evaluated; the
@@ -109,6 +126,7 @@ export async function scanImage(
   const scanners = [...new Set(target.scanners ?? ['vuln', 'secret'])].sort() as Scanner[];
   const dbUpdatedAt = await deps.trivy.dbUpdatedAt();
   const policyOf = { ...DEFAULT_POLICY, ...(target.policy ?? {}) };
+  const exceptions = (await deps.exceptions?.active(job.tenant)) ?? [];
 
   // One platform at a time: a Trivy run already keeps the cores busy, and they are shared
   // with the other jobs.
@@ -116,17 +134,24 @@ export async function scanImage(
   for (const [i, platform] of platforms.entries()) {
     const platformInfo = several ? await inspect(pin(info.digest), platform) : info;
     const pinned = pin(platformInfo.manifest_digest);
+    // The exceptions whose scope covers this image: its repository, the index or the platform manifest.
+    const image = { repository: ref.repository, digests: [info.digest, platformInfo.manifest_digest] };
+    const matched = exceptions.filter((e) => scopeMatches(e.scope, image));
     const scanned = await scanPlatform(
       deps,
       job,
-      { platform, info: platformInfo, pinned, names: names[i]!, scanners, dbUpdatedAt },
+      { platform, info: platformInfo, pinned, names: names[i]!, scanners, dbUpdatedAt, repository: ref.repository, exceptions: matched },
       target,
       ctx,
     );
-    scans.push({ ...scanned, platform, info: platformInfo });
+    scans.push({ ...scanned, platform, info: platformInfo, exceptions: matched });
   }
-  // The gate is evaluated on every request: policies and allow-list expiries change.
-  const perPlatform = scans.map((s) => ({ ...s, policy: evaluatePolicy(s.vulnerabilities, policyOf) }));
+  // The gate is evaluated on every request: policies, allow-list and exception expiries change.
+  const now = new Date();
+  const perPlatform = scans.map((s) => ({
+    ...s,
+    policy: evaluatePolicy(s.vulnerabilities, policyOf, now, s.exceptions.map(asPolicyException)),
+  }));
   const combined = combineFindings(perPlatform);
   return {
     platforms: perPlatform.map((s, i) => ({
@@ -149,10 +174,27 @@ export async function scanImage(
 async function scanPlatform(
   deps: ScanDeps,
   job: { id: string; tenant: string },
-  p: { platform: string; info: ImageInfo; pinned: string; names: ScanArtifactNames; scanners: Scanner[]; dbUpdatedAt: string | undefined },
+  p: {
+    platform: string;
+    info: ImageInfo;
+    pinned: string;
+    names: ScanArtifactNames;
+    scanners: Scanner[];
+    dbUpdatedAt: string | undefined;
+    repository: string;
+    exceptions: VulnerabilityException[];
+  },
   target: ScanTarget,
   ctx: StageContext,
 ): Promise<CachedScan & { cached: boolean }> {
+  // The matching exceptions go to Trivy as OpenVEX (`--vex`), so the findings they cover
+  // carry the VEX status; the document is kept as an artifact of the job.
+  let vexFile: string | undefined;
+  if (p.exceptions.length) {
+    vexFile = join(await deps.artifacts.prepare(job.id), vexArtifactName(p.names));
+    const doc = scanVexDocument({ repository: p.repository, manifestDigest: p.info.manifest_digest }, p.exceptions);
+    await writeFile(vexFile, JSON.stringify(doc, null, 2));
+  }
   // Same image, platform, DB and options: same findings. Per tenant: a cached scan
   // names the repository it was made from (targets, the copied Trivy report) and the
   // job that made it, which another tenant must not learn.
@@ -166,6 +208,8 @@ async function scanPlatform(
         p.scanners,
         [...(target.severity ?? [])].sort(),
         !!target.ignore_unfixed,
+        // Another set of exceptions is another VEX document: other statuses in the report.
+        p.exceptions.map((e) => `${e.id}:${e.vulnerability_id}`).sort(),
       ]),
     )
     .digest('hex')}`;
@@ -192,7 +236,7 @@ async function scanPlatform(
   const scan: CachedScan = {
     job_id: job.id,
     artifacts: p.names,
-    ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal)),
+    ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal, vexFile)),
   };
   if (p.dbUpdatedAt) await deps.redis.set(cacheKey, JSON.stringify(scan), 'EX', deps.cacheTtlSeconds);
   return { ...scan, cached: false };
@@ -206,11 +250,18 @@ async function runTrivy(
   scanners: Scanner[],
   target: ScanTarget,
   signal: AbortSignal,
+  vexFile?: string,
 ) {
   const dir = await deps.artifacts.prepare(jobId);
   const report = join(dir, names.report);
   try {
-    await deps.trivy.scanImage(pinned, report, { scanners, severity: target.severity, ignoreUnfixed: target.ignore_unfixed, signal });
+    await deps.trivy.scanImage(pinned, report, {
+      scanners,
+      severity: target.severity,
+      ignoreUnfixed: target.ignore_unfixed,
+      signal,
+      ...(vexFile ? { vexFile } : {}),
+    });
     await deps.trivy.convert(report, 'sarif', join(dir, names.sarif), signal);
     await deps.trivy.convert(report, 'cyclonedx', join(dir, names.sbom), signal);
   } catch (err) {

@@ -22,6 +22,7 @@ import { REDIS } from '../jobs/redis.module.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { CatalogueRecorder } from '../catalogue/catalogue-recorder.js';
+import { ExceptionStore } from '../exceptions/exception-store.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
 import { createProcessors } from './processors.js';
@@ -58,6 +59,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     @Inject(REDIS) redis: Redis,
     tenantSecrets: TenantSecrets,
     recorder: CatalogueRecorder,
+    exceptions: ExceptionStore,
   ) {
     this.runnerDeps = {
       store,
@@ -77,6 +79,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       artifacts,
       redis,
       tenantSecrets,
+      exceptions,
     });
   }
 
