@@ -33,7 +33,9 @@ import { ArtifactsController } from './api/artifacts.controller.js';
 import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
+import { PoliciesModule } from './policies/policies.module.js';
 import { SecretsController } from './api/secrets.controller.js';
+import { PoliciesController } from './api/policies.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
@@ -73,6 +75,7 @@ export class AppModule {
       EnginesModule,
       ContextsModule,
       SecretsModule,
+      PoliciesModule,
       WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
@@ -94,6 +97,7 @@ export class AppModule {
             SigningKeysController,
             ApiKeysController,
             SecretsController,
+            PoliciesController,
             WebhookSecretController,
             JobDeliveriesController,
             SystemGrpcController,

@@ -16,6 +16,8 @@ import {
 import type { ScanRequest } from '../jobs/actions.js';
 import { scanArtifactNames, SCAN_ARTIFACTS, type ArtifactStore, type ScanArtifactNames } from '../jobs/artifact-store.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
+import type { PolicySnapshot } from '../policies/policy.schema.js';
+import { judgeScan, withNamedPolicy } from '../policies/scan-judgement.js';
 import type { StageContext } from './processor.js';
 import { combineFindings, type CombinedVerdict, type Located } from './scan-combine.js';
 
@@ -28,7 +30,10 @@ export interface ScanDeps {
 }
 
 /** What to scan and how: a scan request's fields (a build's pipeline passes its pushed digest). */
-export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | 'severity' | 'ignore_unfixed' | 'policy'>;
+export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | 'severity' | 'ignore_unfixed' | 'policy'> & {
+  /** Set by admission when `policy` names a policy (admission/named-policy.ts): what the scan is judged by. */
+  policy_snapshot?: PolicySnapshot;
+};
 
 type Scanner = 'vuln' | 'secret';
 
@@ -71,6 +76,8 @@ interface CachedScan {
   vulnerabilities: Vulnerability[];
   secrets: SecretFinding[];
   summary: ScanSummary;
+  /** When Trivy ran (absent in entries written before named policies). */
+  scanned_at?: string;
 }
 
 interface PlatformScan extends CachedScan {
@@ -108,7 +115,10 @@ export async function scanImage(
   const names = scanArtifactNames(platforms);
   const scanners = [...new Set(target.scanners ?? ['vuln', 'secret'])].sort() as Scanner[];
   const dbUpdatedAt = await deps.trivy.dbUpdatedAt();
-  const policyOf = { ...DEFAULT_POLICY, ...(target.policy ?? {}) };
+  const policyOf = { ...DEFAULT_POLICY, ...(typeof target.policy === 'object' ? target.policy : {}) };
+  const namedPolicy = target.policy_snapshot;
+  if (typeof target.policy === 'string' && !namedPolicy)
+    throw new JobFailure('POLICY_NOT_FOUND', `policy ${target.policy} was not resolved when the job was admitted`);
 
   // One platform at a time: a Trivy run already keeps the cores busy, and they are shared
   // with the other jobs.
@@ -126,8 +136,21 @@ export async function scanImage(
     scans.push({ ...scanned, platform, info: platformInfo });
   }
   // The gate is evaluated on every request: policies and allow-list expiries change.
-  const perPlatform = scans.map((s) => ({ ...s, policy: evaluatePolicy(s.vulnerabilities, policyOf) }));
+  // A named policy also reads each platform's report (its packages, advisory dates).
+  const judged = namedPolicy
+    ? await Promise.all(
+        scans.map((s, i) =>
+          judgeScan(namedPolicy, {
+            vulnerabilities: s.vulnerabilities,
+            reportPath: join(deps.artifacts.dir(job.id), names[i]!.report),
+            scannedAt: s.scanned_at,
+          }),
+        ),
+      )
+    : undefined;
+  const perPlatform = scans.map((s, i) => ({ ...s, policy: judged?.[i] ?? evaluatePolicy(s.vulnerabilities, policyOf) }));
   const combined = combineFindings(perPlatform);
+  if (namedPolicy && judged) combined.policy = withNamedPolicy(combined.policy, namedPolicy, judged);
   return {
     platforms: perPlatform.map((s, i) => ({
       platform: s.platform,
@@ -192,6 +215,7 @@ async function scanPlatform(
   const scan: CachedScan = {
     job_id: job.id,
     artifacts: p.names,
+    scanned_at: new Date().toISOString(),
     ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal)),
   };
   if (p.dbUpdatedAt) await deps.redis.set(cacheKey, JSON.stringify(scan), 'EX', deps.cacheTtlSeconds);
