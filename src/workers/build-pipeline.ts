@@ -70,7 +70,7 @@ export async function runPipeline(
       if (!verdict.passed) {
         throw new JobFailure(
           'POLICY_FAILED',
-          `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${v.severity}, ${v.rule})`).join(', ')}`,
+          `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${[v.severity, v.rule].filter(Boolean).join(', ')})`).join(', ')}`,
           false,
           { violations: verdict.violations, policy: verdict },
         );

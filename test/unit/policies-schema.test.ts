@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { resolveNamedPolicy } from '../../src/admission/named-policy.js';
 import { parseJobRequest } from '../../src/admission/parse-request.js';
 import { AppError } from '../../src/errors/app-error.js';
+import { submitToBody } from '../../src/grpc/jobs.grpc-controller.js';
 import { namedPolicySchema, parseDuration, POLICY_NAME_PATTERN } from '../../src/policies/policy.schema.js';
 import type { StoredPolicy } from '../../src/policies/policy-store.js';
 import { compareVersions, parseRange, satisfies } from '../../src/policies/version-range.js';
@@ -107,6 +108,18 @@ describe('jobs naming a policy', () => {
         parseJobRequest({ action: 'scan', image: 'r.test/a:1', policy: 'prod', policy_snapshot: { name: 'prod', version: 9, rules: {} } }),
       AppError,
     );
+  });
+
+  it('takes gRPC policy_name as the name, and refuses it beside an inline policy', () => {
+    assert.deepEqual(submitToBody({ action: 'scan', scan: { image: 'r.test/a:1', policy_name: 'prod', ignore_unfixed: false } }), {
+      action: 'scan',
+      image: 'r.test/a:1',
+      policy: 'prod',
+    });
+    const build = submitToBody({ action: 'build', build: { tags: ['r.test/a:1'], scan: { policy_name: 'prod', scanners: [] } } });
+    assert.deepEqual(build.scan, { policy: 'prod' });
+    const both = submitToBody({ action: 'scan', scan: { image: 'r.test/a:1', policy_name: 'prod', policy: { max_high: 0 } } });
+    assert.throws(() => parseJobRequest(both), /policy_name/);
   });
 
   it('records the snapshot of a known name, on a scan and on a build scan', async () => {
