@@ -58,9 +58,10 @@ describe('named policies (PUT /v1/policies/{name}) judging real Trivy scans', ()
       ).body.id,
     );
     assert.equal(built.state, 'succeeded', JSON.stringify(built.error));
-    const key = async (tenant: string, scopes: string[]) =>
-      (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant, scopes }).expect(201)).body.key as string;
-    teamB = await key('team-b', ['jobs:read', 'jobs:write']);
+    const key = async (tenant: string, scopes: string[], repositories?: string[]) =>
+      (await request(server).post('/v1/api-keys').set(AUTH).send({ tenant, scopes, repositories }).expect(201)).body.key as string;
+    // team-b may read the image: tenancy is about its policies here, not the repository.
+    teamB = await key('team-b', ['jobs:read', 'jobs:write'], [`${stack.registry.address}/team/**`]);
     reader = await key('default', ['jobs:read']);
   });
   after(async () => stack?.stop());
