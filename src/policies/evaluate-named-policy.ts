@@ -87,10 +87,22 @@ export function deniedPackages(
   packages: PolicyFacts['packages'],
 ): PolicyViolation[] {
   const out = new Map<string, PolicyViolation>();
+  if (!denied.length) return [];
+  // By name first: an image lists thousands of packages, a policy denies a few.
+  const byName = new Map<string, PolicyFacts['packages']>();
+  const wanted = new Set(denied.map((d) => d.name));
+  for (const p of packages) {
+    if (!wanted.has(p.name)) continue;
+    const list = byName.get(p.name);
+    if (list) list.push(p);
+    else byName.set(p.name, [p]);
+  }
   for (const rule of denied) {
+    const candidates = byName.get(rule.name);
+    if (!candidates) continue;
     const range = rule.versions === undefined ? undefined : parseRange(rule.versions);
-    for (const p of packages) {
-      if (p.name !== rule.name || (range && !satisfies(p.version, range))) continue;
+    for (const p of candidates) {
+      if (range && !satisfies(p.version, range)) continue;
       const id = `${p.name}@${p.version}`;
       if (!out.has(id))
         out.set(id, {
