@@ -152,7 +152,6 @@ describe('named policies (PUT /v1/policies/{name}) judging real Trivy scans', ()
           dockerfile_inline: 'FROM debian:bookworm-slim\n',
           tags: [`${stack.registry.address}/team/policied-base:1`],
           scan: { scanners: ['vuln'], policy: 'no-old-lodash' },
-          sign: false,
         }).expect(202)
       ).body.id,
     );
