@@ -33,11 +33,13 @@ import { ArtifactsController } from './api/artifacts.controller.js';
 import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
+import { PoliciesModule } from './policies/policies.module.js';
 import { SecretsController } from './api/secrets.controller.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
 import { ImagesCatalogueController } from './api/images-catalogue.controller.js';
 import { ExceptionsController } from './api/exceptions.controller.js';
 import { ExceptionsModule } from './exceptions/exceptions.module.js';
+import { PoliciesController } from './api/policies.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
@@ -81,6 +83,7 @@ export class AppModule {
       SecretsModule,
       CatalogueModule,
       ExceptionsModule,
+      PoliciesModule,
       WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
@@ -104,6 +107,7 @@ export class AppModule {
             ApiKeysController,
             SecretsController,
             ExceptionsController,
+            PoliciesController,
             WebhookSecretController,
             JobDeliveriesController,
             WebhookEndpointController,

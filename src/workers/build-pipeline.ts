@@ -72,7 +72,7 @@ export async function runPipeline(
       if (!verdict.passed) {
         throw new JobFailure(
           'POLICY_FAILED',
-          `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${v.severity}, ${v.rule})`).join(', ')}`,
+          `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${[v.severity, v.rule].filter(Boolean).join(', ')})`).join(', ')}`,
           false,
           // The image is pushed already: what the catalogue records of a gated build (catalogue/from-job.ts).
           {

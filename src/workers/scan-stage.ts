@@ -19,6 +19,8 @@ import {
 import type { ScanRequest } from '../jobs/actions.js';
 import { scanArtifactNames, SCAN_ARTIFACTS, type ArtifactStore, type ScanArtifactNames } from '../jobs/artifact-store.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
+import type { PolicySnapshot } from '../policies/policy.schema.js';
+import { judgeScan, withNamedPolicy } from '../policies/scan-judgement.js';
 import type { StageContext } from './processor.js';
 import { combineFindings, type CombinedVerdict, type Located } from './scan-combine.js';
 
@@ -33,7 +35,10 @@ export interface ScanDeps {
 }
 
 /** What to scan and how: a scan request's fields (a build's pipeline passes its pushed digest). */
-export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | 'severity' | 'ignore_unfixed' | 'policy'>;
+export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | 'severity' | 'ignore_unfixed' | 'policy'> & {
+  /** Set by admission when `policy` names a policy (admission/named-policy.ts): what the scan is judged by. */
+  policy_snapshot?: PolicySnapshot;
+};
 
 type Scanner = 'vuln' | 'secret';
 
@@ -76,6 +81,8 @@ interface CachedScan {
   vulnerabilities: Vulnerability[];
   secrets: SecretFinding[];
   summary: ScanSummary;
+  /** When Trivy ran (absent in entries written before named policies). */
+  scanned_at?: string;
 }
 
 interface PlatformScan extends CachedScan {
@@ -125,7 +132,10 @@ export async function scanImage(
   const names = scanArtifactNames(platforms);
   const scanners = [...new Set(target.scanners ?? ['vuln', 'secret'])].sort() as Scanner[];
   const dbUpdatedAt = await deps.trivy.dbUpdatedAt();
-  const policyOf = { ...DEFAULT_POLICY, ...(target.policy ?? {}) };
+  const policyOf = { ...DEFAULT_POLICY, ...(typeof target.policy === 'object' ? target.policy : {}) };
+  const namedPolicy = target.policy_snapshot;
+  if (typeof target.policy === 'string' && !namedPolicy)
+    throw new JobFailure('POLICY_NOT_FOUND', `policy ${target.policy} was not resolved when the job was admitted`);
   const exceptions = (await deps.exceptions?.active(job.tenant)) ?? [];
 
   // One platform at a time: a Trivy run already keeps the cores busy, and they are shared
@@ -147,12 +157,30 @@ export async function scanImage(
     scans.push({ ...scanned, platform, info: platformInfo, exceptions: matched });
   }
   // The gate is evaluated on every request: policies, allow-list and exception expiries change.
+  // A named policy also reads each platform's report (its packages, advisory dates).
   const now = new Date();
-  const perPlatform = scans.map((s) => ({
+  const judged = namedPolicy
+    ? await Promise.all(
+        scans.map((s, i) =>
+          judgeScan(
+            namedPolicy,
+            {
+              vulnerabilities: s.vulnerabilities,
+              reportPath: join(deps.artifacts.dir(job.id), names[i]!.report),
+              scannedAt: s.scanned_at,
+            },
+            now,
+            s.exceptions.map(asPolicyException),
+          ),
+        ),
+      )
+    : undefined;
+  const perPlatform = scans.map((s, i) => ({
     ...s,
-    policy: evaluatePolicy(s.vulnerabilities, policyOf, now, s.exceptions.map(asPolicyException)),
+    policy: judged?.[i] ?? evaluatePolicy(s.vulnerabilities, policyOf, now, s.exceptions.map(asPolicyException)),
   }));
   const combined = combineFindings(perPlatform);
+  if (namedPolicy && judged) combined.policy = withNamedPolicy(combined.policy, namedPolicy, judged);
   return {
     platforms: perPlatform.map((s, i) => ({
       platform: s.platform,
@@ -236,6 +264,7 @@ async function scanPlatform(
   const scan: CachedScan = {
     job_id: job.id,
     artifacts: p.names,
+    scanned_at: new Date().toISOString(),
     ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal, vexFile)),
   };
   if (p.dbUpdatedAt) await deps.redis.set(cacheKey, JSON.stringify(scan), 'EX', deps.cacheTtlSeconds);

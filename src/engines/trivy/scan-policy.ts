@@ -13,8 +13,12 @@ export interface ScanPolicy {
 
 export interface PolicyVerdict {
   passed: boolean;
-  /** Every finding that broke a limit, with the limit it broke. */
-  violations: { id: string; package: string; severity: Severity; rule: string }[];
+  /**
+   * Every finding that broke a limit, with the limit it broke. A named policy's rules
+   * that are not about a finding (src/policies) add entries with severity null, the
+   * package `version` for a denied package and a `detail`.
+   */
+  violations: { id: string; package: string; severity: Severity | null; rule: string; version?: string; detail?: string }[];
   /**
    * Allow-list entries that applied, one per vulnerability id. When a tenant's exception
    * (POST /v1/exceptions) allowed it, `exception_id` and `owner` name that exception.
