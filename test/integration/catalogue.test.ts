@@ -113,7 +113,7 @@ describe('the catalogue store on a real Redis', () => {
         ),
       ),
     );
-    await store.apply(update('merge', 7, { at: at(3), scan: scan('scan3', 3) }));
+    await store.apply(update('merge', 7, { at: at(3), references: [], scan: scan('scan3', 3) }));
     const record = (await store.get('merge', digest(7)))!;
     assert.equal(record.references.length, 20);
     assert.deepEqual(
