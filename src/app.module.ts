@@ -33,10 +33,18 @@ import { ArtifactsController } from './api/artifacts.controller.js';
 import { SigningKeysController } from './api/signing-keys.controller.js';
 import { WorkersModule } from './workers/workers.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
+import { PoliciesModule } from './policies/policies.module.js';
 import { SecretsController } from './api/secrets.controller.js';
+import { CatalogueModule } from './catalogue/catalogue.module.js';
+import { ImagesCatalogueController } from './api/images-catalogue.controller.js';
+import { ExceptionsController } from './api/exceptions.controller.js';
+import { ExceptionsModule } from './exceptions/exceptions.module.js';
+import { PoliciesController } from './api/policies.controller.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WebhookSecretController } from './api/webhook-secret.controller.js';
 import { JobDeliveriesController } from './api/job-deliveries.controller.js';
+import { WebhookEndpointController } from './api/webhook-endpoint.controller.js';
+import { WebhookDeliveriesController } from './api/webhook-deliveries.controller.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { DashboardAuth } from './ui/dashboard-auth.js';
@@ -73,6 +81,9 @@ export class AppModule {
       EnginesModule,
       ContextsModule,
       SecretsModule,
+      CatalogueModule,
+      ExceptionsModule,
+      PoliciesModule,
       WebhooksModule.forRoot({ worker: roles.worker }),
       MetricsModule,
     ];
@@ -89,13 +100,18 @@ export class AppModule {
             JobsController,
             JobEventsController,
             ImagesController,
+            ImagesCatalogueController,
             ContextsController,
             ArtifactsController,
             SigningKeysController,
             ApiKeysController,
             SecretsController,
+            ExceptionsController,
+            PoliciesController,
             WebhookSecretController,
             JobDeliveriesController,
+            WebhookEndpointController,
+            WebhookDeliveriesController,
             SystemGrpcController,
             JobsGrpcController,
             UiPagesController,

@@ -8,7 +8,9 @@ import { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { validate } from '../errors/validation.js';
 import { idempotencyKeySchema } from '../jobs/job-request.schema.js';
 import { JobService, type SubmitOutcome } from '../jobs/job.service.js';
+import { PolicyStore } from '../policies/policy-store.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
+import { resolveNamedPolicy } from './named-policy.js';
 import { parseJobRequest } from './parse-request.js';
 import { checkSubmittable } from './submit-checks.js';
 
@@ -35,11 +37,13 @@ export class AdmissionService {
     private readonly keys: SigningKeys,
     private readonly owners: ContextOwners,
     private readonly secrets: TenantSecrets,
+    private readonly policies: PolicyStore,
   ) {}
 
   async submit(body: unknown, principal: Principal, options: SubmitOptions = {}): Promise<SubmitOutcome> {
-    const request = parseJobRequest(body);
     const { tenant } = principal;
+    // A named policy is resolved first: the request queued carries its snapshot.
+    const request = await resolveNamedPolicy(parseJobRequest(body), tenant, this.policies);
     await checkSubmittable(request, {
       config: this.config,
       contexts: this.contexts,

@@ -71,6 +71,11 @@ export const configSchema = z.object({
     .int('must be a whole number')
     .min(60, 'must be at least 60')
     .max(366 * 86400, 'must be at most a year'),
+  STEVEDORE_CATALOGUE_RETENTION_DAYS: z.coerce
+    .number({ error: 'must be a number of days' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(3650, 'must be at most 3650'),
   STEVEDORE_CONCURRENCY: z.string().regex(/^$|^[a-z]+=\d{1,3}(,[a-z]+=\d{1,3})*$/, 'must look like inspect=16,build=2'),
   STEVEDORE_REGISTRY_AUTH_FILE: optional(absolutePath),
   STEVEDORE_INSECURE_REGISTRIES: commaList().pipe(z.array(hostPort)),
@@ -163,6 +168,12 @@ export const configSchema = z.object({
   STEVEDORE_WEBHOOK_ATTEMPTS: count('attempts', 1, 50),
   STEVEDORE_WEBHOOK_RETRY_BASE_MS: count('milliseconds', 10, 86_400_000),
   STEVEDORE_WEBHOOK_TIMEOUT_MS: count('milliseconds', 100, 300_000),
+  STEVEDORE_EXCEPTION_MAX_DAYS: count('days', 1, 3650),
+  STEVEDORE_EXCEPTION_MAX_PER_TENANT: count('exceptions', 1, 100_000),
+  STEVEDORE_EXCEPTION_SWEEP_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .min(0.05, 'must be at least 0.05')
+    .max(3600, 'must be at most 3600'),
   STEVEDORE_JOB_LOCK_SECONDS: count('seconds', 1, 3600),
   STEVEDORE_SHUTDOWN_GRACE_SECONDS: count('seconds', 0, 86_400),
   STEVEDORE_METRICS_PORT: count('port number', 0, 65535),

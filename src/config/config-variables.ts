@@ -67,6 +67,12 @@ export const CONFIG_VARIABLES = {
     default: '604800',
     doc: 'How long finished job records and their event logs are kept (default 7 days).',
   },
+  STEVEDORE_CATALOGUE_RETENTION_DAYS: {
+    default: '90',
+    doc:
+      'Image catalogue (`GET /v1/images`): a digest not built, pushed, signed or scanned for this many days is dropped ' +
+      '(its Redis TTL, refreshed on every write; listings skip and prune older entries). Durable only if Redis persists (AOF).',
+  },
   STEVEDORE_CONCURRENCY: {
     default: '',
     doc:
@@ -260,6 +266,15 @@ export const CONFIG_VARIABLES = {
     doc: 'First retry delay of a failed webhook; each later one doubles, with jitter (8 attempts span about 12 h).',
   },
   STEVEDORE_WEBHOOK_TIMEOUT_MS: { default: '10000', doc: 'Time limit of one webhook delivery attempt.' },
+  STEVEDORE_EXCEPTION_MAX_DAYS: {
+    default: '365',
+    doc: 'Longest an exception (`POST /v1/exceptions`, `POST /v1/vex`) may last: its `expires` is at most this many days ahead.',
+  },
+  STEVEDORE_EXCEPTION_MAX_PER_TENANT: { default: '1000', doc: 'Active exceptions a tenant may hold at once.' },
+  STEVEDORE_EXCEPTION_SWEEP_SECONDS: {
+    default: '30',
+    doc: 'How often each process looks for exceptions that expired, to send `exception.expired` (once per exception).',
+  },
   STEVEDORE_JOB_LOCK_SECONDS: {
     default: '30',
     doc:

@@ -22,6 +22,8 @@ export interface AppConfig {
   registryListen: string;
   logLevel: z.infer<typeof schema>['STEVEDORE_LOG_LEVEL'];
   jobRetentionSeconds: number;
+  /** STEVEDORE_CATALOGUE_RETENTION_DAYS: a catalogued image not seen this long is dropped. */
+  catalogueRetentionDays: number;
   /** Worker concurrency by action name, from STEVEDORE_CONCURRENCY. */
   concurrency: Record<string, number>;
   registryAuthFile?: string;
@@ -68,6 +70,8 @@ export interface AppConfig {
   /** Repository patterns (docs/tenancy.md): `{tenant}` and `{mirror}` are filled in at use. */
   repositories: { tenantDefault: string[]; sharedRead: string[] };
   webhooks: { allowedHosts: string[]; attempts: number; retryBaseMs: number; timeoutMs: number };
+  /** Exceptions as records: the horizon of `expires`, the per-tenant cap, the expiry sweep's period. */
+  exceptions: { maxDays: number; maxPerTenant: number; sweepMs: number };
   jobLockMs: number;
   /** A worker's metrics port (0 = none). */
   metricsPort: number;
@@ -127,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     registryListen: c.STEVEDORE_REGISTRY_LISTEN,
     logLevel: c.STEVEDORE_LOG_LEVEL,
     jobRetentionSeconds: c.STEVEDORE_JOB_RETENTION_SECONDS,
+    catalogueRetentionDays: c.STEVEDORE_CATALOGUE_RETENTION_DAYS,
     concurrency: Object.fromEntries(
       c.STEVEDORE_CONCURRENCY.split(',')
         .filter(Boolean)
@@ -174,6 +179,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       attempts: c.STEVEDORE_WEBHOOK_ATTEMPTS,
       retryBaseMs: c.STEVEDORE_WEBHOOK_RETRY_BASE_MS,
       timeoutMs: c.STEVEDORE_WEBHOOK_TIMEOUT_MS,
+    },
+    exceptions: {
+      maxDays: c.STEVEDORE_EXCEPTION_MAX_DAYS,
+      maxPerTenant: c.STEVEDORE_EXCEPTION_MAX_PER_TENANT,
+      sweepMs: Math.round(c.STEVEDORE_EXCEPTION_SWEEP_SECONDS * 1000),
     },
     jobLockMs: c.STEVEDORE_JOB_LOCK_SECONDS * 1000,
     metricsPort: c.STEVEDORE_METRICS_PORT,

@@ -42,6 +42,12 @@ function clean(fields: Record<string, unknown>): Record<string, unknown> {
 
 /** A scan's nested policy message, as the REST body has it. */
 function cleanScanOptions(body: Record<string, unknown>): void {
+  // `policy_name` is REST's `policy: "<name>"`; beside an inline policy it stays, and the schema refuses it.
+  if (body.policy_name && !body.policy) {
+    body.policy = body.policy_name;
+    delete body.policy_name;
+    return;
+  }
   if (!body.policy) return;
   const policy = clean(body.policy as Record<string, unknown>);
   if (Array.isArray(policy.allow))

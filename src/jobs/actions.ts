@@ -9,7 +9,7 @@ import {
   keyNameSchema,
   platformSchema,
   registryHostSchema,
-  scanPolicySchema,
+  requestPolicySchema,
 } from './request-fields.js';
 
 /**
@@ -109,7 +109,7 @@ const scanJobSchema = z
       .max(5)
       .optional(),
     ignore_unfixed: z.boolean().optional(),
-    policy: scanPolicySchema.optional(),
+    policy: requestPolicySchema.optional(),
     ...commonFields,
   })
   .strict();

@@ -197,15 +197,21 @@ export class JobService {
   }
 }
 
-/** JSON with sorted keys: the same request always has the same fingerprint. */
+/**
+ * JSON with sorted keys: the same request always has the same fingerprint. Keys admission
+ * adds itself (a named policy's snapshot) are left out: the fingerprint is of what the
+ * caller sent, so editing the policy does not turn a retried submit into a conflict.
+ */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
     return `{${Object.keys(value)
       .sort()
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined && !ADMISSION_ADDED.has(k))
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   }
   return JSON.stringify(value);
 }
+
+const ADMISSION_ADDED = new Set(['policy_snapshot']);

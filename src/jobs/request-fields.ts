@@ -81,6 +81,19 @@ export const scanPolicySchema = z
   .strict()
   .describe('Gate over the findings; default: max_critical 0, max_high 4 (the seed: no critical, fewer than 5 high).');
 
+/** A named policy's name (PUT /v1/policies/{name}); also the whole of a request's `policy` when it names one. */
+export const POLICY_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const POLICY_NAME_RULE = 'must be 1-63 lower-case letters, digits and - (starting with a letter or digit)';
+
+/** A scan's gate: inline, or the name of one of the tenant's policies (admission resolves it). */
+export const requestPolicySchema = z.union([
+  z
+    .string()
+    .regex(POLICY_NAME_PATTERN, `a policy name ${POLICY_NAME_RULE}`)
+    .describe('The name of one of your policies (GET /v1/policies).'),
+  scanPolicySchema,
+]);
+
 /** A build's `scan` stage: a scan request's options, on the image the build pushed. */
 export const scanOptionsSchema = z
   .object({
@@ -95,6 +108,6 @@ export const scanOptionsSchema = z
       .max(5)
       .optional(),
     ignore_unfixed: z.boolean().optional(),
-    policy: scanPolicySchema.optional(),
+    policy: requestPolicySchema.optional(),
   })
   .strict();

@@ -9,7 +9,11 @@ import { JobStore } from '../jobs/job-store.js';
 import { QUEUE_PREFIX } from '../jobs/queues.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { SecretCipher } from '../secrets/secret-cipher.js';
-import { DeliveryLog } from './delivery-log.js';
+import { DeliveryLog, TenantEventDeliveryLog } from './delivery-log.js';
+import { TenantEventPublisher } from './tenant-event-publisher.js';
+import { TenantEventStore } from './tenant-event-store.js';
+import { TENANT_EVENTS } from './tenant-events.js';
+import { WebhookEndpoints } from './webhook-endpoints.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { WebhookSecrets } from './signing-secrets.js';
 import {
@@ -30,8 +34,9 @@ const settingsOf = (c: AppConfig): WebhookSettings => ({
 });
 
 /**
- * Signed job webhooks: every process enqueues deliveries for the jobs it finishes; the
- * worker role runs the delivery queue.
+ * Signed job webhooks and tenant events: every process enqueues deliveries for the jobs it
+ * finishes and the tenant events it publishes (TENANT_EVENTS); the worker role runs the
+ * delivery queue.
  */
 @Module({})
 export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
@@ -62,8 +67,26 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
           inject: [WEBHOOK_QUEUE_TOKEN, APP_CONFIG],
           useFactory: (q: Queue<DeliveryPayload>, c: AppConfig) => new WebhookDispatcher(q, settingsOf(c)),
         },
+        { provide: WebhookEndpoints, inject: [REDIS], useFactory: (r: Redis) => new WebhookEndpoints(r) },
+        {
+          provide: TenantEventStore,
+          inject: [REDIS, APP_CONFIG],
+          useFactory: (r: Redis, c: AppConfig) => new TenantEventStore(r, c.jobRetentionSeconds),
+        },
+        {
+          provide: TenantEventDeliveryLog,
+          inject: [REDIS, APP_CONFIG],
+          useFactory: (r: Redis, c: AppConfig) => new TenantEventDeliveryLog(r, c.jobRetentionSeconds),
+        },
+        // Producers are mostly workers: like job webhooks, their events wait out a Redis outage.
+        {
+          provide: TENANT_EVENTS,
+          inject: [BULL_CONNECTION, APP_CONFIG, WebhookDispatcher],
+          useFactory: (r: Redis, c: AppConfig, d: WebhookDispatcher) =>
+            new TenantEventPublisher(new WebhookEndpoints(r), new TenantEventStore(r, c.jobRetentionSeconds), d),
+        },
       ],
-      exports: [WebhookSecrets, DeliveryLog, WebhookDispatcher],
+      exports: [WebhookSecrets, DeliveryLog, WebhookDispatcher, WebhookEndpoints, TenantEventStore, TenantEventDeliveryLog, TENANT_EVENTS],
     };
   }
 
@@ -87,6 +110,9 @@ export class WebhooksModule implements OnModuleInit, BeforeApplicationShutdown {
       secrets: new WebhookSecrets(this.connection, this.config.secretsKey ? new SecretCipher(this.config.secretsKey) : undefined),
       log: new DeliveryLog(this.connection, this.config.jobRetentionSeconds),
       settings: settingsOf(this.config),
+      events: new TenantEventStore(this.connection, this.config.jobRetentionSeconds),
+      endpoints: new WebhookEndpoints(this.connection),
+      eventLog: new TenantEventDeliveryLog(this.connection, this.config.jobRetentionSeconds),
     };
     this.worker = new Worker<DeliveryPayload>(WEBHOOK_QUEUE, createDeliveryProcessor(deps), {
       connection: this.connection,

@@ -64,15 +64,26 @@ export async function runPipeline(
       secrets: scanned.secrets,
       policy: scanned.policy,
       artifacts: scanned.artifacts,
+      scanner: scanned.scanner,
     });
     const verdict = scanned.policy;
+    const outcome = scanned;
     await stage('gate', async () => {
       if (!verdict.passed) {
         throw new JobFailure(
           'POLICY_FAILED',
-          `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${v.severity}, ${v.rule})`).join(', ')}`,
+          `policy gate failed: ${verdict.violations.map((v) => `${v.id} (${[v.severity, v.rule].filter(Boolean).join(', ')})`).join(', ')}`,
           false,
-          { violations: verdict.violations, policy: verdict },
+          // The image is pushed already: what the catalogue records of a gated build (catalogue/from-job.ts).
+          {
+            violations: verdict.violations,
+            policy: verdict,
+            digest: parseImageReference(pinned).digest,
+            summary: outcome.summary,
+            scanner: outcome.scanner,
+            artifacts: outcome.artifacts,
+            platforms: outcome.platforms.map((p) => p.platform),
+          },
         );
       }
     });

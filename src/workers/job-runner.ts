@@ -35,6 +35,8 @@ export interface RunnerDeps {
   logger: Logger;
   /** Aborts when the worker shuts down past its grace time: running jobs are handed back. */
   shutdown: AbortSignal;
+  /** Told of every finished job (the image catalogue); never fails the job (see recordFinished). */
+  recorder?: { record(job: JobRecord): Promise<void> };
 }
 
 /**
@@ -104,8 +106,10 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
       work = processing;
       const result = masker.maskDeep({ ...emptyResult(), ...(await abortable(processing, controller.signal)) });
       await store.appendEvent(id, 'result', { result });
-      await store.transition(id, ['running'], 'succeeded', { result, finished_at: nowIso() });
+      const finished_at = nowIso();
+      await store.transition(id, ['running'], 'succeeded', { result, finished_at });
       await notifier.finished(id);
+      await recordFinished(deps, { ...job, state: 'succeeded', result, error: null, finished_at });
     } catch (err) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       // The work was told to stop (its processes signalled): let it wind down before the
@@ -148,6 +152,8 @@ export function createJobRunner<A extends Action>(processor: ActionProcessor<A>,
         throw new JobFailure(error.code, error.message, true, error.details);
       }
       await finishAndNotify(deps, job, 'failed', error);
+      // A build stopped by its gate was pushed already: the catalogue keeps its verdict.
+      await recordFinished(deps, { ...job, state: 'failed', error, finished_at: nowIso() });
       throw new UnrecoverableError(error.message);
     } finally {
       clearTimeout(timer);
@@ -166,6 +172,15 @@ async function finishAndNotify(
 ): Promise<void> {
   const done = await deps.store.transition(job.id, ['running'], state, { error, finished_at: nowIso() }, { error });
   if (done?.applied) await deps.notifier.finished(job.id);
+}
+
+/** After the terminal state is written: a recording failure is logged, never the job's. */
+async function recordFinished(deps: RunnerDeps, job: JobRecord): Promise<void> {
+  try {
+    await deps.recorder?.record(job);
+  } catch (err) {
+    deps.logger.warn(`job ${job.id}: recording it failed: ${(err as Error)?.message ?? String(err)}`);
+  }
 }
 
 /** Waits for `work` to settle, at most `ms`. */

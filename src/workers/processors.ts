@@ -13,6 +13,7 @@ import type { TrivyClient } from '../engines/trivy/trivy-client.js';
 import { ACTIONS, type Action } from '../jobs/actions.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
+import type { ExceptionStore } from '../exceptions/exception-store.js';
 import { BuildProcessor } from './build.processor.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { OptimizeProcessor } from './optimize.processor.js';
@@ -38,6 +39,8 @@ export interface WorkerDeps {
   artifacts: ArtifactStore;
   redis: Redis;
   tenantSecrets: TenantSecrets;
+  /** Tenants' exceptions, applied by scan gates and passed to Trivy as VEX. */
+  exceptions?: ExceptionStore;
 }
 
 const scanDeps = (d: WorkerDeps): ScanDeps => ({
@@ -46,6 +49,7 @@ const scanDeps = (d: WorkerDeps): ScanDeps => ({
   artifacts: d.artifacts,
   redis: d.redis,
   cacheTtlSeconds: d.config.jobRetentionSeconds,
+  exceptions: d.exceptions,
 });
 const signingDeps = (d: WorkerDeps): SigningDeps => ({ cosign: d.cosign, keys: d.keys, inspector: d.inspector });
 const uploadDir = (d: WorkerDeps) => (digest: string) => d.contexts.path(digest);

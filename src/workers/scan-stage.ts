@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ImageInfo, ImageInspector } from '../engines/registry/image-inspector.js';
 import { formatImageReference, parseImageReference } from '../oci/references.js';
-import { DEFAULT_POLICY, evaluatePolicy, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
+import { DEFAULT_POLICY, evaluatePolicy, type PolicyException, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
+import { scopeMatches } from '../exceptions/exception-scope.js';
+import type { VulnerabilityException } from '../exceptions/exception-store.js';
+import { scanVexDocument } from '../exceptions/openvex.js';
 import { ScannerUnavailableError, TrivyScanError, type TrivyClient } from '../engines/trivy/trivy-client.js';
 import {
   normalizeReport,
@@ -16,6 +19,8 @@ import {
 import type { ScanRequest } from '../jobs/actions.js';
 import { scanArtifactNames, SCAN_ARTIFACTS, type ArtifactStore, type ScanArtifactNames } from '../jobs/artifact-store.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
+import type { PolicySnapshot } from '../policies/policy.schema.js';
+import { judgeScan, withNamedPolicy } from '../policies/scan-judgement.js';
 import type { StageContext } from './processor.js';
 import { combineFindings, type CombinedVerdict, type Located } from './scan-combine.js';
 
@@ -25,10 +30,15 @@ export interface ScanDeps {
   artifacts: ArtifactStore;
   redis: Redis;
   cacheTtlSeconds: number;
+  /** The tenants' exceptions (POST /v1/exceptions); absent: none apply. */
+  exceptions?: { active(tenant: string, now?: Date): Promise<VulnerabilityException[]> };
 }
 
 /** What to scan and how: a scan request's fields (a build's pipeline passes its pushed digest). */
-export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | 'severity' | 'ignore_unfixed' | 'policy'>;
+export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | 'severity' | 'ignore_unfixed' | 'policy'> & {
+  /** Set by admission when `policy` names a policy (admission/named-policy.ts): what the scan is judged by. */
+  policy_snapshot?: PolicySnapshot;
+};
 
 type Scanner = 'vuln' | 'secret';
 
@@ -71,13 +81,27 @@ interface CachedScan {
   vulnerabilities: Vulnerability[];
   secrets: SecretFinding[];
   summary: ScanSummary;
+  /** When Trivy ran (absent in entries written before named policies). */
+  scanned_at?: string;
 }
 
 interface PlatformScan extends CachedScan {
   platform: string;
   info: ImageInfo;
   cached: boolean;
+  exceptions: VulnerabilityException[];
 }
+
+const asPolicyException = (e: VulnerabilityException): PolicyException => ({
+  exception_id: e.id,
+  vulnerability_id: e.vulnerability_id,
+  reason: e.reason,
+  owner: e.owner,
+  expires: e.expires,
+});
+
+/** Where the VEX document given to Trivy for a platform goes (beside its report). */
+export const vexArtifactName = (names: ScanArtifactNames) => names.report.replace(/^trivy-report/, 'vex.openvex');
 
 /**
  * Trivy against the image in its registry, findings normalised, gate evaluated; the
@@ -108,7 +132,11 @@ export async function scanImage(
   const names = scanArtifactNames(platforms);
   const scanners = [...new Set(target.scanners ?? ['vuln', 'secret'])].sort() as Scanner[];
   const dbUpdatedAt = await deps.trivy.dbUpdatedAt();
-  const policyOf = { ...DEFAULT_POLICY, ...(target.policy ?? {}) };
+  const policyOf = { ...DEFAULT_POLICY, ...(typeof target.policy === 'object' ? target.policy : {}) };
+  const namedPolicy = target.policy_snapshot;
+  if (typeof target.policy === 'string' && !namedPolicy)
+    throw new JobFailure('POLICY_NOT_FOUND', `policy ${target.policy} was not resolved when the job was admitted`);
+  const exceptions = (await deps.exceptions?.active(job.tenant)) ?? [];
 
   // One platform at a time: a Trivy run already keeps the cores busy, and they are shared
   // with the other jobs.
@@ -116,18 +144,43 @@ export async function scanImage(
   for (const [i, platform] of platforms.entries()) {
     const platformInfo = several ? await inspect(pin(info.digest), platform) : info;
     const pinned = pin(platformInfo.manifest_digest);
+    // The exceptions whose scope covers this image: its repository, the index or the platform manifest.
+    const image = { repository: ref.repository, digests: [info.digest, platformInfo.manifest_digest] };
+    const matched = exceptions.filter((e) => scopeMatches(e.scope, image));
     const scanned = await scanPlatform(
       deps,
       job,
-      { platform, info: platformInfo, pinned, names: names[i]!, scanners, dbUpdatedAt },
+      { platform, info: platformInfo, pinned, names: names[i]!, scanners, dbUpdatedAt, repository: ref.repository, exceptions: matched },
       target,
       ctx,
     );
-    scans.push({ ...scanned, platform, info: platformInfo });
+    scans.push({ ...scanned, platform, info: platformInfo, exceptions: matched });
   }
-  // The gate is evaluated on every request: policies and allow-list expiries change.
-  const perPlatform = scans.map((s) => ({ ...s, policy: evaluatePolicy(s.vulnerabilities, policyOf) }));
+  // The gate is evaluated on every request: policies, allow-list and exception expiries change.
+  // A named policy also reads each platform's report (its packages, advisory dates).
+  const now = new Date();
+  const judged = namedPolicy
+    ? await Promise.all(
+        scans.map((s, i) =>
+          judgeScan(
+            namedPolicy,
+            {
+              vulnerabilities: s.vulnerabilities,
+              reportPath: join(deps.artifacts.dir(job.id), names[i]!.report),
+              scannedAt: s.scanned_at,
+            },
+            now,
+            s.exceptions.map(asPolicyException),
+          ),
+        ),
+      )
+    : undefined;
+  const perPlatform = scans.map((s, i) => ({
+    ...s,
+    policy: judged?.[i] ?? evaluatePolicy(s.vulnerabilities, policyOf, now, s.exceptions.map(asPolicyException)),
+  }));
   const combined = combineFindings(perPlatform);
+  if (namedPolicy && judged) combined.policy = withNamedPolicy(combined.policy, namedPolicy, judged);
   return {
     platforms: perPlatform.map((s, i) => ({
       platform: s.platform,
@@ -149,10 +202,27 @@ export async function scanImage(
 async function scanPlatform(
   deps: ScanDeps,
   job: { id: string; tenant: string },
-  p: { platform: string; info: ImageInfo; pinned: string; names: ScanArtifactNames; scanners: Scanner[]; dbUpdatedAt: string | undefined },
+  p: {
+    platform: string;
+    info: ImageInfo;
+    pinned: string;
+    names: ScanArtifactNames;
+    scanners: Scanner[];
+    dbUpdatedAt: string | undefined;
+    repository: string;
+    exceptions: VulnerabilityException[];
+  },
   target: ScanTarget,
   ctx: StageContext,
 ): Promise<CachedScan & { cached: boolean }> {
+  // The matching exceptions go to Trivy as OpenVEX (`--vex`), so the findings they cover
+  // carry the VEX status; the document is kept as an artifact of the job.
+  let vexFile: string | undefined;
+  if (p.exceptions.length) {
+    vexFile = join(await deps.artifacts.prepare(job.id), vexArtifactName(p.names));
+    const doc = scanVexDocument({ repository: p.repository, manifestDigest: p.info.manifest_digest }, p.exceptions);
+    await writeFile(vexFile, JSON.stringify(doc, null, 2));
+  }
   // Same image, platform, DB and options: same findings. Per tenant: a cached scan
   // names the repository it was made from (targets, the copied Trivy report) and the
   // job that made it, which another tenant must not learn.
@@ -166,6 +236,8 @@ async function scanPlatform(
         p.scanners,
         [...(target.severity ?? [])].sort(),
         !!target.ignore_unfixed,
+        // Another set of exceptions is another VEX document: other statuses in the report.
+        p.exceptions.map((e) => `${e.id}:${e.vulnerability_id}`).sort(),
       ]),
     )
     .digest('hex')}`;
@@ -192,7 +264,8 @@ async function scanPlatform(
   const scan: CachedScan = {
     job_id: job.id,
     artifacts: p.names,
-    ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal)),
+    scanned_at: new Date().toISOString(),
+    ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal, vexFile)),
   };
   if (p.dbUpdatedAt) await deps.redis.set(cacheKey, JSON.stringify(scan), 'EX', deps.cacheTtlSeconds);
   return { ...scan, cached: false };
@@ -206,11 +279,18 @@ async function runTrivy(
   scanners: Scanner[],
   target: ScanTarget,
   signal: AbortSignal,
+  vexFile?: string,
 ) {
   const dir = await deps.artifacts.prepare(jobId);
   const report = join(dir, names.report);
   try {
-    await deps.trivy.scanImage(pinned, report, { scanners, severity: target.severity, ignoreUnfixed: target.ignore_unfixed, signal });
+    await deps.trivy.scanImage(pinned, report, {
+      scanners,
+      severity: target.severity,
+      ignoreUnfixed: target.ignore_unfixed,
+      signal,
+      ...(vexFile ? { vexFile } : {}),
+    });
     await deps.trivy.convert(report, 'sarif', join(dir, names.sarif), signal);
     await deps.trivy.convert(report, 'cyclonedx', join(dir, names.sbom), signal);
   } catch (err) {

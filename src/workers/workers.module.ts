@@ -21,6 +21,8 @@ import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
+import { CatalogueRecorder } from '../catalogue/catalogue-recorder.js';
+import { ExceptionStore } from '../exceptions/exception-store.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
 import { createProcessors } from './processors.js';
@@ -36,7 +38,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
   private readonly shutdown = new AbortController();
   private readonly workers: Worker<QueuePayload>[] = [];
   private readonly processors: AnyProcessor[];
-  private readonly runnerDeps: Pick<RunnerDeps, 'store' | 'fair' | 'notifier'>;
+  private readonly runnerDeps: Pick<RunnerDeps, 'store' | 'fair' | 'notifier' | 'recorder'>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -56,11 +58,14 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     artifacts: ArtifactStore,
     @Inject(REDIS) redis: Redis,
     tenantSecrets: TenantSecrets,
+    recorder: CatalogueRecorder,
+    exceptions: ExceptionStore,
   ) {
     this.runnerDeps = {
       store,
       fair: new FairScheduler(connection, config.tenancy.maxConcurrentJobs),
       notifier: notifier.readingFrom(store),
+      recorder,
     };
     this.processors = createProcessors({
       config,
@@ -74,6 +79,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       artifacts,
       redis,
       tenantSecrets,
+      exceptions,
     });
   }
 

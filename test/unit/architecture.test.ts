@@ -28,7 +28,12 @@ const LAYERS: readonly { rooms: readonly string[]; mayNotImport: readonly string
   { rooms: ['workers'], mayNotImport: ['admission', 'transports'] },
   { rooms: ['engines'], mayNotImport: ['jobs', 'workers', 'admission', 'contexts', 'webhooks', 'transports'] },
   { rooms: ['analysis'], mayNotImport: ['engines', 'jobs', 'workers', 'admission', 'transports'] },
-  { rooms: ['contexts', 'webhooks', 'secrets', 'metrics'], mayNotImport: ['workers', 'admission', 'transports'] },
+  {
+    rooms: ['contexts', 'webhooks', 'secrets', 'exceptions', 'metrics', 'catalogue'],
+    mayNotImport: ['workers', 'admission', 'transports'],
+  },
+  // Named policies: store and pure evaluation, which admission, the workers and the API call.
+  { rooms: ['policies'], mayNotImport: ['workers', 'admission', 'transports'] },
   { rooms: ['runtime'], mayNotImport: ['jobs', 'workers', 'admission', 'transports'] },
   // The kernel. config may import auth/: it parses the repository patterns of its
   // variables at load time with auth's parser.

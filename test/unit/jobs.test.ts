@@ -13,6 +13,11 @@ describe('canonicalJson', () => {
       canonicalJson({ a: { c: null, d: [1, { x: 1, y: 2 }] }, b: 1 }),
     );
     assert.notEqual(canonicalJson({ a: 1 }), canonicalJson({ a: '1' }));
+    // What admission adds (a named policy's snapshot) is not part of what the caller sent.
+    assert.equal(
+      canonicalJson({ action: 'scan', policy: 'prod', policy_snapshot: { version: 2 } }),
+      canonicalJson({ action: 'scan', policy: 'prod', policy_snapshot: { version: 1 } }),
+    );
   });
 });
 

@@ -13,13 +13,29 @@ export interface ScanPolicy {
 
 export interface PolicyVerdict {
   passed: boolean;
-  /** Every finding that broke a limit, with the limit it broke. */
-  violations: { id: string; package: string; severity: Severity; rule: string }[];
-  /** Allow-list entries that applied. */
-  allowed: { id: string; reason: string; expires: string | null }[];
+  /**
+   * Every finding that broke a limit, with the limit it broke. A named policy's rules
+   * that are not about a finding (src/policies) add entries with severity null, the
+   * package `version` for a denied package and a `detail`.
+   */
+  violations: { id: string; package: string; severity: Severity | null; rule: string; version?: string; detail?: string }[];
+  /**
+   * Allow-list entries that applied, one per vulnerability id. When a tenant's exception
+   * (POST /v1/exceptions) allowed it, `exception_id` and `owner` name that exception.
+   */
+  allowed: { id: string; reason: string; expires: string | null; exception_id?: string; owner?: string }[];
   /** Allow-list entries past their date: listed, not applied. */
   expired: { id: string; reason: string; expires: string }[];
   limits: Record<string, number | null>;
+}
+
+/** A tenant exception that covers the scanned image (its scope matched already). */
+export interface PolicyException {
+  exception_id: string;
+  vulnerability_id: string;
+  reason: string;
+  owner: string;
+  expires: string;
 }
 
 /** The seed's success criteria: no critical, fewer than 5 high. */
@@ -33,9 +49,27 @@ const RULES: [Severity, keyof ScanPolicy][] = [
   ['UNKNOWN', 'max_unknown'],
 ];
 
-/** Evaluated on every request, cached scan or not, against `now` (for expiries). */
-export function evaluatePolicy(findings: Vulnerability[], policy: ScanPolicy = DEFAULT_POLICY, now = new Date()): PolicyVerdict {
-  const active = new Map<string, { id: string; reason: string; expires: string | null }>();
+/**
+ * Evaluated on every request, cached scan or not, against `now` (for expiries).
+ * `exceptions` apply like allow-list entries; the request's own allow-list entry wins
+ * when both name a finding, and an exception past `now` does not apply.
+ */
+export function evaluatePolicy(
+  findings: Vulnerability[],
+  policy: ScanPolicy = DEFAULT_POLICY,
+  now = new Date(),
+  exceptions: readonly PolicyException[] = [],
+): PolicyVerdict {
+  const active = new Map<string, PolicyVerdict['allowed'][number]>();
+  for (const e of exceptions)
+    if (Date.parse(e.expires) > now.getTime() && !active.has(e.vulnerability_id))
+      active.set(e.vulnerability_id, {
+        id: e.vulnerability_id,
+        reason: e.reason,
+        expires: e.expires,
+        exception_id: e.exception_id,
+        owner: e.owner,
+      });
   const expired: PolicyVerdict['expired'] = [];
   for (const entry of policy.allow ?? []) {
     if (entry.expires && Date.parse(entry.expires) <= now.getTime())

@@ -28,6 +28,11 @@ export interface ScanOptions {
   scanners: ('vuln' | 'secret')[];
   severity?: string[];
   ignoreUnfixed?: boolean;
+  /**
+   * An OpenVEX file (`--vex`): findings its not_affected/fixed statements cover move to
+   * the report's ExperimentalModifiedFindings with that status (pkg/vex in Trivy v0.74).
+   */
+  vexFile?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -103,6 +108,9 @@ export class TrivyClient {
     if (options.platform) args.push('--platform', options.platform);
     if (options.severity?.length) args.push('--severity', options.severity.join(','));
     if (options.ignoreUnfixed) args.push('--ignore-unfixed');
+    // Without --show-suppressed the JSON report drops what VEX set aside (pkg/report/json.go),
+    // and the gate could no longer say which exception allowed which finding.
+    if (options.vexFile) args.push('--vex', options.vexFile, '--show-suppressed');
     const registry = parseImageReference(reference).registry;
     if (!isLoopbackRegistry(registry) && this.settings.insecureRegistries.includes(registry)) args.push('--insecure');
     if (this.settings.serverUrl) args.push('--server', this.settings.serverUrl);

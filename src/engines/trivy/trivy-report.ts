@@ -15,6 +15,8 @@ export interface Vulnerability {
   target: string;
   class: string;
   layer_digest: string | null;
+  /** Set when a VEX statement (`--vex`) covered the finding: `status` is then the VEX status. */
+  vex?: { status: string; statement: string; source: string };
 }
 
 /** A secret Trivy found: where and what kind, never the value (Match and Code are dropped). */
@@ -36,22 +38,26 @@ export interface ScanSummary {
   fixable: number;
 }
 
+interface TrivyVulnerability {
+  VulnerabilityID: string;
+  PkgName: string;
+  InstalledVersion?: string;
+  FixedVersion?: string;
+  Status?: string;
+  Severity?: string;
+  Title?: string;
+  PrimaryURL?: string;
+  CVSS?: Record<string, { V3Score?: number; V2Score?: number }>;
+  Layer?: { Digest?: string; DiffID?: string };
+}
+
 export interface TrivyReport {
   Results?: {
     Target: string;
     Class?: string;
-    Vulnerabilities?: {
-      VulnerabilityID: string;
-      PkgName: string;
-      InstalledVersion?: string;
-      FixedVersion?: string;
-      Status?: string;
-      Severity?: string;
-      Title?: string;
-      PrimaryURL?: string;
-      CVSS?: Record<string, { V3Score?: number; V2Score?: number }>;
-      Layer?: { Digest?: string; DiffID?: string };
-    }[];
+    Vulnerabilities?: TrivyVulnerability[];
+    /** Findings a VEX statement set aside (`--vex`), with its status. */
+    ExperimentalModifiedFindings?: { Type?: string; Status?: string; Statement?: string; Source?: string; Finding?: TrivyVulnerability }[];
     Secrets?: { RuleID: string; Category?: string; Severity?: string; StartLine?: number; Layer?: { Digest?: string } }[];
   }[];
 }
@@ -71,20 +77,31 @@ export function normalizeReport(report: TrivyReport): { vulnerabilities: Vulnera
   const vulnerabilities: Vulnerability[] = [];
   const secrets: SecretFinding[] = [];
   for (const result of report.Results ?? []) {
-    for (const v of result.Vulnerabilities ?? []) {
+    // A finding VEX set aside is still a finding of the image: listed, carrying the VEX
+    // status, so the gate can say which exception allowed it. Its source is a file name
+    // only (Trivy gives the path, which is the server's business).
+    const modified = (result.ExperimentalModifiedFindings ?? [])
+      .filter((m) => m.Type === 'vulnerability' && m.Finding?.VulnerabilityID)
+      .map((m) => ({
+        v: m.Finding!,
+        vex: { status: m.Status ?? 'unknown', statement: m.Statement ?? '', source: (m.Source ?? '').split('/').pop()! },
+      }));
+    const found = (result.Vulnerabilities ?? []).map((v) => ({ v, vex: undefined }));
+    for (const { v, vex } of [...found, ...modified]) {
       vulnerabilities.push({
         id: v.VulnerabilityID,
         package: v.PkgName,
         installed_version: v.InstalledVersion ?? '',
         fixed_version: v.FixedVersion || null,
         severity: severityOf(v.Severity),
-        status: v.Status ?? (v.FixedVersion ? 'fixed' : 'affected'),
+        status: vex?.status ?? v.Status ?? (v.FixedVersion ? 'fixed' : 'affected'),
         title: v.Title ?? '',
         url: v.PrimaryURL ?? null,
         cvss_score: cvssScore(v.CVSS),
         target: result.Target,
         class: result.Class ?? '',
         layer_digest: v.Layer?.Digest ?? null,
+        ...(vex ? { vex } : {}),
       });
     }
     for (const s of result.Secrets ?? []) {
