@@ -30,6 +30,8 @@ export interface ImageFiles {
 
 export interface ReadFilesOptions {
   signal?: AbortSignal;
+  /** At most this many entries over all layers (default MAX_IMAGE_ENTRIES). */
+  maxEntries?: number;
   fetchBlobStream?: BlobStreamFetcher;
   concurrency?: number;
 }
@@ -41,6 +43,12 @@ const TEXT_FILE = /^\/(var\/lib\/dpkg\/status|var\/lib\/dpkg\/info\/[^/]+\.list|
 const MAX_TEXT_FILE_BYTES = 32 * 1024 * 1024;
 const MAX_TEXT_BYTES = 128 * 1024 * 1024;
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
+/**
+ * Entries read from all layers together. The tree and everything computed over it live in
+ * this process (and its event loop): a hostile image of millions of tiny files is refused
+ * here rather than held. Debian with a compiler and Node is about 60 000.
+ */
+export const MAX_IMAGE_ENTRIES = 500_000;
 
 const TYPES: Record<TarEntry['type'], FileType> = {
   file: 'file',
@@ -65,6 +73,8 @@ export async function readImageFiles(
   );
   const fetchBlob = options.fetchBlobStream ?? registryBlobStreamer(client.session);
   let textBytes = 0;
+  let entries = 0;
+  const maxEntries = options.maxEntries ?? MAX_IMAGE_ENTRIES;
   const texts = new Map<string, { layer: number; text: string }[]>();
   const scans = await scanAll(layers, options.concurrency ?? 3, options.signal, async (layer, signal) => {
     const scan: LayerEntries & { texts: { path: string; text: string }[] } = { adds: [], whiteouts: [], opaques: [], texts: [] };
@@ -74,6 +84,7 @@ export async function readImageFiles(
       (entry) => {
         const path = entryPath(entry.path);
         if (!path) return;
+        if (++entries > maxEntries) throw new RegistryError('protocol', `the image has more than ${maxEntries} files`);
         const name = path.slice(path.lastIndexOf('/') + 1);
         const dir = path.slice(0, path.lastIndexOf('/'));
         if (name === '.wh..wh..opq') return void scan.opaques.push(dir);
