@@ -41,7 +41,7 @@ const ID_PARAM = { name: 'id', description: 'Exception id (a UUID).' };
 /** Another tenant's exception answers exactly like a missing one. */
 const notFound = (id: string) => new AppError('not_found', 'NOT_FOUND', `no exception ${id}`);
 const checkId = (id: string) => {
-  if (!ID.test(id)) throw invalidFields([{ path: 'id', message: 'must be an exception id (a UUID)' }], 'query');
+  if (!ID.test(id)) throw invalidFields([{ path: 'id', message: 'must be an exception id (a UUID)' }], 'path');
   return id;
 };
 const tooMany = (err: unknown): never => {
@@ -101,6 +101,7 @@ export class ExceptionsController {
   @ApiOperation({ summary: 'One exception.' })
   @ApiParam(ID_PARAM)
   @ApiResponse({ status: 200, schema: EXCEPTION_SCHEMA })
+  @ApiResponse({ status: 400, description: 'Not an exception id (a UUID).', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'Your tenant has no such exception.', schema: ERROR_SCHEMA })
   async get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ExceptionView> {
     const found = await this.store.get(principal.tenant, checkId(id));
@@ -114,6 +115,7 @@ export class ExceptionsController {
   @ApiOperation({ summary: 'Withdraw an exception: gates stop applying it at once.' })
   @ApiParam(ID_PARAM)
   @ApiResponse({ status: 204, description: 'Deleted.' })
+  @ApiResponse({ status: 400, description: 'Not an exception id (a UUID).', schema: ERROR_SCHEMA })
   @ApiResponse({ status: 404, description: 'Your tenant has no such exception.', schema: ERROR_SCHEMA })
   async remove(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<void> {
     if (!(await this.store.delete(principal.tenant, checkId(id)))) throw notFound(id);

@@ -39,7 +39,7 @@ function unionBranch(issue: Issue): Issue[] {
 }
 
 /** VALIDATION_FAILED for fields a schema passed but a server rule refuses: `invalid body: path: message; …`. */
-export function invalidFields(fields: { path: string; message: string }[], where: 'body' | 'query' | 'header' = 'body'): AppError {
+export function invalidFields(fields: { path: string; message: string }[], where: 'body' | 'query' | 'header' | 'path' = 'body'): AppError {
   return new AppError('invalid', 'VALIDATION_FAILED', `invalid ${where}: ${fields.map((f) => `${f.path}: ${f.message}`).join('; ')}`, {
     fields,
   });
