@@ -81,7 +81,7 @@ function parse(pattern: string): Pattern {
  * `*` matches any characters except `/` (segments hold none). Linear backtracking to
  * the last `*` rather than a RegExp: a pattern like `*a*a*a…b` cannot make it slow.
  */
-function globMatches(glob: string, text: string): boolean {
+export function globMatches(glob: string, text: string): boolean {
   let [g, t, star, mark] = [0, 0, -1, 0];
   while (t < text.length) {
     if (glob[g] === '*') [star, mark] = [g++, t];

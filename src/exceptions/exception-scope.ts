@@ -1,3 +1,4 @@
+import { globMatches } from '../auth/repository-patterns.js';
 /**
  * What an exception covers, and how a scanned image is matched against it. Pure: no I/O.
  *
@@ -54,22 +55,6 @@ export function isRepositoryGlob(glob: string): boolean {
   });
 }
 
-/**
- * `*` matches any run of characters (none included) within one segment. Backtracks only
- * to the last `*` seen, so the work is at most |glob| × |text| even for `*a*a*a…b`.
- */
-function segmentMatches(glob: string, text: string): boolean {
-  let [g, t, star, mark] = [0, 0, -1, 0];
-  while (t < text.length) {
-    if (glob[g] === '*') [star, mark] = [g++, t];
-    else if (g < glob.length && glob[g] === text[t]) [g, t] = [g + 1, t + 1];
-    else if (star >= 0) [g, t] = [star + 1, ++mark];
-    else return false;
-  }
-  while (glob[g] === '*') g++;
-  return g === glob.length;
-}
-
 /** Does the repository glob cover `repository` (a path such as `team/app`)? */
 export function repositoryMatches(glob: string, repository: string): boolean {
   const globs = glob.split('/');
@@ -77,7 +62,7 @@ export function repositoryMatches(glob: string, repository: string): boolean {
   const deep = globs[globs.length - 1] === '**';
   const fixed = deep ? globs.slice(0, -1) : globs;
   if (deep ? parts.length <= fixed.length : parts.length !== fixed.length) return false;
-  return fixed.every((g, i) => segmentMatches(g, parts[i]!));
+  return fixed.every((g, i) => globMatches(g, parts[i]!));
 }
 
 export function scopeMatches(scope: ExceptionScope, image: ScannedImage): boolean {
