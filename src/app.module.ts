@@ -36,6 +36,7 @@ import { SecretsModule } from './secrets/secrets.module.js';
 import { PoliciesModule } from './policies/policies.module.js';
 import { SecretsController } from './api/secrets.controller.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
+import { RescanModule } from './catalogue/rescan.module.js';
 import { ImagesCatalogueController } from './api/images-catalogue.controller.js';
 import { ExceptionsController } from './api/exceptions.controller.js';
 import { ExceptionsModule } from './exceptions/exceptions.module.js';
@@ -88,7 +89,7 @@ export class AppModule {
       MetricsModule,
     ];
     if (roles.api) imports.push(HealthModule.forRoot({ worker: roles.worker }));
-    if (roles.worker) imports.push(WorkersModule);
+    if (roles.worker) imports.push(WorkersModule, RescanModule);
     return {
       module: AppModule,
       imports,

@@ -1,10 +1,13 @@
-import { Controller, Headers, Put, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Headers, Inject, Put, Req, Res, UseGuards } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { wakeRescans } from '../catalogue/rescan-scheduler.js';
 import { TrivyClient } from '../engines/trivy/trivy-client.js';
+import { REDIS } from '../jobs/redis.module.js';
 import { DbUploadError } from '../engines/trivy/trivy-db-upload.js';
 import { AppError, type ErrorKind } from '../errors/app-error.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
@@ -26,7 +29,10 @@ const KIND: Record<DbUploadError['code'], ErrorKind> = {
 @UseGuards(AuthGuard)
 @Controller('v1/system')
 export class TrivyDbController {
-  constructor(private readonly trivy: TrivyClient) {}
+  constructor(
+    private readonly trivy: TrivyClient,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
 
   @Put('trivy-db')
   @ApiOperation({
@@ -37,7 +43,8 @@ export class TrivyDbController {
       'paths leaving the archive; metadata.json with UpdatedAt and Version 2, the schema Trivy v0.74 reads; trivy.db a bbolt file; ' +
       'at most STEVEDORE_TRIVY_DB_MAX_BYTES), then swapped in atomically: scans running meanwhile keep the DB they opened. ' +
       'It becomes the DB of the process that serves this request (`serve`: its workers too); in a split deployment ' +
-      'the workers must share this Trivy cache dir (STEVEDORE_TRIVY_CACHE_DIR). REST only.',
+      'the workers must share this Trivy cache dir (STEVEDORE_TRIVY_CACHE_DIR). The workers then compare the DB with the one ' +
+      'catalogued images were scanned with and rescan them (STEVEDORE_RESCAN_INTERVAL_SECONDS). REST only.',
   })
   @ApiConsumes(...MEDIA_TYPES)
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
@@ -84,7 +91,10 @@ export class TrivyDbController {
     const gone = new AbortController();
     request.raw.once('close', () => request.raw.complete || gone.abort());
     try {
-      return await this.trivy.db.load(request.body as Readable, gone.signal);
+      const loaded = await this.trivy.db.load(request.body as Readable, gone.signal);
+      // The workers' rescan schedulers compare the DB's UpdatedAt now, not at their next interval.
+      await wakeRescans(this.redis);
+      return loaded;
     } catch (err) {
       if (err instanceof DbUploadError) throw refuse(new AppError(KIND[err.code], err.code, err.message));
       throw err;

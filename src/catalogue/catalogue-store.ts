@@ -98,6 +98,30 @@ export class CatalogueStore {
   }
 
   /**
+   * Every tenant's records that have a scan, tenant by tenant, BATCH index entries per
+   * round trip (the rescan scheduler walks them; a SCAN, never a KEYS, over the indexes).
+   */
+  async *scannedRecords(): AsyncGenerator<{ tenant: string; record: ImageRecord }> {
+    const prefix = keys.index('');
+    let scan = '0';
+    do {
+      const [next, found] = await this.redis.scan(scan, 'MATCH', `${prefix}*`, 'COUNT', BATCH);
+      scan = next;
+      for (const index of found) {
+        const tenant = index.slice(prefix.length);
+        for (let start = 0; ; start += BATCH) {
+          const digests = await this.redis.zrange(index, String(start), String(start + BATCH - 1));
+          for (const digest of digests) {
+            const record = await this.get(tenant, digest);
+            if (record?.latest_scan) yield { tenant, record };
+          }
+          if (digests.length < BATCH) break;
+        }
+      }
+    } while (scan !== '0');
+  }
+
+  /**
    * Most recently seen first. Walks the index in batches of BATCH, at most MAX_EXAMINED
    * records per call: a filter that matches little answers with fewer items and a
    * cursor rather than reading a whole large catalogue in one request.

@@ -73,6 +73,17 @@ export const CONFIG_VARIABLES = {
       'Image catalogue (`GET /v1/images`): a digest not built, pushed, signed or scanned for this many days is dropped ' +
       '(its Redis TTL, refreshed on every write; listings skip and prune older entries). Durable only if Redis persists (AOF).',
   },
+  STEVEDORE_RESCAN_INTERVAL_SECONDS: {
+    default: '300',
+    doc:
+      "How often a worker checks whether Trivy's vulnerability DB changed (its UpdatedAt); on a change every catalogued digest " +
+      'scanned with an older DB is rescanned in the background lane, from its stored SBOM when there is one. A DB loaded through ' +
+      '`PUT /v1/system/trivy-db` is checked at once. 0 turns rescans off.',
+  },
+  STEVEDORE_RESCAN_CONCURRENCY: {
+    default: '1',
+    doc: 'Rescans one worker runs at a time, in their own queue beside the scan queue, so interactive scans never wait behind them.',
+  },
   STEVEDORE_CONCURRENCY: {
     default: '',
     doc:

@@ -24,6 +24,8 @@ export interface AppConfig {
   jobRetentionSeconds: number;
   /** STEVEDORE_CATALOGUE_RETENTION_DAYS: a catalogued image not seen this long is dropped. */
   catalogueRetentionDays: number;
+  /** STEVEDORE_RESCAN_INTERVAL_SECONDS / _CONCURRENCY: rescans when Trivy's DB changes (0 s: off). */
+  rescan: { intervalMs: number; concurrency: number };
   /** Worker concurrency by action name, from STEVEDORE_CONCURRENCY. */
   concurrency: Record<string, number>;
   registryAuthFile?: string;
@@ -132,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel: c.STEVEDORE_LOG_LEVEL,
     jobRetentionSeconds: c.STEVEDORE_JOB_RETENTION_SECONDS,
     catalogueRetentionDays: c.STEVEDORE_CATALOGUE_RETENTION_DAYS,
+    rescan: { intervalMs: c.STEVEDORE_RESCAN_INTERVAL_SECONDS * 1000, concurrency: c.STEVEDORE_RESCAN_CONCURRENCY },
     concurrency: Object.fromEntries(
       c.STEVEDORE_CONCURRENCY.split(',')
         .filter(Boolean)

@@ -101,7 +101,8 @@ export class JobStore {
    * returns its BullMQ priority among its queue's tenants. `eventData` goes on the first
    * state event (e.g. the submitting request's id).
    */
-  async create(job: JobRecord, eventData: Record<string, unknown> = {}): Promise<number> {
+  /** `fairKeyOverride`: a background job numbers itself apart, so it moves no tenant's place in the fair order. */
+  async create(job: JobRecord, eventData: Record<string, unknown> = {}, fairKeyOverride?: string): Promise<number> {
     const event = JSON.stringify({ at: now(), state: job.state, ...eventData });
     // The record is written as one JSON `doc` (cheap on the hot submit path); later
     // transitions set single fields, which override the doc when read.
@@ -110,7 +111,7 @@ export class JobStore {
       keys.job(job.id),
       keys.events(job.id),
       keys.index(job.tenant),
-      fairKey(job.action),
+      fairKeyOverride ?? fairKey(job.action),
       String(Date.parse(job.created_at)),
       job.id,
       String(EVENTS_MAXLEN),
@@ -252,6 +253,7 @@ const FIELD_ORDER = [
   'timeout_seconds',
   'cancel_requested',
   'cancel_code',
+  'origin',
 ];
 
 function decode(raw: Record<string, string>): JobRecord {

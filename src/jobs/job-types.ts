@@ -46,6 +46,23 @@ export interface JobRecord<A extends Action = Action> {
   cancel_requested?: boolean;
   /** Why: `CANCELLED` (asked) or `SUPERSEDED` (a newer job with its concurrency_key). */
   cancel_code?: 'CANCELLED' | 'SUPERSEDED';
+  /** Set on jobs the server queued itself; absent on every job a client submitted. */
+  origin?: RescanOrigin;
+}
+
+/**
+ * A rescan (src/rescans): the server scans a catalogued digest again because Trivy's DB
+ * changed. Written only by the server (no request field can set it), so the job ids and
+ * artifact names below are always the tenant's own earlier jobs'.
+ */
+export interface RescanOrigin {
+  kind: 'rescan';
+  /** The DB this rescan is for (Trivy's UpdatedAt). */
+  db_updated_at: string;
+  /** The scan it is compared with: the digest's latest scan in the catalogue. */
+  previous: { job_id: string; reports: string[]; db_updated_at: string | null; scanned_at: string };
+  /** The digest's stored SBOMs (one per platform manifest): scanned instead of the image's layers. */
+  sbom: { job_id: string; platforms: { platform: string; digest: string; artifact: string }[] } | null;
 }
 
 export function emptyResult(): JobResult {

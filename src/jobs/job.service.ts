@@ -3,10 +3,11 @@ import type { Redis } from 'ioredis';
 import type { CancelBus } from './cancel-bus.js';
 import { isJobId } from './ids.js';
 import { InvalidCursorError, keys, type JobStore, type ListFilter } from './job-store.js';
-import type { JobQueues } from './queues.js';
+import type { JobQueues, Lane } from './queues.js';
+import { fairKey } from './fair-scheduler.js';
 import type { JobNotifier } from './job-notifier.js';
 import { ACTION_TABLE, type JobRequest } from './actions.js';
-import { isTerminal, type JobRecord } from './job-types.js';
+import { isTerminal, type JobRecord, type RescanOrigin } from './job-types.js';
 import { AppError, type ErrorKind } from '../errors/app-error.js';
 
 /** How long a failed submit keeps trying to fail its possibly written record (Redis down). */
@@ -47,7 +48,15 @@ export class JobService {
   ) {}
 
   /** `requestId` is kept on the job's first event and its log line, to find the submit again. */
-  async submit(request: JobRequest, tenant: string, options: { idempotencyKey?: string; requestId?: string } = {}): Promise<SubmitOutcome> {
+  /**
+   * `lane` and `origin` are the server's own (rescans): admission never passes them, so no
+   * client can queue into the background lane or claim another job's artifacts.
+   */
+  async submit(
+    request: JobRequest,
+    tenant: string,
+    options: { idempotencyKey?: string; requestId?: string; lane?: Lane; origin?: RescanOrigin } = {},
+  ): Promise<SubmitOutcome> {
     let idempotencyKey = options.idempotencyKey;
     const id = randomUUID();
     if (idempotencyKey) {
@@ -89,12 +98,18 @@ export class JobService {
       finished_at: null,
       attempts: 0,
       timeout_seconds: request.timeout_seconds ?? ACTION_TABLE[request.action].timeoutSeconds,
+      ...(options.origin ? { origin: options.origin } : {}),
     };
+    const lane = options.lane ?? 'interactive';
     // The record first (it also numbers the job for fair scheduling), then the queue
     // add: no worker can take a job before its record exists.
     let priority: number;
     try {
-      priority = await this.store.create(job, options.requestId ? { request_id: options.requestId } : {});
+      priority = await this.store.create(
+        job,
+        options.requestId ? { request_id: options.requestId } : {},
+        lane === 'background' ? `${fairKey(job.action)}:background` : undefined,
+      );
     } catch (err) {
       // Redis may still have written the record (a reply lost with the connection, or a
       // command time limit passed while Redis was frozen): see abandon().
@@ -102,7 +117,7 @@ export class JobService {
       throw err;
     }
     try {
-      await this.queues.add(job.action, id, priority);
+      await this.queues.add(job.action, id, priority, lane);
     } catch (err) {
       this.abandon(id, idempotencyKey);
       throw new JobOperationError('QUEUE_UNAVAILABLE', `could not queue the job: ${(err as Error).message}`);

@@ -69,6 +69,14 @@ export const JOB_SCHEMA = {
     attempts: { type: 'integer' },
     timeout_seconds: { type: 'integer' },
     cancel_requested: { type: 'boolean' },
+    origin: {
+      type: 'object',
+      additionalProperties: true,
+      description:
+        'Only on jobs the server queued itself. `kind: rescan`: a scan of a catalogued digest after the vulnerability DB changed ' +
+        '(`db_updated_at`), compared with `previous` (that scan job) and scanned from the stored SBOMs in `sbom` when there are ' +
+        'some; its result carries `diff` {introduced, resolved, severity_changed, fix_changed, counts, truncated} or null.',
+    },
   },
 };
 

@@ -14,6 +14,7 @@ import { ACTIONS, type Action } from '../jobs/actions.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import type { ExceptionStore } from '../exceptions/exception-store.js';
+import type { TenantEvents } from '../webhooks/tenant-events.js';
 import { BuildProcessor } from './build.processor.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { OptimizeProcessor } from './optimize.processor.js';
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   tenantSecrets: TenantSecrets;
   /** Tenants' exceptions, applied by scan gates and passed to Trivy as VEX. */
   exceptions?: ExceptionStore;
+  /** Tenant-level webhook events (a rescan's `image.vulnerabilities.changed`); absent: none sent. */
+  events?: TenantEvents;
 }
 
 const scanDeps = (d: WorkerDeps): ScanDeps => ({
@@ -65,7 +68,7 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
       tenantSecrets: d.tenantSecrets,
       pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries },
     }),
-  scan: (d) => new ScanProcessor(scanDeps(d)),
+  scan: (d) => new ScanProcessor({ ...scanDeps(d), events: d.events }),
   push: (d) => new PushProcessor(d.registries),
   sign: (d) => new SignProcessor(signingDeps(d)),
   verify: (d) => new VerifyProcessor(signingDeps(d)),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ImageInfo, ImageInspector } from '../engines/registry/image-inspector.js';
@@ -8,14 +8,8 @@ import { DEFAULT_POLICY, evaluatePolicy, type PolicyException, type PolicyVerdic
 import { scopeMatches } from '../exceptions/exception-scope.js';
 import type { VulnerabilityException } from '../exceptions/exception-store.js';
 import { scanVexDocument } from '../exceptions/openvex.js';
-import { ScannerUnavailableError, TrivyScanError, type TrivyClient } from '../engines/trivy/trivy-client.js';
-import {
-  normalizeReport,
-  type SecretFinding,
-  type ScanSummary,
-  type TrivyReport,
-  type Vulnerability,
-} from '../engines/trivy/trivy-report.js';
+import type { TrivyClient } from '../engines/trivy/trivy-client.js';
+import type { SecretFinding, ScanSummary, Vulnerability } from '../engines/trivy/trivy-report.js';
 import type { ScanRequest } from '../jobs/actions.js';
 import { scanArtifactNames, SCAN_ARTIFACTS, type ArtifactStore, type ScanArtifactNames } from '../jobs/artifact-store.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
@@ -23,6 +17,7 @@ import type { PolicySnapshot } from '../policies/policy.schema.js';
 import { judgeScan, withNamedPolicy } from '../policies/scan-judgement.js';
 import type { StageContext } from './processor.js';
 import { combineFindings, type CombinedVerdict, type Located } from './scan-combine.js';
+import { runTrivy, storedSbom, type TrivySource } from './scan-trivy.js';
 
 export interface ScanDeps {
   trivy: TrivyClient;
@@ -38,9 +33,15 @@ export interface ScanDeps {
 export type ScanTarget = Pick<ScanRequest, 'image' | 'platform' | 'scanners' | 'severity' | 'ignore_unfixed' | 'policy'> & {
   /** Set by admission when `policy` names a policy (admission/named-policy.ts): what the scan is judged by. */
   policy_snapshot?: PolicySnapshot;
+  /**
+   * A rescan's stored SBOMs (job-types.ts RescanOrigin): a platform manifest listed here
+   * is scanned from its SBOM (`trivy sbom`), so no layer is pulled again; one missing or
+   * gone past its retention is scanned from the image as usual.
+   */
+  sbom_from?: { job_id: string; artifacts: Record<string, string> };
 };
 
-type Scanner = 'vuln' | 'secret';
+export type Scanner = 'vuln' | 'secret';
 
 /**
  * One platform's scan. Its reports are artifact files of the job (names in `artifacts`):
@@ -260,43 +261,19 @@ async function scanPlatform(
       return { ...scan, artifacts: p.names, cached: true };
     }
   }
-  await ctx.progress(`scanning ${p.platform} ${p.pinned} (${p.scanners.join(', ')})`);
+  const sbom = await storedSbom(deps, job.id, p.info.manifest_digest, p.names, target);
+  await ctx.progress(
+    sbom
+      ? `scanning ${p.platform} ${p.pinned} from its stored SBOM (vuln)`
+      : `scanning ${p.platform} ${p.pinned} (${p.scanners.join(', ')})`,
+  );
+  const source: TrivySource = sbom ? { sbom } : { image: p.pinned };
   const scan: CachedScan = {
     job_id: job.id,
     artifacts: p.names,
     scanned_at: new Date().toISOString(),
-    ...(await runTrivy(deps, job.id, p.pinned, p.names, p.scanners, target, ctx.signal, vexFile)),
+    ...(await runTrivy(deps, job.id, source, p.names, sbom ? ['vuln'] : p.scanners, target, ctx.signal, vexFile)),
   };
   if (p.dbUpdatedAt) await deps.redis.set(cacheKey, JSON.stringify(scan), 'EX', deps.cacheTtlSeconds);
   return { ...scan, cached: false };
-}
-
-async function runTrivy(
-  deps: ScanDeps,
-  jobId: string,
-  pinned: string,
-  names: ScanArtifactNames,
-  scanners: Scanner[],
-  target: ScanTarget,
-  signal: AbortSignal,
-  vexFile?: string,
-) {
-  const dir = await deps.artifacts.prepare(jobId);
-  const report = join(dir, names.report);
-  try {
-    await deps.trivy.scanImage(pinned, report, {
-      scanners,
-      severity: target.severity,
-      ignoreUnfixed: target.ignore_unfixed,
-      signal,
-      ...(vexFile ? { vexFile } : {}),
-    });
-    await deps.trivy.convert(report, 'sarif', join(dir, names.sarif), signal);
-    await deps.trivy.convert(report, 'cyclonedx', join(dir, names.sbom), signal);
-  } catch (err) {
-    if (err instanceof ScannerUnavailableError) throw new JobFailure('SCANNER_UNAVAILABLE', err.message);
-    if (err instanceof TrivyScanError) throw new JobFailure(err.notFound ? 'IMAGE_NOT_FOUND' : 'SCAN_FAILED', err.message);
-    throw err;
-  }
-  return normalizeReport(JSON.parse(await readFile(report, 'utf8')) as TrivyReport);
 }

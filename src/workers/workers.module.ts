@@ -1,4 +1,4 @@
-import { Inject, Logger, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Logger, Module, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -17,12 +17,13 @@ import { FairScheduler } from '../jobs/fair-scheduler.js';
 import { JobNotifier } from '../jobs/job-notifier.js';
 import { JobStore } from '../jobs/job-store.js';
 import { BULL_CONNECTION, WORKER_JOB_STORE } from '../jobs/jobs.module.js';
-import { QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
+import { backgroundQueueName, hasBackgroundLane, QUEUE_PREFIX, queueName, type QueuePayload } from '../jobs/queues.js';
 import { REDIS } from '../jobs/redis.module.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { CatalogueRecorder } from '../catalogue/catalogue-recorder.js';
 import { ExceptionStore } from '../exceptions/exception-store.js';
+import { TENANT_EVENTS, type TenantEvents } from '../webhooks/tenant-events.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
 import { createProcessors } from './processors.js';
@@ -60,6 +61,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     tenantSecrets: TenantSecrets,
     recorder: CatalogueRecorder,
     exceptions: ExceptionStore,
+    @Optional() @Inject(TENANT_EVENTS) events: TenantEvents | null,
   ) {
     this.runnerDeps = {
       store,
@@ -80,6 +82,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       redis,
       tenantSecrets,
       exceptions,
+      ...(events ? { events } : {}),
     });
   }
 
@@ -100,6 +103,19 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       const warn = throttledWarning((m) => this.logger.warn(m));
       worker.on('error', (err) => warn(`worker ${processor.action}: ${err.message}`));
       this.workers.push(worker);
+      // The background lane (rescans): the same runner and processor, its own small pool.
+      if (hasBackgroundLane(processor.action)) {
+        const background = new Worker<QueuePayload>(backgroundQueueName(processor.action), runner, {
+          connection: this.connection,
+          prefix: QUEUE_PREFIX,
+          concurrency: this.config.rescan.concurrency,
+          lockDuration: this.config.jobLockMs,
+          stalledInterval: this.config.jobLockMs,
+          maxStalledCount: MAX_STALLED_COUNT,
+        });
+        background.on('error', (err) => warn(`worker ${processor.action} (background): ${err.message}`));
+        this.workers.push(background);
+      }
     }
     await this.cancelBus.subscribe((jobId) => {
       for (const worker of this.workers) worker.cancelJob(jobId, 'cancelled');
