@@ -115,9 +115,12 @@ export class RescanScheduler {
       previous: { job_id: scan.job_id, reports: scan.reports, db_updated_at: scan.db_updated_at, scanned_at: scan.scanned_at },
       sbom: record.sbom ? { job_id: record.sbom.job_id, platforms: record.sbom.platforms } : null,
     };
-    // Pinned by digest in the repository it was first seen in; every platform, vulns only
-    // (secrets are in the layers, which a DB change does not touch).
-    await this.jobs.submit({ action: 'scan', image: `${record.repository}@${record.digest}`, scanners: ['vuln'] }, tenant, {
+    // Pinned by digest in the repository it was first seen in; the platforms the last scan
+    // covered (one named platform of an index stays that one); vulns only (secrets are in
+    // the layers, which a DB change does not touch).
+    const platform = scan.platforms.length === 1 ? { platform: scan.platforms[0]! } : {};
+    const request = { action: 'scan' as const, image: `${record.repository}@${record.digest}`, ...platform, scanners: ['vuln' as const] };
+    await this.jobs.submit(request, tenant, {
       idempotencyKey: `rescan:${record.digest}:${dbUpdatedAt}`,
       lane: 'background',
       origin,

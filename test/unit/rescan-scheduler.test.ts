@@ -24,7 +24,13 @@ const record = (digest: string, db: string | null, sbom = true): ImageRecord =>
   ({
     digest,
     repository: '127.0.0.1:5000/team/app',
-    latest_scan: { job_id: `job-${digest}`, scanned_at: '2026-12-01T00:00:00.000Z', db_updated_at: db, reports: ['trivy-report.json'] },
+    latest_scan: {
+      job_id: `job-${digest}`,
+      scanned_at: '2026-12-01T00:00:00.000Z',
+      db_updated_at: db,
+      reports: ['trivy-report.json'],
+      platforms: ['linux/amd64'],
+    },
     sbom: sbom
       ? { job_id: `sbom-${digest}`, artifact: 'sbom.cdx.json', platforms: [{ platform: 'linux/amd64', digest, artifact: 'sbom.cdx.json' }] }
       : null,
@@ -77,7 +83,12 @@ describe('rescan scheduler', () => {
       ],
     );
     const first = submitted[0]!;
-    assert.deepEqual(first.request, { action: 'scan', image: `127.0.0.1:5000/team/app@sha256:${'a'.repeat(64)}`, scanners: ['vuln'] });
+    assert.deepEqual(first.request, {
+      action: 'scan',
+      image: `127.0.0.1:5000/team/app@sha256:${'a'.repeat(64)}`,
+      platform: 'linux/amd64',
+      scanners: ['vuln'],
+    });
     assert.equal(first.options.lane, 'background');
     assert.equal(first.options.idempotencyKey, `rescan:sha256:${'a'.repeat(64)}:${NEW_DB}`);
     const origin = first.options.origin as { previous: { job_id: string }; sbom: { job_id: string } | null; db_updated_at: string };
