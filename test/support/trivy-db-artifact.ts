@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { create as createTar } from 'tar';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
+import { makeTrivyCache, type TestDbVariant } from './trivy-db.js';
 
 /*
  * The test DB as Trivy downloads it: an OCI artifact whose single layer
@@ -13,8 +14,17 @@ import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 export const DB_LAYER_MEDIA_TYPE = 'application/vnd.aquasec.trivy.db.layer.v1.tar+gzip';
 const CONFIG_MEDIA_TYPE = 'application/vnd.aquasec.trivy.config.v1+json';
 
-/** A tar.gz of `<cacheDir>/db`'s two files, the way PUT /v1/system/trivy-db and the artifact take it. */
-export async function dbTarGz(cacheDir: string): Promise<Buffer> {
+/** A cache dir holding a DB, or which test DB to make one of (makeTrivyCache). */
+export type DbSource = string | { variant: TestDbVariant };
+
+const cacheDirOf = async (source: DbSource) => (typeof source === 'string' ? source : makeTrivyCache({ variant: source.variant }));
+
+/**
+ * A tar.gz of `<cacheDir>/db`'s two files, the way PUT /v1/system/trivy-db and the
+ * artifact take it; `{variant: 2}` makes the test DB of that variant first.
+ */
+export async function dbTarGz(source: DbSource): Promise<Buffer> {
+  const cacheDir = await cacheDirOf(source);
   const chunks: Buffer[] = [];
   const stream = createTar({ gzip: true, cwd: join(cacheDir, 'db'), portable: true }, ['trivy.db', 'metadata.json']);
   for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -29,10 +39,10 @@ export function setDbMetadata(cacheDir: string, fields: Record<string, unknown>)
 
 const digestOf = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-/** Pushes the DB in `cacheDir` to registry/repository:tag; answers the manifest digest. */
-export async function pushDbArtifact(registry: string, repository: string, tag: string, cacheDir: string): Promise<string> {
+/** Pushes the DB in `source` (a cache dir, or a test DB variant) to registry/repository:tag; answers the manifest digest. */
+export async function pushDbArtifact(registry: string, repository: string, tag: string, source: DbSource): Promise<string> {
   const client = new RegistryClient(registry);
-  const layer = await dbTarGz(cacheDir);
+  const layer = await dbTarGz(source);
   const config = Buffer.from('{}');
   await client.ensureBlob(repository, digestOf(config), async () => config);
   await client.ensureBlob(repository, digestOf(layer), async () => layer);

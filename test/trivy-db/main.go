@@ -4,10 +4,16 @@
 // Trivy cannot download its DB in the test environment, so this program
 // produces one by hand:
 //
-//	trivy-test-db -out DIR
+//	trivy-test-db -out DIR [-variant 1|2]
 //
 // writes DIR/db/trivy.db (a bbolt file) and DIR/db/metadata.json, which
 // `trivy ... --cache-dir DIR --skip-db-update` then uses as its DB.
+//
+// Variant 1 (the default) is the DB every test scans with. Variant 2 is
+// "the same DB, a day later", for the tests of rescans on a DB change: it
+// adds an advisory for bash (in the base image), fixes the tar advisory in
+// the version the base image already has (so that finding disappears), and
+// has a later UpdatedAt (what the rescan trigger watches). See variant2.go.
 //
 // The layout targets Trivy v0.74.0 (DB schema 2):
 //
@@ -233,22 +239,24 @@ type metadata struct {
 
 func main() {
 	out := flag.String("out", "", "Trivy cache directory to write (the DB goes to OUT/db)")
+	variant := flag.Int("variant", 1, "which DB: 1, or 2 (a later DB: one advisory added, one fixed)")
 	flag.Parse()
-	if *out == "" {
-		fmt.Fprintln(os.Stderr, "usage: trivy-test-db -out DIR")
+	c, ok := variants[*variant]
+	if *out == "" || !ok || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: trivy-test-db -out DIR [-variant 1|2]")
 		os.Exit(2)
 	}
 	dbDir := filepath.Join(*out, "db")
-	if err := writeDB(filepath.Join(dbDir, "trivy.db")); err != nil {
+	if err := writeDB(filepath.Join(dbDir, "trivy.db"), c); err != nil {
 		log.Fatalf("write trivy.db: %v", err)
 	}
-	if err := writeMetadata(filepath.Join(dbDir, "metadata.json")); err != nil {
+	if err := writeMetadata(filepath.Join(dbDir, "metadata.json"), c.updatedAt); err != nil {
 		log.Fatalf("write metadata.json: %v", err)
 	}
 	fmt.Println(dbDir)
 }
 
-func writeDB(path string) error {
+func writeDB(path string, c content) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -261,12 +269,12 @@ func writeDB(path string) error {
 		return err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, a := range advisories {
+		for _, a := range c.advisories {
 			if err := put(tx, []string{a.bucket, a.pkg}, a.id, a.value); err != nil {
 				return err
 			}
 		}
-		for id, v := range vulnerabilities {
+		for id, v := range c.vulnerabilities {
 			if err := put(tx, []string{"vulnerability"}, id, v); err != nil {
 				return err
 			}
@@ -303,12 +311,12 @@ func put(tx *bolt.Tx, path []string, key string, value any) error {
 	return b.Put([]byte(key), data)
 }
 
-func writeMetadata(path string) error {
+func writeMetadata(path string, at time.Time) error {
 	data, err := json.Marshal(metadata{
 		Version:      schemaVersion,
 		NextUpdate:   nextUpdate,
-		UpdatedAt:    updatedAt,
-		DownloadedAt: updatedAt,
+		UpdatedAt:    at,
+		DownloadedAt: at,
 	})
 	if err != nil {
 		return err
