@@ -1,60 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { TENANT_EVENTS, type TenantEvents } from '../../src/webhooks/tenant-events.js';
 import { AUTH, freePort, startStack, type Stack } from '../support/stack.js';
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A real receiver on loopback (allowed by STEVEDORE_WEBHOOK_ALLOWED_HOSTS in this test) that answers `status`. */
-class Receiver {
-  received: Received[] = [];
-  status = 200;
-  private server?: Server;
-  constructor(readonly port: number) {}
-  get url() {
-    return `http://127.0.0.1:${this.port}/hooks/tenant`;
-  }
-  async up(): Promise<void> {
-    this.server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body });
-        res.writeHead(this.status, { 'content-type': 'text/plain' }).end(this.status === 200 ? 'thanks' : 'receiver is broken');
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-  }
-  async down(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-  withId(webhookId: string): Received[] {
-    return this.received.filter((r) => r.headers['webhook-id'] === webhookId);
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const verify = (secret: string, hit: Received) =>
-  new Webhook(secret).verify(
-    hit.body,
-    Object.fromEntries(['webhook-id', 'webhook-timestamp', 'webhook-signature'].map((h) => [h, String(hit.headers[h])])),
-  ) as { type: string; timestamp: string; data: Record<string, unknown> };
+import { Receiver, until, verifyWebhook as verify } from '../support/webhook-receiver.js';
 
 const CHANGED = {
   digest: `sha256:${'b'.repeat(64)}`,
