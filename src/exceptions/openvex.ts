@@ -79,25 +79,48 @@ export function exportOpenVex(tenant: string, exceptions: VulnerabilityException
  * qualifiers against the root's `?arch=…&repository_url=…` (PurlMatches: the statement's
  * qualifiers must be a subset), and Trivy walks from each vulnerable package up to the
  * root, so one statement on the image covers every package in it.
+ *
+ * `image.packages`: for a rescan from the stored SBOM (`trivy sbom`), the purls of the
+ * image's packages (`sbomPurls` of that SBOM). There the root has no purl — Trivy rebuilds
+ * the tree from a report whose artifact is the SBOM file (pkg/sbom/io rootComponent) — so
+ * the image's statement matches nothing; naming each package as a product too lets Trivy
+ * match at the package itself (pkg/vex reachRoot tries the leaf first). The same document
+ * then sets the same findings aside, with the same status, in an image scan and in an
+ * SBOM scan (test/integration/sbom-rescan-equivalence.test.ts).
  */
 export function scanVexDocument(
-  image: { repository: string; manifestDigest: string },
+  image: { repository: string; manifestDigest: string; packages?: string[] },
   exceptions: VulnerabilityException[],
   now = new Date(),
 ): OpenVexDocument {
   const name = image.repository.split('/').pop()!.toLowerCase();
   const purl = `pkg:oci/${encodeURIComponent(name)}@${encodeURIComponent(image.manifestDigest)}`;
+  const products = [purl, ...new Set(image.packages ?? [])].map((id) => ({ '@id': id }));
   return document(
     'stevedore',
     exceptions.map((e) => ({
       vulnerability: { name: e.vulnerability_id },
-      products: [{ '@id': purl }],
+      products,
       status: 'not_affected',
       impact_statement: e.reason,
       status_notes: `stevedore exception ${e.id}`,
     })),
     now,
   );
+}
+
+/** The package purls a CycloneDX SBOM lists (its components, nested ones too), for scanVexDocument. */
+export function sbomPurls(sbom: unknown): string[] {
+  const out = new Set<string>();
+  const walk = (components: unknown) => {
+    if (!Array.isArray(components)) return;
+    for (const c of components as { purl?: unknown; components?: unknown }[]) {
+      if (typeof c?.purl === 'string' && c.purl.startsWith('pkg:')) out.add(c.purl);
+      walk(c?.components);
+    }
+  };
+  walk((sbom as { components?: unknown } | null)?.components);
+  return [...out];
 }
 
 /** What an imported statement asks for, before the caller's expiry is added. */

@@ -1,9 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { Parser, type ReadEntry } from 'tar';
+import { dirname, join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { create as createTar, Parser, type ReadEntry } from 'tar';
 import { runProcess } from '../../src/engines/process-runner.js';
+import { MANIFEST_MEDIA_TYPES, RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { TOOLS } from './env.js';
 
 /**
@@ -37,6 +39,59 @@ export async function pushTwoPlatformImage(buildkitAddress: string, ref: string)
     ],
     { timeoutMs: 120_000 },
   );
+}
+
+const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+/**
+ * Pushes `to` (repository:tag in the same registry): the image manifest `from` (a
+ * repository and a platform manifest's digest) with one more layer holding `files`,
+ * the way `FROM from` + `COPY` would make it, without a builder — for tests that only
+ * need an image in a registry to scan. Answers the new manifest's digest.
+ */
+export async function pushImageWithFiles(
+  registry: string,
+  from: { repository: string; digest: string },
+  to: { repository: string; tag: string },
+  files: Record<string, string>,
+): Promise<string> {
+  const client = new RegistryClient(registry);
+  const base = await client.getManifest(from.repository, from.digest);
+  const config = await client.getJsonBlob<{ rootfs: { diff_ids: string[] }; history?: object[] }>(
+    from.repository,
+    base.json.config!.digest,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'stv-layer-'));
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), content);
+  }
+  const chunks: Buffer[] = [];
+  const stream = createTar({ cwd: dir, portable: true, mtime: new Date('2026-01-01T00:00:00Z') }, Object.keys(files));
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  const tar = Buffer.concat(chunks);
+  const layer = gzipSync(tar);
+  const newConfig = Buffer.from(
+    JSON.stringify({
+      ...config,
+      rootfs: { ...config.rootfs, diff_ids: [...config.rootfs.diff_ids, sha256(tar)] },
+      history: [...(config.history ?? []), { created: '2026-01-01T00:00:00Z', created_by: `COPY ${Object.keys(files).join(' ')} /` }],
+    }),
+  );
+  for (const blob of base.json.layers ?? [])
+    await client.ensureBlob(to.repository, blob.digest, () => client.getBlob(from.repository, blob.digest, blob.size));
+  await client.ensureBlob(to.repository, sha256(layer), async () => layer);
+  await client.ensureBlob(to.repository, sha256(newConfig), async () => newConfig);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MANIFEST_MEDIA_TYPES.ociManifest,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(newConfig), size: newConfig.length },
+    layers: [
+      ...(base.json.layers ?? []),
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length },
+    ],
+  };
+  return client.putManifest(to.repository, to.tag, Buffer.from(JSON.stringify(manifest)), MANIFEST_MEDIA_TYPES.ociManifest);
 }
 
 export interface LayerFile {

@@ -88,33 +88,49 @@ export class TrivyClient {
 
   /** Scans `reference` (pinned by digest) and writes Trivy's JSON report to `reportFile`. */
   async scanImage(reference: string, reportFile: string, options: ScanOptions): Promise<void> {
-    // Only `true` lets Trivy fetch a missing DB during the scan; otherwise none means no scan.
-    if (!this.settings.serverUrl && this.settings.dbUpdate !== true && !(await this.db.metadata())) {
-      throw new ScannerUnavailableError(this.db.missingHint());
-    }
-    const args = [
-      'image',
-      ...this.commonArgs(),
-      '--image-src',
-      'remote',
-      '--scanners',
-      options.scanners.join(','),
-      '--format',
-      'json',
-      '--output',
-      reportFile,
-      '--list-all-pkgs',
-    ];
+    await this.requireDb();
+    const args = ['image', ...this.commonArgs('image'), '--image-src', 'remote', '--scanners', options.scanners.join(',')];
+    args.push(...reportArgs(reportFile));
     if (options.platform) args.push('--platform', options.platform);
-    if (options.severity?.length) args.push('--severity', options.severity.join(','));
-    if (options.ignoreUnfixed) args.push('--ignore-unfixed');
-    // Without --show-suppressed the JSON report drops what VEX set aside (pkg/report/json.go),
-    // and the gate could no longer say which exception allowed which finding.
-    if (options.vexFile) args.push('--vex', options.vexFile, '--show-suppressed');
+    args.push(...filterArgs(options));
     const registry = parseImageReference(reference).registry;
     if (!isLoopbackRegistry(registry) && this.settings.insecureRegistries.includes(registry)) args.push('--insecure');
     if (this.settings.serverUrl) args.push('--server', this.settings.serverUrl);
     args.push('--', reference);
+    await this.runScan(args, options);
+  }
+
+  /**
+   * Scans a CycloneDX SBOM — the one a scan stored (`convert --format cyclonedx` of its
+   * JSON report, scan-stage.ts) — against the DB scans use, and writes Trivy's JSON
+   * report to `reportFile`: a rescan without pulling a layer. The same findings as
+   * scanImage on the same DB (test/integration/sbom-rescan-equivalence.test.ts checks
+   * it) with the same offline, DB and report flags, except: `--scanners vuln` only (the
+   * sbom command knows vuln and license; secrets are not in an SBOM and not in the DB),
+   * no `--skip-check-update` (the sbom command has no checks and refuses the flag), and
+   * an in-memory cache (the sbom command's default; said here so a concurrent image scan
+   * never waits on the on-disk cache's lock). Trivy ignores the SBOM's own
+   * `vulnerabilities` (the findings of the scan that made it) and detects them afresh.
+   * The report names the SBOM file where an image scan names the image (asImageReport puts
+   * it back), and a `vexFile` must name the packages too (scanVexDocument `packages`).
+   */
+  async scanSbom(sbomFile: string, reportFile: string, options: Omit<ScanOptions, 'platform' | 'scanners'> = {}): Promise<void> {
+    await this.requireDb();
+    const args = ['sbom', ...this.commonArgs('sbom'), '--cache-backend', 'memory', '--scanners', 'vuln'];
+    args.push(...reportArgs(reportFile), ...filterArgs(options));
+    if (this.settings.serverUrl) args.push('--server', this.settings.serverUrl);
+    args.push('--', sbomFile);
+    await this.runScan(args, options);
+  }
+
+  /** Only `true` lets Trivy fetch a missing DB during the scan; otherwise none means no scan. */
+  private async requireDb(): Promise<void> {
+    if (!this.settings.serverUrl && this.settings.dbUpdate !== true && !(await this.db.metadata())) {
+      throw new ScannerUnavailableError(this.db.missingHint());
+    }
+  }
+
+  private async runScan(args: string[], options: { signal?: AbortSignal; timeoutMs?: number }): Promise<void> {
     try {
       await this.runner.run(this.settings.trivy, args, { signal: options.signal, timeoutMs: options.timeoutMs, env: this.env() });
     } catch (err) {
@@ -160,17 +176,11 @@ export class TrivyClient {
     });
   }
 
-  private commonArgs(): string[] {
-    const args = [
-      '--quiet',
-      '--no-progress',
-      '--cache-dir',
-      this.settings.cacheDir,
-      '--skip-java-db-update',
-      '--skip-check-update',
-      '--skip-version-check',
-      '--disable-telemetry',
-    ];
+  /** `sbom` has no misconfiguration checks, and no --skip-check-update flag. */
+  private commonArgs(command: 'image' | 'sbom'): string[] {
+    const args = ['--quiet', '--no-progress', '--cache-dir', this.settings.cacheDir, '--skip-java-db-update'];
+    if (command === 'image') args.push('--skip-check-update');
+    args.push('--skip-version-check', '--disable-telemetry');
     // auto updates apart from scans (TrivyDb), so scans, like false, never touch the DB.
     if (this.settings.dbUpdate !== true) args.push('--skip-db-update', '--offline-scan');
     else for (const repository of this.db.repositories) args.push('--db-repository', repository);
@@ -200,7 +210,7 @@ export class TrivyClient {
     // ("cache may be in use by another process"). Pushed layers are new anyway.
     const args = [
       'image',
-      ...this.commonArgs(),
+      ...this.commonArgs('image'),
       '--cache-backend',
       'memory',
       '--image-src',
@@ -222,6 +232,20 @@ export class TrivyClient {
       throw classify(err);
     }
   }
+}
+
+/** The JSON report, listing every package (named policies read them). */
+const reportArgs = (reportFile: string) => ['--format', 'json', '--output', reportFile, '--list-all-pkgs'];
+
+/** Which findings the report keeps, and the VEX statements applied to them. */
+function filterArgs(options: Pick<ScanOptions, 'severity' | 'ignoreUnfixed' | 'vexFile'>): string[] {
+  const args: string[] = [];
+  if (options.severity?.length) args.push('--severity', options.severity.join(','));
+  if (options.ignoreUnfixed) args.push('--ignore-unfixed');
+  // Without --show-suppressed the JSON report drops what VEX set aside (pkg/report/json.go),
+  // and the gate could no longer say which exception allowed which finding.
+  if (options.vexFile) args.push('--vex', options.vexFile, '--show-suppressed');
+  return args;
 }
 
 function classify(err: unknown, serverUrl?: string): unknown {

@@ -52,6 +52,8 @@ interface TrivyVulnerability {
 }
 
 export interface TrivyReport {
+  /** What was scanned: the image reference, or the SBOM file for `trivy sbom`. */
+  ArtifactName?: string;
   Results?: {
     Target: string;
     Class?: string;
@@ -116,6 +118,24 @@ export function normalizeReport(report: TrivyReport): { vulnerabilities: Vulnera
     }
   }
   return { vulnerabilities, secrets, summary: summarize(vulnerabilities) };
+}
+
+/**
+ * A report of `trivy sbom <sbomFile>` (a rescan from the stored SBOM) made to read as the
+ * image scan it stands for. Trivy names the SBOM file where an image scan names the image
+ * — ArtifactName and the OS result's Target ("<file> (debian 12.15)") — which would put a
+ * server path into the findings' `target`; with `reference` (the pinned image that was
+ * scanned) in its place, the normalised findings equal an image scan's on the same DB,
+ * every field (test/integration/sbom-rescan-equivalence.test.ts). Pure: a new object.
+ */
+export function asImageReport<T extends TrivyReport>(report: T, sbomFile: string, reference: string): T {
+  const rename = (name: string | undefined) =>
+    name === sbomFile ? reference : name?.startsWith(`${sbomFile} `) ? reference + name.slice(sbomFile.length) : name;
+  return {
+    ...report,
+    ...(report.ArtifactName !== undefined ? { ArtifactName: rename(report.ArtifactName) } : {}),
+    ...(report.Results ? { Results: report.Results.map((r) => ({ ...r, Target: rename(r.Target)! })) } : {}),
+  };
 }
 
 export function summarize(vulnerabilities: Vulnerability[]): ScanSummary {
