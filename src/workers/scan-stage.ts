@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ImageInfo, ImageInspector } from '../engines/registry/image-inspector.js';
@@ -7,7 +7,7 @@ import { formatImageReference, parseImageReference } from '../oci/references.js'
 import { DEFAULT_POLICY, evaluatePolicy, type PolicyException, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
 import { scopeMatches } from '../exceptions/exception-scope.js';
 import type { VulnerabilityException } from '../exceptions/exception-store.js';
-import { scanVexDocument } from '../exceptions/openvex.js';
+import { sbomPurls, scanVexDocument } from '../exceptions/openvex.js';
 import type { TrivyClient } from '../engines/trivy/trivy-client.js';
 import type { SecretFinding, ScanSummary, Vulnerability } from '../engines/trivy/trivy-report.js';
 import type { ScanRequest } from '../jobs/actions.js';
@@ -218,10 +218,17 @@ async function scanPlatform(
 ): Promise<CachedScan & { cached: boolean }> {
   // The matching exceptions go to Trivy as OpenVEX (`--vex`), so the findings they cover
   // carry the VEX status; the document is kept as an artifact of the job.
+  // A rescan scans the stored SBOM where it has one (copied into this job first).
+  const sbom = await storedSbom(deps, job.id, p.info.manifest_digest, p.names, target);
   let vexFile: string | undefined;
   if (p.exceptions.length) {
     vexFile = join(await deps.artifacts.prepare(job.id), vexArtifactName(p.names));
-    const doc = scanVexDocument({ repository: p.repository, manifestDigest: p.info.manifest_digest }, p.exceptions);
+    // From an SBOM the image's root has no purl for Trivy to match: name every package too.
+    const packages = sbom ? sbomPurls(JSON.parse(await readFile(sbom, 'utf8'))) : undefined;
+    const doc = scanVexDocument(
+      { repository: p.repository, manifestDigest: p.info.manifest_digest, ...(packages ? { packages } : {}) },
+      p.exceptions,
+    );
     await writeFile(vexFile, JSON.stringify(doc, null, 2));
   }
   // Same image, platform, DB and options: same findings. Per tenant: a cached scan
@@ -261,13 +268,12 @@ async function scanPlatform(
       return { ...scan, artifacts: p.names, cached: true };
     }
   }
-  const sbom = await storedSbom(deps, job.id, p.info.manifest_digest, p.names, target);
   await ctx.progress(
     sbom
       ? `scanning ${p.platform} ${p.pinned} from its stored SBOM (vuln)`
       : `scanning ${p.platform} ${p.pinned} (${p.scanners.join(', ')})`,
   );
-  const source: TrivySource = sbom ? { sbom } : { image: p.pinned };
+  const source: TrivySource = { image: p.pinned, ...(sbom ? { sbom } : {}) };
   const scan: CachedScan = {
     job_id: job.id,
     artifacts: p.names,

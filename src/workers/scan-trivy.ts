@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ScannerUnavailableError, TrivyScanError } from '../engines/trivy/trivy-client.js';
-import { normalizeReport, type TrivyReport } from '../engines/trivy/trivy-report.js';
+import { asImageReport, normalizeReport, type TrivyReport } from '../engines/trivy/trivy-report.js';
 import type { ScanArtifactNames } from '../jobs/artifact-store.js';
 import { JobFailure } from '../jobs/job-failure.js';
 import type { ScanDeps, Scanner, ScanTarget } from './scan-stage.js';
@@ -29,7 +29,8 @@ export async function storedSbom(
   }
 }
 
-export type TrivySource = { image: string } | { sbom: string };
+/** What Trivy reads: the image (pinned) in its registry, or its stored SBOM standing for that image. */
+export type TrivySource = { image: string; sbom?: string };
 
 export async function runTrivy(
   deps: ScanDeps,
@@ -51,12 +52,17 @@ export async function runTrivy(
     ...(vexFile ? { vexFile } : {}),
   };
   try {
-    if ('sbom' in source) await deps.trivy.scanSbom(source.sbom, report, options);
-    else await deps.trivy.scanImage(source.image, report, options);
+    if (source.sbom) {
+      await deps.trivy.scanSbom(source.sbom, report, options);
+      // Trivy names the SBOM file where an image scan names the image: put the image back
+      // (the findings' targets, the SARIF), so a rescan's report reads like a scan's.
+      const read = JSON.parse(await readFile(report, 'utf8')) as TrivyReport;
+      await writeFile(report, JSON.stringify(asImageReport(read, source.sbom, source.image)));
+    } else await deps.trivy.scanImage(source.image, report, options);
     await deps.trivy.convert(report, 'sarif', join(dir, names.sarif), signal);
     // The stored SBOM stays as it was (it came from the image); a report from an SBOM
     // would describe the SBOM, not the image.
-    if (!('sbom' in source)) await deps.trivy.convert(report, 'cyclonedx', join(dir, names.sbom), signal);
+    if (!source.sbom) await deps.trivy.convert(report, 'cyclonedx', join(dir, names.sbom), signal);
   } catch (err) {
     if (err instanceof ScannerUnavailableError) throw new JobFailure('SCANNER_UNAVAILABLE', err.message);
     if (err instanceof TrivyScanError) throw new JobFailure(err.notFound ? 'IMAGE_NOT_FOUND' : 'SCAN_FAILED', err.message);

@@ -142,31 +142,6 @@ export class TrivyClient {
     }
   }
 
-  /**
-   * Scans a CycloneDX SBOM (one that convert() made from an image report) and writes
-   * Trivy's JSON report to `reportFile`: the rescan path, which pulls no layer. Only the
-   * vuln scanner applies (an SBOM holds no file content for secrets). An in-memory cache:
-   * there are no layers to keep, and the on-disk cache's lock would make concurrent runs
-   * wait on each other (see generateSbom).
-   */
-  async scanSbom(sbomFile: string, reportFile: string, options: Omit<ScanOptions, 'platform' | 'scanners'>): Promise<void> {
-    if (!this.settings.serverUrl && this.settings.dbUpdate !== true && !(await this.db.metadata())) {
-      throw new ScannerUnavailableError(this.db.missingHint());
-    }
-    const args = ['sbom', ...this.commonArgs(), '--cache-backend', 'memory', '--scanners', 'vuln', '--format', 'json'];
-    args.push('--output', reportFile, '--list-all-pkgs');
-    if (options.severity?.length) args.push('--severity', options.severity.join(','));
-    if (options.ignoreUnfixed) args.push('--ignore-unfixed');
-    if (options.vexFile) args.push('--vex', options.vexFile, '--show-suppressed');
-    if (this.settings.serverUrl) args.push('--server', this.settings.serverUrl);
-    args.push('--', sbomFile);
-    try {
-      await this.runner.run(this.settings.trivy, args, { signal: options.signal, timeoutMs: options.timeoutMs, env: this.env() });
-    } catch (err) {
-      throw classify(err, this.settings.serverUrl);
-    }
-  }
-
   /** Re-renders a JSON report (sarif, cyclonedx) without scanning again. */
   async convert(reportFile: string, format: 'sarif' | 'cyclonedx' | 'cosign-vuln', outFile: string, signal?: AbortSignal): Promise<void> {
     await this.runner.run(this.settings.trivy, ['convert', '--quiet', '--format', format, '--output', outFile, '--', reportFile], {
