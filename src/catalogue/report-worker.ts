@@ -1,0 +1,15 @@
+import { readFile } from 'node:fs/promises';
+import { parentPort } from 'node:worker_threads';
+import { verdictFacts } from './verdict-facts.js';
+
+/**
+ * The thread a large report is parsed on (report-reader.ts starts it): JSON.parse of tens
+ * of megabytes takes the better part of a second, which on the API's own thread would
+ * stall every other request. It reads the file itself, so the text never crosses threads;
+ * only the facts, a few percent of it, are sent back.
+ */
+parentPort?.on('message', (message: { id: number; path: string }) => {
+  readFile(message.path, 'utf8')
+    .then((text) => parentPort!.postMessage({ id: message.id, facts: verdictFacts(JSON.parse(text)) }))
+    .catch((err: unknown) => parentPort!.postMessage({ id: message.id, error: err instanceof Error ? err.message : String(err) }));
+});
