@@ -14,6 +14,7 @@ import { ACTIONS, type Action } from '../jobs/actions.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import type { ExceptionStore } from '../exceptions/exception-store.js';
+import type { VerdictService } from '../catalogue/verdict-service.js';
 import { BuildProcessor } from './build.processor.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { OptimizeProcessor } from './optimize.processor.js';
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   tenantSecrets: TenantSecrets;
   /** Tenants' exceptions, applied by scan gates and passed to Trivy as VEX. */
   exceptions?: ExceptionStore;
+  /** The catalogue's verdicts: what a sign or push with `policy` asks before its side effect. */
+  verdicts: Pick<VerdictService, 'judge'>;
 }
 
 const scanDeps = (d: WorkerDeps): ScanDeps => ({
@@ -66,8 +69,8 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
       pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries },
     }),
   scan: (d) => new ScanProcessor(scanDeps(d)),
-  push: (d) => new PushProcessor(d.registries),
-  sign: (d) => new SignProcessor(signingDeps(d)),
+  push: (d) => new PushProcessor(d.registries, d.inspector, d.verdicts),
+  sign: (d) => new SignProcessor(signingDeps(d), d.verdicts),
   verify: (d) => new VerifyProcessor(signingDeps(d)),
   inspect: (d) => new InspectProcessor(d.inspector, d.registries),
   optimize: (d) =>

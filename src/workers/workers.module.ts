@@ -23,6 +23,7 @@ import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { CatalogueRecorder } from '../catalogue/catalogue-recorder.js';
 import { ExceptionStore } from '../exceptions/exception-store.js';
+import { VerdictService } from '../catalogue/verdict-service.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
 import { createProcessors } from './processors.js';
@@ -60,6 +61,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     tenantSecrets: TenantSecrets,
     recorder: CatalogueRecorder,
     exceptions: ExceptionStore,
+    verdicts: VerdictService,
   ) {
     this.runnerDeps = {
       store,
@@ -80,6 +82,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       redis,
       tenantSecrets,
       exceptions,
+      verdicts,
     });
   }
 
