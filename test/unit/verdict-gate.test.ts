@@ -12,6 +12,7 @@ import { AppError } from '../../src/errors/app-error.js';
 import { JobFailure } from '../../src/jobs/job-failure.js';
 import type { JobRecord } from '../../src/jobs/job-types.js';
 import { canonicalJson } from '../../src/jobs/job.service.js';
+import { submitToBody } from '../../src/grpc/jobs.grpc-controller.js';
 import type { PolicySnapshot } from '../../src/policies/policy.schema.js';
 import type { JobContext } from '../../src/workers/processor.js';
 import { PushProcessor } from '../../src/workers/push.processor.js';
@@ -179,6 +180,12 @@ describe('the policy field of sign and push', () => {
       assert.ok(err instanceof AppError, JSON.stringify(policy));
       assert.equal((err.details as { fields: { path: string }[] }).fields[0]!.path, 'policy');
     }
+    // gRPC's SignJob.policy / PushJob.policy are the same field.
+    assert.deepEqual(submitToBody({ action: 'sign', sign: { image: 'r.test/a:1', key: '', registry: '', policy: 'prod' } }), {
+      action: 'sign',
+      image: 'r.test/a:1',
+      policy: 'prod',
+    });
     assert.throws(
       () => parseJobRequest({ action: 'push', image: 'r.test/a:1', registry: 'r2.test', policy: 'prod', policy_snapshot: SNAPSHOT }),
       AppError,
