@@ -129,10 +129,11 @@ export function median(values: number[]): number {
 /**
  * `stevedore serve` on free loopback ports, against the bench's own Redis, buildkitd and
  * registry (`env` names them and the token); resolves with its base URL once /readyz
- * answers. The Trivy DB source is a closed loopback port unless `env` names one: a
- * bench, like a test, sends traffic only to this machine.
+ * answers (`readyPath`: /healthz for a bench without buildkitd). The Trivy DB source is
+ * a closed loopback port unless `env` names one: a bench, like a test, sends traffic
+ * only to this machine.
  */
-export async function startServe(env: Record<string, string>): Promise<string> {
+export async function startServe(env: Record<string, string>, readyPath = '/readyz'): Promise<string> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   await startChild(
@@ -148,7 +149,7 @@ export async function startServe(env: Record<string, string>): Promise<string> {
       STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2',
       ...env,
     },
-    httpReady(`${base}/readyz`),
+    httpReady(`${base}${readyPath}`),
     'stevedore serve',
   );
   return base;

@@ -2,12 +2,22 @@ import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
-import { digestSchema, listImagesQuerySchema, MAX_LIMIT, DEFAULT_LIMIT, recordMatcher } from '../catalogue/catalogue-query.js';
+import {
+  digestSchema,
+  listImagesQuerySchema,
+  MAX_LIMIT,
+  DEFAULT_LIMIT,
+  recordMatcher,
+  verdictQuerySchema,
+} from '../catalogue/catalogue-query.js';
 import type { ImageRecord } from '../catalogue/catalogue-record.js';
 import { CatalogueStore, InvalidCatalogueCursorError, MAX_EXAMINED } from '../catalogue/catalogue-store.js';
+import type { ImageVerdict } from '../catalogue/image-verdict.js';
+import { VerdictService } from '../catalogue/verdict-service.js';
 import { AppError } from '../errors/app-error.js';
 import { validate } from '../errors/validation.js';
 import { ERROR_SCHEMA } from '../openapi/openapi-schemas.js';
+import { VERDICT_SCHEMA } from './dto/verdict.dto.js';
 
 const time = { type: 'string', format: 'date-time' };
 const stamped = (name: string) => ({
@@ -98,7 +108,10 @@ const notFound = (digest: string) => new AppError('not_found', 'NOT_FOUND', `no 
 @RequireScope('jobs:read')
 @Controller('v1/images')
 export class ImagesCatalogueController {
-  constructor(private readonly catalogue: CatalogueStore) {}
+  constructor(
+    private readonly catalogue: CatalogueStore,
+    private readonly verdicts: VerdictService,
+  ) {}
 
   @Get()
   @ApiOperation({
@@ -161,5 +174,28 @@ export class ImagesCatalogueController {
     const record = await this.catalogue.get(principal.tenant, checked);
     if (!record) throw notFound(checked);
     return record;
+  }
+
+  @Get(':digest/verdict')
+  @ApiOperation({
+    summary:
+      'The verdict of one of your named policies on a catalogued image, from its latest scan (what an admission controller asks). ' +
+      'Never scanned, or its reports gone past the job retention: passed false with the rule no_scan or scan_unavailable.',
+  })
+  @ApiParam({ name: 'digest', example: `sha256:${'0'.repeat(64)}` })
+  @ApiQuery({ name: 'policy', required: true, example: 'prod', description: 'The name of one of your policies (GET /v1/policies).' })
+  @ApiResponse({ status: 200, schema: VERDICT_SCHEMA })
+  @ApiResponse({ status: 400, description: 'Not a digest, or a missing or malformed policy name.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 401, description: 'Missing or wrong token.', schema: ERROR_SCHEMA })
+  @ApiResponse({ status: 403, description: 'The key lacks jobs:read.', schema: ERROR_SCHEMA })
+  @ApiResponse({
+    status: 404,
+    description: 'IMAGE_NOT_FOUND: your tenant has no such image in the catalogue. POLICY_NOT_FOUND: you have no policy of that name.',
+    schema: ERROR_SCHEMA,
+  })
+  async verdict(@Param('digest') digest: string, @Query() query: unknown, @CurrentPrincipal() principal: Principal): Promise<ImageVerdict> {
+    const checked = checkDigest(digest);
+    const { policy } = validate(verdictQuerySchema, query ?? {}, 'query');
+    return this.verdicts.byName(principal.tenant, checked, policy);
   }
 }

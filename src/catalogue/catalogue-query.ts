@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { matchesPattern, normalizePattern } from '../auth/repository-patterns.js';
 import { assertDigest, InvalidReferenceError } from '../oci/references.js';
+import { POLICY_NAME_PATTERN, POLICY_NAME_RULE } from '../policies/policy.schema.js';
 import { hasSeverityAtLeast, SEVERITY_LEVELS, type ImageRecord } from './catalogue-record.js';
 
 export const DEFAULT_LIMIT = 50;
@@ -63,6 +64,15 @@ export const digestSchema = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
 });
+
+/** GET /v1/images/{digest}/verdict: the one parameter, the name of one of the tenant's policies. */
+export const verdictQuerySchema = z
+  .object({
+    policy: z
+      .string({ error: 'give the name of one of your policies: ?policy=<name> (GET /v1/policies)' })
+      .regex(POLICY_NAME_PATTERN, `a policy name ${POLICY_NAME_RULE}`),
+  })
+  .strict();
 
 /** The record filter of a query (all given filters must hold). */
 export function recordMatcher(query: Omit<ListImagesQuery, 'limit' | 'cursor'>): (record: ImageRecord) => boolean {

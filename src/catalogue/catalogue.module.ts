@@ -1,12 +1,21 @@
-import { Global, Logger, Module } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
+import { ExceptionStore } from '../exceptions/exception-store.js';
+import { ArtifactStore } from '../jobs/artifact-store.js';
 import { REDIS } from '../jobs/redis.module.js';
+import { PolicyStore } from '../policies/policy-store.js';
 import { CatalogueRecorder } from './catalogue-recorder.js';
 import { CatalogueStore } from './catalogue-store.js';
+import { ReportReader } from './report-reader.js';
+import { VerdictService } from './verdict-service.js';
 
-/** The image catalogue for both roles: the API reads it, the job runner records finished jobs into it. */
+/**
+ * The image catalogue for both roles: the API reads it and answers verdicts, the job
+ * runner records finished jobs into it, and sign and push jobs with a `policy` ask it
+ * for the verdict of the digest they are about to sign or copy.
+ */
 @Global()
 @Module({
   providers: [
@@ -20,7 +29,26 @@ import { CatalogueStore } from './catalogue-store.js';
       inject: [CatalogueStore],
       useFactory: (store: CatalogueStore) => new CatalogueRecorder(store, new Logger('Catalogue')),
     },
+    { provide: ReportReader, useFactory: () => new ReportReader() },
+    {
+      provide: VerdictService,
+      inject: [CatalogueStore, PolicyStore, ExceptionStore, ArtifactStore, ReportReader],
+      useFactory: (
+        catalogue: CatalogueStore,
+        policies: PolicyStore,
+        exceptions: ExceptionStore,
+        artifacts: ArtifactStore,
+        reports: ReportReader,
+      ) => new VerdictService({ catalogue, policies, exceptions, artifacts, reports }),
+    },
   ],
-  exports: [CatalogueStore, CatalogueRecorder],
+  exports: [CatalogueStore, CatalogueRecorder, VerdictService],
 })
-export class CatalogueModule {}
+export class CatalogueModule implements OnApplicationShutdown {
+  constructor(@Inject(ReportReader) private readonly reports: ReportReader) {}
+
+  /** The report parse thread, if one is running, ends with the application. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.reports.close();
+  }
+}

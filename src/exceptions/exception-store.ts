@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { PolicyException } from '../engines/trivy/scan-policy.js';
 import { scopeMatches, type ExceptionScope, type ScannedImage } from './exception-scope.js';
 
 /** One accepted finding: a vulnerability, where it is accepted, why, by whom, until when. */
@@ -38,6 +39,15 @@ const keys = {
   /** Every tenant's not yet announced expiries, `tenant/id` scored by expiry (ms): the sweeper's queue. */
   due: 'stv:exceptions:due',
 };
+
+/** An exception as a gate applies it (beside allow-list entries): which one, and whose. */
+export const asPolicyException = (e: VulnerabilityException): PolicyException => ({
+  exception_id: e.id,
+  vulnerability_id: e.vulnerability_id,
+  reason: e.reason,
+  owner: e.owner,
+  expires: e.expires,
+});
 
 export const isActive = (e: VulnerabilityException, now: Date) => Date.parse(e.expires) > now.getTime();
 

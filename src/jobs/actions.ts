@@ -5,6 +5,7 @@ import { buildJobSchema, relativePath } from './build-request.schema.js';
 import {
   checkedBy,
   commonFields,
+  gatePolicySchema,
   imageReferenceSchema,
   keyNameSchema,
   platformSchema,
@@ -120,6 +121,7 @@ const signJobSchema = z
     image: imageReferenceSchema,
     registry: seedRegistry,
     key: keyNameSchema.optional(),
+    policy: gatePolicySchema.optional(),
     ...commonFields,
   })
   .strict();
@@ -140,6 +142,7 @@ const pushJobSchema = z
     // Full references to copy to; or the seed's `registry` (same repository and tag there).
     destinations: z.array(imageReferenceSchema).min(1).max(16).optional(),
     registry: registryHostSchema.optional(),
+    policy: gatePolicySchema.optional(),
     ...commonFields,
   })
   .strict()

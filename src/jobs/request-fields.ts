@@ -85,14 +85,27 @@ export const scanPolicySchema = z
 export const POLICY_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const POLICY_NAME_RULE = 'must be 1-63 lower-case letters, digits and - (starting with a letter or digit)';
 
+/** The name of one of the tenant's policies: admission resolves it (admission/named-policy.ts). */
+export const policyNameSchema = z
+  .string()
+  .regex(POLICY_NAME_PATTERN, `a policy name ${POLICY_NAME_RULE}`)
+  .describe('The name of one of your policies (GET /v1/policies).');
+
 /** A scan's gate: inline, or the name of one of the tenant's policies (admission resolves it). */
-export const requestPolicySchema = z.union([
-  z
-    .string()
-    .regex(POLICY_NAME_PATTERN, `a policy name ${POLICY_NAME_RULE}`)
-    .describe('The name of one of your policies (GET /v1/policies).'),
-  scanPolicySchema,
-]);
+export const requestPolicySchema = z.union([policyNameSchema, scanPolicySchema]);
+
+/**
+ * Sign and push: a named policy only (an inline one would have no scan to judge). The
+ * catalogue's latest scan of the image's digest must pass it before anything is signed
+ * or copied; `max_scan_age` is how fresh that scan must be.
+ */
+export const gatePolicySchema = z
+  .string({ error: `must be the name of one of your policies (${POLICY_NAME_RULE})` })
+  .regex(POLICY_NAME_PATTERN, `a policy name ${POLICY_NAME_RULE}`)
+  .describe(
+    "The name of one of your policies (GET /v1/policies): the catalogue's latest scan of the image's digest must pass it " +
+      '(GET /v1/images/{digest}/verdict), or the job fails with POLICY_FAILED and nothing is signed or copied.',
+  );
 
 /** A build's `scan` stage: a scan request's options, on the image the build pushed. */
 export const scanOptionsSchema = z

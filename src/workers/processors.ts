@@ -15,6 +15,7 @@ import type { ArtifactStore } from '../jobs/artifact-store.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import type { ExceptionStore } from '../exceptions/exception-store.js';
 import type { TenantEvents } from '../webhooks/tenant-events.js';
+import type { VerdictService } from '../catalogue/verdict-service.js';
 import { BuildProcessor } from './build.processor.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { OptimizeProcessor } from './optimize.processor.js';
@@ -44,6 +45,8 @@ export interface WorkerDeps {
   exceptions?: ExceptionStore;
   /** Tenant-level webhook events (a rescan's `image.vulnerabilities.changed`); absent: none sent. */
   events?: TenantEvents;
+  /** The catalogue's verdicts: what a sign or push with `policy` asks before its side effect. */
+  verdicts: Pick<VerdictService, 'judge'>;
 }
 
 const scanDeps = (d: WorkerDeps): ScanDeps => ({
@@ -69,8 +72,8 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
       pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries },
     }),
   scan: (d) => new ScanProcessor({ ...scanDeps(d), events: d.events }),
-  push: (d) => new PushProcessor(d.registries),
-  sign: (d) => new SignProcessor(signingDeps(d)),
+  push: (d) => new PushProcessor(d.registries, d.inspector, d.verdicts),
+  sign: (d) => new SignProcessor(signingDeps(d), d.verdicts),
   verify: (d) => new VerifyProcessor(signingDeps(d)),
   inspect: (d) => new InspectProcessor(d.inspector, d.registries),
   optimize: (d) =>

@@ -1,4 +1,4 @@
-import type { PolicyVerdict } from '../engines/trivy/scan-policy.js';
+import { combineVerdicts, type CombinedVerdict, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
 import { summarize, type ScanSummary, type SecretFinding, type Vulnerability } from '../engines/trivy/trivy-report.js';
 
 /** One platform's findings and the gate's verdict on them. */
@@ -12,10 +12,7 @@ export interface PlatformFindings {
 /** A finding of the combined result: where it was found. */
 export type Located<T> = T & { platforms: string[] };
 
-/** The gate over every platform: a violation names the platform it was found on. */
-export type CombinedVerdict = Omit<PolicyVerdict, 'violations'> & {
-  violations: (PolicyVerdict['violations'][number] & { platform: string })[];
-};
+export type { CombinedVerdict };
 
 export interface CombinedFindings {
   vulnerabilities: Located<Vulnerability>[];
@@ -36,9 +33,7 @@ export interface CombinedFindings {
  * other fields (target, layer_digest) are the first platform's — each platform's own
  * are in its report artifacts.
  *
- * The gate is each platform's own verdict: the combined one passes only when every
- * platform passed, and its violations name their platform (the same CVE failing on two
- * platforms is two violations). Allow-list entries that applied anywhere are merged by id.
+ * The gate is each platform's own verdict, combined by combineVerdicts (scan-policy.ts).
  */
 export function combineFindings(platforms: PlatformFindings[]): CombinedFindings {
   const vulnerabilities = mergeAcross(
@@ -49,7 +44,7 @@ export function combineFindings(platforms: PlatformFindings[]): CombinedFindings
     platforms.map((p) => ({ platform: p.platform, items: p.secrets })),
     (s) => JSON.stringify([s.rule, s.target, s.line]),
   );
-  return { vulnerabilities, secrets, summary: summarize(vulnerabilities), policy: combinePolicies(platforms) };
+  return { vulnerabilities, secrets, summary: summarize(vulnerabilities), policy: combineVerdicts(platforms) };
 }
 
 /**
@@ -78,16 +73,4 @@ function mergeAcross<T extends object>(lists: { platform: string; items: T[] }[]
     }
   }
   return out;
-}
-
-function combinePolicies(platforms: PlatformFindings[]): CombinedVerdict {
-  const byId = <E extends { id: string }>(entries: E[]) => [...new Map(entries.map((e) => [e.id, e])).values()];
-  return {
-    passed: platforms.every((p) => p.policy.passed),
-    violations: platforms.flatMap((p) => p.policy.violations.map((v) => ({ ...v, platform: p.platform }))),
-    allowed: byId(platforms.flatMap((p) => p.policy.allowed)),
-    // Every platform is held to the same policy: the same expired entries and limits.
-    expired: platforms[0]?.policy.expired ?? [],
-    limits: platforms[0]?.policy.limits ?? {},
-  };
 }

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ImageInfo, ImageInspector } from '../engines/registry/image-inspector.js';
 import { formatImageReference, parseImageReference } from '../oci/references.js';
-import { DEFAULT_POLICY, evaluatePolicy, type PolicyException, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
+import { DEFAULT_POLICY, evaluatePolicy, type PolicyVerdict } from '../engines/trivy/scan-policy.js';
 import { scopeMatches } from '../exceptions/exception-scope.js';
-import type { VulnerabilityException } from '../exceptions/exception-store.js';
+import { asPolicyException, type VulnerabilityException } from '../exceptions/exception-store.js';
 import { sbomPurls, scanVexDocument } from '../exceptions/openvex.js';
 import type { TrivyClient } from '../engines/trivy/trivy-client.js';
 import type { SecretFinding, ScanSummary, Vulnerability } from '../engines/trivy/trivy-report.js';
@@ -92,14 +92,6 @@ interface PlatformScan extends CachedScan {
   cached: boolean;
   exceptions: VulnerabilityException[];
 }
-
-const asPolicyException = (e: VulnerabilityException): PolicyException => ({
-  exception_id: e.id,
-  vulnerability_id: e.vulnerability_id,
-  reason: e.reason,
-  owner: e.owner,
-  expires: e.expires,
-});
 
 /** Where the VEX document given to Trivy for a platform goes (beside its report). */
 export const vexArtifactName = (names: ScanArtifactNames) => names.report.replace(/^trivy-report/, 'vex.openvex');

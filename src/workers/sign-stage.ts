@@ -65,9 +65,18 @@ export async function platformManifests(inspector: ImageInspector, pinned: strin
  * Signs the image's digest with cosign (key-based); `keyName` absent: the default key.
  * An index is signed recursively: the index and each platform manifest, since a client
  * pulling one platform checks that platform's manifest digest, not the index's.
+ * `gate` (a sign job's `policy`, verdict-gate.ts) is asked about the resolved digest
+ * before anything is signed, and throws to stop it.
  */
-export async function signImage(deps: SigningDeps, image: string, keyName: string | undefined, ctx: StageContext) {
+export async function signImage(
+  deps: SigningDeps,
+  image: string,
+  keyName: string | undefined,
+  ctx: StageContext,
+  gate?: (digest: string) => Promise<void>,
+) {
   const { key, pinned, digest } = await keyAndDigest(deps, image, keyName, 'signing', ctx);
+  await gate?.(digest);
   const platforms = await platformManifests(deps.inspector, pinned);
   if (platforms) await ctx.progress(`signing the index and its platform manifests: ${platforms.map((p) => p.platform).join(', ')}`);
   try {

@@ -24,6 +24,7 @@ import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { CatalogueRecorder } from '../catalogue/catalogue-recorder.js';
 import { ExceptionStore } from '../exceptions/exception-store.js';
 import { TENANT_EVENTS, type TenantEvents } from '../webhooks/tenant-events.js';
+import { VerdictService } from '../catalogue/verdict-service.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
 import { createProcessors } from './processors.js';
@@ -62,6 +63,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     recorder: CatalogueRecorder,
     exceptions: ExceptionStore,
     @Optional() @Inject(TENANT_EVENTS) events: TenantEvents | null,
+    verdicts: VerdictService,
   ) {
     this.runnerDeps = {
       store,
@@ -83,6 +85,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       tenantSecrets,
       exceptions,
       ...(events ? { events } : {}),
+      verdicts,
     });
   }
 

@@ -97,3 +97,26 @@ export function evaluatePolicy(
   }
   return { passed: violations.length === 0, violations, allowed: [...allowedIds].map((id) => active.get(id)!), expired, limits };
 }
+
+/** The gate over every platform: a violation names the platform it was found on. */
+export type CombinedVerdict = Omit<PolicyVerdict, 'violations'> & {
+  violations: (PolicyVerdict['violations'][number] & { platform: string })[];
+};
+
+/**
+ * Each platform's own verdict, as one: it passes only when every platform passed, and its
+ * violations name their platform (the same CVE failing on two platforms is two
+ * violations). Allow-list entries that applied anywhere are merged by id. Shared by a
+ * scan's result (workers/scan-combine.ts) and the catalogue's verdict (catalogue/image-verdict.ts).
+ */
+export function combineVerdicts(platforms: { platform: string; policy: PolicyVerdict }[]): CombinedVerdict {
+  const byId = <E extends { id: string }>(entries: E[]) => [...new Map(entries.map((e) => [e.id, e])).values()];
+  return {
+    passed: platforms.every((p) => p.policy.passed),
+    violations: platforms.flatMap((p) => p.policy.violations.map((v) => ({ ...v, platform: p.platform }))),
+    allowed: byId(platforms.flatMap((p) => p.policy.allowed)),
+    // Every platform is held to the same policy: the same expired entries and limits.
+    expired: platforms[0]?.policy.expired ?? [],
+    limits: platforms[0]?.policy.limits ?? {},
+  };
+}
