@@ -14,6 +14,7 @@ import { ACTIONS, type Action } from '../jobs/actions.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
 import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import type { ExceptionStore } from '../exceptions/exception-store.js';
+import type { CatalogueStore } from '../catalogue/catalogue-store.js';
 import { BuildProcessor } from './build.processor.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { OptimizeProcessor } from './optimize.processor.js';
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   tenantSecrets: TenantSecrets;
   /** Tenants' exceptions, applied by scan gates and passed to Trivy as VEX. */
   exceptions?: ExceptionStore;
+  /** The image catalogue: a build's `diff` against the previous build of its tags. */
+  catalogue?: CatalogueStore;
 }
 
 const scanDeps = (d: WorkerDeps): ScanDeps => ({
@@ -63,7 +66,7 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
       uploadDir: uploadDir(d),
       config: d.config,
       tenantSecrets: d.tenantSecrets,
-      pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries },
+      pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries, catalogue: d.catalogue },
     }),
   scan: (d) => new ScanProcessor(scanDeps(d)),
   push: (d) => new PushProcessor(d.registries),

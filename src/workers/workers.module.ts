@@ -22,6 +22,7 @@ import { REDIS } from '../jobs/redis.module.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { CatalogueRecorder } from '../catalogue/catalogue-recorder.js';
+import { CatalogueStore } from '../catalogue/catalogue-store.js';
 import { ExceptionStore } from '../exceptions/exception-store.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
@@ -60,6 +61,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     tenantSecrets: TenantSecrets,
     recorder: CatalogueRecorder,
     exceptions: ExceptionStore,
+    catalogue: CatalogueStore,
   ) {
     this.runnerDeps = {
       store,
@@ -80,6 +82,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       redis,
       tenantSecrets,
       exceptions,
+      catalogue,
     });
   }
 
