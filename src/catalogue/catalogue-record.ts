@@ -69,6 +69,19 @@ export interface ImageRecord {
   sbom: SbomRef | null;
 }
 
+/**
+ * The digest a tenant's build last pushed to a tag (registry/repository:tag): what a new
+ * build of the tag is compared with (its result's `diff`). Builds only: a copy or a scan
+ * naming the tag is not a build of it.
+ */
+export interface TagBuild {
+  reference: string;
+  digest: string;
+  build_job: string;
+  /** The build job's finish time. */
+  at: string;
+}
+
 /** What one job tells about one digest; several updates of one digest merge into its record. */
 export interface CatalogueUpdate {
   tenant: string;

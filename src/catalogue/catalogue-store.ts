@@ -1,18 +1,21 @@
 import type { Redis } from 'ioredis';
-import { parseImageReference } from '../oci/references.js';
-import type { CatalogueUpdate, ImageRecord, LatestScan, SbomRef, Sighting } from './catalogue-record.js';
-import { MERGE_SCRIPT } from './merge-script.js';
+import { formatImageReference, parseImageReference } from '../oci/references.js';
+import type { CatalogueUpdate, ImageRecord, LatestScan, SbomRef, Sighting, TagBuild } from './catalogue-record.js';
+import { MERGE_SCRIPT, TAG_BUILD_SCRIPT } from './merge-script.js';
 
 /**
  * Redis layout (durable across restarts only as far as Redis persists: AOF is the
  * deployment's job, as for job records):
  *   stv:image:<tenant>:<digest>  hash, one per (tenant, digest): the record's fields
  *   stv:images:t:<tenant>        sorted set of the tenant's digests, score = last_seen (ms)
- * Tenants cannot hold a colon; the digest is the key's last part.
+ *   stv:tag-build:<tenant>:<ref> hash {digest, build_job, at}: the tenant's last build of the
+ *                                tag registry/repository:tag (a build's `diff` is against it)
+ * Tenants cannot hold a colon; the digest (or tag reference) is the key's last part.
  */
 const keys = {
   record: (tenant: string, digest: string) => `stv:image:${tenant}:${digest}`,
   index: (tenant: string) => `stv:images:t:${tenant}`,
+  tagBuild: (tenant: string, reference: string) => `stv:tag-build:${tenant}:${reference}`,
 };
 
 /** At most this many tags (and repositories) per digest: the least recently seen goes first. */
@@ -72,6 +75,7 @@ export class CatalogueStore {
       ...update.references.map((r): [string, string, number] => ['ref:', r, MAX_REFERENCES]),
     ];
     const atMs = Date.parse(update.at);
+    const ttlMs = String(Math.max(1000, Math.round(atMs + this.retentionMs - this.clock())));
     await this.redis.eval(
       MERGE_SCRIPT,
       2,
@@ -84,10 +88,33 @@ export class CatalogueStore {
         at: update.at,
         score: String(atMs),
         member: update.digest,
-        ttl_ms: String(Math.max(1000, Math.round(atMs + this.retentionMs - this.clock()))),
+        ttl_ms: ttlMs,
         cutoff_ms: String(this.cutoff()),
       }),
     );
+    // A build names the tags it pushed: each now points at this digest (kept as long as the record).
+    if (update.build_job && update.references.length) {
+      const tagKeys = update.references.map((r) => keys.tagBuild(update.tenant, r));
+      await this.redis.eval(
+        TAG_BUILD_SCRIPT,
+        tagKeys.length,
+        ...tagKeys,
+        JSON.stringify({ at: update.at, digest: update.digest, build_job: update.build_job, ttl_ms: ttlMs }),
+      );
+    }
+  }
+
+  /**
+   * The tenant's last build of a tag (any spelling of registry/repository:tag; a digest in
+   * it is ignored), or undefined: never built by this tenant, past retention, or not a tag.
+   */
+  async lastBuild(tenant: string, tag: string): Promise<TagBuild | undefined> {
+    const ref = safeParse(tag);
+    if (!ref?.tag) return undefined;
+    const reference = formatImageReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
+    const raw = await this.redis.hgetall(keys.tagBuild(tenant, reference));
+    if (!raw.digest || !raw.build_job || !raw.at || Date.parse(raw.at) < this.cutoff()) return undefined;
+    return { reference, digest: raw.digest, build_job: raw.build_job, at: raw.at };
   }
 
   /** The record, or undefined when the tenant has none for this digest (or it is past retention). */

@@ -57,3 +57,20 @@ redis.call('ZADD', idx, 'GT', u.score, u.member)
 redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. u.cutoff_ms)
 return 1
 `;
+
+/**
+ * The last build of each tag of a build update (catalogue-store.ts `lastBuild`): KEYS are
+ * the tags' keys; ARGV[1] JSON {at, digest, build_job, ttl_ms}. A late write of an older
+ * build does not replace a newer one (same `at` comparison as the record's fields).
+ */
+export const TAG_BUILD_SCRIPT = `
+local u = cjson.decode(ARGV[1])
+for _, key in ipairs(KEYS) do
+  local cur = redis.call('HGET', key, 'at')
+  if (not cur) or cur <= u.at then
+    redis.call('HSET', key, 'digest', u.digest, 'build_job', u.build_job, 'at', u.at)
+    redis.call('PEXPIRE', key, tonumber(u.ttl_ms))
+  end
+end
+return 1
+`;

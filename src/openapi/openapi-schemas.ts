@@ -29,6 +29,53 @@ const errorObject = {
   },
 };
 
+/** A build's `diff` (workers/build-diff-stage.ts, analysis/vulnerabilities/build-diff.ts). */
+const BUILD_DIFF_SCHEMA = {
+  type: 'array',
+  maxItems: 4,
+  description:
+    'A pushed build whose tags were built before by the same tenant (a different digest): one entry per previous digest ' +
+    '(tags that pointed at one digest share it), absent when there is none. One platform is compared: the first of this ' +
+    "build's platforms the previous build also has, else each build's default platform (`previous_platform` then names " +
+    "the previous one). `packages` compares the two CycloneDX SBOMs by (type, name); `findings` this build's scan with the " +
+    "previous digest's latest scan (this scan's severity / ignore_unfixed filter applied to the previous findings too). " +
+    'Either is null, with `packages_unavailable` / `findings_unavailable` saying why, when a side is missing: no SBOM ' +
+    '(sbom off and no scan), no scan in this request, the previous one never scanned, or its artifacts past the job ' +
+    'retention. Each list holds at most 500 items (`counts` has the full numbers, `truncated` says a list was cut). ' +
+    'Computing it never fails the build: on an error the diff is left out with a `warning` event.',
+  items: {
+    type: 'object',
+    required: ['against', 'platform', 'packages', 'findings'],
+    properties: {
+      against: {
+        type: 'object',
+        description: '`{tags, digest, build_job, built_at}`: the previous build of those tags.',
+        additionalProperties: true,
+      },
+      platform: { type: 'string', nullable: true, example: 'linux/amd64' },
+      previous_platform: { type: 'string' },
+      packages: {
+        type: 'object',
+        nullable: true,
+        description:
+          '`added` / `removed` `[{name, version, type}]` (type: the purl type, deb, npm…), ' +
+          '`changed` `[{name, type, from, to}]`, `counts`, `truncated`.',
+        additionalProperties: true,
+      },
+      packages_unavailable: { type: 'string' },
+      findings: {
+        type: 'object',
+        nullable: true,
+        description:
+          '`introduced` / `resolved` `[{id, package, installed_version, severity, fixed_version}]`, `severity_changed` (the same ' +
+          'plus `previous_severity`), `counts`, `truncated`, `db_updated_at {previous, current}` (findings also differ when the DB moved).',
+        additionalProperties: true,
+      },
+      findings_unavailable: { type: 'string' },
+    },
+  },
+};
+
 export const JOB_SCHEMA = {
   type: 'object',
   required: [
@@ -59,6 +106,7 @@ export const JOB_SCHEMA = {
         image_info: { type: 'object', additionalProperties: true },
         vulnerabilities: { type: 'array', items: { type: 'object' } },
         optimization_suggestions: { type: 'array', items: { type: 'object' } },
+        diff: BUILD_DIFF_SCHEMA,
       },
       additionalProperties: true,
     },

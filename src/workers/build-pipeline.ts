@@ -9,9 +9,13 @@ import { formatImageReference, parseImageReference } from '../oci/references.js'
 import { signImage, signingKey, type SigningDeps } from './sign-stage.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
 import { generateSboms, type PipelinePlan, type PlatformSbom } from './sbom-stage.js';
+import { diffForBuildResult, type BuildDiffDeps } from './build-diff-stage.js';
 
-/** The scan, sign and push stages' dependencies (the same as their actions'). */
-export type PipelineDeps = ScanDeps & SigningDeps & { registries: RegistryResolver };
+/**
+ * The scan, sign and push stages' dependencies (the same as their actions'); `catalogue`
+ * finds the previous build of a tag for the result's `diff` (absent: no diff).
+ */
+export type PipelineDeps = ScanDeps & SigningDeps & { registries: RegistryResolver; catalogue?: BuildDiffDeps['catalogue'] };
 
 export interface Stage {
   name: 'build' | 'scan' | 'gate' | 'sbom' | 'sign' | 'attest' | 'push';
@@ -25,7 +29,8 @@ export interface Stage {
  * copied. Each stage runs as its action would, on the pushed digest, within this job.
  * `plan` adds the server's default stages (SBOM, signature: sbom-stage.ts); the result's
  * `pipeline` says what became of each, and why when skipped. A scan's SBOM is reused,
- * so there is an `sbom` stage only in a pipeline without a scan.
+ * so there is an `sbom` stage only in a pipeline without a scan. Last, `diff`: what
+ * changed since the previous build of each tag (build-diff-stage.ts), never a failure.
  */
 export async function runPipeline(
   ctx: JobContext<'build'>,
@@ -153,6 +158,35 @@ export async function runPipeline(
     const targets = request.push_to;
     const pushed = await stage('push', () => pushImage(deps.registries, pinned, targets, ctx));
     result.pushed = pushed.pushed;
+  }
+  if (deps.catalogue) {
+    const tags = Array.isArray(result.tags) ? result.tags.filter((t): t is string => typeof t === 'string') : [];
+    const diff = await diffForBuildResult(
+      { catalogue: deps.catalogue, artifacts: deps.artifacts },
+      {
+        tenant: ctx.job.tenant,
+        job_id: ctx.job.id,
+        digest: parseImageReference(pinned).digest!,
+        tags,
+        // A scan's SBOMs whether or not the sbom stage is on (the scan always writes them).
+        sboms: scanned
+          ? scanned.platforms.map((p) => ({ platform: p.platform, artifact: p.artifacts.sbom }))
+          : (sboms ?? []).map((s) => ({ platform: s.platform, artifact: s.sbom })),
+        ...(scanned
+          ? {
+              scan: {
+                vulnerabilities: scanned.vulnerabilities,
+                platforms: scanned.platforms.map((p) => p.platform),
+                db_updated_at: scanned.scanner.db_updated_at,
+                vulnerabilities_scanned: scanned.scanner.scanners.includes('vuln'),
+                filter: { severity: request.scan?.severity, ignore_unfixed: request.scan?.ignore_unfixed },
+              },
+            }
+          : {}),
+      },
+      ctx,
+    );
+    if (diff) result.diff = diff;
   }
   return result;
 }

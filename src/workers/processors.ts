@@ -16,6 +16,7 @@ import type { TenantSecrets } from '../secrets/tenant-secrets.js';
 import type { ExceptionStore } from '../exceptions/exception-store.js';
 import type { TenantEvents } from '../webhooks/tenant-events.js';
 import type { VerdictService } from '../catalogue/verdict-service.js';
+import type { CatalogueStore } from '../catalogue/catalogue-store.js';
 import { BuildProcessor } from './build.processor.js';
 import { InspectProcessor } from './inspect.processor.js';
 import { OptimizeProcessor } from './optimize.processor.js';
@@ -47,6 +48,8 @@ export interface WorkerDeps {
   events?: TenantEvents;
   /** The catalogue's verdicts: what a sign or push with `policy` asks before its side effect. */
   verdicts: Pick<VerdictService, 'judge'>;
+  /** The image catalogue: a build's `diff` against the previous build of its tags. */
+  catalogue?: CatalogueStore;
 }
 
 const scanDeps = (d: WorkerDeps): ScanDeps => ({
@@ -69,7 +72,7 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
       uploadDir: uploadDir(d),
       config: d.config,
       tenantSecrets: d.tenantSecrets,
-      pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries },
+      pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries, catalogue: d.catalogue },
     }),
   scan: (d) => new ScanProcessor({ ...scanDeps(d), events: d.events }),
   push: (d) => new PushProcessor(d.registries, d.inspector, d.verdicts),

@@ -22,6 +22,7 @@ import { REDIS } from '../jobs/redis.module.js';
 import { throttledWarning } from '../jobs/throttled-warning.js';
 import { TenantSecrets } from '../secrets/tenant-secrets.js';
 import { CatalogueRecorder } from '../catalogue/catalogue-recorder.js';
+import { CatalogueStore } from '../catalogue/catalogue-store.js';
 import { ExceptionStore } from '../exceptions/exception-store.js';
 import { TENANT_EVENTS, type TenantEvents } from '../webhooks/tenant-events.js';
 import { VerdictService } from '../catalogue/verdict-service.js';
@@ -64,6 +65,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     exceptions: ExceptionStore,
     @Optional() @Inject(TENANT_EVENTS) events: TenantEvents | null,
     verdicts: VerdictService,
+    catalogue: CatalogueStore,
   ) {
     this.runnerDeps = {
       store,
@@ -86,6 +88,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       exceptions,
       ...(events ? { events } : {}),
       verdicts,
+      catalogue,
     });
   }
 
