@@ -57,7 +57,8 @@ export class RescanScheduler {
     if (!this.settings.intervalMs) return;
     this.timer = setInterval(() => void this.checkQuietly(), this.settings.intervalMs);
     this.timer.unref();
-    this.subscriber = this.redis.duplicate();
+    // Its own connection (a subscribed one can do nothing else), queueing while it connects.
+    this.subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     this.subscriber.on('error', () => undefined); // the next interval checks anyway
     this.subscriber.on('message', () => void this.checkQuietly());
     await this.subscriber.subscribe(RESCAN_WAKE_CHANNEL);
