@@ -59,15 +59,19 @@ async function makeImages(count: number): Promise<string[]> {
 
 const dbDir = mkdtempSync(join(tmpdir(), 'stv-bench-trivy-'));
 await runProcess(generator, ['-out', dbDir]);
-const base = await startServe({
-  REDIS_URL: redisUrl,
-  BUILDKIT_HOST: 'unix:///nonexistent/buildkitd.sock',
-  STEVEDORE_REGISTRY_MIRROR: registry,
-  STEVEDORE_TOKEN: TOKEN,
-  STEVEDORE_TRIVY_CACHE_DIR: dbDir,
-  STEVEDORE_DEFAULT_PIPELINE: 'none',
-  STEVEDORE_RESCAN_INTERVAL_SECONDS: '3600',
-});
+const base = await startServe(
+  {
+    REDIS_URL: redisUrl,
+    BUILDKIT_HOST: 'unix:///nonexistent/buildkitd.sock',
+    STEVEDORE_REGISTRY_MIRROR: registry,
+    STEVEDORE_TOKEN: TOKEN,
+    STEVEDORE_TRIVY_CACHE_DIR: dbDir,
+    STEVEDORE_DEFAULT_PIPELINE: 'none',
+    STEVEDORE_RESCAN_INTERVAL_SECONDS: '3600',
+    // No buildkitd: /readyz would say so; scans need none.
+  },
+  '/healthz',
+);
 const api = async (path: string, init: RequestInit = {}) => {
   const res = await fetch(`${base}${path}`, { ...init, headers: { ...auth, 'content-type': 'application/json', ...init.headers } });
   if (res.status >= 400) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`);
@@ -143,7 +147,13 @@ if (digests.size !== N) throw new Error(`expected ${N} catalogued digests with a
 const idleWait = await startWait(await submitScan(images[N]!));
 
 const sbomPath = await rescanAll(digests, images[N + 1]);
-const rescanJobs = (await api('/v1/jobs?action=scan&limit=200')).items.filter((j: any) => j.origin?.kind === 'rescan');
+const scanJobs: any[] = [];
+for (let cursor: string | null = null; ;) {
+  const page: any = await api(`/v1/jobs?action=scan&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+  scanJobs.push(...page.items);
+  if (!(cursor = page.next_cursor)) break;
+}
+const rescanJobs = scanJobs.filter((j: any) => j.origin?.kind === 'rescan');
 const rescanDurations = rescanJobs
   .filter((j: any) => j.started_at && j.finished_at)
   .map((j: any) => Date.parse(j.finished_at) - Date.parse(j.started_at));
