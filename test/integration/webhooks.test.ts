@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { AUTH, blackhole, freePort, startStack, type Stack } from '../support/stack.js';
+import { until } from '../support/webhook-receiver.js';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -37,16 +38,6 @@ class Receiver {
   }
   forJob(id: string): Received[] {
     return this.received.filter((r) => r.headers['webhook-id'] === `msg_${id}`);
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -10,22 +10,9 @@ import type { ImageRecord, LatestScan, TagBuild } from '../../src/catalogue/cata
 import type { Vulnerability } from '../../src/engines/trivy/trivy-report.js';
 import { ArtifactStore } from '../../src/jobs/artifact-store.js';
 import { diffAgainstPreviousBuilds, diffForBuildResult, MAX_DIFFS, type BuiltImage } from '../../src/workers/build-diff-stage.js';
+import { finding } from '../support/findings.js';
 
-const vuln = (id: string, pkg: string, version: string, severity: string, fixed: string | null = null) =>
-  ({
-    id,
-    package: pkg,
-    installed_version: version,
-    fixed_version: fixed,
-    severity,
-    status: fixed ? 'fixed' : 'affected',
-    title: '',
-    url: null,
-    cvss_score: null,
-    target: 'debian 12',
-    class: 'os-pkgs',
-    layer_digest: null,
-  }) as Vulnerability;
+const vuln = finding;
 const pkg = (name: string, version: string, type = 'deb') => ({ name, version, type });
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 

@@ -1,28 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { diffPackages, diffScans, isEmptyDiff, sbomPackages } from '../../src/analysis/vulnerabilities/scan-diff.js';
-import type { Vulnerability } from '../../src/engines/trivy/trivy-report.js';
+import { finding } from '../support/findings.js';
 
-const vuln = (
-  id: string,
-  pkg: string,
-  version: string,
-  severity: Vulnerability['severity'],
-  fixed: string | null = null,
-): Vulnerability => ({
-  id,
-  package: pkg,
-  installed_version: version,
-  fixed_version: fixed,
-  severity,
-  status: fixed ? 'fixed' : 'affected',
-  title: '',
-  url: null,
-  cvss_score: null,
-  target: 'debian 12',
-  class: 'os-pkgs',
-  layer_digest: null,
-});
+const vuln = finding;
 
 describe('the diff of two scans of one digest', () => {
   it('names what a new DB introduced, resolved, re-rated and fixed', () => {

@@ -14,6 +14,7 @@ import type { VulnerabilityException } from '../../src/exceptions/exception-stor
 import { ArtifactStore } from '../../src/jobs/artifact-store.js';
 import type { PolicyFinding } from '../../src/policies/evaluate-named-policy.js';
 import type { NamedPolicyRules, PolicySnapshot } from '../../src/policies/policy.schema.js';
+import { finding as aFinding } from '../support/findings.js';
 
 const NOW = new Date('2026-12-03T12:00:00Z');
 const hoursAgo = (n: number) => new Date(NOW.getTime() - n * 3_600_000).toISOString();
@@ -24,18 +25,7 @@ const JOB = '00000000-0000-4000-8000-000000000001';
 
 const policy = (rules: NamedPolicyRules): PolicySnapshot => ({ name: 'prod', version: 4, updated_at: hoursAgo(1), rules });
 const finding = (id: string, pkg: string, severity: PolicyFinding['severity'], fixed: string | null = null): PolicyFinding => ({
-  id,
-  package: pkg,
-  installed_version: '1.0',
-  fixed_version: fixed,
-  severity,
-  status: fixed ? 'fixed' : 'affected',
-  title: '',
-  url: null,
-  cvss_score: null,
-  target: '',
-  class: 'os-pkgs',
-  layer_digest: null,
+  ...aFinding(id, pkg, '1.0', severity, fixed, { target: '' }),
   published_date: null,
 });
 const facts = (manifest: string, findings: PolicyFinding[], packages = [{ name: 'zlib1g', version: '1:1.2.13' }]): VerdictFacts => ({
