@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { LruCache } from './lru-cache.js';
+import { LRUCache } from 'lru-cache';
 import { factsWeight, verdictFacts, type VerdictFacts } from './verdict-facts.js';
 
 export interface ReportReaderLimits {
@@ -46,7 +46,8 @@ export class ReportUnavailableError extends Error {}
  * memory a burst of cold verdicts can take.
  */
 export class ReportReader {
-  private readonly cache: LruCache<VerdictFacts>;
+  /** Bounded by entries and by weight (findings + packages, roughly their memory); a report heavier than the budget is not kept. */
+  private readonly cache: LRUCache<string, VerdictFacts>;
   private readonly inFlight = new Map<string, Promise<VerdictFacts>>();
   private thread?: ParseThread;
   private nextId = 0;
@@ -54,7 +55,11 @@ export class ReportReader {
   parsed = 0;
 
   constructor(private readonly limits: ReportReaderLimits = DEFAULT_REPORT_LIMITS) {
-    this.cache = new LruCache(limits.cacheEntries, limits.cacheWeight);
+    this.cache = new LRUCache({
+      max: limits.cacheEntries,
+      maxSize: limits.cacheWeight,
+      sizeCalculation: (facts) => Math.max(1, factsWeight(facts)),
+    });
   }
 
   async read(path: string): Promise<VerdictFacts> {
@@ -73,7 +78,7 @@ export class ReportReader {
       parsing = (info.size <= this.limits.inlineMaxBytes ? this.parseHere(path) : this.parseOnThread(path))
         .then((facts) => {
           this.parsed++;
-          this.cache.set(key, facts, factsWeight(facts));
+          this.cache.set(key, facts);
           return facts;
         })
         .finally(() => this.inFlight.delete(key));

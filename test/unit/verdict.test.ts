@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ImageRecord, LatestScan } from '../../src/catalogue/catalogue-record.js';
 import { judgeImage, repositoryPaths, scanReports, type PlatformReport } from '../../src/catalogue/image-verdict.js';
-import { LruCache } from '../../src/catalogue/lru-cache.js';
 import { DEFAULT_REPORT_LIMITS, ReportReader, ReportUnavailableError } from '../../src/catalogue/report-reader.js';
 import { verdictFacts, type VerdictFacts } from '../../src/catalogue/verdict-facts.js';
 import { VerdictService } from '../../src/catalogue/verdict-service.js';
@@ -67,27 +66,6 @@ const reports = (): PlatformReport[] => [
 ];
 const judge = (rules: NamedPolicyRules, over: Partial<Parameters<typeof judgeImage>[0]> = {}) =>
   judgeImage({ digest: TOP, record: record(), policy: policy(rules), reports: reports(), exceptions: [], now: NOW, ...over });
-
-describe('LruCache', () => {
-  it('keeps at most its entries and its weight, dropping the least recently used first', () => {
-    const cache = new LruCache<string>(3, 10);
-    cache.set('a', 'A', 2);
-    cache.set('b', 'B', 2);
-    cache.set('c', 'C', 2);
-    assert.equal(cache.get('a'), 'A', 'a is now the most recent');
-    cache.set('d', 'D', 2);
-    assert.equal(cache.get('b'), undefined, 'b was the least recently used');
-    assert.deepEqual([cache.size, cache.weight], [3, 6]);
-    cache.set('e', 'E', 7);
-    // 13 > 10: the two least recently used (c, then a) go, d fits beside e.
-    assert.deepEqual([cache.get('c'), cache.get('a'), cache.get('d'), cache.get('e')], [undefined, undefined, 'D', 'E']);
-    assert.equal(cache.weight, 9);
-    assert.equal(cache.set('huge', 'H', 11), false, 'heavier than the whole budget: not kept');
-    assert.deepEqual([cache.get('d'), cache.get('e')], ['D', 'E'], 'and it pushed nothing out');
-    cache.set('e', 'E2', 1);
-    assert.deepEqual([cache.get('e'), cache.weight, cache.size], ['E2', 3, 2]);
-  });
-});
 
 describe('verdictFacts', () => {
   it("keeps what a policy judges: findings with their PublishedDate, VEX'd ones too, packages and the scanned manifest", () => {
