@@ -22,11 +22,17 @@ import { rawTar } from '../support/tar-fixtures.js';
 
 /**
  * Issue 14: a tenant's hostile uploads get a clear 4xx within seconds, while /healthz
- * and another tenant's requests keep answering in under 100 ms (probed every 20 ms).
+ * and another tenant's requests keep answering (probed every 20 ms; the longest answer
+ * per upload is printed — under 100 ms on a quiet machine).
  */
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-const PROBE_LIMIT_MS = 100;
+/**
+ * What fails the test: a stall, i.e. work on the event loop that grows with the upload
+ * (inflating 2 GiB in one go takes seconds). Not the quiet-machine figure: on a loaded
+ * 2-core machine a probe was seen at 158 ms with no stall at all (issue 21).
+ */
+const PROBE_LIMIT_MS = 1_000;
 const QUOTA = 10 * MiB;
 
 describe('hostile context uploads', () => {
