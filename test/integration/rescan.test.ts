@@ -184,5 +184,12 @@ describe('rescans when the vulnerability DB changes', () => {
     const listed = (await request(server).get('/v1/jobs?action=scan').set(c).expect(200)).body.items;
     assert.equal(listed.length, 0);
     assert.equal(receiver.received.filter((r) => r.path === '/c').length, 0);
+    // Only the server queues rescans: a client cannot claim one (nor another job's artifacts through it).
+    const forged = await request(server)
+      .post('/v1/jobs')
+      .set(c)
+      .send({ action: 'scan', image, origin: { kind: 'rescan', previous: { job_id: digest } } })
+      .expect(400);
+    assert.equal(forged.body.error.code, 'VALIDATION_FAILED');
   });
 });
