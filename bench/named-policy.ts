@@ -8,6 +8,7 @@ import type { Vulnerability } from '../src/engines/trivy/trivy-report.js';
 import { evaluateNamedPolicy, type PolicyFinding } from '../src/policies/evaluate-named-policy.js';
 import type { NamedPolicyRules } from '../src/policies/policy.schema.js';
 import { fmt, percentile } from './support.js';
+import { finding } from '../test/support/findings.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 2000);
 const SEVERITIES: Vulnerability['severity'][] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'UNKNOWN'];
@@ -15,18 +16,7 @@ const now = new Date();
 
 const packages = Array.from({ length: 3000 }, (_, i) => ({ name: `pkg-${i}`, version: `${i % 7}.${i % 13}.${i % 5}-${i % 3}+deb12u1` }));
 const findings: PolicyFinding[] = Array.from({ length: 2000 }, (_, i) => ({
-  id: `CVE-2024-${10000 + i}`,
-  package: `pkg-${i % 3000}`,
-  installed_version: packages[i % 3000]!.version,
-  fixed_version: i % 2 ? `${i}.0.0` : null,
-  severity: SEVERITIES[i % 5]!,
-  status: i % 2 ? 'fixed' : 'affected',
-  title: '',
-  url: null,
-  cvss_score: null,
-  target: 'debian 12',
-  class: 'os-pkgs',
-  layer_digest: null,
+  ...finding(`CVE-2024-${10000 + i}`, `pkg-${i % 3000}`, packages[i % 3000]!.version, SEVERITIES[i % 5]!, i % 2 ? `${i}.0.0` : null),
   published_date: new Date(now.getTime() - (i % 60) * 86_400_000).toISOString(),
 }));
 const gate = { max_critical: 0, max_high: 10, allow: findings.slice(0, 50).map((f) => ({ id: f.id, reason: 'bench' })) };

@@ -4,23 +4,13 @@ import type { Vulnerability } from '../../src/engines/trivy/trivy-report.js';
 import { evaluateNamedPolicy, scanAgeViolation, type PolicyFinding } from '../../src/policies/evaluate-named-policy.js';
 import type { NamedPolicyRules, PolicySnapshot } from '../../src/policies/policy.schema.js';
 import { reportFacts, withPublishedDates } from '../../src/policies/report-facts.js';
+import { finding as aFinding } from '../support/findings.js';
 
 const NOW = new Date('2026-12-03T12:00:00Z');
 const daysAgo = (n: number) => new Date(NOW.getTime() - n * 86_400_000).toISOString();
 
 const finding = (id: string, pkg: string, severity: Vulnerability['severity'], extra: Partial<PolicyFinding> = {}): PolicyFinding => ({
-  id,
-  package: pkg,
-  installed_version: '1.0.0',
-  fixed_version: null,
-  severity,
-  status: 'affected',
-  title: '',
-  url: null,
-  cvss_score: null,
-  target: 'debian 12',
-  class: 'os-pkgs',
-  layer_digest: null,
+  ...aFinding(id, pkg, '1.0.0', severity),
   ...extra,
 });
 const policy = (rules: NamedPolicyRules, version = 3): PolicySnapshot => ({ name: 'prod', version, updated_at: daysAgo(1), rules });
