@@ -1,11 +1,12 @@
+import { cap, MAX_DIFF_ITEMS } from '../analysis/vulnerabilities/build-diff.js';
 import { diffScans, isEmptyDiff, type FindingRef, type ScanDiff } from '../analysis/vulnerabilities/scan-diff.js';
 import { normalizeReport, type TrivyReport, type Vulnerability } from '../engines/trivy/trivy-report.js';
 import type { ArtifactStore } from '../jobs/artifact-store.js';
 import type { RescanOrigin } from '../jobs/job-types.js';
 import type { TenantEvents } from '../webhooks/tenant-events.js';
 
-/** Findings per list in a result or an event: a DB that flags thousands at once must not bloat either. */
-export const MAX_DIFF_ENTRIES = 500;
+/** Findings per list in a result or an event (the build diff's cap): a DB that flags thousands at once must not bloat either. */
+export const MAX_DIFF_ENTRIES = MAX_DIFF_ITEMS;
 
 export interface RescanDiff {
   /** The scan this one is compared with. */
@@ -40,14 +41,17 @@ export async function rescanDiff(
     previous.push(...normalizeReport(JSON.parse(bytes.toString('utf8')) as TrivyReport).vulnerabilities);
   }
   const diff = diffScans(previous, [...current]);
-  const cut = <T>(list: T[]) => list.slice(0, MAX_DIFF_ENTRIES);
+  const introduced = cap(diff.introduced, MAX_DIFF_ENTRIES);
+  const resolved = cap(diff.resolved, MAX_DIFF_ENTRIES);
+  const severityChanged = cap(diff.severity_changed, MAX_DIFF_ENTRIES);
+  const fixChanged = cap(diff.fix_changed, MAX_DIFF_ENTRIES);
   return {
     against: origin.previous,
-    introduced: cut(diff.introduced),
-    resolved: cut(diff.resolved),
-    severity_changed: cut(diff.severity_changed),
-    fix_changed: cut(diff.fix_changed),
-    truncated: [diff.introduced, diff.resolved, diff.severity_changed, diff.fix_changed].some((list) => list.length > MAX_DIFF_ENTRIES),
+    introduced: introduced.items,
+    resolved: resolved.items,
+    severity_changed: severityChanged.items,
+    fix_changed: fixChanged.items,
+    truncated: introduced.cut || resolved.cut || severityChanged.cut || fixChanged.cut,
     counts: {
       introduced: diff.introduced.length,
       resolved: diff.resolved.length,

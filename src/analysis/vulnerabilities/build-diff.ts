@@ -60,7 +60,7 @@ export function comparedPlatforms(current: string[], previous: string[]): { curr
   return current[0] && previous[0] ? { current: current[0], previous: previous[0] } : undefined;
 }
 
-function cap<T>(list: T[], max: number): { items: T[]; cut: boolean } {
+export function cap<T>(list: T[], max: number): { items: T[]; cut: boolean } {
   return list.length > max ? { items: list.slice(0, max), cut: true } : { items: list, cut: false };
 }
 
