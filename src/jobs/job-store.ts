@@ -30,7 +30,8 @@ if ARGV[1] ~= '*' then
   for s in string.gmatch(ARGV[1], '[^,]+') do if s == state then ok = true break end end
   if not ok then return {state, '', 0} end
 end
-if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[7] then return {state, '', 0} end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'state', ARGV[2]); state = ARGV[2] end
 local id = ''
 if ARGV[3] ~= '' then id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[3], 'data', ARGV[4]) end
@@ -51,15 +52,20 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'state', 'data'
 ${FAIR_PRIORITY_LUA}
 `;
 
-/** Appends an event only while the job is running: late progress after a cancel is dropped. */
+/**
+ * Appends an event only while the job is running: late progress after a cancel is
+ * dropped. With an owner (ARGV[5]) only that run's worker may append: 0 says another
+ * worker has taken the job over (see Fencing in job-runner.ts).
+ */
 const APPEND_LUA = `
 if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return false end
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[5] then return 0 end
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3], 'data', ARGV[4])
 `;
 
 type RedisWithScripts = Redis & {
   stvTransition(jobKey: string, eventsKey: string, ...args: string[]): Promise<[string, string, number, string?, string?, string?] | null>;
-  stvAppend(jobKey: string, eventsKey: string, ...args: string[]): Promise<string | null>;
+  stvAppend(jobKey: string, eventsKey: string, ...args: string[]): Promise<string | number | null>;
   stvCreate(jobKey: string, eventsKey: string, indexKey: string, fairKey: string, ...args: string[]): Promise<number>;
 };
 
@@ -139,8 +145,10 @@ export class JobStore {
     id: string,
     from: JobState[] | '*',
     to: JobState | undefined,
-    fields: Partial<JobRecord>,
+    fields: Partial<JobRecord> & { owner?: string },
     eventData: Record<string, unknown> = {},
+    /** Applied only while this run still owns the job (its fencing token). */
+    owner?: string,
   ): Promise<TransitionResult | undefined> {
     const at = now();
     const data = to ? JSON.stringify({ at, state: to, ...eventData }) : '';
@@ -152,6 +160,7 @@ export class JobStore {
       data,
       String(retention),
       String(EVENTS_MAXLEN),
+      owner === undefined ? '' : JSON.stringify(owner),
       ...Object.entries(encode(fields)).flat(),
     ];
     const res = await this.redis.stvTransition(keys.job(id), keys.events(id), ...args);
@@ -169,8 +178,16 @@ export class JobStore {
     return { applied: applied === 1, state: state as JobState, eventId: eventId || undefined };
   }
 
-  /** Progress, log lines and results of a running job. */
-  async appendEvent(id: string, type: Exclude<JobEventType, 'state'>, data: Record<string, unknown>): Promise<string | undefined> {
+  /**
+   * Progress, log lines and results of a running job. With `owner`, only while that run
+   * owns the job: `false` when another run has taken it over (nothing appended).
+   */
+  async appendEvent(
+    id: string,
+    type: Exclude<JobEventType, 'state'>,
+    data: Record<string, unknown>,
+    owner?: string,
+  ): Promise<string | false | undefined> {
     const res = await this.redis.stvAppend(
       keys.job(id),
       keys.events(id),
@@ -178,8 +195,16 @@ export class JobStore {
       String(EVENTS_MAXLEN),
       type,
       JSON.stringify({ at: now(), ...data }),
+      owner === undefined ? '' : JSON.stringify(owner),
     );
-    return res ?? undefined;
+    if (res === 0) return false;
+    return typeof res === 'string' ? res : undefined;
+  }
+
+  /** Whether the run holding `owner` still owns the job, and it is still running. */
+  async owns(id: string, owner: string): Promise<boolean> {
+    const [state, current] = await this.redis.hmget(keys.job(id), 'state', 'owner');
+    return state === 'running' && current === JSON.stringify(owner);
   }
 
   /** Events after `afterId` (exclusive; from the start when absent). */

@@ -134,6 +134,7 @@ export async function runPipeline(
       for (const p of platforms) {
         const target = formatImageReference({ registry: repo.registry, repository: repo.repository, digest: p.manifest_digest });
         const sbom = sboms?.find((s) => s.manifest_digest === p.manifest_digest);
+        await ctx.fence(`attestations of ${target}`);
         if (sbom) await deps.cosign.attest(target, key, 'cyclonedx', join(dir, sbom.sbom), ctx.signal);
         if (p.artifacts) {
           const vulnPredicate = join(dir, `vuln.cosign.${p.manifest_digest.replace(':', '-')}.json`);

@@ -69,6 +69,9 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       };
       const forPlatforms = spec.platforms.length ? ` for ${spec.platforms.join(', ')}` : '';
       await ctx.progress(`building ${spec.tags.length ? spec.tags.join(', ') : '(no tags)'}${forPlatforms}`);
+      // The build pushes its tags itself (buildctl's image exporter): the last point to stop a
+      // run that has lost the job before anything reaches the registry.
+      if (spec.push) await ctx.fence(`build and push of ${spec.tags.join(', ')}`);
       let meta;
       try {
         meta = await this.deps.buildkit.build(spec, { signal: ctx.signal, env: this.buildEnv(spec, secrets.env), onProgressLine });

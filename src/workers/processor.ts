@@ -9,6 +9,12 @@ export interface StageContext {
   /** Aborts on timeout, cancel or shutdown. */
   signal: AbortSignal;
   progress(message: string, extra?: Record<string, unknown>): Promise<void>;
+  /**
+   * Called right before a side effect outside the job's own record (a push, a signature,
+   * an attestation): throws, and aborts the job, when this run no longer owns the job
+   * (its lock lapsed and another worker took it over). See Fencing in job-runner.ts.
+   */
+  fence(what: string): Promise<void>;
 }
 
 /** What a processor gets: its job, an abort signal (timeout or cancel) and event sinks. */

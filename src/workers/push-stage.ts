@@ -15,6 +15,7 @@ export async function pushImage(registries: RegistryResolver, image: string, tar
   for (const target of targets) {
     ctx.signal.throwIfAborted();
     const dest = parseImageReference(target);
+    await ctx.fence(`copy to ${formatImageReference(dest)}`);
     try {
       await ctx.progress(`copying ${formatImageReference(source)} to ${formatImageReference(dest)}`);
       const digest = await copyImage(

@@ -31,6 +31,7 @@ export class ScanProcessor implements ActionProcessor<'scan'> {
     }
     const digest = typeof outcome.image_info.digest === 'string' ? outcome.image_info.digest : undefined;
     const events = this.deps.events ?? { publish: () => Promise.resolve() };
+    await ctx.fence('image.vulnerabilities.changed');
     const sent = await publishRescanDiff(events, ctx.job, { reference: ctx.job.request.image, digest }, origin.db_updated_at, diff);
     await ctx.progress(
       `compared with scan ${origin.previous.job_id}: ${diff.counts.introduced} introduced, ${diff.counts.resolved} resolved, ` +

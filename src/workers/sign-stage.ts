@@ -79,6 +79,7 @@ export async function signImage(
   await gate?.(digest);
   const platforms = await platformManifests(deps.inspector, pinned);
   if (platforms) await ctx.progress(`signing the index and its platform manifests: ${platforms.map((p) => p.platform).join(', ')}`);
+  await ctx.fence(`signature of ${pinned}`);
   try {
     await deps.cosign.sign(pinned, key, ctx.signal, { recursive: !!platforms });
   } catch (err) {

@@ -28,6 +28,7 @@ import { TENANT_EVENTS, type TenantEvents } from '../webhooks/tenant-events.js';
 import { VerdictService } from '../catalogue/verdict-service.js';
 import { createJobRunner, MAX_STALLED_COUNT, type RunnerDeps } from './job-runner.js';
 import type { AnyProcessor } from './processor.js';
+import { LeaseWatch } from './lease-watch.js';
 import { createProcessors } from './processors.js';
 
 /**
@@ -41,7 +42,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
   private readonly shutdown = new AbortController();
   private readonly workers: Worker<QueuePayload>[] = [];
   private readonly processors: AnyProcessor[];
-  private readonly runnerDeps: Pick<RunnerDeps, 'store' | 'fair' | 'notifier' | 'recorder'>;
+  private readonly runnerDeps: Pick<RunnerDeps, 'store' | 'fair' | 'notifier' | 'recorder' | 'leases'>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -72,6 +73,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       fair: new FairScheduler(connection, config.tenancy.maxConcurrentJobs),
       notifier: notifier.readingFrom(store),
       recorder,
+      leases: new LeaseWatch(config.jobLockMs),
     };
     this.processors = createProcessors({
       config,
@@ -108,6 +110,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
       });
       const warn = throttledWarning((m) => this.logger.warn(m));
       worker.on('error', (err) => warn(`worker ${processor.action}: ${err.message}`));
+      this.watchLeases(worker);
       this.workers.push(worker);
       // The background lane (rescans): the same runner and processor, its own small pool.
       if (hasBackgroundLane(processor.action)) {
@@ -120,6 +123,7 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
           maxStalledCount: MAX_STALLED_COUNT,
         });
         background.on('error', (err) => warn(`worker ${processor.action} (background): ${err.message}`));
+        this.watchLeases(background);
         this.workers.push(background);
       }
     }
@@ -128,6 +132,13 @@ export class WorkersModule implements OnApplicationBootstrap, BeforeApplicationS
     });
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     this.logger.log(`workers ready: ${this.processors.map((p) => p.action).join(', ')}`);
+  }
+
+  /** BullMQ's lock renewals tell the lease watch which jobs this worker still holds. */
+  private watchLeases(worker: Worker<QueuePayload>): void {
+    const leases = this.runnerDeps.leases!;
+    worker.on('locksRenewed', ({ jobIds }) => leases.renewed(jobIds));
+    worker.on('lockRenewalFailed', (jobIds) => leases.failed(jobIds));
   }
 
   /** Before Redis connections close (onApplicationShutdown): the hand-back needs Redis. */

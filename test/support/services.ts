@@ -13,9 +13,13 @@ export interface StartedRegistry {
   address: string;
 }
 
-/** A registry container (testcontainers), seeded with library/debian:bookworm-slim. */
-export async function startSeededRegistry(): Promise<StartedRegistry> {
+/**
+ * A registry container (testcontainers), seeded with library/debian:bookworm-slim.
+ * `accessLog`: the registry logs every request (a test counts pushes in `docker logs`).
+ */
+export async function startSeededRegistry(options: { accessLog?: boolean } = {}): Promise<StartedRegistry> {
   const container = await new GenericContainer(testImages().registry)
+    .withEnvironment(options.accessLog ? { REGISTRY_LOG_ACCESSLOG_DISABLED: 'false' } : {})
     .withExposedPorts(5000)
     .withWaitStrategy(Wait.forHttp('/v2/', 5000).forStatusCode(200))
     .start();

@@ -53,9 +53,9 @@ export interface Stack {
 /** Real registry (seeded) and Redis in containers, optionally buildkitd, and the app in-process. */
 /** `listenHost`: the REST API's address (0.0.0.0 as `serve` listens, for reachability tests). */
 export async function startStack(
-  options: { roles?: Roles; buildkit?: boolean; overrides?: Partial<AppConfig>; listenHost?: string } = {},
+  options: { roles?: Roles; buildkit?: boolean; overrides?: Partial<AppConfig>; listenHost?: string; registryAccessLog?: boolean } = {},
 ): Promise<Stack> {
-  const registry = await startSeededRegistry();
+  const registry = await startSeededRegistry({ accessLog: options.registryAccessLog });
   const redis = await startRedis();
   const redisUrl = testRedisUrl(redis.getMappedPort(6379));
   const buildkitd = options.buildkit

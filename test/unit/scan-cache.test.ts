@@ -73,6 +73,7 @@ function harness(index = false) {
       progress: async () => undefined,
       log: async () => undefined,
       emit: async () => undefined,
+      fence: async () => undefined,
     } as JobContext<'scan'>;
     return { id: job.id, ...((await processor.process(ctx)) as any) };
   };

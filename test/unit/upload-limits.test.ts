@@ -116,7 +116,9 @@ describe('context upload limits', () => {
     }));
     const body = rawTar(entries.flatMap((pax, i) => [pax, { name: `f${i}`, type: '0' }]));
     const ms = await refused({ maxEntries: 100_000 }, gzipSync(body), 'CONTEXT_TOO_LARGE');
-    assert.ok(ms < 15_000, `${ms} ms`);
+    // Not a speed figure: the naive tracking runs out of memory or takes many minutes. The
+    // bound holds on a 2-core machine at load 16 (27 s seen there; ~3 s idle).
+    assert.ok(ms < 90_000, `${ms} ms`);
   });
 
   it('refuses a gzip inside the gzip', async () => {

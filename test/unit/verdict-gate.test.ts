@@ -80,6 +80,7 @@ function harness(passed: boolean) {
       job: { id: 'j1', tenant: 't1', action, request } as unknown as JobRecord<A>,
       signal: new AbortController().signal,
       progress: async (m: string) => void progress.push(m),
+      fence: async (what: string) => void progress.push(`fence: ${what}`),
     }) as unknown as JobContext<A>;
   return {
     calls,
