@@ -57,7 +57,15 @@ export async function ensureDefaultSigningKey(stateDir: string, cosign: string):
   const keysFile = join(dir, 'keys.json');
   const keys = {
     default: DEFAULT_KEY_NAME,
-    keys: [{ name: DEFAULT_KEY_NAME, key: join(dir, 'cosign.key'), password_file: join(dir, 'cosign.password') }],
+    keys: [
+      {
+        name: DEFAULT_KEY_NAME,
+        key: join(dir, 'cosign.key'),
+        password_file: join(dir, 'cosign.password'),
+        // cosign wrote it with the key: an api process without cosign serves it from here.
+        public_key: join(dir, 'cosign.pub'),
+      },
+    ],
   };
   await writeFile(`${keysFile}.tmp`, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
   await rename(`${keysFile}.tmp`, keysFile);

@@ -188,7 +188,9 @@ export const CONFIG_VARIABLES = {
     doc:
       'JSON file naming the cosign signing keys: `{"default": "release", "keys": [{"name": ' +
       '"release", "key": "/etc/stevedore/cosign.key" or a KMS URI, "password_env": "VAR" ' +
-      'or "password_file": "/path"}]}`. Passwords are read at use, never stored. Unset: `serve` generates a key pair ' +
+      'or "password_file": "/path", optionally "public_key": "/etc/stevedore/cosign.pub"}]}`. Passwords are read at use, ' +
+      'never stored. `public_key` (the PEM cosign wrote beside the key) is served by `GET /v1/signing-keys` without cosign ' +
+      '(an `api` process has none); without it cosign derives it. Unset: `serve` generates a key pair ' +
       '(`<state dir>/signing/`, key `default`); `api` and `worker` have none and refuse sign/verify.',
   },
   STEVEDORE_SIGNING_OFFLINE: {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ContextError, invalid } from './tar-entry-policy.js';
@@ -44,6 +44,24 @@ export interface StoredContext {
   expanded_bytes: number;
   /** False when the same bytes were stored before. */
   created: boolean;
+}
+
+export interface ContextStats {
+  /** Sum of the regular files' sizes. */
+  bytes: number;
+  /** Regular files. */
+  files: number;
+}
+
+/** Regular files under `dir` and their sizes (symlinks not followed). */
+async function countTree(dir: string): Promise<ContextStats> {
+  const totals = { bytes: 0, files: 0 };
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    totals.files++;
+    totals.bytes += (await lstat(join(entry.parentPath, entry.name))).size;
+  }
+  return totals;
 }
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
@@ -97,7 +115,10 @@ export class ContextStore {
       try {
         await mkdir(join(staging, 'ctx'), { recursive: true });
         const result = await unpackWhenFree({ file: upload, dest: join(staging, 'ctx'), limits }, Math.max(1000, deadline - Date.now()));
-        await writeFile(join(staging, META), JSON.stringify({ expanded_bytes: result.expandedBytes, entries: result.entries }));
+        await writeFile(
+          join(staging, META),
+          JSON.stringify({ expanded_bytes: result.expandedBytes, entries: result.entries, files: result.files }),
+        );
         const stored = { digest: `sha256:${hex}`, size_bytes: size, expanded_bytes: result.expandedBytes };
         try {
           await rename(staging, final);
@@ -126,6 +147,23 @@ export class ContextStore {
         `no build context ${digest} (never uploaded, or unused for longer than ${this.options.ttlSeconds} s)`,
       );
     return join(dir, 'ctx');
+  }
+
+  /**
+   * What a stored context holds, for a build's result: the sum of its file sizes and
+   * how many regular files it has, as counted when it was unpacked (a context stored
+   * before the count was recorded is counted now, once).
+   */
+  async stats(digest: string): Promise<ContextStats> {
+    const ctx = await this.path(digest);
+    const metaFile = join(dirname(ctx), META);
+    const meta = await readFile(metaFile, 'utf8')
+      .then((text) => JSON.parse(text) as Record<string, unknown>)
+      .catch((): Record<string, unknown> => ({}));
+    if (typeof meta.expanded_bytes === 'number' && typeof meta.files === 'number') return { bytes: meta.expanded_bytes, files: meta.files };
+    const counted = await countTree(ctx);
+    await writeFile(metaFile, JSON.stringify({ ...meta, expanded_bytes: counted.bytes, files: counted.files })).catch(() => undefined);
+    return counted;
   }
 
   /** Removes contexts unused for the TTL and temp files of uploads that died; returns how many. */

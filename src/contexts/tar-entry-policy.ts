@@ -133,6 +133,11 @@ export class EntryPolicy {
     return this.entries;
   }
 
+  /** Regular files (and hard links to them) in the tree as it will be unpacked. */
+  get fileCount(): number {
+    return this.files.size;
+  }
+
   check(entry: Pick<ReadEntry, 'path' | 'type' | 'linkpath' | 'size'>): void {
     const name = JSON.stringify(entry.path);
     if (++this.entries > this.limits.maxEntries)

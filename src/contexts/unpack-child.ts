@@ -7,7 +7,8 @@ import { SERVER_SIDE, unpackUpload, type UnpackRequest } from './upload-unpacker
  * request in over IPC, one answer out, then exit.
  */
 export type UnpackAnswer =
-  { ok: true; expandedBytes: number; entries: number } | { ok: false; code?: ContextError['code']; errno?: string; message: string };
+  | { ok: true; expandedBytes: number; entries: number; files: number }
+  | { ok: false; code?: ContextError['code']; errno?: string; message: string };
 
 // Before anything else, so libuv's threadpool (started lazily, where zlib and fs work
 // runs) inherits it: on a small machine the API's own threads win the CPU.

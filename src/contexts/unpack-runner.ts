@@ -98,7 +98,7 @@ export function unpackInChild(request: UnpackRequest, timeoutMs: number): Promis
       timeoutMs,
     );
     child.on('message', (answer: UnpackAnswer) => {
-      if (answer.ok) return settle(() => resolve({ expandedBytes: answer.expandedBytes, entries: answer.entries }));
+      if (answer.ok) return settle(() => resolve({ expandedBytes: answer.expandedBytes, entries: answer.entries, files: answer.files }));
       if (answer.code) return settle(() => reject(new ContextError(answer.code!, answer.message)));
       settle(() =>
         reject(Object.assign(new Error(`unpacking a build context failed: ${answer.message}`), answer.errno ? { code: answer.errno } : {})),

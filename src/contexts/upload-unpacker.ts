@@ -23,6 +23,8 @@ export interface UnpackResult {
   /** Sum of the file sizes unpacked. */
   expandedBytes: number;
   entries: number;
+  /** Regular files in the unpacked tree. */
+  files: number;
 }
 
 const SLICE = 64 * 1024;
@@ -179,5 +181,5 @@ export async function unpackUpload(request: UnpackRequest): Promise<UnpackResult
   const policy = new EntryPolicy(request.limits);
   await inspect(request.file, policy, request.limits);
   await extract(request.file, request.dest, request.limits);
-  return { expandedBytes: policy.expandedBytes, entries: policy.entryCount };
+  return { expandedBytes: policy.expandedBytes, entries: policy.entryCount, files: policy.fileCount };
 }

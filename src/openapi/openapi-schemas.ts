@@ -107,6 +107,14 @@ export const JOB_SCHEMA = {
         vulnerabilities: { type: 'array', items: { type: 'object' } },
         optimization_suggestions: { type: 'array', items: { type: 'object' } },
         diff: BUILD_DIFF_SCHEMA,
+        context: {
+          type: 'object',
+          description:
+            'A build from an uploaded context (`context.upload`): what reached the server, after the client applied its ' +
+            ".dockerignore — `bytes`, the sum of the regular files' sizes, and `files`, how many regular files.",
+          required: ['bytes', 'files'],
+          properties: { bytes: { type: 'integer' }, files: { type: 'integer' } },
+        },
       },
       additionalProperties: true,
     },

@@ -1,11 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import { AuthFailure, Authenticator } from '../auth/authenticator.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { readCookie, SESSION_COOKIE, SessionSigner } from './session.js';
+import { REDIS } from '../jobs/redis.module.js';
+import { LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS, LoginLimiter } from './login-limiter.js';
+import { readCookie, SESSION_COOKIE, SessionStore } from './session.js';
 
-export type DashboardAccess = { ok: true; via: 'bearer' | 'cookie' } | { ok: false; status: 401 | 403 | 429; message: string };
+export type DashboardAccess =
+  { ok: true; via: 'bearer' | 'cookie' } | { ok: false; status: 401 | 403 | 429; message: string; retryAfterSeconds?: number };
 
 type RequestLike = Pick<FastifyRequest, 'method' | 'headers'>;
 
@@ -20,33 +24,56 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
  */
 @Injectable()
 export class DashboardAuth {
-  private readonly signer?: SessionSigner;
+  private readonly sessions: SessionStore;
+  private readonly limiter: LoginLimiter;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly authenticator: Authenticator,
+    @Inject(REDIS) redis: Redis,
   ) {
     // Without an admin token nobody is the operator: every login fails.
-    if (config.adminToken) this.signer = new SessionSigner(config.adminToken);
+    this.sessions = new SessionStore(redis, config.adminToken);
+    this.limiter = new LoginLimiter(redis);
   }
 
   async check(request: RequestLike): Promise<DashboardAccess> {
     const authorization = request.headers.authorization;
     if (authorization) return this.bearer(authorization);
     const session = readCookie(request.headers.cookie, SESSION_COOKIE);
-    if (session && SAFE_METHODS.has(request.method) && this.signer?.verify(session)) return { ok: true, via: 'cookie' };
+    if (session && SAFE_METHODS.has(request.method) && (await this.sessions.verify(session))) return { ok: true, via: 'cookie' };
     return { ok: false, status: 401, message: 'log in at /ui/login with the admin token, or send Authorization: Bearer <admin token>' };
   }
 
-  /** A session cookie value for the admin token; a refusal for anything else. */
-  async login(token: unknown): Promise<{ session: string } | { status: 401 | 403 | 429; message: string }> {
+  /**
+   * A session cookie value for the admin token; a refusal for anything else. `address`
+   * is the client's: past LOGIN_ATTEMPTS attempts a minute it gets 429 without its
+   * token being looked at, the right one included.
+   */
+  async login(
+    token: unknown,
+    address: string,
+  ): Promise<{ session: string } | { status: 401 | 403 | 429; message: string; retryAfterSeconds?: number }> {
+    const wait = await this.limiter.attempt(address);
+    if (wait > 0)
+      return {
+        status: 429,
+        message: `more than ${LOGIN_ATTEMPTS} login attempts in ${LOGIN_WINDOW_SECONDS} s from this address; retry in ${wait} s`,
+        retryAfterSeconds: wait,
+      };
     if (typeof token !== 'string' || !token || token.length > 4096 || /\s/.test(token))
       return { status: 401, message: 'enter the admin token' };
     const access = await this.bearer(`Bearer ${token}`);
     if (!access.ok) return access;
-    return this.signer
-      ? { session: this.signer.issue() }
-      : { status: 401, message: 'the dashboard needs an admin token (STEVEDORE_TOKEN)' };
+    const session = await this.sessions.issue();
+    if (!session) return { status: 401, message: 'the dashboard needs an admin token (STEVEDORE_TOKEN)' };
+    await this.limiter.succeeded(address);
+    return { session };
+  }
+
+  /** Logout: the session is deleted on the server, not only forgotten by this browser. */
+  async logout(request: RequestLike): Promise<void> {
+    await this.sessions.revoke(readCookie(request.headers.cookie, SESSION_COOKIE));
   }
 
   private async bearer(authorization: string): Promise<DashboardAccess> {
@@ -93,6 +120,7 @@ export function refuse(request: FastifyRequest, reply: FastifyReply, access: Ext
   const wantsPage = SAFE_METHODS.has(request.method) && /text\/html/.test(request.headers.accept ?? '');
   if (access.status === 401 && wantsPage) return reply.redirect(loginLocation(request.url), 302);
   const code = access.status === 401 ? 'UNAUTHORIZED' : access.status === 403 ? 'FORBIDDEN' : 'RATE_LIMITED';
+  if (access.retryAfterSeconds !== undefined) void reply.header('retry-after', String(access.retryAfterSeconds));
   return reply
     .status(access.status)
     .header('cache-control', 'no-store')

@@ -1,53 +1,61 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 
 /** The dashboard's session cookie: HttpOnly, SameSite=Strict, on every path (/ui and /admin/queues). */
 export const SESSION_COOKIE = 'stv_session';
 export const SESSION_TTL_SECONDS = 8 * 3600;
 
-interface SessionPayload {
-  /** Who logged in: only the operator (the admin token) can. */
-  sub: 'admin';
-  /** Expiry, epoch seconds. */
-  exp: number;
-}
+/** A session id as issued: 32 random bytes, base64url. */
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+
+/** The subset of ioredis the session store and the login limiter use. */
+export type SessionRedis = Pick<Redis, 'get' | 'set' | 'del' | 'eval'>;
 
 /**
- * Stateless sessions: `<payload>.<HMAC-SHA256>`, base64url. The key is derived from the
- * admin token, so rotating the token ends every session; nothing is stored server-side.
+ * Server-side sessions: the cookie holds a random id; Redis holds, under the id's
+ * SHA-256 (never the id itself), the generation of the admin token it was issued for,
+ * with the session's lifetime as TTL. So logout deletes the session (a copied cookie
+ * is dead too), every process of the deployment sees the same sessions, and rotating
+ * the admin token ends them all: a session of another generation is refused and deleted.
  */
-export class SessionSigner {
-  private readonly key: Buffer;
+export class SessionStore {
+  private readonly generation?: string;
 
-  constructor(adminToken: string) {
-    this.key = createHmac('sha256', adminToken).update('stevedore dashboard session v1').digest();
+  constructor(
+    private readonly redis: SessionRedis,
+    adminToken: string | undefined,
+    private readonly ttlSeconds = SESSION_TTL_SECONDS,
+  ) {
+    // Keyed, so the stored value says nothing usable about the token.
+    if (adminToken) this.generation = createHmac('sha256', adminToken).update('stevedore dashboard session generation v2').digest('hex');
   }
 
-  issue(nowSeconds = Math.floor(Date.now() / 1000), ttlSeconds = SESSION_TTL_SECONDS): string {
-    const payload: SessionPayload = { sub: 'admin', exp: nowSeconds + ttlSeconds };
-    const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-    return `${body}.${this.mac(body)}`;
+  /** A new session for the operator; undefined without an admin token (nobody is the operator). */
+  async issue(): Promise<string | undefined> {
+    if (!this.generation) return undefined;
+    const id = randomBytes(32).toString('base64url');
+    await this.redis.set(key(id), this.generation, 'EX', this.ttlSeconds);
+    return id;
   }
 
-  /** True for an untampered, unexpired session. */
-  verify(value: string | undefined, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
-    if (!value || value.length > 512) return false;
-    const [body, mac, extra] = value.split('.');
-    if (!body || !mac || extra !== undefined) return false;
-    const want = Buffer.from(this.mac(body));
-    const got = Buffer.from(mac);
-    if (got.length !== want.length || !timingSafeEqual(got, want)) return false;
-    try {
-      const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Partial<SessionPayload>;
-      return payload.sub === 'admin' && typeof payload.exp === 'number' && payload.exp > nowSeconds;
-    } catch {
-      return false;
-    }
+  /** True for a live session issued for the current admin token. */
+  async verify(value: string | undefined): Promise<boolean> {
+    if (!this.generation || !value || !SESSION_ID.test(value)) return false;
+    const stored = await this.redis.get(key(value));
+    if (stored === null) return false;
+    if (stored === this.generation) return true;
+    // Issued for an admin token that has been rotated away.
+    await this.redis.del(key(value));
+    return false;
   }
 
-  private mac(body: string): string {
-    return createHmac('sha256', this.key).update(body).digest('base64url');
+  /** Ends a session (logout); unknown or malformed values are ignored. */
+  async revoke(value: string | undefined): Promise<void> {
+    if (value && SESSION_ID.test(value)) await this.redis.del(key(value));
   }
 }
+
+const key = (id: string) => `stv:ui:session:${createHash('sha256').update(id).digest('hex')}`;
 
 /** One cookie's value from a Cookie header (no dependency for a single name). */
 export function readCookie(header: string | undefined, name: string): string | undefined {

@@ -55,13 +55,20 @@ export class UiPagesController {
   async login(@Body() body: unknown, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply) {
     if (!isSameOrigin(request)) throw new AppError('forbidden', 'FORBIDDEN', 'cross-site login refused');
     const { token, next } = (typeof body === 'object' && body !== null ? body : {}) as { token?: unknown; next?: unknown };
-    const result = await this.auth.login(token);
-    if ('status' in result)
+    const result = await this.auth.login(token, request.ip);
+    if ('status' in result) {
+      if (result.retryAfterSeconds !== undefined) void reply.header('retry-after', String(result.retryAfterSeconds));
       throw result.status === 403
         ? new AppError('forbidden', 'FORBIDDEN', result.message)
         : result.status === 429
-          ? new AppError('rate_limited', 'RATE_LIMITED', result.message)
+          ? new AppError(
+              'rate_limited',
+              'RATE_LIMITED',
+              result.message,
+              result.retryAfterSeconds ? { retry_after_seconds: result.retryAfterSeconds } : {},
+            )
           : new AppError('unauthenticated', 'UNAUTHORIZED', result.message);
+    }
     void reply
       .header('set-cookie', sessionCookie(result.session, SESSION_TTL_SECONDS, request.protocol === 'https'))
       .header('cache-control', 'no-store');
@@ -70,8 +77,9 @@ export class UiPagesController {
 
   @Post('logout')
   @HttpCode(204)
-  logout(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): void {
+  async logout(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
     if (!isSameOrigin(request)) throw new AppError('forbidden', 'FORBIDDEN', 'cross-site logout refused');
+    await this.auth.logout(request);
     void reply.header('set-cookie', sessionCookie('', 0, request.protocol === 'https'));
   }
 

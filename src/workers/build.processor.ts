@@ -25,6 +25,8 @@ export interface BuildDeps {
   buildkit: BuildkitClient;
   inspector: ImageInspector;
   uploadDir: (digest: string) => Promise<string>;
+  /** An uploaded context's size and file count, reported in the result as `context`. */
+  uploadStats?: (digest: string) => Promise<{ bytes: number; files: number }>;
   config: Pick<AppConfig, 'contextRoot' | 'buildSecrets' | 'insecureRegistries' | 'registryAuthFile' | 'defaultPipeline'>;
   /** Tenant build secrets (PUT /v1/secrets), looked up before server-configured ones. */
   tenantSecrets?: Pick<TenantSecrets, 'resolve'>;
@@ -49,6 +51,9 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     ctx.maskSecrets?.(secrets.values);
     const sources = await resolveSources(request, { uploadDir: this.deps.uploadDir, contextRoot: this.deps.config.contextRoot });
     try {
+      // What reached the server: lets a client see that its .dockerignore did its work.
+      const upload = request.context && 'upload' in request.context ? request.context.upload : undefined;
+      const context = upload && this.deps.uploadStats ? await this.deps.uploadStats(upload) : undefined;
       const spec = this.spec(request, sources, join(sources.scratch, 'metadata.json'), secrets.specs, tenantCacheSalt(ctx.job.tenant));
       const progress = new BuildProgress();
       // A remote context's fetch and parse errors can quote what was fetched (a registry
@@ -83,7 +88,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
       for (const log of progress.flush()) emit(() => ctx.log(log.line, log.stream, { step_id: log.step_id }));
       await emitting;
       try {
-        return await this.afterBuild(ctx, spec, meta, progress, started);
+        return await this.afterBuild(ctx, spec, meta, progress, started, context);
       } catch (err) {
         // A failure after the build (platform check, pipeline) still tells what BuildKit warned about.
         const { warnings } = progress.warnings();
@@ -101,6 +106,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
     meta: Awaited<ReturnType<BuildkitClient['build']>>,
     progress: BuildProgress,
     started: number,
+    context: { bytes: number; files: number } | undefined,
   ): Promise<Partial<JobResult>> {
     const request = ctx.job.request;
     const summary = progress.summary();
@@ -131,6 +137,7 @@ export class BuildProcessor implements ActionProcessor<'build'> {
         ...(platform_check ? { platform_check } : {}),
       },
       tags: spec.push ? spec.tags : [],
+      ...(context ? { context } : {}),
     };
     // The server's default stages (SBOM, signature) apply to every build that pushes.
     const plan = planPipeline(request, this.deps.config.defaultPipeline);

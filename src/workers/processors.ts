@@ -70,6 +70,7 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
       buildkit: d.buildkit,
       inspector: d.inspector,
       uploadDir: uploadDir(d),
+      uploadStats: (digest) => d.contexts.stats(digest),
       config: d.config,
       tenantSecrets: d.tenantSecrets,
       pipeline: { ...scanDeps(d), ...signingDeps(d), registries: d.registries, catalogue: d.catalogue },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -217,6 +218,102 @@ describe('dashboard: bull-board and the job page in headless Chromium', () => {
     await page.goto(`${stack.base}/ui/jobs/${id}`);
     assert.match(page.url(), /\/ui\/login\?next=/);
     await context.close();
+  });
+});
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One HTTP request from a chosen loopback address (127.0.0.N): the server sees another client. */
+function from(localAddress: string, base: string, path: string, init: { method?: string; cookie?: string; body?: object } = {}) {
+  return new Promise<Answer>((resolve, reject) => {
+    const body = init.body ? JSON.stringify(init.body) : undefined;
+    const req = httpRequest(
+      new URL(path, base),
+      {
+        method: init.method ?? 'GET',
+        localAddress,
+        headers: {
+          accept: 'application/json',
+          ...(body ? { 'content-type': 'application/json' } : {}),
+          ...(init.cookie ? { cookie: init.cookie } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * The login limit and server-side sessions against the real service and Redis, with two
+ * api processes on the same Redis (what holds in one must hold in the other).
+ */
+describe('dashboard login: rate-limited per address, sessions revocable on the server', () => {
+  let stack: Stack;
+  let other: string;
+
+  before(async () => {
+    stack = await startStack();
+    other = (await stack.startApp({ api: true, worker: false })).base;
+  });
+  after(async () => stack?.stop());
+
+  const login = (address: string, base: string, token: string) => from(address, base, '/ui/login', { method: 'POST', body: { token } });
+  const cookieOf = (a: Answer) => String(a.headers['set-cookie']).split(';')[0]!;
+  const board = (address: string, base: string, cookie: string) => from(address, base, '/admin/queues/api/queues', { cookie });
+
+  it('5 attempts a minute per address, counted across processes, then 429 with Retry-After even for the right token', async () => {
+    const ip = '127.0.0.11';
+    for (const base of [stack.base, stack.base, stack.base, other, other]) assert.equal((await login(ip, base, 'wrong-token')).status, 401);
+    const limited = await login(ip, stack.base, TOKEN);
+    assert.equal(limited.status, 429, limited.body);
+    const retryAfter = Number(limited.headers['retry-after']);
+    assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${String(limited.headers['retry-after'])}`);
+    assert.equal(JSON.parse(limited.body).error.code, 'RATE_LIMITED');
+    assert.equal((await login(ip, other, TOKEN)).status, 429, 'the other process sees the same count');
+    // Another address is not held up by this one.
+    assert.equal((await login('127.0.0.12', other, TOKEN)).status, 200);
+  });
+
+  it('a successful login clears its address count', async () => {
+    const ip = '127.0.0.13';
+    for (let i = 0; i < 4; i++) assert.equal((await login(ip, stack.base, 'wrong-token')).status, 401);
+    assert.equal((await login(ip, stack.base, TOKEN)).status, 200);
+    for (let i = 0; i < 5; i++) assert.equal((await login(ip, other, 'wrong-token')).status, 401, `attempt ${i + 1} after the login`);
+    assert.equal((await login(ip, other, 'wrong-token')).status, 429);
+  });
+
+  it('logout deletes the session in every process: the same cookie, replayed, is refused', async () => {
+    const ip = '127.0.0.14';
+    const cookie = cookieOf(await login(ip, stack.base, TOKEN));
+    assert.equal((await board(ip, stack.base, cookie)).status, 200);
+    assert.equal((await board(ip, other, cookie)).status, 200, 'a session of one api process is valid in another');
+    const out = await from(ip, other, '/ui/logout', { method: 'POST', cookie });
+    assert.equal(out.status, 204);
+    assert.match(String(out.headers['set-cookie']), /^stv_session=; .*Max-Age=0/);
+    assert.equal((await board(ip, stack.base, cookie)).status, 401);
+    assert.equal((await board(ip, other, cookie)).status, 401);
+  });
+
+  it('rotating the admin token ends every session issued for the old one', async () => {
+    const ip = '127.0.0.15';
+    const cookie = cookieOf(await login(ip, stack.base, TOKEN));
+    assert.equal((await board(ip, stack.base, cookie)).status, 200);
+    const rotated = `rotated-admin-token-${Date.now()}`;
+    const renewed = (await stack.startApp({ api: true, worker: false }, { adminToken: rotated })).base;
+    assert.equal((await board(ip, renewed, cookie)).status, 401);
+    assert.equal((await login(ip, renewed, TOKEN)).status, 401, 'the old token no longer logs in');
+    const fresh = cookieOf(await login(ip, renewed, rotated));
+    assert.equal((await board(ip, renewed, fresh)).status, 200);
   });
 });
 

@@ -2,30 +2,54 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isSameOrigin, safeNext } from '../../src/ui/dashboard-auth.js';
 import { toJobView } from '../../src/ui/job-view.js';
-import { readCookie, sessionCookie, SessionSigner } from '../../src/ui/session.js';
+import { readCookie, sessionCookie, SessionStore, type SessionRedis } from '../../src/ui/session.js';
 import type { JobRecord } from '../../src/jobs/job-types.js';
 
 describe('dashboard sessions', () => {
-  const signer = new SessionSigner('admin-token-one');
+  /** get/set/del over a Map: what SessionStore asks of Redis (TTLs are Redis's business). */
+  const fakeRedis = () => {
+    const data = new Map<string, string>();
+    const redis = {
+      data,
+      get: async (k: string) => data.get(k) ?? null,
+      set: async (k: string, v: string) => (data.set(k, v), 'OK'),
+      del: async (k: string) => Number(data.delete(k)),
+      eval: async () => 0,
+    };
+    return redis as typeof redis & SessionRedis;
+  };
 
-  it('verifies its own sessions until they expire', () => {
-    const now = 1_800_000_000;
-    const session = signer.issue(now, 60);
-    assert.ok(signer.verify(session, now + 59));
-    assert.equal(signer.verify(session, now + 60), false);
+  it('verifies its own sessions, stores only a hash of the id, and forgets a revoked one', async () => {
+    const redis = fakeRedis();
+    const store = new SessionStore(redis, 'admin-token-one');
+    const session = (await store.issue())!;
+    assert.match(session, /^[A-Za-z0-9_-]{43}$/);
+    assert.ok(await store.verify(session));
+    assert.equal(
+      [...redis.data.keys()].some((k) => k.includes(session)),
+      false,
+      'the id itself is not a Redis key',
+    );
+    assert.equal(
+      [...redis.data.values()].some((v) => v.includes('admin-token-one')),
+      false,
+    );
+    await store.revoke(session);
+    assert.equal(await store.verify(session), false);
+    assert.equal(redis.data.size, 0);
   });
 
-  it('refuses tampered sessions and sessions signed for another admin token', () => {
-    const session = signer.issue();
-    const [body, mac] = session.split('.');
-    const forged = Buffer.from(JSON.stringify({ sub: 'admin', exp: 9_999_999_999 })).toString('base64url');
-    assert.equal(signer.verify(`${forged}.${mac}`), false);
-    // The first character: it carries 6 bits of the MAC (the last one's low bits are padding,
-    // which decoders ignore), and the replacement differs from it every time.
-    assert.equal(signer.verify(`${body}.${mac!.startsWith('A') ? 'B' : 'A'}${mac!.slice(1)}`), false);
-    assert.equal(signer.verify(`${session}.x`), false);
-    assert.equal(signer.verify(''), false);
-    assert.equal(new SessionSigner('admin-token-two').verify(session), false);
+  it('refuses unknown and malformed sessions, and sessions of a rotated admin token (deleting them)', async () => {
+    const redis = fakeRedis();
+    const session = (await new SessionStore(redis, 'admin-token-one').issue())!;
+    const other = session.startsWith('A') ? `B${session.slice(1)}` : `A${session.slice(1)}`;
+    const store = new SessionStore(redis, 'admin-token-one');
+    for (const bad of [other, `${session}.x`, '', undefined]) assert.equal(await store.verify(bad), false, String(bad));
+    assert.equal(await new SessionStore(redis, 'admin-token-two').verify(session), false);
+    assert.equal(redis.data.size, 0, 'the rotated-away session is gone');
+    assert.equal(await store.verify(session), false);
+    // Without an admin token nobody is the operator.
+    assert.equal(await new SessionStore(redis, undefined).issue(), undefined);
   });
 
   it('reads and writes the cookie with HttpOnly and SameSite=Strict', () => {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ensureDefaultSigningKey, pairState, signingDir } from '../../src/cli/signing-key-init.js';
 import { SigningKeys } from '../../src/engines/cosign/signing-keys.js';
+import { CosignClient } from '../../src/engines/cosign/cosign-client.js';
 
 /**
  * A stand-in for `cosign generate-key-pair --output-key-prefix P`: writes P.key and P.pub
@@ -57,6 +59,7 @@ describe('the default signing key serve makes', () => {
     assert.equal(keys.defaultName, 'default');
     assert.equal(keys.get().key, join(dir, 'cosign.key'));
     assert.equal(keys.password(keys.get()), password);
+    assert.equal(keys.get().public_key, join(dir, 'cosign.pub'), 'an api process without cosign serves this file');
     assert.ok(!readFileSync(first.keysFile, 'utf8').includes(password), 'the keys file holds paths, not the password');
 
     const pub = readFileSync(first.publicKeyFile, 'utf8');
@@ -94,5 +97,44 @@ describe('the default signing key serve makes', () => {
     assert.ok(made.setAside && existsSync(join(made.setAside, 'cosign.key')), 'the old material was moved aside, not overwritten');
     assert.equal(await pairState(signingDir(state)), 'complete');
     assert.ok(!readdirSync(state).some((n) => n.startsWith('signing.partial-')));
+  });
+});
+
+describe('a key whose keys file names its public_key', () => {
+  const root = mkdtempSync(join(tmpdir(), 'stv-pubfile-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const runner = {
+    calls: 0,
+    run() {
+      this.calls++;
+      return Promise.reject(new Error('spawn cosign ENOENT'));
+    },
+  };
+  const client = new CosignClient(runner, SigningKeys.of([]), {
+    cosign: '/nonexistent/cosign',
+    offline: true,
+    insecureRegistries: [],
+  });
+  const keyWith = (file: string) => ({ name: 'release', key: join(root, 'release.key'), public_key: file });
+
+  it('is read from that file, without cosign, and re-read when the file changes', async () => {
+    const file = join(root, 'release.pub');
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    writeFileSync(file, pem);
+    assert.equal(await client.publicKey(keyWith(file)), pem.trim() + '\n');
+    const next = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    writeFileSync(file, next);
+    assert.equal(await client.publicKey(keyWith(file)), next.trim() + '\n');
+    assert.equal(runner.calls, 0);
+  });
+
+  it('refuses a file that is not one PEM public key (a private key is never served)', async () => {
+    const priv = join(root, 'private.pem');
+    writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    const garbled = join(root, 'garbled.pub');
+    writeFileSync(garbled, '-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----\n');
+    for (const file of [priv, garbled]) await assert.rejects(client.publicKey(keyWith(file)), /does not hold a PEM public key/, file);
+    await assert.rejects(client.publicKey(keyWith(join(root, 'missing.pub'))), /ENOENT/);
   });
 });

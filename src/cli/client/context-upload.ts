@@ -1,17 +1,30 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { create } from 'tar';
+import { selectContext } from './context-files.js';
 import { UsageError, type ApiClient } from './http.js';
 
 /**
  * A local directory packed as tar.gz (node-tar, no shell, owner ids left out) and
- * uploaded to POST /v1/contexts; BuildKit applies the context's .dockerignore itself.
+ * uploaded to POST /v1/contexts. What its ignore file excludes (`.git`, `node_modules`,
+ * `.env`, …) never leaves this machine: only the paths selectContext() keeps are packed.
+ * `dockerfilePath` is the Dockerfile inside the context (it picks `<Dockerfile>.dockerignore`),
+ * undefined when the Dockerfile goes inline.
  */
-export async function uploadDirectory(client: ApiClient, dir: string): Promise<{ digest: string; size_bytes: number }> {
+export async function uploadDirectory(
+  client: ApiClient,
+  dir: string,
+  dockerfilePath: string | undefined = 'Dockerfile',
+): Promise<{ digest: string; size_bytes: number }> {
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) throw new UsageError(`${dir}: not a directory`);
+  const { paths } = await selectContext(dir, dockerfilePath);
   const chunks: Buffer[] = [];
-  for await (const chunk of create({ gzip: true, cwd: dir, portable: true }, ['.']) as AsyncIterable<Buffer>) chunks.push(chunk);
+  if (paths.length) {
+    for await (const chunk of create({ gzip: true, cwd: dir, portable: true, noDirRecurse: true }, paths) as AsyncIterable<Buffer>)
+      chunks.push(chunk);
+  } else chunks.push(gzipSync(Buffer.alloc(1024))); // an empty tar: its end-of-archive blocks
   return client.request('POST', '/v1/contexts', { body: Buffer.concat(chunks), contentType: 'application/gzip' });
 }
 

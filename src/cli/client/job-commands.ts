@@ -1,4 +1,5 @@
 import { stat, writeFile } from 'node:fs/promises';
+import { posix } from 'node:path';
 import type { Action } from '../../jobs/job-types.js';
 import {
   COMMON_HELP,
@@ -31,7 +32,8 @@ export interface JobCommand {
 
 const BUILD_USAGE = `usage: stevedore build [DIR] [options]
 
-Builds DIR (tarred and uploaded as the build context) with BuildKit on the server.
+Builds DIR (tarred and uploaded as the build context, less what its .dockerignore
+excludes) with BuildKit on the server.
   -t, --tag REF         tag (repeatable); tagged builds are pushed unless --no-push
   -f, --file PATH       the Dockerfile (default DIR/Dockerfile; "-" reads stdin; a file
                         outside DIR is sent inline; without DIR, only the Dockerfile)
@@ -79,7 +81,16 @@ const build: JobCommand = {
     if (scan && !flag(v, 'scan')) throw new UsageError('the policy options need --scan for a build');
     const dockerfile = await dockerfileField(file, dir);
     const body: Record<string, unknown> = { ...dockerfile };
-    if (dir) body.context = { upload: (await uploadDirectory(client, dir)).digest };
+    if (dir)
+      body.context = {
+        upload: (
+          await uploadDirectory(
+            client,
+            dir,
+            dockerfile.dockerfile_inline === undefined ? (dockerfile.dockerfile_path ?? 'Dockerfile') : undefined,
+          )
+        ).digest,
+      };
     const tags = list(v, 'tag');
     if (tags) body.tags = tags;
     if (flag(v, 'push')) body.push = true;
@@ -211,7 +222,7 @@ const optimize: JobCommand = {
     if (flag(v, 'verify')) body.verify = checks.length ? { commands: checks.map((c) => c.trim().split(/\s+/)) } : true;
     if (path) {
       if ((await stat(path).catch(() => undefined))?.isDirectory()) {
-        body.context = { upload: (await uploadDirectory(client, path)).digest };
+        body.context = { upload: (await uploadDirectory(client, path, posix.normalize(str(v, 'file') ?? 'Dockerfile'))).digest };
         if (str(v, 'file')) body.dockerfile_path = str(v, 'file');
       } else {
         if (str(v, 'file')) throw new UsageError('-f is for a Dockerfile inside a directory; give the file itself instead');

@@ -38,6 +38,8 @@ export function renderBuild(result: R, paint: Paint = PLAIN): string[] {
   ];
   const stage = (s: R) =>
     `${s.name} ${s.state === 'succeeded' ? paint.green(s.state) : paint.red(s.state)} ${formatSeconds(s.duration_ms)}`;
+  if (result.context)
+    lines.push(`context: ${result.context.files} file${result.context.files === 1 ? '' : 's'}, ${formatBytes(result.context.bytes)}`);
   lines.push(...warningsLine(build.warnings, build.warnings_total, paint));
   if (result.stages) lines.push(`stages: ${(result.stages as R[]).map(stage).join(', ')}`);
   if (result.summary) lines.push('', ...severityTable(result, paint));

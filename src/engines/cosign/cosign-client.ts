@@ -1,4 +1,5 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createPublicKey } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessError, toolEnv, type ProcessRunner } from '../process-runner.js';
@@ -34,8 +35,13 @@ export class CosignClient {
     private readonly settings: CosignSettings,
   ) {}
 
-  /** PEM of a key's public half (cached for the process's life). */
+  /**
+   * PEM of a key's public half: its `public_key` file when the keys file names one (read
+   * each time, no cosign needed), else derived by `cosign public-key` (cached for the
+   * process's life).
+   */
   publicKey(key: SigningKey): Promise<string> {
+    if (key.public_key) return readPublicKeyFile(key.public_key);
     let pem = this.publicKeys.get(key.name);
     if (!pem) {
       pem = this.runner
@@ -165,4 +171,18 @@ function reason(stderr: string): string {
     lines.pop() ??
     'verification failed'
   );
+}
+
+/** A `public_key` file: must hold one PEM public key (a private key or garbage there is refused, not served). */
+async function readPublicKeyFile(path: string): Promise<string> {
+  const text = (await readFile(path, 'utf8')).trim();
+  let valid = /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----$/.test(text);
+  if (valid)
+    try {
+      createPublicKey(text);
+    } catch {
+      valid = false;
+    }
+  if (!valid) throw new Error(`${path} does not hold a PEM public key (-----BEGIN PUBLIC KEY-----)`);
+  return `${text}\n`;
 }

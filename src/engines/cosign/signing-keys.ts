@@ -7,6 +7,12 @@ export interface SigningKey {
   key: string;
   password_env?: string;
   password_file?: string;
+  /**
+   * The public half as a PEM file (`cosign.pub` beside `cosign.key`): what
+   * GET /v1/signing-keys serves and verify checks with, read without cosign, so an
+   * `api` process (whose image has no cosign) can list it. Unset: cosign derives it.
+   */
+  public_key?: string;
 }
 
 const keySchema = z
@@ -18,6 +24,7 @@ const keySchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
       .optional(),
     password_file: z.string().startsWith('/').optional(),
+    public_key: z.string().startsWith('/').optional(),
   })
   .strict();
 const fileSchema = z.object({ default: z.string().optional(), keys: z.array(keySchema).min(1) }).strict();
