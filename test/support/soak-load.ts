@@ -119,7 +119,7 @@ export class SoakLoad {
           dockerfile_inline: `FROM debian:bookworm-slim\nRUN echo soak-${this.run}-${n} > /soak${slow}\n`,
           provenance: false,
         };
-        return kind === 'build-tag' ? { ...build, tags: [`${this.target.registry}/soak/app:${n % TAGS}`] } : build;
+        return kind === 'build-tag' ? { ...build, tags: [`${this.target.registry}/soak/app:${Math.floor(n / MIX.length) % TAGS}`] } : build;
       }
     }
   }

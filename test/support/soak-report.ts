@@ -80,6 +80,15 @@ export function formatSoakReport(r: SoakReport): string {
         `${title} (first 10):`,
         ...list.slice(0, 10).map((u) => `  ${(u.at / 1000).toFixed(1)} s ${u.what}: ${u.status} ${u.code ?? ''} ${u.message ?? ''}`),
       );
+  if (r.failed.length)
+    lines.push(
+      'failed jobs:',
+      ...r.failed.map(
+        (f) =>
+          `  ${f.id} ${f.kind}, submitted ${f.submittedAtS.toFixed(0)} s, ended ${f.finishedAtS.toFixed(0)} s after ${f.attempts} runs: ` +
+          `${f.code}: ${f.message}`,
+      ),
+    );
   if (r.unfinished.length) lines.push(`unfinished: ${r.unfinished.map((j) => `${j.id} ${j.state}`).join(', ')}`);
   if (r.lost.length) lines.push(`lost: ${r.lost.join(', ')}`);
   if (r.webhooks.missing.length) lines.push(`webhooks missing for: ${r.webhooks.missing.slice(0, 10).join(', ')}`);

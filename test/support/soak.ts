@@ -37,8 +37,9 @@ export interface SoakReport {
   /** Final record states, overall and per kind of job. */
   states: Record<string, number>;
   byKind: Record<string, Record<string, number>>;
-  /** Error codes of the failed jobs. */
+  /** Error codes of the failed jobs, and the jobs themselves. */
   failures: Record<string, number>;
+  failed: { id: string; kind: string; attempts: number; code: string; message: string; submittedAtS: number; finishedAtS: number }[];
   /** Accepted jobs whose record is gone. */
   lost: string[];
   /** Accepted jobs still queued or running after the drain. */
@@ -171,6 +172,18 @@ async function soakOn(stack: SoakStack, options: SoakOptions, log: (line: string
     states,
     byKind,
     failures,
+    failed: load.jobs
+      .map((j) => ({ job: j, record: records.get(j.id) }))
+      .filter(({ record }) => record?.state === 'failed')
+      .map(({ job, record }) => ({
+        id: job.id,
+        kind: job.kind,
+        attempts: record.attempts,
+        code: record.error?.code,
+        message: String(record.error?.message ?? '').slice(0, 300),
+        submittedAtS: (Date.parse(record.created_at) - t0) / 1000,
+        finishedAtS: (Date.parse(record.finished_at) - t0) / 1000,
+      })),
     lost: load.jobs.filter((j) => !records.get(j.id)).map((j) => j.id),
     unfinished: load.jobs
       .map((j) => ({ id: j.id, state: records.get(j.id)?.state as string }))
