@@ -33,6 +33,7 @@ export class SoakStack {
   api?: GroupProcess;
   readonly workers: GroupProcess[] = [];
   private registryProcess?: GroupProcess;
+  private registryDir?: string;
   private buildkitd?: StartedBuildkitd;
   private trivyCache?: string;
 
@@ -71,7 +72,7 @@ export class SoakStack {
   }
 
   private async startRegistry(): Promise<void> {
-    const dir = mkdtempSync(join(tmpdir(), 'stv-soak-reg-'));
+    const dir = (this.registryDir = mkdtempSync(join(tmpdir(), 'stv-soak-reg-')));
     this.registry = `127.0.0.1:${await freePort()}`;
     writeFileSync(
       join(dir, 'config.yml'),
@@ -159,6 +160,7 @@ export class SoakStack {
     await this.buildkitd?.stop().catch(() => undefined);
     await this.registryProcess?.stop(5_000).catch(() => undefined);
     await this.redis?.kill();
-    for (const dir of [this.stateDir, this.trivyCache]) if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+    for (const dir of [this.stateDir, this.trivyCache, this.registryDir, this.redis?.dir])
+      if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
   }
 }
