@@ -134,4 +134,12 @@ export class RedisServer {
     this.child?.kill('SIGKILL');
     await this.child?.exited;
   }
+  /** An orderly stop (SIGTERM: Redis syncs its AOF and exits), SIGKILL if it takes longer than `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.child) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), graceMs);
+    await this.child.exited;
+    clearTimeout(timer);
+  }
 }

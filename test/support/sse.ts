@@ -15,15 +15,23 @@ export async function readSse(
   headers: Record<string, string>,
   until?: (e: SseEvent) => boolean,
   timeoutMs = 30_000,
-): Promise<{ status: number; contentType: string | null; events: SseEvent[]; heartbeats: number }> {
+): Promise<{ status: number; contentType: string | null; events: SseEvent[]; heartbeats: number; error?: any }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const res = await fetch(url, { headers, signal: controller.signal });
   const events: SseEvent[] = [];
   let heartbeats = 0;
   if (!res.ok || !res.body) {
+    // A refusal's JSON body ({error: {code, …}}), for a caller that sorts refusals by code.
+    const text = await res.text().catch(() => '');
     clearTimeout(timer);
-    return { status: res.status, contentType: res.headers.get('content-type'), events, heartbeats };
+    let error: any = text;
+    try {
+      error = JSON.parse(text);
+    } catch {
+      // not JSON: kept as text
+    }
+    return { status: res.status, contentType: res.headers.get('content-type'), events, heartbeats, error };
   }
   const decoder = new TextDecoder();
   let buffer = '';
