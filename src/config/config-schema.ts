@@ -187,6 +187,8 @@ export const configSchema = z.object({
   STEVEDORE_JOB_LOCK_SECONDS: count('seconds', 1, 3600),
   STEVEDORE_SHUTDOWN_GRACE_SECONDS: count('seconds', 0, 86_400),
   STEVEDORE_METRICS_PORT: count('port number', 0, 65535),
+  STEVEDORE_EVENT_LOOP_DEGRADED_MS: count('milliseconds', 1, 60_000),
+  STEVEDORE_EVENT_LOOP_DEGRADED_WINDOW_SECONDS: count('seconds', 1, 600),
   STEVEDORE_SSE_HEARTBEAT_SECONDS: z.coerce
     .number({ error: 'must be a number of seconds' })
     .min(0.05, 'must be at least 0.05')

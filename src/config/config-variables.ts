@@ -304,6 +304,16 @@ export const CONFIG_VARIABLES = {
     default: '9464',
     doc: "Port of a `worker`'s own /metrics and /healthz (the api and `serve` expose /metrics on the REST port). 0 = none.",
   },
+  STEVEDORE_EVENT_LOOP_DEGRADED_MS: {
+    default: '200',
+    doc:
+      '`/readyz` says `degraded` (still 200) while the event loop delay p99 (`stevedore_event_loop_delay_seconds`) ' +
+      'stays above this many milliseconds for the whole window below.',
+  },
+  STEVEDORE_EVENT_LOOP_DEGRADED_WINDOW_SECONDS: {
+    default: '30',
+    doc: 'The window of `STEVEDORE_EVENT_LOOP_DEGRADED_MS`: every second of it must be over the threshold.',
+  },
   STEVEDORE_SSE_HEARTBEAT_SECONDS: { default: '15', doc: 'Interval of the comment lines that keep an idle event stream open.' },
 } as const;
 

@@ -34,6 +34,8 @@ export interface AppConfig {
   registryAllowedHosts: string[];
   bodyLimitBytes: number;
   sseHeartbeatMs: number;
+  /** STEVEDORE_EVENT_LOOP_DEGRADED_MS / _WINDOW_SECONDS: when /readyz says the event loop is degraded. */
+  eventLoopDegraded: { thresholdMs: number; windowMs: number };
   contextRoot?: string;
   contextMaxBytes: number;
   contextTtlSeconds: number;
@@ -145,6 +147,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     registryAllowedHosts: c.STEVEDORE_REGISTRY_ALLOWED_HOSTS,
     bodyLimitBytes: c.STEVEDORE_BODY_LIMIT_BYTES,
     sseHeartbeatMs: Math.round(c.STEVEDORE_SSE_HEARTBEAT_SECONDS * 1000),
+    eventLoopDegraded: {
+      thresholdMs: c.STEVEDORE_EVENT_LOOP_DEGRADED_MS,
+      windowMs: c.STEVEDORE_EVENT_LOOP_DEGRADED_WINDOW_SECONDS * 1000,
+    },
     contextRoot: c.STEVEDORE_CONTEXT_ROOT,
     contextMaxBytes: c.STEVEDORE_CONTEXT_MAX_BYTES,
     contextTtlSeconds: c.STEVEDORE_CONTEXT_TTL_SECONDS,

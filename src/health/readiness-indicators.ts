@@ -10,6 +10,7 @@ import { ProcessError } from '../engines/process-runner.js';
 import { isLoopbackRegistry } from '../oci/references.js';
 import { DockerConfigCredentials } from '../engines/registry/docker-config.js';
 import { RegistryClient } from '../engines/registry/registry-client.js';
+import { eventLoop } from '../metrics/metrics.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -30,6 +31,7 @@ export class ReadinessIndicators {
   private readonly buildkitHost?: string;
   private readonly registry?: RegistryClient;
   private readonly runsWorkers: boolean;
+  private readonly loopLimits: AppConfig['eventLoopDegraded'];
 
   constructor(
     private readonly health: HealthIndicatorService,
@@ -39,6 +41,7 @@ export class ReadinessIndicators {
     @Inject(HEALTH_ROLES) roles: { worker: boolean },
   ) {
     this.runsWorkers = roles.worker;
+    this.loopLimits = config.eventLoopDegraded;
     if (config.buildkitHost) this.buildkit = buildkit;
     this.buildkitHost = config.buildkitHost;
     // Plain HTTP when the mirror is loopback or listed in STEVEDORE_INSECURE_REGISTRIES
@@ -85,6 +88,21 @@ export class ReadinessIndicators {
     } catch (err) {
       return check.down({ message: `buildkitd unreachable: ${(err as Error).message}` });
     }
+  }
+
+  /**
+   * Always up, with the delay p99 and max of the window and whether it stayed over the
+   * threshold (`degraded`); the controller turns that into the answer's status.
+   */
+  checkEventLoop() {
+    const loop = eventLoop.health(this.loopLimits.thresholdMs, this.loopLimits.windowMs);
+    return this.health.check('event_loop').up({
+      degraded: loop.degraded,
+      p99_ms: Math.round(loop.p99Ms),
+      max_ms: Math.round(loop.maxMs),
+      threshold_ms: loop.thresholdMs,
+      window_seconds: loop.windowMs / 1000,
+    });
   }
 
   async checkRegistry() {

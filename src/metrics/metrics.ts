@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EventLoopMonitor, eventLoopDelayHistogram } from './event-loop.js';
 
 /**
  * The process's Prometheus metrics (prom-client). One registry per process: `serve`
@@ -54,6 +55,12 @@ export const httpRequests = new Histogram({
   buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
   registers: [registry],
 });
+
+/**
+ * `stevedore_event_loop_delay_seconds`, watched from the moment metrics are loaded (every
+ * role loads them), so /metrics and /readyz see the whole life of the process.
+ */
+export const eventLoop = new EventLoopMonitor(eventLoopDelayHistogram(registry)).start();
 
 /** Tools are named by their binary, e.g. /var/cache/stevedore/bin/trivy → trivy. */
 export function observeTool(command: string, outcome: string, seconds: number): void {

@@ -1,4 +1,5 @@
-import { checkImagePlatforms, checkPlatform, type PlatformCheck } from '../engines/registry/platform-check.js';
+import { checkImagePlatformsInChild, checkPlatformInChild } from '../engines/registry/analysis-runner.js';
+import type { PlatformCheck } from '../engines/registry/platform-check.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
 import { JobFailure, toInspectFailure } from '../jobs/job-failure.js';
 import { parseImageReference } from '../oci/references.js';
@@ -21,7 +22,7 @@ export async function checkBuiltPlatforms(registries: RegistryResolver, pinned: 
   const ref = parseImageReference(pinned);
   let checks: PlatformCheck[];
   try {
-    checks = await checkImagePlatforms(
+    checks = await checkImagePlatformsInChild(
       registries.clientFor(ref.registry),
       { repository: ref.repository, digest: ref.digest! },
       { signal, limit: LISTED },
@@ -76,13 +77,15 @@ export async function checkInspected(
   const client = registries.clientFor(ref.registry);
   try {
     if (all) {
-      const checks = await checkImagePlatforms(client, { repository: ref.repository, digest: info.digest }, { signal });
+      const checks = await checkImagePlatformsInChild(client, { repository: ref.repository, digest: info.digest }, { signal });
       const own = checks.find((c) => c.manifest_digest === info.manifest_digest) ?? checks[0]!;
       return { platform_check: own, platform_checks: checks };
     }
     const platform = [info.os || 'linux', info.architecture || 'amd64', info.variant].filter(Boolean).join('/');
     return {
-      platform_check: await checkPlatform(client, { repository: ref.repository, digest: info.manifest_digest }, platform, { signal }),
+      platform_check: await checkPlatformInChild(client, { repository: ref.repository, digest: info.manifest_digest }, platform, {
+        signal,
+      }),
     };
   } catch (err) {
     throw toInspectFailure(err);

@@ -6,7 +6,7 @@ import type { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
 import type { CosignClient } from '../engines/cosign/cosign-client.js';
 import type { SigningKeys } from '../engines/cosign/signing-keys.js';
 import { dockerConfigDir } from '../engines/registry/docker-config.js';
-import { analyzeImage } from '../engines/registry/image-analysis.js';
+import { analyzeImageInChild } from '../engines/registry/analysis-runner.js';
 import type { ImageInspector } from '../engines/registry/image-inspector.js';
 import type { RegistryResolver } from '../engines/registry/registry-resolver.js';
 import type { TrivyClient } from '../engines/trivy/trivy-client.js';
@@ -83,7 +83,7 @@ export const PROCESSORS: { [A in Action]: (deps: WorkerDeps) => ActionProcessor<
   optimize: (d) =>
     new OptimizeProcessor({
       analyzeDockerfile,
-      analyzeImage,
+      analyzeImage: analyzeImageInChild,
       inspector: d.inspector,
       registries: d.registries,
       uploadDir: uploadDir(d),

@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pipeline, Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
+import { analyzeImageInChild } from '../../src/engines/registry/analysis-runner.js';
 import { analyzeImage, looksSecret, type ImageAnalysis } from '../../src/engines/registry/image-analysis.js';
 import { RegistryClient, RegistryError } from '../../src/engines/registry/registry-client.js';
 import { readTarEntries, TarFormatError, type TarEntry } from '../../src/engines/registry/tar-stream-reader.js';
@@ -335,6 +336,21 @@ describe('analyzeImage against an in-process registry', () => {
       analyzeImage(client, 'test/app', corruptDigest),
       (err: unknown) => err instanceof RegistryError && err.kind === 'protocol' && /digest/.test(err.message),
     );
+  });
+
+  it('answers the same from a child process (analyzeImageInChild), a RegistryError as one', async () => {
+    assert.deepEqual(await analyzeImageInChild(client, 'test/app', digest, { largestFiles: 3 }), result);
+    await assert.rejects(
+      analyzeImageInChild(client, 'test/app', corruptDigest),
+      (err: unknown) => err instanceof RegistryError && err.kind === 'protocol' && /digest/.test(err.message),
+    );
+  });
+
+  it('kills the child process when the caller aborts', async () => {
+    const controller = new AbortController();
+    const running = analyzeImageInChild(client, 'test/app', digest, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('stopped by test')), 30);
+    await assert.rejects(running, /stopped by test/);
   });
 
   it('stops when the caller aborts', async () => {

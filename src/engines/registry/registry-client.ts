@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { assertDigest, assertRepository, assertTag, isLoopbackRegistry } from '../../oci/references.js';
 import type { RegistryCredentials } from './docker-config.js';
 import { RegistryError } from './registry-errors.js';
-import type { RegistryGuard } from './registry-guard.js';
+import { RegistryGuard } from './registry-guard.js';
 import { RegistryHttp } from './registry-http.js';
 import { checkManifest, manifestMediaType } from './manifest-shape.js';
 import { parseRegistryJson, readCapped } from './registry-transport.js';
@@ -54,6 +54,15 @@ export interface RegistryClientOptions {
   guard?: RegistryGuard;
 }
 
+/** A RegistryClient's options as plain data (the guard as its entries). */
+export interface RegistryClientSettings {
+  host: string;
+  insecure: boolean;
+  credentials?: RegistryCredentials;
+  timeoutMs?: number;
+  guard?: string[];
+}
+
 /**
  * OCI distribution client: check a registry is up, read manifests and blobs (with
  * the token auth dance) and push an OCI image layout (how the base image is seeded).
@@ -63,7 +72,7 @@ export class RegistryClient {
 
   constructor(
     readonly host: string,
-    options: RegistryClientOptions = {},
+    private readonly options: RegistryClientOptions = {},
   ) {
     const insecure = options.insecure ?? isLoopbackRegistry(host);
     this.http = new RegistryHttp(host, {
@@ -72,6 +81,26 @@ export class RegistryClient {
       timeoutMs: options.timeoutMs,
       guard: options.guard,
     });
+  }
+
+  /**
+   * What another process needs to open an equal client (analysis-runner.ts hands it to its
+   * child over IPC): the credentials are in it, so it goes nowhere else.
+   */
+  get settings(): RegistryClientSettings {
+    return {
+      host: this.host,
+      insecure: this.options.insecure ?? isLoopbackRegistry(this.host),
+      ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
+      ...(this.options.timeoutMs ? { timeoutMs: this.options.timeoutMs } : {}),
+      ...(this.options.guard ? { guard: [...this.options.guard.entries] } : {}),
+    };
+  }
+
+  /** The client `settings` describe. */
+  static fromSettings(settings: RegistryClientSettings): RegistryClient {
+    const { host, guard, ...options } = settings;
+    return new RegistryClient(host, { ...options, ...(guard ? { guard: new RegistryGuard(guard) } : {}) });
   }
 
   /** The authenticated HTTP session, for callers that stream blobs themselves (image analysis). */

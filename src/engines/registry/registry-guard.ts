@@ -16,7 +16,8 @@ import { DOCKER_HUB, parseHostPort } from '../../oci/references.js';
 export class RegistryGuard {
   private readonly allowed: { host: string; port?: number }[];
 
-  constructor(entries: readonly string[]) {
+  /** `entries` stay readable so a child process can rebuild the same guard (analysis-runner.ts). */
+  constructor(readonly entries: readonly string[]) {
     this.allowed = entries.map(parseHostPort).map((e) => ({ host: normalizeHost(e.host), port: e.port }));
   }
 
