@@ -74,6 +74,8 @@ export interface ReconcileSettings {
   intervalMs: number;
   /** How old a record (since created, or since started when running) must be before it is judged. */
   afterMs: number;
+  /** The workers' BullMQ lock (and stalled-check) period: see confirmAfter. */
+  lockMs: number;
 }
 
 /** Takes or renews the one leader lease: the same process does pass after pass (its suspects carry over). */
@@ -95,9 +97,10 @@ type RedisWithLease = Redis & {
  * No record left behind: a periodic, cheap pass over the live index (`stv:jobs:live`, jobs not
  * yet terminal, by creation time; job-store.ts) that fails the records nothing will ever
  * finish. Only records older than `afterMs` are looked at (a submit whose queue add is merely
- * slow, or a worker just starting a job, is younger), and one is failed only when two passes
- * in a row saw it left behind for the same reason — the second one an interval later, so a
- * cancel between its queue remove and its state write is never mistaken for a loss. The
+ * slow, or a worker just starting a job, is younger), and one is failed only when passes in a
+ * row saw it left behind for the same reason — at least two, an interval apart, so a cancel
+ * between its queue remove and its state write is never mistaken for a loss (longer for a
+ * lockless active job: confirmAfter). The
  * failure itself is JobStore's conditional transition from the state the pass saw: a job a
  * worker took meanwhile is left alone. One process reconciles at a time (a Redis lease).
  */
@@ -107,8 +110,8 @@ export class JobReconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
-  /** Ids seen left behind by the last pass, with why: confirmed (and failed) by the next. */
-  private suspects = new Map<string, OrphanReason>();
+  /** Ids the last pass saw left behind, why, and since when (consecutive passes): confirmed by a later one. */
+  private suspects = new Map<string, { reason: OrphanReason; since: number }>();
 
   constructor(
     redis: Redis,
@@ -154,7 +157,7 @@ export class JobReconciler {
       return {};
     }
     const failed: Partial<Record<OrphanReason, number>> = {};
-    const seen = new Map<string, OrphanReason>();
+    const seen = new Map<string, { reason: OrphanReason; since: number }>();
     const oldest = String(now - this.settings.afterMs);
     // Oldest first, a batch at a time. Entries this pass removes (failed, or gone) leave the
     // order, so the next batch starts that much earlier; one another process removes
@@ -166,7 +169,9 @@ export class JobReconciler {
       for (const id of ids) {
         const reason = await this.judge(id, now, gone);
         if (!reason) continue;
-        if (this.suspects.get(id) !== reason) seen.set(id, reason);
+        const before = this.suspects.get(id);
+        const since = before?.reason === reason ? before.since : now;
+        if (!before || before.reason !== reason || now - since < this.confirmAfter(reason)) seen.set(id, { reason, since });
         else if (await this.fail(id, reason)) {
           failed[reason] = (failed[reason] ?? 0) + 1;
           removed++;
@@ -178,6 +183,17 @@ export class JobReconciler {
     }
     this.suspects = seen;
     return failed;
+  }
+
+  /**
+   * How long a sighting must last (over consecutive passes) before it is acted on. An active
+   * job nobody holds the lock of is BullMQ's to hand back first: its stalled check (every
+   * lock period, in every worker) moves it back to wait within about two periods, and the
+   * job runner recovers it; only one still lockless after that is lost. The other reasons
+   * need only a second pass.
+   */
+  private confirmAfter(reason: OrphanReason): number {
+    return reason === 'lock_lost' ? 2 * this.settings.lockMs + this.settings.intervalMs : 1;
   }
 
   /** Why the job is left behind, if it is; `gone` collects ids to drop from the live index. */
@@ -211,6 +227,9 @@ export class JobReconciler {
     try {
       await this.pass();
     } catch (err) {
+      // Sightings must come from consecutive passes: after an outage, BullMQ's own
+      // recovery gets its turn before anything it might still fix is failed.
+      this.suspects.clear();
       this.logger.warn(`reconcile: pass failed: ${(err as Error).message}`);
     }
   }

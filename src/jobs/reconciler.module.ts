@@ -19,7 +19,10 @@ import { REDIS } from './redis.module.js';
       provide: JobReconciler,
       inject: [REDIS, JobStore, JobQueues, JobNotifier, APP_CONFIG],
       useFactory: (redis: Redis, store: JobStore, queues: JobQueues, notifier: JobNotifier, config: AppConfig) =>
-        new JobReconciler(redis, store, queues, notifier, new Logger('Reconciler'), config.reconcile),
+        new JobReconciler(redis, store, queues, notifier, new Logger('Reconciler'), {
+          ...config.reconcile,
+          lockMs: config.jobLockMs,
+        }),
     },
   ],
 })

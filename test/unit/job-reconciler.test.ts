@@ -8,6 +8,7 @@ import { isTerminal } from '../../src/jobs/job-types.js';
 
 const NOW = Date.parse('2027-01-01T12:00:00.000Z');
 const AFTER_MS = 120_000;
+const LOCK_MS = 30_000;
 const ago = (ms: number) => new Date(NOW - ms).toISOString();
 
 /** The live index (a sorted set), the leader lease and the two lease scripts, in memory. */
@@ -56,6 +57,7 @@ function setup(options: { leaseHolder?: string } = {}) {
   const reconciler = new JobReconciler(redis as unknown as Redis, store, queues, notifier, logger, {
     intervalMs: 30_000,
     afterMs: AFTER_MS,
+    lockMs: LOCK_MS,
   });
   const add = (id: string, state: JobState, createdAgoMs: number, startedAgoMs?: number) => {
     records.set(id, {
@@ -151,7 +153,10 @@ describe('JobReconciler', () => {
     t.add('bull-failed', 'running', 3 * AFTER_MS, 2 * AFTER_MS);
     t.queue.set('bull-failed', { state: 'failed', locked: false });
     await t.reconciler.pass(NOW);
-    assert.deepEqual(await t.reconciler.pass(NOW + 30_000), { no_queue_entry: 1, lock_lost: 1, queue_finished: 1 });
+    assert.deepEqual(await t.reconciler.pass(NOW + 30_000), { no_queue_entry: 1, queue_finished: 1 });
+    // Lockless but active: BullMQ's stalled check gets two lock periods to hand it back first.
+    assert.deepEqual(await t.reconciler.pass(NOW + 60_000), {});
+    assert.deepEqual(await t.reconciler.pass(NOW + 90_000), { lock_lost: 1 });
     assert.deepEqual(
       new Set(t.transitions.map((x) => `${x.id}:${x.from.join()}:${x.code}`)),
       new Set(['gone:running:WORKER_LOST', 'stuck:running:WORKER_LOST', 'bull-failed:running:WORKER_LOST']),
@@ -164,6 +169,17 @@ describe('JobReconciler', () => {
     await t.reconciler.pass(NOW);
     assert.deepEqual(await t.reconciler.pass(NOW + 30_000), { never_queued: 450 });
     assert.equal(t.live.size, 0);
+  });
+
+  it('gives BullMQ back its turn when the job it held without a lock is handed back (a stalled job recovered)', async () => {
+    const t = setup();
+    t.add('stalled', 'running', 3 * AFTER_MS, 2 * AFTER_MS);
+    t.queue.set('stalled', { state: 'active', locked: false });
+    await t.reconciler.pass(NOW);
+    await t.reconciler.pass(NOW + 30_000);
+    t.queue.set('stalled', { state: 'waiting', locked: false }); // the stalled check moved it back
+    for (let i = 2; i < 6; i++) assert.deepEqual(await t.reconciler.pass(NOW + i * 30_000), {});
+    assert.deepEqual(t.transitions, []);
   });
 
   it('does nothing while another process holds the lease', async () => {
