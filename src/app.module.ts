@@ -37,6 +37,7 @@ import { PoliciesModule } from './policies/policies.module.js';
 import { SecretsController } from './api/secrets.controller.js';
 import { CatalogueModule } from './catalogue/catalogue.module.js';
 import { RescanModule } from './catalogue/rescan.module.js';
+import { ReconcilerModule } from './jobs/reconciler.module.js';
 import { ImagesCatalogueController } from './api/images-catalogue.controller.js';
 import { ExceptionsController } from './api/exceptions.controller.js';
 import { ExceptionsModule } from './exceptions/exceptions.module.js';
@@ -89,7 +90,7 @@ export class AppModule {
       MetricsModule,
     ];
     if (roles.api) imports.push(HealthModule.forRoot({ worker: roles.worker }));
-    if (roles.worker) imports.push(WorkersModule, RescanModule);
+    if (roles.worker) imports.push(WorkersModule, RescanModule, ReconcilerModule);
     return {
       module: AppModule,
       imports,

@@ -86,6 +86,15 @@ export const configSchema = z.object({
     .int('must be a whole number')
     .min(1, 'must be at least 1')
     .max(16, 'must be at most 16'),
+  STEVEDORE_RECONCILE_INTERVAL_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .min(0, 'must be 0 (off) or more')
+    .max(3600, 'must be at most 3600')
+    .refine((v) => v === 0 || v >= 0.1, 'must be 0 (off) or at least 0.1'),
+  STEVEDORE_RECONCILE_AFTER_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .min(1, 'must be at least 1')
+    .max(86400, 'must be at most a day'),
   STEVEDORE_CONCURRENCY: z.string().regex(/^$|^[a-z]+=\d{1,3}(,[a-z]+=\d{1,3})*$/, 'must look like inspect=16,build=2'),
   STEVEDORE_REGISTRY_AUTH_FILE: optional(absolutePath),
   STEVEDORE_INSECURE_REGISTRIES: commaList().pipe(z.array(hostPort)),

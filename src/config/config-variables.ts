@@ -80,6 +80,18 @@ export const CONFIG_VARIABLES = {
       'scanned with an older DB is rescanned in the background lane, from its stored SBOM when there is one. A DB loaded through ' +
       '`PUT /v1/system/trivy-db` is checked at once. 0 turns rescans off.',
   },
+  STEVEDORE_RECONCILE_INTERVAL_SECONDS: {
+    default: '30',
+    doc:
+      'How often one worker process looks for job records left behind: `queued` with nothing on the BullMQ queue (a submit ' +
+      'that died between its record and its queue add) or `running` with no worker holding the job. 0 turns this off.',
+  },
+  STEVEDORE_RECONCILE_AFTER_SECONDS: {
+    default: '120',
+    doc:
+      'How old such a record must be, and it must be seen left behind on two passes in a row, before it is failed ' +
+      '(QUEUE_UNAVAILABLE when it was never queued, WORKER_LOST otherwise): a slow submit or a starting worker is never touched.',
+  },
   STEVEDORE_RESCAN_CONCURRENCY: {
     default: '1',
     doc: 'Rescans one worker runs at a time, in their own queue beside the scan queue, so interactive scans never wait behind them.',

@@ -26,6 +26,8 @@ export interface AppConfig {
   catalogueRetentionDays: number;
   /** STEVEDORE_RESCAN_INTERVAL_SECONDS / _CONCURRENCY: rescans when Trivy's DB changes (0 s: off). */
   rescan: { intervalMs: number; concurrency: number };
+  /** STEVEDORE_RECONCILE_INTERVAL_SECONDS / _AFTER_SECONDS: records left behind (jobs/job-reconciler.ts; 0 ms: off). */
+  reconcile: { intervalMs: number; afterMs: number };
   /** Worker concurrency by action name, from STEVEDORE_CONCURRENCY. */
   concurrency: Record<string, number>;
   registryAuthFile?: string;
@@ -137,6 +139,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     jobRetentionSeconds: c.STEVEDORE_JOB_RETENTION_SECONDS,
     catalogueRetentionDays: c.STEVEDORE_CATALOGUE_RETENTION_DAYS,
     rescan: { intervalMs: c.STEVEDORE_RESCAN_INTERVAL_SECONDS * 1000, concurrency: c.STEVEDORE_RESCAN_CONCURRENCY },
+    reconcile: {
+      intervalMs: Math.round(c.STEVEDORE_RECONCILE_INTERVAL_SECONDS * 1000),
+      afterMs: Math.round(c.STEVEDORE_RECONCILE_AFTER_SECONDS * 1000),
+    },
     concurrency: Object.fromEntries(
       c.STEVEDORE_CONCURRENCY.split(',')
         .filter(Boolean)

@@ -10,6 +10,8 @@ export const keys = {
   events: (id: string) => `stv:job:${id}:events`,
   /** Each tenant's jobs, by creation time: lists never see another tenant's. */
   index: (tenant: string) => `stv:jobs:t:${tenant}`,
+  /** Every job not yet terminal, by creation time: what the reconciler checks (job-reconciler.ts), never a SCAN. */
+  live: 'stv:jobs:live',
   idempotency: (key: string) => `stv:idem:${key}`,
   concurrency: (tenant: string, key: string) => `stv:ckey:${tenant}:${key}`,
   cancelChannel: 'stv:cancel',
@@ -21,6 +23,7 @@ const EVENTS_MAXLEN = 10_000;
  * Atomic state transition: only from an allowed state, fields and state set and the
  * event appended in one step, so the log's order is the record's order and a cancel
  * racing a worker can never both win. Values are stored JSON-encoded except `state`.
+ * A terminal transition (the only kind with a retention, ARGV[5]) also leaves the live index (KEYS[3]).
  */
 const TRANSITION_LUA = `
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -37,17 +40,19 @@ local id = ''
 if ARGV[3] ~= '' then id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', ARGV[3], 'data', ARGV[4]) end
 if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]); redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 local doc = cjson.decode(redis.call('HGET', KEYS[1], 'doc') or '{}')
+if tonumber(ARGV[5]) > 0 then redis.call('ZREM', KEYS[3], doc.id or '') end
 return {state, id, 1, doc.action or '', doc.tenant or '', redis.call('HGET', KEYS[1], 'started_at') or ''}
 `;
 
 /**
- * A new job: record, index entry and first event, atomically, as one command — and its
+ * A new job: record, index and live-index entries and first event, atomically, as one command — and its
  * fair-scheduling priority (see FAIR_PRIORITY_LUA), returned, so the submit costs one
  * script before the queue add.
  */
 const CREATE_LUA = `
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'state', 'data', ARGV[4])
 ${FAIR_PRIORITY_LUA}
 `;
@@ -64,9 +69,14 @@ return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[3],
 `;
 
 type RedisWithScripts = Redis & {
-  stvTransition(jobKey: string, eventsKey: string, ...args: string[]): Promise<[string, string, number, string?, string?, string?] | null>;
+  stvTransition(
+    jobKey: string,
+    eventsKey: string,
+    liveKey: string,
+    ...args: string[]
+  ): Promise<[string, string, number, string?, string?, string?] | null>;
   stvAppend(jobKey: string, eventsKey: string, ...args: string[]): Promise<string | number | null>;
-  stvCreate(jobKey: string, eventsKey: string, indexKey: string, fairKey: string, ...args: string[]): Promise<number>;
+  stvCreate(jobKey: string, eventsKey: string, indexKey: string, fairKey: string, liveKey: string, ...args: string[]): Promise<number>;
 };
 
 export interface TransitionResult {
@@ -96,9 +106,9 @@ export class JobStore {
   ) {
     this.redis = redis as RedisWithScripts;
     if (!('stvTransition' in redis)) {
-      redis.defineCommand('stvTransition', { numberOfKeys: 2, lua: TRANSITION_LUA });
+      redis.defineCommand('stvTransition', { numberOfKeys: 3, lua: TRANSITION_LUA });
       redis.defineCommand('stvAppend', { numberOfKeys: 2, lua: APPEND_LUA });
-      redis.defineCommand('stvCreate', { numberOfKeys: 4, lua: CREATE_LUA });
+      redis.defineCommand('stvCreate', { numberOfKeys: 5, lua: CREATE_LUA });
     }
   }
 
@@ -118,6 +128,7 @@ export class JobStore {
       keys.events(job.id),
       keys.index(job.tenant),
       fairKeyOverride ?? fairKey(job.action),
+      keys.live,
       String(Date.parse(job.created_at)),
       job.id,
       String(EVENTS_MAXLEN),
@@ -163,7 +174,7 @@ export class JobStore {
       owner === undefined ? '' : JSON.stringify(owner),
       ...Object.entries(encode(fields)).flat(),
     ];
-    const res = await this.redis.stvTransition(keys.job(id), keys.events(id), ...args);
+    const res = await this.redis.stvTransition(keys.job(id), keys.events(id), keys.live, ...args);
     if (!res) return undefined;
     const [state, eventId, applied, action, tenant, startedAt] = res;
     if (applied === 1 && to)

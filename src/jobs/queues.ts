@@ -74,6 +74,24 @@ export class JobQueues {
     return !!background && (await background.remove(jobId)) === 1;
   }
 
+  /**
+   * Where BullMQ has a job (the reconciler asks): its state in the action's queue, else in
+   * its background lane ('unknown' when in neither), and whether a worker holds its lock.
+   * The lock key is BullMQ's own (`<job key>:lock`, set by moveToActive and renewed by the
+   * worker holding the job; what moveStalledJobsToWait checks), read without taking it.
+   */
+  async locate(action: Action, jobId: string): Promise<{ state: string; locked: boolean }> {
+    for (const queue of [this.queue(action), this.background.get(action)]) {
+      if (!queue) continue;
+      const client = await queue.getBackend().client;
+      // A held lock means an active job with a live worker: no need for the state script.
+      if ((await client.get(`${queue.toKey(jobId)}:lock`)) !== null) return { state: 'active', locked: true };
+      const state = await queue.getJobState(jobId);
+      if (state !== 'unknown') return { state, locked: false };
+    }
+    return { state: 'unknown', locked: false };
+  }
+
   /** Jobs per queue and state; `waiting` counts prioritized jobs too (all of ours are: fair scheduling). */
   async counts(): Promise<Record<string, Record<string, number>>> {
     const out: Record<string, Record<string, number>> = {};
