@@ -30,6 +30,8 @@ import { freePort, TOKEN } from '../support/stack.js';
 
 const PROBE_EVERY_MS = 50;
 const PROBE_LIMIT_MS = 100;
+/** No probe, whatever the machine does, may take this long: that would be a stall, not noise. */
+const STALL_MS = 1000;
 const UPLOAD_FILES = 2000;
 const UPLOAD_FILE_BYTES = 256 * 1024; // 2000 × 256 KiB = 500 MiB
 const STREAMS = 200;
@@ -240,6 +242,10 @@ describe('event loop under the heaviest legitimate requests (serve)', () => {
     const times = probes.map((p) => p.ms);
     const controls = probes.map((p) => p.controlMs);
     const slow = probes.filter((p) => p.ms >= PROBE_LIMIT_MS || p.status !== 200);
+    // The service's own share of a probe: its time beyond the bare control server's at the
+    // same moment. On a 2-core machine shared with other work (CI, other suites) the
+    // control alone has taken 80-184 ms; an absolute 100 ms would test the machine.
+    const own = probes.filter((p) => p.status !== 200 || p.ms - p.controlMs >= PROBE_LIMIT_MS || p.ms >= STALL_MS);
     const loopP99 = quantile(0.99, beforeMetrics, afterMetrics);
     const loopMax = quantile(1, beforeMetrics, afterMetrics);
     console.log(
@@ -275,11 +281,11 @@ describe('event loop under the heaviest legitimate requests (serve)', () => {
     // The probes ran all along (one per 50 ms, give or take their own time) and were all fast.
     assert.ok(probes.length >= (heavySeconds * 1000) / PROBE_EVERY_MS / 2, `${probes.length} probes in ${heavySeconds} s`);
     assert.ok(loopP99.samples > heavySeconds * 50, `the service's loop was sampled (${loopP99.samples})`);
+    assert.ok(loopP99.value * 1000 < PROBE_LIMIT_MS, `the service's event-loop delay p99 ${(loopP99.value * 1000).toFixed(1)} ms`);
     assert.deepEqual(
-      slow.map((p) => `${p.ms.toFixed(0)} ms (${p.status})`),
+      own.map((p) => `${p.ms.toFixed(0)} ms (control ${p.controlMs.toFixed(0)} ms, status ${p.status})`),
       [],
-      `probes at or over ${PROBE_LIMIT_MS} ms (the bare control server, probed at the same moments: ` +
-        `${controls.filter((ms) => ms >= PROBE_LIMIT_MS).length} at or over, max ${Math.max(...controls).toFixed(0)} ms)`,
+      `probes ${PROBE_LIMIT_MS} ms or more beyond the bare control server probed at the same moment, or over ${STALL_MS} ms`,
     );
   });
 });
