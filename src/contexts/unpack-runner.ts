@@ -1,7 +1,7 @@
-import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ContextError } from './tar-entry-policy.js';
+import { forkNodeChild } from '../engines/node-child.js';
 import type { UnpackAnswer } from './unpack-child.js';
 import type { UnpackRequest, UnpackResult } from './upload-unpacker.js';
 
@@ -62,17 +62,8 @@ export async function unpackWhenFree(request: UnpackRequest, timeoutMs: number):
  */
 export function unpackInChild(request: UnpackRequest, timeoutMs: number): Promise<UnpackResult> {
   return new Promise((resolve, reject) => {
-    // No inherited execArgv or NODE_OPTIONS: the child loads nothing the request did not ask for.
-    const child = fork(CHILD, [], {
-      execArgv: [`--max-old-space-size=${HEAP_MB}`],
-      env: {},
-      serialization: 'json',
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4096);
-    });
+    // No environment at all: the child loads nothing the request did not ask for.
+    const { child, stderrTail, outOfMemory } = forkNodeChild(CHILD, HEAP_MB, {});
     let outcome: (() => void) | undefined;
     const done = () => {
       clearTimeout(timer);
@@ -108,12 +99,10 @@ export function unpackInChild(request: UnpackRequest, timeoutMs: number): Promis
     child.on('exit', (code, sig) => {
       if (!outcome) {
         // Over its heap limit (what a hostile archive could still try) is the upload's doing.
-        if (/heap limit|out of memory/i.test(stderr))
+        if (outOfMemory())
           outcome = () =>
             reject(new ContextError('CONTEXT_TOO_LARGE', 'build context could not be checked within the memory of its unpacker'));
-        else
-          outcome = () =>
-            reject(new Error(`the context unpacker exited (${sig ?? `code ${code}`}) without an answer: ${stderr.trim().slice(-500)}`));
+        else outcome = () => reject(new Error(`the context unpacker exited (${sig ?? `code ${code}`}) without an answer: ${stderrTail()}`));
       }
       done();
     });

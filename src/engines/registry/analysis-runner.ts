@@ -1,10 +1,10 @@
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AnalysisAnswer, AnalysisRequest } from './analysis-child.js';
 import type { ImageAnalysis } from './image-analysis.js';
 import type { PlatformCheck } from './platform-check.js';
 import type { RegistryClient } from './registry-client.js';
 import { RegistryError } from './registry-errors.js';
+import { forkNodeChild } from '../node-child.js';
 
 const CHILD = fileURLToPath(new URL('./analysis-child.js', import.meta.url));
 /** The entry lists of every layer are held until they are stacked: about 200 bytes an entry. */
@@ -55,16 +55,7 @@ function inChild(request: AnalysisRequest, image: string, signal?: AbortSignal):
   if (signal?.aborted) return Promise.reject(signal.reason as Error);
   return new Promise<unknown>((resolve, reject) => {
     const env = Object.fromEntries(PASSED_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
-    const child = fork(CHILD, [], {
-      execArgv: [`--max-old-space-size=${HEAP_MB}`],
-      env,
-      serialization: 'json',
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4096);
-    });
+    const { child, stderrTail, outOfMemory } = forkNodeChild(CHILD, HEAP_MB, env);
     let outcome: (() => void) | undefined;
     const onAbort = () => settle(() => reject(signal!.reason as Error));
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -85,11 +76,9 @@ function inChild(request: AnalysisRequest, image: string, signal?: AbortSignal):
     child.on('error', (err) => settle(() => reject(err)));
     child.on('exit', (code, sig) => {
       if (!outcome) {
-        if (/heap limit|out of memory/i.test(stderr))
+        if (outOfMemory())
           outcome = () => reject(new RegistryError('protocol', `${image} has more files than its analysis can hold in memory`));
-        else
-          outcome = () =>
-            reject(new Error(`the image analysis exited (${sig ?? `code ${code}`}) without an answer: ${stderr.trim().slice(-500)}`));
+        else outcome = () => reject(new Error(`the image analysis exited (${sig ?? `code ${code}`}) without an answer: ${stderrTail()}`));
       }
       done();
     });
