@@ -72,7 +72,8 @@ describe('repository patterns', () => {
   it('stays fast on a pattern built to backtrack', () => {
     const started = performance.now();
     assert.equal(matchesPattern(`${REG}/${'*a'.repeat(100)}*b`, `${REG}/${'a'.repeat(250)}`), false);
-    assert.ok(performance.now() - started < 200, `${performance.now() - started} ms`);
+    // Backtracking would take years; a sub-millisecond match gets 2 s for a loaded machine's pauses.
+    assert.ok(performance.now() - started < 2_000, `${performance.now() - started} ms`);
   });
 
   it('canonicalises references the same way', () => {
