@@ -184,7 +184,7 @@ describe('docker-compose.yml end to end', () => {
     );
     t.diagnostic(`api ready: ${seconds(t1)}`);
     // The api is not on the build network and has no BUILDKIT_HOST: builds are the workers'.
-    assert.deepEqual(Object.keys(ready.info).sort(), ['buildkit', 'redis', 'registry']);
+    assert.deepEqual(Object.keys(ready.info).sort(), ['buildkit', 'event_loop', 'redis', 'registry']);
     assert.equal(ready.info.buildkit.probe, 'none');
 
     const workers = await compose(['ps', '--status', 'running', '--format', '{{.Name}}', 'worker']);

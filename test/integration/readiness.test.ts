@@ -65,7 +65,7 @@ describe('the service against real Redis, BuildKit and registry', () => {
   it('is ready when Redis, BuildKit and the registry answer', async () => {
     const { status, body } = await readyz(base);
     assert.equal(status, 200, JSON.stringify(body));
-    assert.deepEqual(Object.keys(body.info).sort(), ['buildkit', 'redis', 'registry']);
+    assert.deepEqual(Object.keys(body.info).sort(), ['buildkit', 'event_loop', 'redis', 'registry']);
   });
 
   it('answers 503 naming redis while Redis is down, and 200 once it is back', async () => {
