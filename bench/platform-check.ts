@@ -3,17 +3,13 @@
 // which reads the same layers without the ELF heads) measured in the same run.
 // Goal: <= 1 s per 100 MB. Run: npm run bench:platform-check (own registry and buildkitd;
 // BENCH_SMALL=1 skips the ~300 MB image).
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { buildctlArgs, pushedDockerfileSpec } from '../src/engines/buildkit/build-command.js';
-import { runProcess } from '../src/engines/process-runner.js';
 import { analyzeImage } from '../src/engines/registry/image-analysis.js';
 import { checkImagePlatforms } from '../src/engines/registry/platform-check.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, median, startBuildkitd, startRegistry, TOOLS } from './support.js';
+import { CACHE_DIR, fmt, median, startBuildkitd, startRegistry } from './support.js';
+import { pushBigImage } from '../test/support/big-image.js';
 
 const registry = await startRegistry();
 const client = new RegistryClient(registry);
@@ -78,25 +74,8 @@ console.log(`bench/platform-check: node ${process.version}`);
 await measure('seeded library/debian:bookworm-slim', 'library/debian', 'bookworm-slim', 5);
 
 if (!process.env.BENCH_SMALL) {
-  // ~300 MB: the base, a copy of /usr (thousands of ELF files again) and 256 MiB of data files.
   const buildkit = await startBuildkitd(registry);
-  const ctx = mkdtempSync(join(tmpdir(), 'stv-bench-pc-'));
-  writeFileSync(
-    join(ctx, 'Dockerfile'),
-    'FROM debian:bookworm-slim\nRUN cp -a /usr /usr-copy\n' +
-      'RUN mkdir /data && for i in $(seq 1 64); do head -c 4194304 /dev/urandom > /data/f$i.bin; done\n',
-  );
-  await runProcess(
-    TOOLS.buildctl,
-    buildctlArgs(
-      buildkit,
-      pushedDockerfileSpec(ctx, [`${registry}/bench/big:1`], 'stv-bench', {
-        platforms: ['linux/amd64'],
-        metadataFile: join(ctx, 'meta.json'),
-      }),
-    ),
-    { timeoutMs: 900_000 },
-  );
+  await pushBigImage(buildkit, `${registry}/bench/big:1`);
   await measure('~300 MB image (base + copy of /usr + 256 MiB of data)', 'bench/big', '1', 3);
 }
 process.exit(0);

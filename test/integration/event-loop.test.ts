@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { get } from 'node:http';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,9 +8,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { StartedTestContainer } from 'testcontainers';
-import { buildctlArgs, pushedDockerfileSpec } from '../../src/engines/buildkit/build-command.js';
-import { runProcess } from '../../src/engines/process-runner.js';
-import { TOOLS, testRedisUrl } from '../support/env.js';
+import { testRedisUrl } from '../support/env.js';
+import { pushBigImage } from '../support/big-image.js';
 import { api, roleEnv, sleep, spawnRole, waitTerminal, waitUntil, type GroupProcess } from '../support/fault-helpers.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
 import { freePort, TOKEN } from '../support/stack.js';
@@ -133,21 +132,7 @@ describe('event loop under the heaviest legitimate requests (serve)', () => {
     registry = await startSeededRegistry();
     redis = await startRedis();
     buildkitd = await startBuildkitd(registry.address);
-    // bench/platform-check's ~300 MB image: the base, a copy of /usr and 256 MiB of data files.
-    const ctx = mkdtempSync(join(tmpdir(), 'stv-loop-'));
-    writeFileSync(
-      join(ctx, 'Dockerfile'),
-      'FROM debian:bookworm-slim\nRUN cp -a /usr /usr-copy\n' +
-        'RUN mkdir /data && for i in $(seq 1 64); do head -c 4194304 /dev/urandom > /data/f$i.bin; done\n',
-    );
-    await runProcess(
-      TOOLS.buildctl,
-      buildctlArgs(
-        buildkitd.address,
-        pushedDockerfileSpec(ctx, [bigImage()], 'stv-loop', { platforms: ['linux/amd64'], metadataFile: join(ctx, 'meta.json') }),
-      ),
-      { timeoutMs: 900_000 },
-    );
+    await pushBigImage(buildkitd.address, bigImage());
     const [http, grpc] = [await freePort(), await freePort()];
     base = `http://127.0.0.1:${http}`;
     serve = spawnRole(
