@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,38 +8,16 @@ import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { CACHE_DIR, PROJECT_DIR, TOOLS } from '../support/env.js';
 import { baseLayoutDir } from '../../src/runtime/seed-base-image.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
+import { runCli, showRun } from '../support/cli-run.js';
 import { AUTH, TOKEN, freePort, startStack, type Stack } from '../support/stack.js';
 
 const PASSWORD = `pw-cli-${Date.now()}`;
 process.env.STV_TEST_COSIGN_PASSWORD = PASSWORD;
 const VERSION = (JSON.parse(readFileSync(join(PROJECT_DIR, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const cli = runCli;
 
-/** The real `stevedore` command as a child process: argument arrays, no shell. */
-function cli(args: string[], env: Record<string, string> = {}, onStderr?: (text: string) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), ...args], {
-      env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', NO_COLOR: '1', STEVEDORE_STATE_DIR: '/nonexistent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      onStderr?.(stderr);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const show = showRun;
 
 async function keyPair(dir: string, name: string): Promise<string> {
   await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(dir, name)], {
