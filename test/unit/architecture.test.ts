@@ -56,12 +56,6 @@ const SRC_FILE_NAME = new RegExp(`^${KEBAB}(?:\\.(?:${ROLE_SUFFIXES.join('|')}))
 const TEST_FILE_NAME = new RegExp(`^${KEBAB}(?:\\.test)?\\.ts$`);
 const DIR_NAME = new RegExp(`^${KEBAB}$`);
 
-/**
- * Tests that find or stop processes machine-wide by name hit other runs' processes on a
- * shared machine; they should track the pids they started. Known uses, to go (issue 21):
- */
-const NAME_BASED_PROCESS_TOOLS_KNOWN: string[] = [];
-
 const PROJECT_DIR = fileURLToPath(new URL('../../../', import.meta.url));
 const SRC = join(PROJECT_DIR, 'src');
 
@@ -159,15 +153,5 @@ describe('architecture', () => {
       const rule = `kebab-case; a dot suffix only .${ROLE_SUFFIXES.join(', .')}, or .test under test/`;
       assert.fail(`names outside the convention (${rule}):\n  ${[...new Set(bad)].join('\n  ')}`);
     }
-  });
-
-  it('tests do not find or kill processes by name machine-wide', () => {
-    const tool = new RegExp(`\\b(${['pgrep', 'pkill', 'killall'].join('|')})\\b`);
-    const self = fileURLToPath(import.meta.url).replace(/\.js$/, '.ts');
-    const users = tsFiles(join(PROJECT_DIR, 'test'))
-      .filter((f) => basename(f) !== basename(self) && tool.test(readFileSync(f, 'utf8')))
-      .map(rel)
-      .filter((f) => !NAME_BASED_PROCESS_TOOLS_KNOWN.includes(f));
-    if (users.length) assert.fail(`tests that use pgrep/pkill/killall: track the pids the test started instead:\n  ${users.join('\n  ')}`);
   });
 });
