@@ -373,9 +373,10 @@ describe('analyzeImage against an in-process registry', () => {
         },
       });
       sources.push(endless);
+      // Mid-layer: 100 ms after the third layer started streaming, however long getting there took.
+      if (sources.length === 3) setTimeout(() => controller.abort(new Error('stopped mid-layer')), 100);
       return layer === layerDigests[2] ? endless : pipeline(endless, createGzip(), () => {}); // the third layer is plain tar
     };
-    setTimeout(() => controller.abort(new Error('stopped mid-layer')), 100);
     await assert.rejects(analyzeImage(client, 'test/app', digest, { signal: controller.signal, fetchBlobStream }), /stopped mid-layer/);
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(sources.length, 3, 'the three layers streamed at once');
