@@ -150,7 +150,10 @@ describe('SIGTERM of a worker', () => {
   });
 
   it('lets a short running job finish within the grace time and takes no new job after SIGTERM', async () => {
-    const w = await worker(15);
+    // A grace far beyond the job (exit ~4.2 s typical): an exit at the grace, not at the
+    // job's end, shows as 40 s; a loaded machine has ~10x the typical time below it.
+    const graceSeconds = 40;
+    const w = await worker(graceSeconds);
     const short = await submit(build(4, 'short'));
     await waitStep(short);
     const t0 = Date.now();
@@ -159,13 +162,13 @@ describe('SIGTERM of a worker', () => {
     await new Promise((r) => setTimeout(r, 300));
     const late = await submit({ action: 'inspect', image: `${stack.registry.address}/library/debian:bookworm-slim` });
     const exit = await exiting;
-    console.log(`shutdown: worker with a short build exited ${exit.ms} ms after SIGTERM (grace 15 s), code ${exit.code}`);
+    console.log(`shutdown: worker with a short build exited ${exit.ms} ms after SIGTERM (grace ${graceSeconds} s), code ${exit.code}`);
     assert.equal(exit.code, 0);
-    assert.ok(exit.ms < 15_000, 'exited once its job was done, before the grace time');
+    assert.ok(exit.ms < graceSeconds * 1000, 'exited once its job was done, before the grace time');
 
     const job = await jobOf(base, short);
     assert.equal(job.state, 'succeeded', `the running job finished: ${JSON.stringify(job.error)}`);
-    assert.ok(Date.parse(job.finished_at) - t0 < 15_000, 'within the grace time');
+    assert.ok(Date.parse(job.finished_at) - t0 < graceSeconds * 1000, 'within the grace time');
     const events = await eventsOf(base, short);
     assert.ok(!events.some((e) => e.type === 'state' && e.data.requeued), 'not handed back');
 
@@ -194,7 +197,9 @@ describe('SIGTERM of a worker', () => {
       redisPaused = false;
     }
     console.log(`shutdown: worker exited ${exit.ms} ms after SIGTERM with Redis frozen (grace 2 s), code ${exit.code}`);
-    assert.ok(exit.ms < 2_000 + HARD_STOP_MARGIN_MS + 3_000, `exited after ${exit.ms} ms`);
+    // By the hard stop (17.0–17.2 s seen): 10 s past it for a loaded machine, still well
+    // under terminate()'s 60 s, which a worker hanging on Redis would reach.
+    assert.ok(exit.ms < 2_000 + HARD_STOP_MARGIN_MS + 10_000, `exited after ${exit.ms} ms`);
 
     const w2 = await worker(2, { STEVEDORE_JOB_LOCK_SECONDS: '3' });
     const job = await waitTerminal(base, id, 90_000);
