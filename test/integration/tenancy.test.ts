@@ -168,14 +168,16 @@ describe('tenants and API keys', () => {
     ).key;
     const submit = async (body: object) =>
       (await request(server).post('/v1/jobs').set(bearer(capped)).send(body).expect(202)).body.id as string;
-    const first = await submit(sleepBuild(3, `cap-1-${Date.now()}`));
+    // 8 s: still running when `second` is checked 1.5 s after it started, on a loaded machine too.
+    const first = await submit(sleepBuild(8, `cap-1-${Date.now()}`));
     const second = await submit({ ...sleepBuild(1, `cap-2-${Date.now()}`), concurrency_key: 'deploy/main' });
     await waitFor(first, capped, ['running']);
     await new Promise((r) => setTimeout(r, 1500));
     // A build slot is free (concurrency 2) but the tenant is at its cap of 1.
     assert.equal((await job(second, capped).expect(200)).body.state, 'queued');
-    const third = await submit({ ...sleepBuild(4, `cap-3-${Date.now()}`), concurrency_key: 'deploy/main' });
-    const superseded = await waitFor(second, capped, ['cancelled', 'succeeded', 'failed'], 5_000);
+    // Superseded while it runs (below): a 60 s sleep does not end first however slow the machine.
+    const third = await submit({ ...sleepBuild(60, `cap-3-${Date.now()}`), concurrency_key: 'deploy/main' });
+    const superseded = await waitFor(second, capped, ['cancelled', 'succeeded', 'failed']);
     assert.equal(superseded.state, 'cancelled');
     assert.equal(superseded.error.code, 'SUPERSEDED');
     const firstDone = await waitFor(first, capped, ['succeeded']);
@@ -189,7 +191,7 @@ describe('tenants and API keys', () => {
       .expect(202);
     assert.equal((await job(third, capped).expect(200)).body.state, 'running');
     const fourth = await submit({ action: 'inspect', image: 'debian:bookworm-slim', concurrency_key: 'deploy/main' });
-    const stopped = await waitFor(third, capped, ['cancelled', 'succeeded', 'failed'], 10_000);
+    const stopped = await waitFor(third, capped, ['cancelled', 'succeeded', 'failed']);
     assert.equal(stopped.state, 'cancelled');
     assert.equal(stopped.error.code, 'SUPERSEDED');
     assert.equal((await waitFor(fourth, capped, ['succeeded', 'failed'])).state, 'succeeded');
