@@ -2,12 +2,11 @@
 // and through buildctl directly with the same arguments, cold (no cache) and fully
 // cached, several runs each, in one run. Goal: overhead <= 5% cold, <= 300 ms cached.
 // Run: npm run bench:build   (needs `npm run setup`; starts its own Redis, registry, buildkitd)
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildctlArgs, type BuildSpec } from '../src/engines/buildkit/build-command.js';
 import { runProcess } from '../src/engines/process-runner.js';
-import { fmt, median, startBuildStack, TOOLS } from './support.js';
+import { finish, fmt, median, startBuildStack, tempDir, TOOLS } from './support.js';
 
 const RUNS_COLD = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const RUNS_CACHED = Number(process.env.BENCH_CACHED_RUNS ?? 5);
@@ -26,10 +25,10 @@ const { registry, buildkit, base } = await startBuildStack(TOKEN);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 // One context, uploaded once for the service and used as a directory by buildctl.
-const ctxDir = mkdtempSync(join(tmpdir(), 'stv-bench-ctx-'));
+const ctxDir = tempDir('stv-bench-ctx-');
 writeFileSync(join(ctxDir, 'Dockerfile'), DOCKERFILE);
 writeFileSync(join(ctxDir, 'app.txt'), 'bench\n');
-const tarPath = join(mkdtempSync(join(tmpdir(), 'stv-bench-tar-')), 'ctx.tar');
+const tarPath = join(tempDir('stv-bench-tar-'), 'ctx.tar');
 await runProcess('tar', ['-cf', tarPath, '-C', ctxDir, '.']);
 const { readFileSync } = await import('node:fs');
 const upload = await fetch(`${base}/v1/contexts`, {
@@ -73,7 +72,7 @@ async function viaBuildctl(tag: string, noCache: boolean): Promise<number> {
     annotations: { 'org.opencontainers.image.created': new Date(0).toISOString() },
     insecureRegistries: [],
     cacheSalt: 'stv-bench',
-    metadataFile: join(mkdtempSync(join(tmpdir(), 'stv-bench-meta-')), 'meta.json'),
+    metadataFile: join(tempDir('stv-bench-meta-'), 'meta.json'),
   };
   const t0 = performance.now();
   await runProcess(TOOLS.buildctl, buildctlArgs(buildkit, spec), { timeoutMs: 600_000 });
@@ -110,4 +109,4 @@ for (const [name, r] of Object.entries(results)) {
     `         runs: service [${r.service.map((v) => fmt(v, 0)).join(', ')}]  buildctl [${r.direct.map((v) => fmt(v, 0)).join(', ')}]`,
   );
 }
-process.exit(0);
+await finish();

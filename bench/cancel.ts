@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { pidsWithArgv } from '../test/support/proc.js';
-import { fmt, median, percentile, startBuildStack } from './support.js';
+import { finish, fmt, median, percentile, startBuildStack } from './support.js';
 
 const CANCELS = Number(process.env.BENCH_CANCELS ?? 20);
 const TOKEN = 'bench-admin-token-0123456789';
@@ -67,4 +67,4 @@ row('cancel request -> RUN process gone', cancels);
 row('baseline: SIGKILL a local sleep -> gone', baseline);
 console.log(`job states after cancel: ${[...new Set(states)].map((s) => `${s} ${states.filter((x) => x === s).length}`).join(', ')}`);
 console.log(`runs (ms): [${cancels.map((v) => fmt(v, 0)).join(', ')}]`);
-process.exit(0);
+await finish();

@@ -12,15 +12,14 @@
 // /usr/local/bin/hello (the cross-compiled arm64 one must be AArch64).
 // Run: npm run bench:cross-compile   (needs `npm run setup` and Debian's archive; BENCH_RUNS=3 rounds
 // by default, ~15 min on 2 cores, most of it the emulated arm64 apt-get)
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineName, readElfHeader } from '../src/analysis/image/elf-header.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { CROSS_DOCKERFILE, EMULATED_DOCKERFILE, HELLO_C, HELLO_PLATFORMS } from '../test/support/hello-c.js';
 import { readLayerFiles } from '../test/support/images.js';
-import { fmt, median, startBuildStack } from './support.js';
+import { finish, fmt, median, startBuildStack, tempDir } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TOKEN = 'bench-admin-token-0123456789';
@@ -30,10 +29,10 @@ const client = new RegistryClient(registry);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 async function upload(dockerfile: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-ctx-'));
+  const dir = tempDir('stv-bench-ctx-');
   writeFileSync(join(dir, 'Dockerfile'), dockerfile);
   writeFileSync(join(dir, 'hello.c'), HELLO_C);
-  const tar = join(mkdtempSync(join(tmpdir(), 'stv-bench-tar-')), 'ctx.tar');
+  const tar = join(tempDir('stv-bench-tar-'), 'ctx.tar');
   await runProcess('tar', ['-cf', tar, '-C', dir, '.']);
   const res = await fetch(`${base}/v1/contexts`, {
     method: 'POST',
@@ -169,4 +168,4 @@ for (const r of rows)
   );
 console.log('\n/usr/local/bin/hello per platform:');
 for (const r of rows) console.log(`  ${r.name.padEnd(27)}${r.elf}`);
-process.exit(0);
+await finish();

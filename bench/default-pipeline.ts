@@ -6,13 +6,12 @@
 // answers for it. Goal: <= 2 s extra. Time = the job's started_at → finished_at.
 // Run: npm run bench:default-pipeline   (needs `npm run setup`; starts its own Redis,
 // registry, buildkitd and two `serve` processes on separate Redis databases; loopback only)
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, median, startBuildkitd, startRedis, startRegistry, startServe, TOOLS } from './support.js';
+import { CACHE_DIR, finish, fmt, median, startBuildkitd, startRedis, startRegistry, startServe, tempDir, TOOLS } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 4);
 const TOKEN = 'bench-admin-token-0123456789';
@@ -29,7 +28,7 @@ await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { 
 const buildkit = await startBuildkitd(registry);
 
 // A cosign key for the policy-on server (the default key signs).
-const keysDir = mkdtempSync(join(tmpdir(), 'stv-bench-keys-'));
+const keysDir = tempDir('stv-bench-keys-');
 const password = `bench-${Date.now()}`;
 await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(keysDir, 'release')], {
   env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: password },
@@ -133,4 +132,4 @@ console.log(`policy on (sbom,sign + key)  ${fmt(mOn, 0).padEnd(12)}[${onRuns.map
 console.log(`extra (on − off medians)     ${fmt(mOn - mOff, 0).padEnd(12)}goal <= 2000 ms`);
 console.log(`max(sbom,sign)+attest stages ${fmt(mStages, 0).padEnd(12)}[${onRuns.map((r) => r.extraStagesMs).join(', ')}]`);
 console.log(`on, last run's stages (ms): ${onRuns.at(-1)!.stages}`);
-process.exit(0);
+await finish();

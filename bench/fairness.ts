@@ -6,7 +6,7 @@
 // Goal: fair wait <= one build slot (the length of one build).
 // Run: npm run bench:fairness   (needs `npm run setup`; starts Redis, registry, buildkitd)
 //   BENCH_FLOOD=100 BENCH_BUILD_SECONDS=1 BENCH_CONCURRENCY=2
-import { fmt, startBuildStack } from './support.js';
+import { finish, fmt, startBuildStack } from './support.js';
 
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 100);
 const BUILD_SECONDS = Number(process.env.BENCH_BUILD_SECONDS ?? 1);
@@ -67,4 +67,4 @@ console.log('|---|---|---|');
 console.log(`| fair (different tenants) | ${fmt(fair.waitMs / 1000, 2)} s | ${fmt(fair.buildMs / 1000, 2)} s |`);
 console.log(`| baseline FIFO (same queue order) | ${fmt(fifo.waitMs / 1000, 2)} s | ${fmt(fifo.buildMs / 1000, 2)} s |`);
 console.log(`goal: fair wait <= one build slot (${fmt(fair.buildMs / 1000, 2)} s): ${fair.waitMs <= fair.buildMs ? 'met' : 'NOT met'}`);
-process.exit(0);
+await finish();

@@ -8,7 +8,7 @@
 // the corpus installs from Debian's archive, PyPI and the npm registry)
 import { OPTIMIZE_CORPUS } from '../test/support/optimize-corpus.js';
 import { runProcess } from '../src/engines/process-runner.js';
-import { fmt, median, startBuildStack, TOOLS } from './support.js';
+import { finish, fmt, median, startBuildStack, TOOLS } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const JOB_TIMEOUT_S = 1800;
@@ -129,4 +129,4 @@ for (const r of rows) {
 for (const c of OPTIMIZE_CORPUS) if (rows.some((r) => r.name === c.name)) console.log(`  ${c.name}: ${c.note}`);
 const ratios = rows.map((r) => r.verifyMs / r.coldMs);
 console.log(`verify / cold build: median ${fmt(median(ratios), 2)}x, max ${fmt(Math.max(...ratios), 2)}x (goal <= 3x)`);
-process.exit(0);
+await finish();

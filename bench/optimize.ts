@@ -4,15 +4,14 @@
 // Run: npm run bench:optimize   (starts its own registry and buildkitd)
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { buildctlArgs, pushedDockerfileSpec } from '../src/engines/buildkit/build-command.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
 import { analyzeDockerfile } from '../src/analysis/dockerfile/index.js';
 import { analyzeImage } from '../src/engines/registry/image-analysis.js';
-import { CACHE_DIR, fmt, median, percentile, PROJECT_DIR, startBuildkitd, startRegistry, TOOLS } from './support.js';
+import { CACHE_DIR, finish, fmt, median, percentile, PROJECT_DIR, startBuildkitd, startRegistry, tempDir, TOOLS } from './support.js';
 
 // 1. Dockerfile analysis over the test corpus, many rounds.
 const corpusDir = join(PROJECT_DIR, 'test', 'fixtures', 'dockerfiles');
@@ -32,7 +31,7 @@ for (let round = 0; round < 20; round++) {
 const registry = await startRegistry();
 await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
 const buildkit = await startBuildkitd(registry);
-const ctx = mkdtempSync(join(tmpdir(), 'stv-bench-opt-'));
+const ctx = tempDir('stv-bench-opt-');
 writeFileSync(
   join(ctx, 'Dockerfile'),
   'FROM debian:bookworm-slim\nRUN head -c 134217728 /dev/urandom > /a.bin\nRUN head -c 134217728 /dev/urandom > /b.bin && rm /a.bin\n',
@@ -77,4 +76,4 @@ console.log(
   `  baseline curl | tar -tz per layer: median ${fmt(median(plain), 0)} ms ` +
     `[${plain.map((v) => fmt(v, 0)).join(', ')}]  ratio ${fmt(median(ours) / median(plain), 2)}x`,
 );
-process.exit(0);
+await finish();

@@ -8,7 +8,7 @@ import { analyzeImage } from '../src/engines/registry/image-analysis.js';
 import { checkImagePlatforms } from '../src/engines/registry/platform-check.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, median, startBuildkitd, startRegistry } from './support.js';
+import { CACHE_DIR, finish, fmt, median, startBuildkitd, startRegistry } from './support.js';
 import { pushBigImage } from '../test/support/big-image.js';
 
 const registry = await startRegistry();
@@ -78,4 +78,4 @@ if (!process.env.BENCH_SMALL) {
   await pushBigImage(buildkit, `${registry}/bench/big:1`);
   await measure('~300 MB image (base + copy of /usr + 256 MiB of data)', 'bench/big', '1', 3);
 }
-process.exit(0);
+await finish();

@@ -9,15 +9,14 @@
 // Goal (issue 19): 1 000 digests within 15 min on one worker; an interactive scan starts
 // within one job slot. Run: npm run bench:rescan (after `npm test` built the test DB).
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
 import { dbTarGz, setDbMetadata } from '../test/support/trivy-db-artifact.js';
-import { CACHE_DIR, fmt, median, startRedis, startRegistry, startServe } from './support.js';
+import { CACHE_DIR, finish, fmt, median, startRedis, startRegistry, startServe, tempDir } from './support.js';
 
 const N = Number(process.env.BENCH_DIGESTS ?? 60);
 const TOKEN = 'bench-admin-token-0123456789';
@@ -57,7 +56,7 @@ async function makeImages(count: number): Promise<string[]> {
   return images;
 }
 
-const dbDir = mkdtempSync(join(tmpdir(), 'stv-bench-trivy-'));
+const dbDir = tempDir('stv-bench-trivy-');
 await runProcess(generator, ['-out', dbDir]);
 const base = await startServe(
   {
@@ -107,7 +106,7 @@ async function records(): Promise<any[]> {
 let bump = 0;
 /** Loads the DB again with a later UpdatedAt (same advisories: only the date changes). */
 async function loadNewDb(): Promise<string> {
-  const copy = mkdtempSync(join(tmpdir(), 'stv-bench-trivy-'));
+  const copy = tempDir('stv-bench-trivy-');
   cpSync(join(dbDir, 'db'), join(copy, 'db'), { recursive: true });
   const updatedAt = new Date(Date.UTC(2030, 0, 1, ++bump)).toISOString().replace('.000Z', 'Z');
   setDbMetadata(copy, { UpdatedAt: updatedAt });
@@ -182,4 +181,4 @@ console.log(
     `(idle service: ${fmt(idleWait, 0)} ms); one rescan slot is ${fmt(median(rescanDurations), 0)} ms ` +
     `(median of ${rescanDurations.length})`,
 );
-process.exit(0);
+await finish();

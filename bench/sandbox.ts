@@ -5,14 +5,13 @@
 // Goal: cold <= 5 % slower; the same tenant's cached rebuild unchanged. Also shows that
 // another tenant's identical build is not served from the first tenant's cache.
 // Run: npm run bench:sandbox   (needs `npm run setup` and root; starts its own registry and daemons)
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildctlArgs, tenantCacheSalt, type BuildSpec } from '../src/engines/buildkit/build-command.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, median, startBuildkitd, startRegistry, TOOLS } from './support.js';
+import { CACHE_DIR, finish, fmt, median, startBuildkitd, startRegistry, tempDir, TOOLS } from './support.js';
 
 const RUNS_COLD = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const RUNS_CACHED = Number(process.env.BENCH_CACHED_RUNS ?? 5);
@@ -30,7 +29,7 @@ RUN cat /out/blob.sum /app.txt > /summary
 const registry = await startRegistry();
 await seedBaseImage(new RegistryClient(registry), CACHE_DIR, () => undefined, { required: true });
 const daemons = { host: await startBuildkitd(registry, { sandbox: false }), sandbox: await startBuildkitd(registry) };
-const ctxDir = mkdtempSync(join(tmpdir(), 'stv-bench-sandbox-'));
+const ctxDir = tempDir('stv-bench-sandbox-');
 writeFileSync(join(ctxDir, 'Dockerfile'), DOCKERFILE);
 writeFileSync(join(ctxDir, 'app.txt'), 'bench\n');
 
@@ -50,7 +49,7 @@ async function build(daemon: keyof typeof daemons, tenant: string, noCache: bool
     provenance: false,
     annotations: {},
     insecureRegistries: [],
-    metadataFile: join(mkdtempSync(join(tmpdir(), 'stv-bench-meta-')), 'meta.json'),
+    metadataFile: join(tempDir('stv-bench-meta-'), 'meta.json'),
     cacheSalt: tenantCacheSalt(tenant),
   };
   const t0 = performance.now();
@@ -100,4 +99,4 @@ console.log(
   `another tenant, same Dockerfile, on the sandbox: ${fmt(other.ms, 0)} ms with ${other.cached} ` +
     `cached steps (the base image's FROM and COPY of the same content may be; no RUN step is)`,
 );
-process.exit(0);
+await finish();

@@ -2,13 +2,24 @@
 // image` run directly on the same image with the same DB and options, and the cached
 // repeat. Goals: first scan <= 1.1x direct; cached repeat <= 50 ms.
 // Run: npm run bench:scan   (after `npm test` has built test/trivy-db; starts its own services)
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, freePort, httpReady, median, PROJECT_DIR, startChild, startRedis, startRegistry, TOOLS } from './support.js';
+import {
+  CACHE_DIR,
+  finish,
+  fmt,
+  freePort,
+  httpReady,
+  median,
+  PROJECT_DIR,
+  startChild,
+  startRedis,
+  startRegistry,
+  tempDir,
+  TOOLS,
+} from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TOKEN = 'bench-admin-token-0123456789';
@@ -22,7 +33,7 @@ const digest = await new RegistryClient(registry).manifestDigest('library/debian
 const image = `${registry}/library/debian@${digest}`;
 
 async function freshDb(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-trivy-'));
+  const dir = tempDir('stv-bench-trivy-');
   await runProcess(generator!, ['-out', dir]);
   return dir;
 }
@@ -42,7 +53,7 @@ await startChild(
     STEVEDORE_HTTP_PORT: String(port),
     STEVEDORE_HTTP_HOST: '127.0.0.1',
     STEVEDORE_GRPC_PORT: String(await freePort()),
-    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
+    STEVEDORE_STATE_DIR: tempDir('stv-bench-state-'),
     STEVEDORE_CACHE_DIR: CACHE_DIR,
     STEVEDORE_TRIVY_CACHE_DIR: serviceDb,
     STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2',
@@ -70,7 +81,7 @@ async function viaService(): Promise<{ ms: number; cached: boolean }> {
 
 /** What a CI script does today: trivy image against the registry, JSON + SARIF + CycloneDX. */
 async function direct(cacheDir: string): Promise<number> {
-  const out = mkdtempSync(join(tmpdir(), 'stv-bench-out-'));
+  const out = tempDir('stv-bench-out-');
   const common = [
     '--quiet',
     '--cache-dir',
@@ -139,4 +150,4 @@ console.log(
   `runs: first [${first.map((v) => fmt(v, 0)).join(', ')}]  direct ` +
     `[${directRuns.map((v) => fmt(v, 0)).join(', ')}]  cached [${cachedRuns.map((v) => fmt(v, 0)).join(', ')}]`,
 );
-process.exit(0);
+await finish();

@@ -5,8 +5,7 @@
 // throwaway `FROM <image@digest>` + `RUN --network=none` step on the sandboxed buildkitd,
 // --no-cache). Also a server (`sleep`) under a 2 s limit: the time a running program costs.
 // Run: npm run bench:smoke   (needs `npm run setup`, root and a Docker engine for the baseline)
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildkitClient } from '../src/engines/buildkit/buildkit-client.js';
 import { buildctlArgs, pushedDockerfileSpec, tenantCacheSalt } from '../src/engines/buildkit/build-command.js';
@@ -14,7 +13,7 @@ import { runSmoke } from '../src/engines/buildkit/smoke-run.js';
 import { ChildProcessRunner, runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, median, startBuildkitd, startRegistry, TOOLS } from './support.js';
+import { CACHE_DIR, finish, fmt, median, startBuildkitd, startRegistry, tempDir, TOOLS } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const registry = await startRegistry();
@@ -24,7 +23,7 @@ const buildkit = new BuildkitClient(new ChildProcessRunner(), TOOLS.buildctl, da
 
 /** Builds and pushes one image; resolves to its reference pinned by digest. */
 async function image(name: string, dockerfile: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-smoke-'));
+  const dir = tempDir('stv-bench-smoke-');
   writeFileSync(join(dir, 'Dockerfile'), dockerfile);
   const args = buildctlArgs(
     daemon,
@@ -66,4 +65,4 @@ console.log(`${'echo hello (median)'.padEnd(30)}${fmt(d, 0).padEnd(30)}${fmt(b, 
 const list = (values: number[]) => values.map((v) => fmt(v, 0)).join(', ');
 console.log(`${''.padEnd(30)}runs: docker [${list(results.docker)}]  buildkit [${list(results.buildkit)}]`);
 console.log(`server still running at a 2 s limit, through buildkit: ${fmt(server, 0)} ms (limit + cancel overhead)`);
-process.exit(0);
+await finish();

@@ -5,13 +5,26 @@
 import autocannon from 'autocannon';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
 import { openLoop } from './open-loop.js';
-import { CACHE_DIR, fmt, freePort, httpReady, median, percentile, PROJECT_DIR, startChild, startRedis, startRegistry } from './support.js';
+import {
+  CACHE_DIR,
+  finish,
+  fmt,
+  freePort,
+  httpReady,
+  median,
+  percentile,
+  PROJECT_DIR,
+  startChild,
+  startRedis,
+  startRegistry,
+  tempDir,
+} from './support.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -37,7 +50,7 @@ const stevedoreEnv = (extra: Record<string, string>) => ({
   STEVEDORE_TOKEN: TOKEN,
   STEVEDORE_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'),
   STEVEDORE_LOG_LEVEL: 'warn',
-  STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-')),
+  STEVEDORE_STATE_DIR: tempDir('stv-bench-'),
   STEVEDORE_CACHE_DIR: CACHE_DIR,
   ...extra,
 });
@@ -212,4 +225,4 @@ console.log(
 console.log(['metric', 'stevedore', 'baseline', 'goal'].map((h, i) => h.padEnd(w[i]!)).join(''));
 for (const row of rows) console.log(row.map((c, i) => c.padEnd(w[i]!)).join(''));
 console.log('baselines: bare Fastify route + queue.add; bare BullMQ add -> processor; bare XADD -> XREAD BLOCK (same Redis)');
-process.exit(0);
+await finish();

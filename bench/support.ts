@@ -1,17 +1,54 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/config.js';
+import { tempDir } from '../test/support/temp-dir.js';
+
+/** A temp dir of the bench's, removed when it exits (network-namespace mounts under it included). */
+export { tempDir };
 
 export const PROJECT_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const TOOLS = loadConfig({ PATH: process.env.PATH, STEVEDORE_CACHE_DIR: process.env.STEVEDORE_CACHE_DIR }).tools;
 export const CACHE_DIR = process.env.STEVEDORE_CACHE_DIR ?? '/var/cache/stevedore';
 
-const children: ChildProcess[] = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+/**
+ * What the bench started, undone however it ends: `finish()` after the last measurement,
+ * an error, Ctrl-C. Last started, first stopped: serve before the daemons it uses, and a
+ * sandboxed buildkitd stopped gracefully (its RUN steps' network namespaces unmounted,
+ * its firewall chain and slot released). Its temp dirs go after, on exit (tempDir).
+ */
+const stops: (() => Promise<void>)[] = [];
+/** Killed outright on exit if still there (process.exit() without finish()): the last resort. */
+const children: { kill(): void }[] = [];
+process.on('exit', () => children.forEach((c) => c.kill()));
+let finishing: Promise<never> | undefined;
+
+/** Stops what the bench started, then exits with `code`. */
+export function finish(code = 0): Promise<never> {
+  finishing ??= (async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((err: Error) => console.error(`cleanup: ${err.message}`));
+    process.exit(code);
+  })();
+  return finishing;
+}
+process.on('uncaughtException', (err) => {
+  console.error(err);
+  void finish(1);
+});
+process.once('SIGINT', () => void finish(130));
+process.once('SIGTERM', () => void finish(143));
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the child is gone. */
+async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -33,7 +70,8 @@ export async function startChild(
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  children.push(child);
+  children.push({ kill: () => child.kill('SIGKILL') });
+  stops.push(() => stopChild(child));
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr.slice(-2000)}`);
@@ -49,7 +87,7 @@ export async function startRedis(): Promise<string> {
   const { Redis } = await import('ioredis');
   const { randomBytes } = await import('node:crypto');
   const password = randomBytes(18).toString('base64url');
-  const conf = join(mkdtempSync(join(tmpdir(), 'stv-bench-redis-')), 'redis.conf');
+  const conf = join(tempDir('stv-bench-redis-'), 'redis.conf');
   writeFileSync(conf, `requirepass ${password}\n`, { mode: 0o600 });
   await startChild(
     TOOLS.redisServer,
@@ -71,7 +109,7 @@ export async function startRedis(): Promise<string> {
 }
 
 export async function startRegistry(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-reg-'));
+  const dir = tempDir('stv-bench-reg-');
   const addr = `127.0.0.1:${await freePort()}`;
   writeFileSync(
     join(dir, 'config.yml'),
@@ -98,12 +136,12 @@ export const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(di
  * host-network daemon of before issue 13, kept as the sandbox bench's baseline).
  */
 export async function startBuildkitd(mirror: string, options: { sandbox?: boolean } = {}): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-bk-'));
+  const dir = tempDir('stv-bench-bk-');
   if (options.sandbox !== false) {
     const { startSandboxedBuildkitd } = await import('../src/runtime/buildkitd.js');
     const started = await startSandboxedBuildkitd({ dir, buildkitd: TOOLS.buildkitd, buildctl: TOOLS.buildctl, mirror });
-    // Killed with the bench; its firewall chain and slot are taken over by the next daemon.
-    process.once('exit', () => started.daemon.kill());
+    children.push(started.daemon);
+    stops.push(started.stop);
     return started.address;
   }
   const { buildkitdConfig } = await import('../src/runtime/buildkitd.js');
@@ -144,7 +182,9 @@ export async function startServe(env: Record<string, string>, readyPath = '/read
       STEVEDORE_HTTP_PORT: String(port),
       STEVEDORE_HTTP_HOST: '127.0.0.1',
       STEVEDORE_GRPC_PORT: String(await freePort()),
-      STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-bench-state-')),
+      STEVEDORE_STATE_DIR: tempDir('stv-bench-state-'),
+      // A serve stopped mid-build (SIGKILL after its grace) leaves its scratch dirs here, not in /tmp.
+      TMPDIR: tempDir('stv-bench-tmp-'),
       STEVEDORE_CACHE_DIR: CACHE_DIR,
       STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2',
       ...env,

@@ -6,21 +6,20 @@
 // few ms of the baseline); with none, a refusing repository is given up at once and a
 // silent one within the 3 s probe. Also the admin endpoint's load of the test DB.
 // Run: npm run bench:trivy-db   (after `npm test` has built test/trivy-db)
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ChildProcessRunner, runProcess } from '../src/engines/process-runner.js';
 import { TrivyClient } from '../src/engines/trivy/trivy-client.js';
 import { dbTarGz, pushDbArtifact, setDbMetadata } from '../test/support/trivy-db-artifact.js';
-import { CACHE_DIR, fmt, freePort, median, startRegistry, TOOLS } from './support.js';
+import { CACHE_DIR, finish, fmt, freePort, median, startRegistry, tempDir, TOOLS } from './support.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const generator = process.env.STEVEDORE_TRIVY_TEST_DB ?? join(CACHE_DIR, 'bin', 'trivy-test-db');
 
 async function testDb(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bench-trivydb-'));
+  const dir = tempDir('stv-bench-trivydb-');
   await runProcess(generator, ['-out', dir]);
   return dir;
 }
@@ -37,7 +36,7 @@ const servingRepo = `${registry}/aquasec/trivy-db:2`;
 
 type Db = 'current' | 'due' | 'none';
 async function prepare(db: Db, repository: string): Promise<number> {
-  const cacheDir = mkdtempSync(join(tmpdir(), 'stv-bench-trivycache-'));
+  const cacheDir = tempDir('stv-bench-trivycache-');
   if (db !== 'none') {
     cpSync(join(source, 'db'), join(cacheDir, 'db'), { recursive: true });
     if (db === 'due') setDbMetadata(cacheDir, { NextUpdate: '2026-01-02T00:00:00Z', DownloadedAt: '2026-01-01T00:00:00Z' });
@@ -78,7 +77,7 @@ const copies: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   const trivy = new TrivyClient(new ChildProcessRunner(), {
     trivy: TOOLS.trivy,
-    cacheDir: mkdtempSync(join(tmpdir(), 'stv-bench-load-')),
+    cacheDir: tempDir('stv-bench-load-'),
     dbUpdate: false,
     insecureRegistries: [],
   });
@@ -86,7 +85,7 @@ for (let i = 0; i < RUNS; i++) {
   await trivy.db.load(Readable.from([archive]));
   loads.push(performance.now() - t0);
   t0 = performance.now();
-  cpSync(join(source, 'db'), join(mkdtempSync(join(tmpdir(), 'stv-bench-copy-')), 'db'), { recursive: true });
+  cpSync(join(source, 'db'), join(tempDir('stv-bench-copy-'), 'db'), { recursive: true });
   copies.push(performance.now() - t0);
 }
 console.log(
@@ -94,4 +93,4 @@ console.log(
     `cp -r of its files (baseline): ${fmt(median(copies))} ms`,
 );
 silent.close();
-process.exit(0);
+await finish();

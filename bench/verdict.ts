@@ -8,15 +8,14 @@
 // runs, and its cached verdict.
 // Run: npm run bench:verdict   (needs STEVEDORE_TRIVY_TEST_DB, built by `npm test`; starts its own services)
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CatalogueStore } from '../src/catalogue/catalogue-store.js';
 import { runProcess } from '../src/engines/process-runner.js';
 import { RegistryClient } from '../src/engines/registry/registry-client.js';
 import { seedBaseImage } from '../src/runtime/seed-base-image.js';
-import { CACHE_DIR, fmt, percentile, startRedis, startRegistry, startServe } from './support.js';
+import { CACHE_DIR, finish, fmt, percentile, startRedis, startRegistry, startServe, tempDir } from './support.js';
 
 const REQUESTS = Math.max(500, Number(process.env.BENCH_REQUESTS ?? 1000));
 const LARGE_FINDINGS = Number(process.env.LARGE_FINDINGS ?? 20_000);
@@ -28,9 +27,9 @@ const redisUrl = await startRedis();
 const registryAddress = await startRegistry();
 await seedBaseImage(new RegistryClient(registryAddress), CACHE_DIR, () => undefined, { required: true });
 const digest = (await new RegistryClient(registryAddress).manifestDigest('library/debian', 'bookworm-slim'))!;
-const trivyCache = mkdtempSync(join(tmpdir(), 'stv-bench-trivy-'));
+const trivyCache = tempDir('stv-bench-trivy-');
 await runProcess(generator, ['-out', trivyCache]);
-const stateDir = mkdtempSync(join(tmpdir(), 'stv-bench-state-'));
+const stateDir = tempDir('stv-bench-state-');
 const base = await startServe(
   {
     REDIS_URL: redisUrl,
@@ -186,4 +185,4 @@ console.log(`large report: ${LARGE_FINDINGS} findings + ${LARGE_FINDINGS} packag
 console.log(`  first verdict (parsed on the parse thread): ${fmt(bigFirst, 0)} ms`);
 console.log(line('  baseline GET /v1/images/{digest} during that parse', during));
 console.log(line('  cached verdict of the large report', bigWarm));
-process.exit(0);
+await finish();

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildkitClient } from '../engines/buildkit/buildkit-client.js';
-import { ChildProcessRunner } from '../engines/process-runner.js';
+import { ChildProcessRunner, runProcess } from '../engines/process-runner.js';
 import { BuildSandbox, sandboxWorkerToml, type SandboxNetwork } from './build-sandbox.js';
 import { Daemon, waitReady } from './daemon.js';
 
@@ -72,6 +72,7 @@ export async function startSandboxedBuildkitd(options: {
   if (daemon.pid) sandbox.setOwner(daemon.pid);
   const stop = async () => {
     await daemon.stop();
+    await removeLeftoverSteps(join(options.dir, 'root'));
     await sandbox.release();
   };
   try {
@@ -81,4 +82,22 @@ export async function startSandboxedBuildkitd(options: {
     throw err;
   }
   return { address, daemon, network: sandbox.network, stop };
+}
+
+/**
+ * The RUN steps a buildkitd left running: stopped mid-build, it waits for the build and is
+ * SIGKILLed after its grace, and runc's containers outlive it (reparented to init, still
+ * running, their state left in runc's machine-wide /run/runc). Each is killed and deleted;
+ * they are told from other daemons' by their bundle, which lies under this daemon's root.
+ */
+export async function removeLeftoverSteps(root: string): Promise<void> {
+  const { stdout } = await runProcess('runc', ['list', '--format', 'json'], { timeoutMs: 10_000 }).catch(() => ({ stdout: '' }));
+  let containers: { id: string; bundle: string }[] = [];
+  try {
+    containers = (JSON.parse(stdout) as typeof containers | null) ?? [];
+  } catch {
+    return; // no runc here, or nothing it could list
+  }
+  for (const { id, bundle } of containers)
+    if (bundle.startsWith(`${root}/`)) await runProcess('runc', ['delete', '--force', id], { timeoutMs: 10_000 }).catch(() => undefined);
 }

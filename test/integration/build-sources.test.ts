@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -8,12 +7,13 @@ import { waitForJob } from '../support/build-helpers.js';
 import { serveGitRepo } from '../support/git-server.js';
 import { jobsClient } from '../support/grpc-jobs.js';
 import { AUTH, startStack, TOKEN, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 describe('build sources: git, a server-side context root, gRPC', () => {
   let stack: Stack;
   let server: any;
   let git: Awaited<ReturnType<typeof serveGitRepo>>;
-  const root = mkdtempSync(join(tmpdir(), 'stv-ctx-root-'));
+  const root = tempDir('stv-ctx-root-');
   before(async () => {
     mkdirSync(join(root, 'svc'));
     writeFileSync(join(root, 'svc', 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n');

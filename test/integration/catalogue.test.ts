@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -14,6 +13,7 @@ import { testRedisUrl, TOOLS } from '../support/env.js';
 import { startRedis } from '../support/services.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
+import { tempDir } from '../support/temp-dir.js';
 
 process.env.STV_CATALOGUE_KEY_PASSWORD = `catalogue-${Date.now()}`;
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
@@ -160,7 +160,7 @@ describe('GET /v1/images on the real stack: build, scan, sign, copy', () => {
   const dockerfile = 'FROM debian:bookworm-slim\nRUN echo catalogue > /built-by\n';
 
   before(async () => {
-    const keysDir = mkdtempSync(join(tmpdir(), 'stv-catalogue-keys-'));
+    const keysDir = tempDir('stv-catalogue-keys-');
     await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(keysDir, 'release')], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: process.env.STV_CATALOGUE_KEY_PASSWORD },
     });

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, showRun } from '../support/cli-run.js';
 import { AUTH, TOKEN, startStack, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const cli = runCli;
 
 const show = showRun;
 
 function tree(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-cli-ignore-'));
+  const dir = tempDir('stv-cli-ignore-');
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), content);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runProcess } from '../../src/engines/process-runner.js';
@@ -10,6 +9,7 @@ import { baseLayoutDir } from '../../src/runtime/seed-base-image.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 import { runCli, showRun } from '../support/cli-run.js';
 import { AUTH, TOKEN, freePort, startStack, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const PASSWORD = `pw-cli-${Date.now()}`;
 process.env.STV_TEST_COSIGN_PASSWORD = PASSWORD;
@@ -27,7 +27,7 @@ async function keyPair(dir: string, name: string): Promise<string> {
 }
 
 function contextDir(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-cli-ctx-'));
+  const dir = tempDir('stv-cli-ctx-');
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   return dir;
 }
@@ -43,7 +43,7 @@ describe('the stevedore CLI as a client of a running server', () => {
     (await fetch(stack.base + path, { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } })).json() as Promise<any>;
 
   before(async () => {
-    const keysDir = mkdtempSync(join(tmpdir(), 'stv-cli-keys-'));
+    const keysDir = tempDir('stv-cli-keys-');
     const keysFile = join(keysDir, 'keys.json');
     writeFileSync(
       keysFile,

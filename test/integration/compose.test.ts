@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { tarGz } from '../support/build-helpers.js';
 import { CACHE_DIR, PROJECT_DIR, TOOLS } from '../support/env.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /**
  * docker-compose.yml end to end: `docker compose up --build` with two workers, then a
@@ -105,7 +105,7 @@ describe('docker-compose.yml end to end', () => {
 
     // A cosign key pair and keys.json, mounted read-only into the api and the workers
     // (uid 10001 reads them).
-    const signingDir = mkdtempSync(join(tmpdir(), 'stv-e2e-signing-'));
+    const signingDir = tempDir('stv-e2e-signing-');
     const password = `e2e-${Date.now()}-key-password`;
     await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(signingDir, 'release')], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: password },
@@ -122,7 +122,7 @@ describe('docker-compose.yml end to end', () => {
     for (const f of ['release.key', 'release.pub', 'release.password', 'keys.json']) chmodSync(join(signingDir, f), 0o644);
     // buildkitd's mutual-TLS certificates, made the way an operator makes them (the client
     // key handed to uid 10001, the workers' user).
-    const certsDir = join(mkdtempSync(join(tmpdir(), 'stv-e2e-certs-')), 'buildkit');
+    const certsDir = join(tempDir('stv-e2e-certs-'), 'buildkit');
     await runProcess('bash', [join(PROJECT_DIR, 'scripts', 'gen-buildkit-certs.sh'), certsDir], { env: { PATH: process.env.PATH } });
     const redisPassword = randomBytes(24).toString('hex');
 

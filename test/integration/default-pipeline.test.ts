@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -10,6 +9,7 @@ import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { waitForJob } from '../support/build-helpers.js';
 import { TOOLS } from '../support/env.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 process.env.STV_DEFPIPE_KEY_PASSWORD = `defpipe-${Date.now()}`;
 const BOTH = ['linux/amd64', 'linux/arm64'];
@@ -25,7 +25,7 @@ function suite(name: string, withKey: boolean, body: (ctx: { stack: () => Stack;
     let stack: Stack;
     let server: any;
     before(async () => {
-      const keysDir = mkdtempSync(join(tmpdir(), 'stv-defpipe-keys-'));
+      const keysDir = tempDir('stv-defpipe-keys-');
       let keysFile: string | undefined;
       if (withKey) {
         await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(keysDir, 'release')], {
@@ -37,7 +37,7 @@ function suite(name: string, withKey: boolean, body: (ctx: { stack: () => Stack;
           JSON.stringify({ keys: [{ name: 'release', key: join(keysDir, 'release.key'), password_env: 'STV_DEFPIPE_KEY_PASSWORD' }] }),
         );
       }
-      const trivyCache = mkdtempSync(join(tmpdir(), 'stv-defpipe-trivy-'));
+      const trivyCache = tempDir('stv-defpipe-trivy-');
       stack = await startStack({
         buildkit: true,
         overrides: { signing: { offline: true, keysFile }, trivy: { cacheDir: trivyCache, dbUpdate: false } },

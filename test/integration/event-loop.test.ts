@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { get } from 'node:http';
-import { setPriority, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { setPriority } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +11,7 @@ import { pushBigImage } from '../support/big-image.js';
 import { api, roleEnv, sleep, spawnRole, waitTerminal, waitUntil, type GroupProcess } from '../support/fault-helpers.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
 import { freePort, TOKEN } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /**
  * The heaviest legitimate requests at once against `stevedore serve` (api and workers in
@@ -139,7 +138,7 @@ describe('event loop under the heaviest legitimate requests (serve)', () => {
       'serve',
       'serve',
       roleEnv({
-        STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-loop-state-')),
+        STEVEDORE_STATE_DIR: tempDir('stv-loop-state-'),
         STEVEDORE_HTTP_PORT: String(http),
         STEVEDORE_GRPC_PORT: String(grpc),
         REDIS_URL: testRedisUrl(redis.getMappedPort(6379)),

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
@@ -18,6 +15,7 @@ import { RedisCutProxy } from '../support/redis-cut-proxy.js';
 import { startBuildkitd, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
 import { freePort } from '../support/stack.js';
 import { Receiver } from '../support/webhook-receiver.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** Short on purpose: the reconciler's bound and period (defaults 120 s and 30 s). */
 const AFTER_MS = 3_000;
@@ -104,7 +102,7 @@ describe('reconciler: no record left behind', () => {
         STEVEDORE_HTTP_HOST: '127.0.0.1',
         STEVEDORE_HTTP_PORT: String(port),
         STEVEDORE_GRPC_PORT: String(await freePort()),
-        STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-api-')),
+        STEVEDORE_STATE_DIR: tempDir('stv-api-'),
         STEVEDORE_REGISTRY_MIRROR: registry.address,
         STEVEDORE_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       }),

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -10,6 +9,7 @@ import { tarGz, uploadContext, waitForJob } from '../support/build-helpers.js';
 import { CROSS_DOCKERFILE, EMULATED_DOCKERFILE, HELLO_C, HELLO_PLATFORMS } from '../support/hello-c.js';
 import { elfMachine, readLayerFiles } from '../support/images.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const X86_64 = 62;
 const AARCH64 = 183;
@@ -67,7 +67,7 @@ describe('a C program built for linux/amd64 + linux/arm64 on a real buildkitd', 
 
   /** Extracts a layer blob (tar.gz) into a directory with the system tar. */
   async function extractLayer(repo: string, layer: { digest: string; size: number }, dir: string): Promise<void> {
-    const file = join(mkdtempSync(join(tmpdir(), 'stv-layer-')), 'layer.tar.gz');
+    const file = join(tempDir('stv-layer-'), 'layer.tar.gz');
     writeFileSync(file, await registry.getBlob(repo, layer.digest, layer.size));
     mkdirSync(dir, { recursive: true });
     await runProcess('tar', ['-xzf', file, '-C', dir, '--no-same-owner', '--exclude=./dev', '--exclude=dev']);
@@ -89,7 +89,7 @@ describe('a C program built for linux/amd64 + linux/arm64 on a real buildkitd', 
       }
     }
     const arm64 = byArch.get('arm64')!;
-    const arm64Top = mkdtempSync(join(tmpdir(), 'stv-arm64-top-'));
+    const arm64Top = tempDir('stv-arm64-top-');
     await extractLayer(repo, arm64.layers.at(-1)!, arm64Top);
     return { arm64Top, arm64Base: arm64.layers[0]! };
   }
@@ -115,7 +115,7 @@ describe('a C program built for linux/amd64 + linux/arm64 on a real buildkitd', 
     assert.equal(alone.stdout, 'hello from aarch64 (built for aarch64)\n');
 
     // The dynamically linked one needs the arm64 loader and libc: the arm64 base layer is its sysroot.
-    const sysroot = mkdtempSync(join(tmpdir(), 'stv-arm64-root-'));
+    const sysroot = tempDir('stv-arm64-root-');
     await extractLayer('team/hello-emulated', arm64Base, sysroot);
     assert.ok(existsSync(join(sysroot, 'lib/ld-linux-aarch64.so.1')), 'the arm64 base layer has the AArch64 loader');
     const dynamic = await runProcess(qemu, ['-L', sysroot, join(arm64Top, 'usr/local/bin/hello')]);

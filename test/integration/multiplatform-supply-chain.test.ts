@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -13,6 +12,7 @@ import { CACHE_DIR, TOOLS } from '../support/env.js';
 import { startSeededRegistry, type StartedRegistry } from '../support/services.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 process.env.STV_MULTI_KEY_PASSWORD = `multi-${Date.now()}`;
 const BOTH = ['linux/amd64', 'linux/arm64'];
@@ -51,7 +51,7 @@ describe('multi-platform supply chain: sign, attest and verify every platform; a
   let releaseKey: string;
 
   before(async () => {
-    const keysDir = mkdtempSync(join(tmpdir(), 'stv-multi-keys-'));
+    const keysDir = tempDir('stv-multi-keys-');
     await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(keysDir, 'release')], { env: cosignEnv });
     releaseKey = join(keysDir, 'release.key');
     const keysFile = join(keysDir, 'keys.json');

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CACHE_DIR, OFFLINE_TRIVY_DB, PROJECT_DIR, TEST_SECRETS_KEY, testRedisUrl } from '../support/env.js';
 import { freePort, TOKEN } from '../support/stack.js';
 import { startBuildkitd, startRedis, startSeededRegistry } from '../support/services.js';
+import { tempDir } from '../support/temp-dir.js';
 
 interface Role {
   child: ChildProcess;
@@ -78,7 +77,7 @@ describe('observability: /metrics and JSON logs of split api and worker processe
       BUILDKIT_HOST: buildkitd.address,
       STEVEDORE_REGISTRY_MIRROR: registry,
       STEVEDORE_LOG_LEVEL: 'info',
-      STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-obs-')),
+      STEVEDORE_STATE_DIR: tempDir('stv-obs-'),
     };
     api = startRole('api', {
       ...common,

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -10,6 +9,7 @@ import { waitForJob } from '../support/build-helpers.js';
 import { TOOLS } from '../support/env.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 process.env.STV_PIPELINE_KEY_PASSWORD = `pipeline-${Date.now()}`;
 
@@ -30,7 +30,7 @@ describe('the build pipeline: build → scan → gate → sign → attest → co
     );
 
   before(async () => {
-    const keysDir = mkdtempSync(join(tmpdir(), 'stv-pipeline-keys-'));
+    const keysDir = tempDir('stv-pipeline-keys-');
     await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(keysDir, 'release')], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: process.env.STV_PIPELINE_KEY_PASSWORD },
     });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +18,7 @@ import { pushImageWithFiles } from '../support/images.js';
 import { startSeededRegistry, type StartedRegistry } from '../support/services.js';
 import { dbTarGz } from '../support/trivy-db-artifact.js';
 import { makeTrivyCache, VARIANT_2_CHANGES, type TestDbVariant } from '../support/trivy-db.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /*
  * How we know a rescan from the stored SBOM finds what a rescan of the image would
@@ -110,7 +110,7 @@ interface Scanned {
 
 describe('SBOM rescans find the same findings as image rescans (real Trivy, real registry, both test DBs)', () => {
   let registry: StartedRegistry;
-  const work = mkdtempSync(join(tmpdir(), 'stv-sbom-eq-'));
+  const work = tempDir('stv-sbom-eq-');
   const images: { name: string; ref: string; debian: true; lodash: boolean }[] = [];
   const trivy = {} as Record<TestDbVariant, TrivyClient>;
   const scans = {} as Record<TestDbVariant, Map<string, Scanned>>;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -15,6 +14,7 @@ import { findPlanted, plantable } from '../support/leak-search.js';
 import { dumpRedis } from '../support/redis-dump.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
 import { freePort } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const REGISTRY_USER = 'stv-leak-user';
@@ -72,7 +72,7 @@ describe('no credential leaks into Redis, logs, events, results or errors', () =
       startAuthRegistry(REGISTRY_USER, planted['registry password']!),
     ]);
     buildkitd = await startBuildkitd(open.address);
-    const dir = mkdtempSync(join(tmpdir(), 'stv-leak-'));
+    const dir = tempDir('stv-leak-');
     // Server-side credentials, as an operator configures them.
     const auth = Buffer.from(`${REGISTRY_USER}:${planted['registry password']}`).toString('base64');
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [locked.address]: { auth } } }));

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { freePort } from '../support/stack.js';
 import { dumpRedis } from '../support/redis-dump.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 import { dbTarGz } from '../support/trivy-db-artifact.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /**
  * A free port below the kernel's ephemeral range: the restart binds the same ports again,
@@ -160,7 +160,7 @@ const alive = (pid: number) => {
 };
 
 describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'stv-serve-'));
+  const stateDir = tempDir('stv-serve-');
   let child: ChildProcess | undefined;
   after(async () => {
     if (child && child.exitCode === null) {
@@ -342,7 +342,7 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     assert.equal(sign.state, 'succeeded', JSON.stringify(sign.error));
     assert.deepEqual(sign.request, { action: 'sign', image: `${REGISTRY}/serve/app:1` }, 'stored with the full reference');
     assert.equal(sign.result.signed.key, 'default');
-    const pub = join(mkdtempSync(join(tmpdir(), 'stv-serve-pub-')), 'default.pub');
+    const pub = join(tempDir('stv-serve-pub-'), 'default.pub');
     writeFileSync(pub, key.public_key);
     // Offline, as cosign-client verifies; the registry's credentials from serve's DOCKER_CONFIG.
     await runProcess(
@@ -375,7 +375,7 @@ describe('stevedore serve (embedded Redis, buildkitd and registry)', () => {
     assert.equal(build.state, 'succeeded', JSON.stringify(build.error));
     assert.equal(build.result.signed?.key, 'default', JSON.stringify(build.result.pipeline));
     assert.ok(build.result.attestations.includes('cyclonedx'), JSON.stringify(build.result.attestations));
-    const pub = join(mkdtempSync(join(tmpdir(), 'stv-serve-pub-')), 'default.pub');
+    const pub = join(tempDir('stv-serve-pub-'), 'default.pub');
     writeFileSync(pub, (await defaultKey(token)).public_key);
     const pinned = `${REGISTRY}/serve/plain@${build.result.build.digest}`;
     const env = { env: { PATH: process.env.PATH, HOME: process.env.HOME, DOCKER_CONFIG: join(stateDir, 'docker') } };

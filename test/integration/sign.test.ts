@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -12,6 +11,7 @@ import { waitForJob } from '../support/build-helpers.js';
 import { CACHE_DIR, TOOLS } from '../support/env.js';
 import { startSeededRegistry, type StartedRegistry } from '../support/services.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const PASSWORD = `pw-${Date.now()}-do-not-leak`;
 process.env.STV_TEST_COSIGN_PASSWORD = PASSWORD;
@@ -33,7 +33,7 @@ describe('sign, verify and push with the real cosign and real registries', () =>
   const job = async (body: object) => waitForJob(server, (await request(server).post('/v1/jobs').set(AUTH).send(body).expect(202)).body.id);
 
   before(async () => {
-    keysDir = mkdtempSync(join(tmpdir(), 'stv-keys-'));
+    keysDir = tempDir('stv-keys-');
     const release = await keyPair(keysDir, 'release');
     stranger = await keyPair(keysDir, 'stranger');
     // Signing keys are server configuration: a keys file, password from the environment.

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runProcess } from '../../src/engines/process-runner.js';
@@ -8,6 +7,7 @@ import { TOOLS } from '../support/env.js';
 import { api, roleEnv, spawnRole, waitUntil, type GroupProcess } from '../support/fault-helpers.js';
 import { RedisServer } from '../support/processes.js';
 import { freePort } from '../support/stack.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const PASSWORD = `pw-pub-${Date.now()}`;
 
@@ -17,9 +17,9 @@ const PASSWORD = `pw-pub-${Date.now()}`;
  * cosign derives from the private key.
  */
 describe('GET /v1/signing-keys on an api process without cosign', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-pubkeys-'));
+  const dir = tempDir('stv-pubkeys-');
   // No cosign anywhere the api looks: an empty tools dir and a PATH with node only.
-  const emptyCache = mkdtempSync(join(tmpdir(), 'stv-no-tools-'));
+  const emptyCache = tempDir('stv-no-tools-');
   const path = [dirname(process.execPath), '/usr/bin', '/bin'].join(':');
   let redis: RedisServer;
   let derived: string;
@@ -57,7 +57,7 @@ describe('GET /v1/signing-keys on an api process without cosign', () => {
       roleEnv({
         PATH: path,
         STEVEDORE_CACHE_DIR: emptyCache,
-        STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-api-state-')),
+        STEVEDORE_STATE_DIR: tempDir('stv-api-state-'),
         REDIS_URL: redis.url,
         STEVEDORE_HTTP_PORT: String(port),
         STEVEDORE_GRPC_PORT: String(await freePort()),

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +7,7 @@ import { ChildProcessRunner, runProcess } from '../../src/engines/process-runner
 import { readToolVersions } from '../../src/engines/versions/tool-versions.js';
 import { TOOLS } from '../support/env.js';
 import { startBuildkitd, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from '../support/services.js';
+import { tempDir } from '../support/temp-dir.js';
 
 describe('pinned tools', () => {
   it('report the pinned versions', async () => {
@@ -31,7 +31,7 @@ describe('buildctl through the docker.io mirror', () => {
   });
 
   it('builds FROM debian:bookworm-slim with a RUN step and pushes to the registry', async () => {
-    const context = mkdtempSync(join(tmpdir(), 'stv-ctx-'));
+    const context = tempDir('stv-ctx-');
     const marker = `built-by-stevedore-${Date.now()}`;
     writeFileSync(join(context, 'Dockerfile'), `FROM debian:bookworm-slim\nRUN echo ${marker} > /marker && cat /etc/debian_version\n`);
     const ref = `${registry.address}/smoke/app:1`;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -16,6 +15,7 @@ import { AUTH, freePort, startStack, TOKEN, type Stack } from '../support/stack.
 import { rawTar } from '../support/tar-fixtures.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
 import { dbTarGz, pushDbArtifact, setDbMetadata } from '../support/trivy-db-artifact.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /*
  * The Trivy DB of a server with STEVEDORE_TRIVY_DB_UPDATE=auto (the default): loaded
@@ -45,7 +45,7 @@ describe('the Trivy DB: auto updates, the admin endpoint, and no DB', () => {
     );
 
   before(async () => {
-    cacheDir = mkdtempSync(join(tmpdir(), 'stv-trivy-auto-'));
+    cacheDir = tempDir('stv-trivy-auto-');
     closedRepository = `127.0.0.1:${await freePort()}/aquasec/trivy-db:2`;
     stack = await startStack({
       overrides: { trivy: { cacheDir, dbUpdate: 'auto', dbRepositories: [closedRepository], dbMaxBytes: MAX_BYTES } },
@@ -196,14 +196,14 @@ describe('auto updates from a loopback registry holding the DB as an OCI artifac
   const client = (overrides: Partial<TrivySettings>) =>
     new TrivyClient(new ChildProcessRunner(), {
       trivy: TOOLS.trivy,
-      cacheDir: mkdtempSync(join(tmpdir(), 'stv-trivy-dl-')),
+      cacheDir: tempDir('stv-trivy-dl-'),
       dbUpdate: 'auto',
       insecureRegistries: [],
       ...overrides,
     });
   const scanWith = async (trivy: TrivyClient) => {
     const updatedAt = await trivy.dbUpdatedAt();
-    const report = join(mkdtempSync(join(tmpdir(), 'stv-trivy-report-')), 'r.json');
+    const report = join(tempDir('stv-trivy-report-'), 'r.json');
     await trivy.scanImage(pinned, report, { scanners: ['vuln'] });
     return { updatedAt, report: JSON.parse(readFileSync(report, 'utf8')) };
   };
@@ -268,7 +268,7 @@ describe('auto updates from a loopback registry holding the DB as an OCI artifac
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       STEVEDORE_CACHE_DIR: CACHE_DIR,
-      STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-db-state-')),
+      STEVEDORE_STATE_DIR: tempDir('stv-db-state-'),
       STEVEDORE_HTTP_HOST: '127.0.0.1',
       STEVEDORE_LOG_LEVEL: 'info',
       REDIS_URL: stack.redisUrl,
@@ -277,7 +277,7 @@ describe('auto updates from a loopback registry holding the DB as an OCI artifac
       STEVEDORE_TRIVY_CACHE_DIR: trivyCacheDir,
       STEVEDORE_TRIVY_DB_REPOSITORY: `${registry}/aquasec/trivy-db:2`,
     });
-    const empty = mkdtempSync(join(tmpdir(), 'stv-trivy-none-'));
+    const empty = tempDir('stv-trivy-none-');
     for (const [dir, line] of [
       [
         empty,

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ChildProcessRunner } from '../../src/engines/process-runner.js';
@@ -12,6 +11,7 @@ import { Daemon, waitReady } from '../../src/runtime/daemon.js';
 import { TOOLS } from '../support/env.js';
 import { startSeededRegistry, type StartedRegistry } from '../support/services.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const TOKEN = `trivy-token-${Date.now()}`;
 
@@ -38,7 +38,7 @@ describe('Trivy client/server mode against a real trivy server', () => {
   const client = (overrides: Partial<TrivySettings> = {}) =>
     new TrivyClient(new ChildProcessRunner(), {
       trivy: TOOLS.trivy,
-      cacheDir: mkdtempSync(join(tmpdir(), 'stv-trivy-client-')),
+      cacheDir: tempDir('stv-trivy-client-'),
       dbUpdate: false,
       serverUrl,
       serverToken: TOKEN,
@@ -57,7 +57,7 @@ describe('Trivy client/server mode against a real trivy server', () => {
       'trivy-server',
       TOOLS.trivy,
       ['server', '--listen', `127.0.0.1:${port}`, '--cache-dir', dbDir, '--token', TOKEN, '--skip-db-update'],
-      mkdtempSync(join(tmpdir(), 'stv-trivy-server-')),
+      tempDir('stv-trivy-server-'),
     );
     server.start();
     await waitReady(
@@ -94,7 +94,7 @@ describe('Trivy client/server mode against a real trivy server', () => {
   });
 
   it('reports a wrong token and an unreachable server as the scanner being unavailable', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stv-trivy-report-'));
+    const dir = tempDir('stv-trivy-report-');
     await assert.rejects(
       client({ serverToken: 'not-the-token' }).scanImage(pinned, join(dir, 'a.json'), { scanners: ['vuln'] }),
       (err: Error) => {

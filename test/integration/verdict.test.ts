@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -13,6 +12,7 @@ import { waitForJob } from '../support/build-helpers.js';
 import { CACHE_DIR, TOOLS } from '../support/env.js';
 import { AUTH, startStack, type Stack } from '../support/stack.js';
 import { makeTrivyCache } from '../support/trivy-db.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const PASSWORD = `verdict-${Date.now()}`;
 process.env.STV_VERDICT_COSIGN_PASSWORD = PASSWORD;
@@ -53,7 +53,7 @@ describe('the verdict of a named policy on a catalogued digest, and sign/push ga
   };
 
   before(async () => {
-    const keysDir = mkdtempSync(join(tmpdir(), 'stv-verdict-keys-'));
+    const keysDir = tempDir('stv-verdict-keys-');
     await runProcess(TOOLS.cosign, ['generate-key-pair', '--output-key-prefix', join(keysDir, 'release')], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, COSIGN_PASSWORD: PASSWORD },
     });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { OFFLINE_TRIVY_DB, PROJECT_DIR } from './env.js';
+import { tempDir } from './temp-dir.js';
 
 /** `stevedore api` or `stevedore worker` as its own process, everything it prints kept. */
 export interface AppProcess {
@@ -12,9 +13,10 @@ export interface AppProcess {
   stop(): Promise<void>;
 }
 
+/** `env` is the child's whole environment; a state dir of the test's own unless it names one. */
 export function startAppProcess(role: 'api' | 'worker', env: NodeJS.ProcessEnv): AppProcess {
   const child: ChildProcess = spawn(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], {
-    env: { ...OFFLINE_TRIVY_DB, ...env },
+    env: { ...OFFLINE_TRIVY_DB, STEVEDORE_STATE_DIR: env.STEVEDORE_STATE_DIR ?? tempDir('stv-app-state-'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const chunks: Buffer[] = [];

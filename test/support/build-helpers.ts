@@ -1,18 +1,18 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import request from 'supertest';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { AUTH } from './stack.js';
+import { tempDir } from './temp-dir.js';
 
 /** Writes files into a fresh directory and packs it as tar.gz with the system tar. */
 export async function tarGz(files: Record<string, string>, extraTarArgs: string[] = []): Promise<Buffer> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-ctx-'));
+  const dir = tempDir('stv-ctx-');
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), content);
   }
-  const out = join(mkdtempSync(join(tmpdir(), 'stv-tar-')), 'ctx.tar.gz');
+  const out = join(tempDir('stv-tar-'), 'ctx.tar.gz');
   await runProcess('tar', ['-czf', out, ...extraTarArgs, '-C', dir, '.']);
   return readFileSync(out);
 }

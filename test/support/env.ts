@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type AppConfig } from '../../src/config/config.js';
+import { tempDir } from './temp-dir.js';
 
 export const PROJECT_DIR = fileURLToPath(new URL('../../../', import.meta.url));
 export const CACHE_DIR = process.env.STEVEDORE_CACHE_DIR ?? '/var/cache/stevedore';
@@ -41,11 +42,16 @@ export const TEST_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
  */
 export const OFFLINE_TRIVY_DB = { STEVEDORE_TRIVY_DB_REPOSITORY: '127.0.0.1:1/aquasec/trivy-db:2' } as const;
 
-/** A config for an in-process app; tests override what they start themselves. */
+/**
+ * A config for an in-process app; tests override what they start themselves. Its state
+ * dir (artifacts, uploaded contexts, the Trivy cache unless `trivy` is given) is a temp dir
+ * of its own unless `stateDir` names one: never the machine's /var/lib/stevedore.
+ */
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   const base = loadConfig({
     PATH: process.env.PATH,
     STEVEDORE_CACHE_DIR: CACHE_DIR,
+    STEVEDORE_STATE_DIR: overrides.stateDir ?? tempDir('stv-state-'),
     STEVEDORE_LOG_LEVEL: 'warn',
     STEVEDORE_TOKEN: 'test-admin-token-0123456789',
     STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY,

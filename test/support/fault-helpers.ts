@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE_DIR, OFFLINE_TRIVY_DB, PROJECT_DIR, TEST_SECRETS_KEY } from './env.js';
 import { TOKEN } from './stack.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * Fault-injection helpers: stevedore roles and daemons as detached children (each the
@@ -130,12 +131,18 @@ export function spawnGroup(name: string, command: string, args: string[], env: N
   };
 }
 
-/** Environment of a `stevedore worker|api|serve` child. */
+/**
+ * Environment of a `stevedore worker|api|serve` child. Its state dir and its TMPDIR are
+ * temp dirs of the test's (unless `extra` names them): a child killed mid-build leaves its
+ * scratch dirs there, removed with the test's, not in the machine's /tmp.
+ */
 export function roleEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     STEVEDORE_CACHE_DIR: CACHE_DIR,
+    STEVEDORE_STATE_DIR: extra.STEVEDORE_STATE_DIR ?? tempDir('stv-role-state-'),
+    TMPDIR: extra.TMPDIR ?? tempDir('stv-role-tmp-'),
     STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY,
     STEVEDORE_TOKEN: TOKEN,
     STEVEDORE_LOG_LEVEL: 'info',

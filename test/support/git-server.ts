@@ -1,15 +1,15 @@
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { runProcess } from '../../src/engines/process-runner.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * A git repository served over "dumb" HTTP (static files after `git update-server-info`),
  * which git, and so BuildKit's git source, clones like any other http URL.
  */
 export async function serveGitRepo(files: Record<string, string>): Promise<{ url: string; commit: string; close(): void }> {
-  const work = mkdtempSync(join(tmpdir(), 'stv-git-work-'));
+  const work = tempDir('stv-git-work-');
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(join(work, name, '..'), { recursive: true });
     writeFileSync(join(work, name), content);
@@ -22,7 +22,7 @@ export async function serveGitRepo(files: Record<string, string>): Promise<{ url
   await git(['add', '.'], work);
   await git(['commit', '-q', '-m', 'test'], work);
   const commit = (await git(['rev-parse', 'HEAD'], work)).stdout.trim();
-  const bare = mkdtempSync(join(tmpdir(), 'stv-git-bare-'));
+  const bare = tempDir('stv-git-bare-');
   await git(['clone', '-q', '--bare', work, join(bare, 'repo.git')], bare);
   await git(['update-server-info'], join(bare, 'repo.git'));
   const server: Server = createServer((req, res) => {

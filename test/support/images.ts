@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { create as createTar, Parser, type ReadEntry } from 'tar';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { MANIFEST_MEDIA_TYPES, RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { TOOLS } from './env.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * Builds and pushes a two-platform image (linux/amd64 + linux/arm64) with the real
  * buildctl. FROM scratch + COPY needs no emulation, so it works without qemu.
  */
 export async function pushTwoPlatformImage(buildkitAddress: string, ref: string): Promise<void> {
-  const context = mkdtempSync(join(tmpdir(), 'stv-multi-'));
+  const context = tempDir('stv-multi-');
   writeFileSync(join(context, 'hello.txt'), 'hello from two platforms\n');
   writeFileSync(
     join(context, 'Dockerfile'),
@@ -61,7 +61,7 @@ export async function pushImageWithFiles(
     from.repository,
     base.json.config!.digest,
   );
-  const dir = mkdtempSync(join(tmpdir(), 'stv-layer-'));
+  const dir = tempDir('stv-layer-');
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
     writeFileSync(join(dir, name), content);

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CACHE_DIR, OFFLINE_TRIVY_DB, PROJECT_DIR, TEST_REDIS_PASSWORD, TEST_SECRETS_KEY, TOOLS, testRedisUrl } from './env.js';
 import { freePort, TOKEN } from './stack.js';
+import { tempDir } from './temp-dir.js';
 
 /** A child in its own process group, so a kill reaches its tools (buildctl) too. */
 export interface Child {
@@ -50,14 +49,15 @@ export async function until<T>(
   }
 }
 
-/** `stevedore worker` as a real process; resolves once its /healthz answers. */
+/** `stevedore worker` as a real process (its scratch dirs in a temp dir of the test's: tests kill it); resolves once /healthz answers. */
 export async function startWorker(env: Record<string, string>): Promise<Child> {
   const metricsPort = await freePort();
   const child = start(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), 'worker'], {
     PATH: process.env.PATH,
     STEVEDORE_CACHE_DIR: CACHE_DIR,
     ...OFFLINE_TRIVY_DB,
-    STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-worker-')),
+    STEVEDORE_STATE_DIR: tempDir('stv-worker-'),
+    TMPDIR: tempDir('stv-worker-tmp-'),
     STEVEDORE_TOKEN: TOKEN,
     STEVEDORE_SECRETS_KEY: TEST_SECRETS_KEY,
     STEVEDORE_LOG_LEVEL: 'warn',
@@ -83,7 +83,7 @@ export async function startWorker(env: Record<string, string>): Promise<Child> {
 /** A real redis-server with an append-only file and TEST_REDIS_PASSWORD, restartable on the same port and data. */
 export class RedisServer {
   private child?: Child;
-  readonly dir = mkdtempSync(join(tmpdir(), 'stv-redis-'));
+  readonly dir = tempDir('stv-redis-');
   constructor(readonly port: number) {}
   get url() {
     return testRedisUrl(this.port);

@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { RegistryClient } from '../../src/engines/registry/registry-client.js';
 import { startSandboxedBuildkitd, type StartedBuildkitd as SandboxedBuildkitd } from '../../src/runtime/buildkitd.js';
 import { seedBaseImage } from '../../src/runtime/seed-base-image.js';
 import { BASE_PLATFORMS, CACHE_DIR, TEST_REDIS_PASSWORD, TOOLS, testImages } from './env.js';
+import { removeDir, tempDir } from './temp-dir.js';
 
 export interface StartedRegistry {
   container: StartedTestContainer;
@@ -63,7 +61,7 @@ export type StartedBuildkitd = Pick<SandboxedBuildkitd, 'address' | 'network' | 
  * `mirror`; its own fetches may reach the mirror and `allowedHosts` (host:port) on this machine.
  */
 export async function startBuildkitd(mirror: string, options: { allowedHosts?: string[] } = {}): Promise<StartedBuildkitd> {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-bk-'));
+  const dir = tempDir('stv-bk-');
   const started = await startSandboxedBuildkitd({
     dir,
     buildkitd: TOOLS.buildkitd,
@@ -76,11 +74,8 @@ export async function startBuildkitd(mirror: string, options: { allowedHosts?: s
     network: started.network,
     async stop() {
       await started.stop();
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        /* a busy mount is left for the OS tmp cleaner */
-      }
+      // Its data is large (GBs of layers): gone now, not when the test file ends.
+      removeDir(dir);
     },
   };
 }

@@ -5,6 +5,7 @@ import { startApp, stopApp, type Roles } from '../../src/bootstrap.js';
 import type { AppConfig } from '../../src/config/config.js';
 import { testConfig, testRedisUrl } from './env.js';
 import { startBuildkitd, startRedis, startSeededRegistry, type StartedBuildkitd, type StartedRegistry } from './services.js';
+import { tempDir } from './temp-dir.js';
 
 export const TOKEN = 'test-admin-token-0123456789';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -62,9 +63,12 @@ export async function startStack(
     ? await startBuildkitd(registry.address, { allowedHosts: options.overrides?.buildAllowedHosts })
     : undefined;
   const extra: { app: NestFastifyApplication }[] = [];
+  // One state dir for the stack's apps: an API's uploads and a worker's artifacts are shared, as on one host.
+  const stateDir = options.overrides?.stateDir ?? tempDir('stv-state-');
   const boot = async (roles: Roles, overrides: Partial<AppConfig> = {}) => {
     const [httpPort, grpcPort] = [await freePort(), await freePort()];
     const config = testConfig({
+      stateDir,
       http: { host: options.listenHost ?? '127.0.0.1', port: httpPort },
       grpc: { port: grpcPort },
       redisUrl,

@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProcess } from '../../src/engines/process-runner.js';
 import { PROJECT_DIR } from './env.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * Which test DB (test/trivy-db `-variant`). 1: the DB every test scans with (UpdatedAt
@@ -41,7 +41,7 @@ async function generator(): Promise<string> {
  */
 export async function makeTrivyCache(options: { variant?: TestDbVariant } = {}): Promise<string> {
   const bin = await generator();
-  const dir = mkdtempSync(join(tmpdir(), 'stv-trivy-'));
+  const dir = tempDir('stv-trivy-');
   await runProcess(bin, ['-out', dir, '-variant', String(options.variant ?? 1)]);
   return dir;
 }

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { comparedPlatforms, findingsDiff, likeScan, packagesDiff } from '../../src/analysis/vulnerabilities/build-diff.js';
@@ -11,6 +9,7 @@ import type { Vulnerability } from '../../src/engines/trivy/trivy-report.js';
 import { ArtifactStore } from '../../src/jobs/artifact-store.js';
 import { diffAgainstPreviousBuilds, diffForBuildResult, MAX_DIFFS, type BuiltImage } from '../../src/workers/build-diff-stage.js';
 import { finding } from '../support/findings.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const vuln = finding;
 const pkg = (name: string, version: string, type = 'deb') => ({ name, version, type });
@@ -155,7 +154,7 @@ const report = (...vs: Vulnerability[]) => ({
 });
 
 async function artifacts() {
-  const root = mkdtempSync(join(tmpdir(), 'stv-build-diff-'));
+  const root = tempDir('stv-build-diff-');
   const store = new ArtifactStore(root);
   const put = async (job: string, name: string, value: unknown) => {
     await mkdir(store.dir(job), { recursive: true });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
@@ -14,6 +13,7 @@ import { RegistryResolver } from '../../src/engines/registry/registry-resolver.j
 import { RegistryGuard } from '../../src/engines/registry/registry-guard.js';
 import { PROJECT_DIR } from '../support/env.js';
 import { dockerConfigWith, ensureStateSecret, htpasswdLine, redisConfig, REGISTRY_USER } from '../../src/runtime/credentials.js';
+import { tempDir } from '../support/temp-dir.js';
 
 describe('Redis authentication at start', () => {
   it('tells a URL with a password from one without, from the URL alone', () => {
@@ -73,7 +73,7 @@ describe('stevedore api / worker / serve with an external REDIS_URL', () => {
     spawnSync(process.execPath, [join(PROJECT_DIR, 'bin', 'stevedore.js'), role], {
       env: {
         PATH: process.env.PATH,
-        STEVEDORE_STATE_DIR: mkdtempSync(join(tmpdir(), 'stv-role-')),
+        STEVEDORE_STATE_DIR: tempDir('stv-role-'),
         STEVEDORE_TOKEN: 'a-long-enough-token-123',
         STEVEDORE_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'),
         BUILDKIT_HOST: 'tcp://127.0.0.1:1',
@@ -98,7 +98,7 @@ describe('stevedore api / worker / serve with an external REDIS_URL', () => {
 
 describe('serve-generated credentials', () => {
   it('makes a secret once (0600) and reuses it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stv-cred-'));
+    const dir = tempDir('stv-cred-');
     const first = ensureStateSecret(dir, 'redis-password');
     assert.equal(first.file, join(dir, 'redis-password'));
     assert.equal(statSync(first.file).mode & 0o777, 0o600);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -12,6 +11,7 @@ import { ArtifactStore } from '../../src/jobs/artifact-store.js';
 import type { JobRecord } from '../../src/jobs/job-types.js';
 import type { JobContext } from '../../src/workers/processor.js';
 import { ScanProcessor } from '../../src/workers/scan.processor.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const DIGEST = `sha256:${'c'.repeat(64)}`;
 const PURL = `pkg:oci/app@sha256%3A${'c'.repeat(64)}`;
@@ -22,7 +22,7 @@ const PURL = `pkg:oci/app@sha256%3A${'c'.repeat(64)}`;
  */
 function harness(exceptions: VulnerabilityException[]) {
   const cache = new Map<string, string>();
-  const artifacts = new ArtifactStore(mkdtempSync(join(tmpdir(), 'stv-exc-scan-')));
+  const artifacts = new ArtifactStore(tempDir('stv-exc-scan-'));
   const runs: ScanOptions[] = [];
   const trivy = {
     dbUpdatedAt: async () => '2026-01-01T00:00:00Z',

@@ -5,6 +5,7 @@ import { AppError } from '../../src/errors/app-error.js';
 import { submitToBody } from '../../src/grpc/jobs.grpc-controller.js';
 import { canonicalJson } from '../../src/jobs/job.service.js';
 import { toEvent } from '../../src/jobs/job-store.js';
+import { tempDir } from '../support/temp-dir.js';
 
 describe('canonicalJson', () => {
   it('does not depend on key order', () => {
@@ -105,11 +106,10 @@ describe('toEvent', () => {
 
 describe('ArtifactStore.gc', () => {
   it('removes the artifacts of jobs past the retention and keeps the rest', async () => {
-    const { mkdtempSync, writeFileSync, utimesSync, existsSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
+    const { writeFileSync, utimesSync, existsSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { ArtifactStore } = await import('../../src/jobs/artifact-store.js');
-    const root = mkdtempSync(join(tmpdir(), 'stv-artifacts-'));
+    const root = tempDir('stv-artifacts-');
     const store = new ArtifactStore(root);
     const [oldId, newId] = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
     for (const id of [oldId, newId]) writeFileSync(join(await store.prepare(id), 'trivy-report.json'), '{}');

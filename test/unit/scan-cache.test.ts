@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -11,6 +10,7 @@ import { ArtifactStore } from '../../src/jobs/artifact-store.js';
 import type { JobRecord } from '../../src/jobs/job-types.js';
 import type { JobContext } from '../../src/workers/processor.js';
 import { ScanProcessor } from '../../src/workers/scan.processor.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const INDEX = `sha256:${'a'.repeat(64)}`;
 const MANIFESTS: Record<string, string> = { 'linux/amd64': `sha256:${'c'.repeat(64)}`, 'linux/arm64': `sha256:${'d'.repeat(64)}` };
@@ -22,7 +22,7 @@ const MANIFESTS: Record<string, string> = { 'linux/amd64': `sha256:${'c'.repeat(
  */
 function harness(index = false) {
   const store = new Map<string, string>();
-  const root = mkdtempSync(join(tmpdir(), 'stv-scan-cache-'));
+  const root = tempDir('stv-scan-cache-');
   const artifacts = new ArtifactStore(root);
   const scanned: string[] = [];
   const trivy = {
@@ -151,7 +151,7 @@ describe('scan cache', () => {
   });
 
   it('a retried job hitting its own cache entry keeps its reports', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'stv-artifacts-'));
+    const root = tempDir('stv-artifacts-');
     const store = new ArtifactStore(root);
     const id = randomUUID();
     writeFileSync(join(await store.prepare(id), 'sbom.cdx.json'), 'sbom');

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ensureDefaultSigningKey, pairState, signingDir } from '../../src/cli/signing-key-init.js';
 import { SigningKeys } from '../../src/engines/cosign/signing-keys.js';
 import { CosignClient } from '../../src/engines/cosign/cosign-client.js';
+import { ProcessError } from '../../src/engines/process-runner.js';
 
 /**
  * A stand-in for `cosign generate-key-pair --output-key-prefix P`: writes P.key and P.pub
@@ -136,5 +137,37 @@ describe('a key whose keys file names its public_key', () => {
     writeFileSync(garbled, '-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----\n');
     for (const file of [priv, garbled]) await assert.rejects(client.publicKey(keyWith(file)), /does not hold a PEM public key/, file);
     await assert.rejects(client.publicKey(keyWith(join(root, 'missing.pub'))), /ENOENT/);
+  });
+});
+
+describe('a verification against a key', () => {
+  const root = mkdtempSync(join(tmpdir(), 'stv-verifykey-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(join(root, 'release.pub'), pem);
+  const key = { name: 'release', key: join(root, 'release.key'), public_key: join(root, 'release.pub') };
+
+  it('removes the key file it hands cosign, whether cosign says yes, no or cannot run', async () => {
+    const seen: string[] = [];
+    const answers = [
+      () => Promise.resolve({ stdout: '[]', stderr: '', durationMs: 1 }),
+      () => Promise.reject(new ProcessError('exit', 'cosign', 1, null, 'Error: no matching signatures', 'exit 1')),
+      () => Promise.reject(new Error('spawn cosign ENOENT')),
+    ];
+    for (const answer of answers) {
+      const runner = {
+        run(_command: string, args: readonly string[]) {
+          const file = args[args.indexOf('--key') + 1]!;
+          assert.equal(readFileSync(file, 'utf8'), pem, 'cosign gets the public key');
+          seen.push(file);
+          return answer();
+        },
+      };
+      const client = new CosignClient(runner, SigningKeys.of([]), { cosign: '/nonexistent/cosign', offline: true, insecureRegistries: [] });
+      await client.verify('127.0.0.1:5000/app@sha256:' + 'a'.repeat(64), key).catch(() => undefined);
+      await client.verifyAttestation('127.0.0.1:5000/app@sha256:' + 'a'.repeat(64), key, 'vuln').catch(() => undefined);
+    }
+    assert.equal(seen.length, 6);
+    for (const file of seen) assert.ok(!existsSync(dirname(file)), `${dirname(file)} is left behind`);
   });
 });

@@ -13,6 +13,7 @@ import {
 } from '../../src/analysis/optimize/runtime-plan.js';
 import { StageSplitError, writeStageSplit } from '../../src/analysis/optimize/stage-split.js';
 import { evaluateMeasuredTarget } from '../../src/analysis/optimize/target-size.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]);
 const file = (path: string, size = 10, head?: Buffer) => ({ path, type: 'file' as const, size, link: '', head });
@@ -268,10 +269,9 @@ describe('stevedore optimize --verify --check', () => {
   it('sends each check as an argv, and refuses --check without --verify', async () => {
     const { JOB_COMMANDS } = await import('../../src/cli/client/job-commands.js');
     const { parse } = await import('../../src/cli/client/args.js');
-    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { writeFile } = await import('node:fs/promises');
     const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const file = join(await mkdtemp(join(tmpdir(), 'stv-cli-')), 'Dockerfile');
+    const file = join(tempDir('stv-cli-'), 'Dockerfile');
     await writeFile(file, 'FROM debian:bookworm-slim\n');
     const optimize = JOB_COMMANDS.optimize!;
     const run = (...argv: string[]) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { checkDbEntry, DbUploadError, receiveDbArchive } from '../../src/engines
 import { TrivyDb } from '../../src/engines/trivy/trivy-db.js';
 import type { ProcessRunner } from '../../src/engines/process-runner.js';
 import { chunked, ustarHeader, type RawEntry } from '../support/tar-fixtures.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const META = { Version: 2, NextUpdate: '2999-01-01T00:00:00Z', UpdatedAt: '2026-11-01T00:00:00Z', DownloadedAt: '2026-11-01T00:00:00Z' };
 
@@ -47,7 +48,7 @@ const goodEntries = (meta: object = META) => [
 ];
 
 async function receive(bytes: Buffer, maxBytes = 1024 ** 2) {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-dbtest-'));
+  const dir = tempDir('stv-dbtest-');
   try {
     return { dir, result: await receiveDbArchive(Readable.from(chunked(bytes, 700)), dir, maxBytes) };
   } catch (err) {
@@ -236,7 +237,7 @@ describe('TrivyDb in auto mode, with a fake trivy and a loopback /v2/', () => {
   }
   const settings = (repository: string) => ({
     trivy: 'trivy',
-    cacheDir: mkdtempSync(join(tmpdir(), 'stv-dbauto-')),
+    cacheDir: tempDir('stv-dbauto-'),
     dbUpdate: 'auto' as const,
     dbRepositories: [repository],
     insecureRegistries: [],

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ProcessRunner, RunOptions } from '../../src/engines/process-runner.js';
@@ -8,10 +7,11 @@ import { ScannerUnavailableError, TrivyClient, type TrivySettings } from '../../
 import { asImageReport, normalizeReport, type TrivyReport } from '../../src/engines/trivy/trivy-report.js';
 import type { VulnerabilityException } from '../../src/exceptions/exception-store.js';
 import { sbomPurls, scanVexDocument } from '../../src/exceptions/openvex.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /** A cache dir holding a DB TrivyDb accepts (metadata.json of schema 2 beside a trivy.db). */
 function cacheWithDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'stv-argv-'));
+  const dir = tempDir('stv-argv-');
   mkdirSync(join(dir, 'db'));
   writeFileSync(join(dir, 'db', 'trivy.db'), Buffer.alloc(4096));
   writeFileSync(
@@ -109,7 +109,7 @@ describe('TrivyClient.scanSbom argv (the rescan from a stored SBOM)', () => {
 
   it('scanSbom without a DB is the scanner being unavailable, and Trivy never runs', async () => {
     const runner: ProcessRunner = { run: async () => assert.fail('trivy must not run') };
-    const empty = mkdtempSync(join(tmpdir(), 'stv-argv-empty-'));
+    const empty = tempDir('stv-argv-empty-');
     const trivy = new TrivyClient(runner, { trivy: '/bin/trivy', cacheDir: empty, dbUpdate: false, insecureRegistries: [] });
     await assert.rejects(trivy.scanSbom('/a/sbom.cdx.json', '/a/report.json'), ScannerUnavailableError);
   });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ImageRecord, LatestScan } from '../../src/catalogue/catalogue-record.js';
@@ -14,6 +13,7 @@ import { ArtifactStore } from '../../src/jobs/artifact-store.js';
 import type { PolicyFinding } from '../../src/policies/evaluate-named-policy.js';
 import type { NamedPolicyRules, PolicySnapshot } from '../../src/policies/policy.schema.js';
 import { finding as aFinding } from '../support/findings.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const NOW = new Date('2026-12-03T12:00:00Z');
 const hoursAgo = (n: number) => new Date(NOW.getTime() - n * 3_600_000).toISOString();
@@ -254,7 +254,7 @@ function writeReport(dir: string, name: string, manifest: string, severity = 'CR
 
 describe('ReportReader', () => {
   it('parses a report once, shares concurrent first reads, and notices a replaced or removed file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stv-verdict-'));
+    const dir = tempDir('stv-verdict-');
     const reader = new ReportReader();
     const path = writeReport(dir, 'trivy-report.json', AMD);
     const [a, b] = await Promise.all([reader.read(path), reader.read(path)]);
@@ -275,7 +275,7 @@ describe('ReportReader', () => {
   });
 
   it('refuses a report over the size limit, and parses large ones on its thread', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stv-verdict-'));
+    const dir = tempDir('stv-verdict-');
     const reader = new ReportReader({ ...DEFAULT_REPORT_LIMITS, inlineMaxBytes: 1024, maxBytes: 64 * 1024 });
     try {
       const big = writeReport(dir, 'big.json', ARM, 'HIGH', 8 * 1024);
@@ -299,7 +299,7 @@ describe('ReportReader', () => {
 });
 
 describe('VerdictService', () => {
-  const root = mkdtempSync(join(tmpdir(), 'stv-verdict-art-'));
+  const root = tempDir('stv-verdict-art-');
   const artifacts = new ArtifactStore(root);
   const stored = { name: 'prod', version: 2, created_at: hoursAgo(9), updated_at: hoursAgo(9), rules: { max_critical: 0 } };
   const single = scan({ platforms: ['linux/amd64'], reports: ['trivy-report.json', 'report.sarif.json'] });

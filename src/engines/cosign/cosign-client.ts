@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ProcessError, toolEnv, type ProcessRunner } from '../process-runner.js';
 import { isLoopbackRegistry, parseImageReference } from '../../oci/references.js';
 import type { SigningKey, SigningKeys } from './signing-keys.js';
@@ -109,6 +109,8 @@ export class CosignClient {
     } catch (err) {
       if (err instanceof ProcessError && err.kind === 'exit') return { verified: false, reason: reason(err.stderrTail), signatures: [] };
       throw err;
+    } finally {
+      await removeKeyFile(pub);
     }
   }
 
@@ -129,13 +131,21 @@ export class CosignClient {
     } catch (err) {
       if (err instanceof ProcessError && err.kind === 'exit') return { type, verified: false, reason: reason(err.stderrTail) };
       throw err;
+    } finally {
+      await removeKeyFile(pub);
     }
   }
 
+  /** The public key in a file of a temp dir of its own, for cosign's --key; removeKeyFile after. */
   private async publicKeyFile(key: SigningKey): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'stevedore-pub-'));
     const file = join(dir, `${key.name}.pub`);
-    await writeFile(file, await this.publicKey(key));
+    try {
+      await writeFile(file, await this.publicKey(key));
+    } catch (err) {
+      await removeKeyFile(file);
+      throw err;
+    }
     return file;
   }
 
@@ -185,4 +195,9 @@ async function readPublicKeyFile(path: string): Promise<string> {
     }
   if (!valid) throw new Error(`${path} does not hold a PEM public key (-----BEGIN PUBLIC KEY-----)`);
   return `${text}\n`;
+}
+
+/** A verification's key file and its dir: one per call, so never left in /tmp (a verify runs per image, per key). */
+async function removeKeyFile(file: string): Promise<void> {
+  await rm(dirname(file), { recursive: true, force: true });
 }
