@@ -15,6 +15,7 @@ import { serveOpenApi } from './openapi/openapi.js';
 import { httpRequests } from './metrics/metrics.js';
 import { createLogger } from './config/logger.js';
 import { mountQueueBoard } from './ui/queue-board.js';
+import { mountSubmitRoute } from './api/submit-route.js';
 
 /**
  * A caller's x-request-id when it is sane, else a new UUID; written back onto the
@@ -72,6 +73,7 @@ export async function createApp(config: AppConfig, roles: Roles): Promise<NestFa
   app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ApiExceptionFilter());
   if (roles.api) {
+    mountSubmitRoute(app);
     serveOpenApi(app);
     await mountQueueBoard(app);
     app.connectMicroservice(grpcServerOptions(config.grpc.port));

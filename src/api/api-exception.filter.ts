@@ -51,13 +51,23 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
     const request = host.switchToHttp().getRequest<{ id?: string }>();
-    const { status, body } = toErrorBody(exception);
-    if (request?.id) body.request_id = String(request.id);
-    if (status >= 500 && status !== 503) this.logger.error(exception instanceof Error ? exception.stack : String(exception));
-    void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+    sendError(host.switchToHttp().getResponse<FastifyReply>(), request?.id, exception, this.logger);
   }
+}
+
+/**
+ * Answers `exception` in the one error shape: the filter's answer, and the answer of the
+ * routes served outside Nest (api/submit-route.ts). A 429 with retry_after_seconds also
+ * gets its Retry-After header.
+ */
+export function sendError(reply: FastifyReply, requestId: string | undefined, exception: unknown, logger: Pick<Logger, 'error'>): void {
+  const { status, body } = toErrorBody(exception);
+  if (requestId) body.request_id = String(requestId);
+  if (status >= 500 && status !== 503) logger.error(exception instanceof Error ? exception.stack : String(exception));
+  const retryAfter = body.error.details.retry_after_seconds;
+  if (status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
+  void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
 }
 
 export function toErrorBody(exception: unknown): { status: number; body: ErrorBody } {

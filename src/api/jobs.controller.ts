@@ -1,20 +1,11 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
-import { AdmissionService } from '../admission/admission.service.js';
+import { Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { JobService } from '../jobs/job.service.js';
 import { ACTIONS, JOB_STATES, type JobRecord } from '../jobs/job-types.js';
 import { AuthGuard } from '../auth/auth.guard.js';
 import { CurrentPrincipal, RequireScope, type Principal } from '../auth/principal.js';
 import { listJobsQuerySchema } from '../jobs/job-request.schema.js';
-import {
-  ERROR_SCHEMA,
-  INSPECT_REQUEST_EXAMPLE,
-  JOB_LIST_SCHEMA,
-  JOB_REQUEST_SCHEMA,
-  JOB_SCHEMA,
-  SUBMITTED_SCHEMA,
-} from '../openapi/openapi-schemas.js';
+import { ERROR_SCHEMA, JOB_LIST_SCHEMA, JOB_SCHEMA } from '../openapi/openapi-schemas.js';
 import { validate } from '../errors/validation.js';
 
 const errors = (...codes: [number, string][]) =>
@@ -34,50 +25,9 @@ export function submittedView(job: JobRecord) {
 @ApiBearerAuth()
 @UseGuards(AuthGuard)
 @Controller('v1/jobs')
+/** Submitting (POST /v1/jobs) is served outside Nest, by api/submit-route.ts. */
 export class JobsController {
-  constructor(
-    private readonly jobs: JobService,
-    private readonly admission: AdmissionService,
-  ) {}
-
-  @Post()
-  @RequireScope('jobs:write')
-  @ApiOperation({ summary: 'Submit a job. Answers 202 at once; follow it with GET /v1/jobs/{id}/events.' })
-  @ApiBody({ schema: { ...JOB_REQUEST_SCHEMA, example: INSPECT_REQUEST_EXAMPLE } })
-  @ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'Same key + same body returns the original job (200); same key + different body is 409.',
-  })
-  @ApiResponse({ status: 202, description: 'Queued.', schema: SUBMITTED_SCHEMA })
-  @ApiResponse({ status: 200, description: 'An earlier job with the same Idempotency-Key and body.', schema: SUBMITTED_SCHEMA })
-  @applyAll(
-    errors(
-      [
-        400,
-        'Invalid body (error.details.fields lists each field path), or REGISTRY_FORBIDDEN (an image on a loopback, ' +
-          'private, link-local or metadata address that is not a configured registry; details.path names the field).',
-      ],
-      [401, 'Missing or wrong token.'],
-      [
-        403,
-        'FORBIDDEN (missing scope) or REPOSITORY_FORBIDDEN (an image outside the API key’s repositories; details.path names the field).',
-      ],
-      [409, 'Idempotency-Key reused with a different body.'],
-      [413, 'Body over the limit.'],
-      [415, 'Not JSON.'],
-    ),
-  )
-  async submit(
-    @Body() body: unknown,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Res({ passthrough: true }) reply: FastifyReply,
-    @CurrentPrincipal() principal: Principal,
-  ) {
-    const { job, created } = await this.admission.submit(body, principal, { idempotencyKey, requestId: String(reply.request.id) });
-    void reply.status(created ? 202 : 200).header('location', `/v1/jobs/${job.id}`);
-    return submittedView(job);
-  }
+  constructor(private readonly jobs: JobService) {}
 
   @Get()
   @RequireScope('jobs:read')

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { SUBMIT_OPERATION } from '../api/submit-route.js';
 import { ERROR_SCHEMA } from './openapi-schemas.js';
 import { STEVEDORE_VERSION } from '../version.js';
 
@@ -42,7 +43,10 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       description: 'The admin token (STEVEDORE_TOKEN, or <state dir>/admin-token under `serve`).',
     })
     .build();
-  return addAuthResponses(SwaggerModule.createDocument(app, config));
+  const document = SwaggerModule.createDocument(app, config);
+  // POST /v1/jobs is a plain Fastify route (api/submit-route.ts): Nest's scan cannot see it.
+  document.paths['/v1/jobs'] = { post: structuredClone(SUBMIT_OPERATION), ...document.paths['/v1/jobs'] };
+  return addAuthResponses(document);
 }
 
 /** Swagger UI at /docs and the document at /openapi.json. */
