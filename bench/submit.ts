@@ -74,7 +74,16 @@ const base = await startChild(
   'baseline',
 );
 
-// The machine may be shared: the two servers are measured in alternating rounds, so
+const floorPort = await freePort();
+const floor = await startChild(
+  process.execPath,
+  [join(PROJECT_DIR, 'dist', 'bench', 'floor-server.js')],
+  { REDIS_URL: redisUrl, PORT: String(floorPort) },
+  httpReady(`http://127.0.0.1:${floorPort}/jobs`),
+  'floor',
+);
+
+// The machine may be shared: the servers are measured in alternating rounds, so
 // both see the same background load, and each round's ratio is taken on its own.
 async function maxThroughput(url: string, headers: Record<string, string>) {
   const r = await autocannon({
@@ -98,6 +107,7 @@ const baseUrl = `http://127.0.0.1:${basePort}/jobs`;
 const servers = [
   { url: stvUrl, headers: auth, pid: api.pid! },
   { url: baseUrl, headers: {}, pid: base.pid! },
+  { url: `http://127.0.0.1:${floorPort}/jobs`, headers: {}, pid: floor.pid! },
 ];
 const rounds: { rps: number; total: number; errors: number; cpuPerRequest: number }[][] = [];
 for (const s of servers) await maxThroughput(s.url, s.headers); // warm-up
@@ -115,8 +125,9 @@ const summary = (k: number) => ({
   cpu: median(rounds.map((r) => r[k]!.cpuPerRequest)),
   errors: rounds.reduce((n, r) => n + r[k]!.errors, 0),
 });
-const [stvMax, baseMax] = [summary(0), summary(1)];
+const [stvMax, baseMax, floorMax] = [summary(0), summary(1), summary(2)];
 const ratios = rounds.map((r) => (100 * r[0]!.rps) / r[1]!.rps);
+const floorRatios = rounds.map((r) => (100 * r[2]!.rps) / r[1]!.rps);
 // Latency at a fixed rate, open loop (bench/open-loop.ts): requests leave on schedule
 // whether or not earlier ones were answered.
 const post = { 'content-type': 'application/json' };
@@ -200,7 +211,13 @@ const rows: [string, string, string, string][] = [
     fmt(baseMax.rps, 0),
     `>= 60% of baseline: ${fmt(median(ratios), 0)}% (rounds: ${ratios.map((r) => fmt(r, 0)).join(', ')})`,
   ],
-  ['server CPU per POST at full load, us', fmt(stvMax.cpu, 0), fmt(baseMax.cpu, 0), ''],
+  [
+    '  floor: bare route, record + queue add only, req/s',
+    fmt(floorMax.rps, 0),
+    fmt(baseMax.rps, 0),
+    `${fmt(median(floorRatios), 0)}% of baseline (rounds: ${floorRatios.map((r) => fmt(r, 0)).join(', ')})`,
+  ],
+  ['server CPU per POST at full load, us', fmt(stvMax.cpu, 0), fmt(baseMax.cpu, 0), `floor: ${fmt(floorMax.cpu, 0)}`],
   ['errors at full load', String(stvMax.errors), String(baseMax.errors), ''],
   [`POST p50 at ${RATE} req/s (open loop), ms`, fmt(stvRate.p50, 2), fmt(baseRate.p50, 2), ''],
   [`POST p99 at ${RATE} req/s (open loop), ms`, fmt(stvRate.p99, 2), fmt(baseRate.p99, 2), '< 25 ms'],
@@ -224,5 +241,8 @@ console.log(
 );
 console.log(['metric', 'stevedore', 'baseline', 'goal'].map((h, i) => h.padEnd(w[i]!)).join(''));
 for (const row of rows) console.log(row.map((c, i) => c.padEnd(w[i]!)).join(''));
-console.log('baselines: bare Fastify route + queue.add; bare BullMQ add -> processor; bare XADD -> XREAD BLOCK (same Redis)');
+console.log(
+  'baselines: bare Fastify route + queue.add (floor: + the job record, bench/floor-server.ts); ' +
+    'bare BullMQ add -> processor; bare XADD -> XREAD BLOCK (same Redis)',
+);
 await finish();
